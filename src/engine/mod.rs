@@ -1,0 +1,127 @@
+//! Per-engine dump (and later restore) commands, built as pure data from a validated job.
+
+pub mod mongo;
+pub mod mysql;
+pub mod postgres;
+pub mod redis;
+pub mod sqlite;
+
+use crate::manifest::model::{Compress, DumpFormat, Engine, Job};
+use crate::plan::command::CommandSpec;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// How the dump's bytes are produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DumpSpec {
+    /// An external tool writing the dump to stdout.
+    Command(CommandSpec),
+    /// SQLite: a consistent copy taken in-process with SQLite's online backup API.
+    SqliteSnapshot { path: PathBuf },
+}
+
+/// Compression applied in-process by dbstash's relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "codec", rename_all = "lowercase")]
+pub enum Codec {
+    None,
+    Gzip { level: u32 },
+    Zstd { level: i32 },
+}
+
+impl Codec {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Codec::None => "",
+            Codec::Gzip { .. } => ".gz",
+            Codec::Zstd { .. } => ".zst",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Gzip { .. } => "gzip",
+            Codec::Zstd { .. } => "zstd",
+        }
+    }
+}
+
+pub fn dump(job: &Job) -> DumpSpec {
+    match job.engine {
+        Engine::Postgres | Engine::Postgis => DumpSpec::Command(postgres::dump(job)),
+        Engine::Mysql | Engine::Mariadb => DumpSpec::Command(mysql::dump(job)),
+        Engine::Mongo => DumpSpec::Command(mongo::dump(job)),
+        Engine::Redis => DumpSpec::Command(redis::dump(job)),
+        Engine::Sqlite => sqlite::dump(job),
+    }
+}
+
+/// The tool's `--version` call, recorded in each backup's record.
+pub fn version_command(job: &Job) -> Option<CommandSpec> {
+    let program = match dump(job) {
+        DumpSpec::Command(c) => c.program,
+        DumpSpec::SqliteSnapshot { .. } => return None,
+    };
+    let mut c = CommandSpec::new(program);
+    c.arg("--version");
+    Some(c)
+}
+
+/// The extension the dump itself has, before dbstash's compression.
+pub fn base_extension(job: &Job) -> &'static str {
+    match (job.engine, job.format, job.compress) {
+        (Engine::Postgres | Engine::Postgis, DumpFormat::Custom, _) => ".dump",
+        (Engine::Postgres | Engine::Postgis, _, _) => ".sql",
+        (Engine::Mysql | Engine::Mariadb, _, _) => ".sql",
+        (Engine::Mongo, _, Compress::Native) => ".archive.gz",
+        (Engine::Mongo, _, _) => ".archive",
+        (Engine::Redis, _, _) => ".rdb",
+        (Engine::Sqlite, DumpFormat::Sql, _) => ".sql",
+        (Engine::Sqlite, _, _) => ".sqlite3",
+    }
+}
+
+/// dbstash's in-process compression for this job. `native` on postgres is the custom format with
+/// pg_dump's own (single-threaded) compression off and multi-threaded zstd in the relay instead.
+pub fn codec(job: &Job) -> Codec {
+    let level = job.compress_level;
+    match (job.compress, job.engine) {
+        (Compress::Gzip, _) => Codec::Gzip {
+            level: level.map_or(6, |l| l.clamp(1, 9) as u32),
+        },
+        (Compress::Zstd, _) => Codec::Zstd {
+            level: level.unwrap_or(3),
+        },
+        (Compress::Native, Engine::Postgres | Engine::Postgis) => Codec::Zstd {
+            level: level.unwrap_or(3),
+        },
+        (Compress::Native, _) | (Compress::None, _) => Codec::None,
+    }
+}
+
+pub fn extension(job: &Job) -> String {
+    format!("{}{}", base_extension(job), codec(job).extension())
+}
+
+/// Dumps smaller than this (before compression) are suspicious: even an empty database's dump
+/// has a header this long. Zero bytes is always a failure unless the job says `allow_empty`.
+pub fn min_raw_bytes(job: &Job) -> u64 {
+    match (job.engine, job.format) {
+        (Engine::Postgres | Engine::Postgis, DumpFormat::Custom) => 5, // "PGDMP"
+        (Engine::Postgres | Engine::Postgis, _) => 64,
+        (Engine::Mysql | Engine::Mariadb, _) => 64,
+        (Engine::Mongo, _) => 4,
+        (Engine::Redis, _) => 9, // "REDIS0011"
+        (Engine::Sqlite, DumpFormat::Sql) => 10,
+        (Engine::Sqlite, _) => 512,
+    }
+}
+
+/// Append the user's extra arguments.
+pub(crate) fn push_user_args(c: &mut CommandSpec, job: &Job) {
+    for a in &job.dump_args {
+        c.arg(a.clone());
+    }
+}

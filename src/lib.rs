@@ -1,0 +1,14 @@
+//! dbstash: back up many databases from one YAML manifest.
+//!
+//! The data path reads from the folder names: `manifest` (text → validated model) → `plan`
+//! (model → pure `JobPlan`) → `run` (execute a plan: dump → relay → storage → record) → `storage`
+//! (local folder or rclone). `supervisor` schedules runs, `notify` tells people, `server` serves
+//! health and metrics, `cli` is the imperative shell.
+
+pub mod cli;
+pub mod engine;
+pub mod manifest;
+pub mod notify;
+pub mod plan;
+pub mod secret;
+pub mod storage;

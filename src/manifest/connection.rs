@@ -1,0 +1,245 @@
+//! Connection forms: a URI of any engine (incl. Go's `user:pass@tcp(host:port)/db`), a plain SQLite
+//! path, or discrete host/port/user/password/database. Errors never quote the URI (it is a secret).
+
+use super::types::Engine;
+use crate::secret::Secret;
+use percent_encoding::percent_decode_str;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Connection {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    /// Database name; for SQLite the database file path; for Redis the db number.
+    pub database: Option<String>,
+    /// Query options, e.g. `sslmode`, `sslrootcert`, `ssl-ca`, `tls`, `authSource`.
+    pub params: BTreeMap<String, String>,
+    /// `rediss://` or `tls=true`.
+    pub tls: bool,
+    /// `mongodb+srv://`.
+    pub srv: bool,
+}
+
+pub fn default_port(engine: Engine) -> Option<u16> {
+    match engine {
+        Engine::Postgres | Engine::Postgis => Some(5432),
+        Engine::Mysql | Engine::Mariadb => Some(3306),
+        Engine::Mongo => Some(27017),
+        Engine::Redis => Some(6379),
+        Engine::Sqlite => None,
+    }
+}
+
+fn decode(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+fn schemes(engine: Engine) -> &'static [&'static str] {
+    match engine {
+        Engine::Postgres | Engine::Postgis => &["postgresql", "postgres"],
+        Engine::Mysql | Engine::Mariadb => &["mysql", "mariadb"],
+        Engine::Mongo => &["mongodb", "mongodb+srv"],
+        Engine::Redis => &["redis", "rediss"],
+        Engine::Sqlite => &["sqlite"],
+    }
+}
+
+/// Parse `uri` for `engine`.
+pub fn parse_uri(engine: Engine, uri: &str) -> Result<Connection, String> {
+    let uri = uri.trim();
+    if engine == Engine::Sqlite {
+        let path = uri
+            .strip_prefix("sqlite://")
+            .or_else(|| uri.strip_prefix("sqlite:"))
+            .unwrap_or(uri);
+        if path.is_empty() {
+            return Err("the SQLite URI has no file path".into());
+        }
+        return Ok(Connection {
+            database: Some(decode(path)),
+            ..Default::default()
+        });
+    }
+    if engine.is_mysql()
+        && (uri.contains("@tcp(") || uri.contains("@unix(") || uri.starts_with("tcp("))
+    {
+        return parse_go_dsn(uri);
+    }
+    let url = url::Url::parse(uri).map_err(|e| format!("the connection URI is not valid ({e})"))?;
+    if !schemes(engine).contains(&url.scheme()) {
+        return Err(format!(
+            "the connection URI scheme `{}` does not fit engine {} (expected {})",
+            url.scheme(),
+            engine.as_str(),
+            schemes(engine)
+                .iter()
+                .map(|s| format!("{s}://"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ));
+    }
+    let mut c = Connection {
+        srv: url.scheme() == "mongodb+srv",
+        tls: url.scheme() == "rediss",
+        ..Default::default()
+    };
+    if !url.username().is_empty() {
+        c.user = Some(decode(url.username()));
+    }
+    if let Some(p) = url.password() {
+        c.password = Some(Secret::new(decode(p)));
+    }
+    c.host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string());
+    c.port = url.port();
+    let path = url.path().trim_start_matches('/');
+    if !path.is_empty() {
+        c.database = Some(decode(path));
+    }
+    for (k, v) in url.query_pairs() {
+        let (k, v) = (k.into_owned(), v.into_owned());
+        match k.as_str() {
+            // libpq accepts these in the query too.
+            "host" if c.host.is_none() => c.host = Some(v),
+            "port" if c.port.is_none() => c.port = v.parse().ok(),
+            "user" if c.user.is_none() => c.user = Some(v),
+            "password" => c.password = Some(Secret::new(v)),
+            "dbname" if c.database.is_none() => c.database = Some(v),
+            "tls" | "ssl" if v == "true" => {
+                c.tls = true;
+                c.params.insert(k, v);
+            }
+            _ => {
+                c.params.insert(k, v);
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// Go's MySQL DSN: `[user[:pass]@]tcp(host[:port])/db[?params]` (or `unix(/path)`).
+fn parse_go_dsn(dsn: &str) -> Result<Connection, String> {
+    let dsn = dsn.strip_prefix("mysql://").unwrap_or(dsn);
+    let mut c = Connection::default();
+    let (creds, rest) = match dsn.rfind(")/").and_then(|close| dsn[..close].rfind('@')) {
+        Some(at) => (Some(&dsn[..at]), &dsn[at + 1..]),
+        None => (None, dsn),
+    };
+    if let Some(creds) = creds {
+        match creds.split_once(':') {
+            Some((u, p)) => {
+                c.user = Some(decode(u));
+                c.password = Some(Secret::new(decode(p)));
+            }
+            None => c.user = Some(decode(creds)),
+        }
+    }
+    let open = rest
+        .find('(')
+        .ok_or("the Go MySQL DSN has no `tcp(...)` address")?;
+    let close = rest
+        .find(')')
+        .ok_or("the Go MySQL DSN has an unclosed `(`")?;
+    let proto = &rest[..open];
+    let addr = &rest[open + 1..close];
+    match proto {
+        "tcp" => match addr.rsplit_once(':') {
+            Some((h, p)) => {
+                c.host = Some(h.trim_start_matches('[').trim_end_matches(']').to_string());
+                c.port = Some(
+                    p.parse()
+                        .map_err(|_| "the Go MySQL DSN has an invalid port")?,
+                );
+            }
+            None if !addr.is_empty() => c.host = Some(addr.to_string()),
+            None => {}
+        },
+        "unix" => {
+            c.params.insert("socket".into(), addr.to_string());
+        }
+        other => {
+            return Err(format!(
+                "unsupported protocol `{other}` in the Go MySQL DSN"
+            ))
+        }
+    }
+    let tail = rest[close + 1..].trim_start_matches('/');
+    let (db, query) = tail.split_once('?').unwrap_or((tail, ""));
+    if !db.is_empty() {
+        c.database = Some(decode(db));
+    }
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "tls" && v == "true" {
+            c.tls = true;
+        }
+        c.params.insert(decode(k), decode(v));
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_uri_with_encoded_password_and_tls() {
+        let c = parse_uri(
+            Engine::Postgres,
+            "postgresql://app:p%40ss%2Fw@db.example:6543/shop?sslmode=verify-full&sslrootcert=/ca.pem",
+        )
+        .unwrap();
+        assert_eq!(c.user.as_deref(), Some("app"));
+        assert_eq!(c.password.unwrap().expose(), "p@ss/w");
+        assert_eq!(c.host.as_deref(), Some("db.example"));
+        assert_eq!(c.port, Some(6543));
+        assert_eq!(c.database.as_deref(), Some("shop"));
+        assert_eq!(c.params["sslmode"], "verify-full");
+        assert_eq!(c.params["sslrootcert"], "/ca.pem");
+    }
+
+    #[test]
+    fn go_dsn() {
+        let c = parse_uri(
+            Engine::Mysql,
+            "root:se:cret@tcp(10.0.0.5:3307)/app?tls=true",
+        )
+        .unwrap();
+        assert_eq!(c.user.as_deref(), Some("root"));
+        assert_eq!(c.password.unwrap().expose(), "se:cret");
+        assert_eq!(c.host.as_deref(), Some("10.0.0.5"));
+        assert_eq!(c.port, Some(3307));
+        assert_eq!(c.database.as_deref(), Some("app"));
+        assert!(c.tls);
+    }
+
+    #[test]
+    fn redis_mongo_sqlite() {
+        let r = parse_uri(Engine::Redis, "rediss://:pw@cache:6380/2").unwrap();
+        assert!(r.tls);
+        assert_eq!(r.password.unwrap().expose(), "pw");
+        assert_eq!(r.database.as_deref(), Some("2"));
+        let m = parse_uri(
+            Engine::Mongo,
+            "mongodb+srv://u:p@cluster0.example/app?authSource=admin",
+        )
+        .unwrap();
+        assert!(m.srv);
+        assert_eq!(m.params["authSource"], "admin");
+        let s = parse_uri(Engine::Sqlite, "sqlite:///var/lib/app.db").unwrap();
+        assert_eq!(s.database.as_deref(), Some("/var/lib/app.db"));
+        let p = parse_uri(Engine::Sqlite, "./app.db").unwrap();
+        assert_eq!(p.database.as_deref(), Some("./app.db"));
+    }
+
+    #[test]
+    fn wrong_scheme_names_the_engine_not_the_secret() {
+        let e = parse_uri(Engine::Postgres, "mysql://u:topsecret@h/db").unwrap_err();
+        assert!(e.contains("postgresql://"), "{e}");
+        assert!(!e.contains("topsecret"));
+    }
+}

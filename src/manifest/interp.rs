@@ -1,0 +1,131 @@
+//! `${VAR}` and `${VAR:-default}` in every string value; `$${` is a literal `${`.
+
+use super::diag::Location;
+use super::yaml::{resolve_plain, Kind, Node};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterpError {
+    pub loc: Location,
+    pub message: String,
+}
+
+/// Expand one string. `lookup` is the environment (a parameter so tests need not touch the process env).
+pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("${") {
+            let end = tail
+                .find('}')
+                .ok_or_else(|| "unterminated `${` in string".to_string())?;
+            let expr = &tail[..end];
+            let (name, default) = match expr.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (expr, None),
+            };
+            let valid = !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !name.as_bytes()[0].is_ascii_digit();
+            if !valid {
+                return Err(format!("invalid variable name `{name}` in `${{{expr}}}`"));
+            }
+            match (lookup(name), default) {
+                (Some(v), _) if !v.is_empty() || default.is_none() => out.push_str(&v),
+                (_, Some(d)) => out.push_str(d),
+                (None, None) => {
+                    return Err(format!(
+                        "environment variable `{name}` is not set (use `${{{name}:-default}}` for a default)"
+                    ))
+                }
+                (Some(v), None) => out.push_str(&v),
+            }
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Expand every string in the tree in place, collecting every error (not just the first).
+pub fn expand_tree(
+    node: &mut Node,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<InterpError>,
+) {
+    match &mut node.kind {
+        Kind::Str { value, plain } => {
+            if !value.contains('$') {
+                return;
+            }
+            match expand(value, lookup) {
+                Ok(v) => {
+                    // An unquoted `${PORT}` becomes a number, as if the value had been written there.
+                    node.kind = if *plain {
+                        resolve_plain(&v)
+                    } else {
+                        Kind::Str {
+                            value: v,
+                            plain: false,
+                        }
+                    };
+                }
+                Err(message) => errors.push(InterpError {
+                    loc: node.loc,
+                    message,
+                }),
+            }
+        }
+        Kind::Seq(items) => items
+            .iter_mut()
+            .for_each(|n| expand_tree(n, lookup, errors)),
+        Kind::Map(entries) => entries
+            .iter_mut()
+            .for_each(|(_, n)| expand_tree(n, lookup, errors)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "HOST" => Some("db.local".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn expands_set_and_default() {
+        assert_eq!(expand("h=${HOST}", &env).unwrap(), "h=db.local");
+        assert_eq!(expand("${NOPE:-x}", &env).unwrap(), "x");
+        assert_eq!(expand("${EMPTY:-d}", &env).unwrap(), "d");
+        assert_eq!(expand("${EMPTY}", &env).unwrap(), "");
+    }
+
+    #[test]
+    fn escape_and_lone_dollar() {
+        assert_eq!(
+            expand("$${HOST} costs $5", &env).unwrap(),
+            "${HOST} costs $5"
+        );
+    }
+
+    #[test]
+    fn unset_is_an_error() {
+        let e = expand("${NOPE}", &env).unwrap_err();
+        assert!(e.contains("`NOPE` is not set"), "{e}");
+        assert!(expand("${bad-name}", &env).is_err());
+        assert!(expand("${HOST", &env).is_err());
+    }
+}

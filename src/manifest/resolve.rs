@@ -1,0 +1,831 @@
+//! Semantic layer: schema-valid JSON → the validated `model::Manifest`, collecting every error
+//! with its location. Jobs are merged key by key from defaults < template < job.
+
+use super::connection::{default_port, parse_uri, Connection};
+use super::diag::{Diagnostic, Location};
+use super::model::*;
+use super::schema::unknown_key_message;
+use super::tree::{escape, Locations};
+use super::types::{self, JobDoc, NotifierDoc, OneOrMany, RemoteRef};
+use super::units::{parse_duration, parse_size};
+use crate::plan::naming;
+use crate::plan::schedule::Schedule;
+use crate::secret::Secret;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Job keys whose mapping values merge key by key across layers (the rest are replaced whole).
+const NESTED: &[&str] = &["retention", "hooks", "verify", "encrypt"];
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+pub const DEFAULT_NAME: &str = "{db}-{date}-{time}";
+pub const DEFAULT_PATH: &str = "{job}";
+
+pub struct Ctx<'a> {
+    pub file: &'a Path,
+    pub base_dir: PathBuf,
+    pub locs: &'a Locations,
+    pub diags: Vec<Diagnostic>,
+    pub read_file: &'a dyn Fn(&Path) -> std::io::Result<String>,
+}
+
+impl Ctx<'_> {
+    fn loc(&self, ptr: &str) -> Location {
+        self.locs.value(ptr)
+    }
+    fn error(&mut self, ptr: &str, msg: impl Into<String>) {
+        let l = self.loc(ptr);
+        self.diags.push(Diagnostic::error(self.file, l, msg));
+    }
+    fn error_key(&mut self, ptr: &str, msg: impl Into<String>) {
+        let l = self.locs.key(ptr);
+        self.diags.push(Diagnostic::error(self.file, l, msg));
+    }
+    fn warn(&mut self, ptr: &str, msg: impl Into<String>) {
+        let l = self.locs.key(ptr);
+        self.diags.push(Diagnostic::warning(self.file, l, msg));
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        let pb = PathBuf::from(p);
+        if pb.is_absolute() {
+            pb
+        } else {
+            self.base_dir.join(pb)
+        }
+    }
+    /// The value of `inline` or the contents of `file` (trailing newline trimmed), as a secret.
+    fn secret(
+        &mut self,
+        inline: Option<&String>,
+        file: Option<&String>,
+        ptr: &str,
+        key: &str,
+    ) -> Option<Secret> {
+        match (inline, file) {
+            (Some(_), Some(_)) => {
+                self.error_key(
+                    &format!("{ptr}/{key}_file"),
+                    format!("set either `{key}` or `{key}_file`, not both"),
+                );
+                None
+            }
+            (Some(v), None) => Some(Secret::new(v.clone())),
+            (None, Some(f)) => {
+                let path = self.path(f);
+                match (self.read_file)(&path) {
+                    Ok(s) => Some(Secret::new(s.trim_end_matches(['\n', '\r']).to_string())),
+                    Err(e) => {
+                        self.error(
+                            &format!("{ptr}/{key}_file"),
+                            format!("cannot read {key}_file `{}`: {e}", path.display()),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        }
+    }
+    fn duration(&mut self, v: Option<&String>, ptr: &str) -> Option<Duration> {
+        let s = v?;
+        match parse_duration(s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(ptr, e);
+                None
+            }
+        }
+    }
+}
+
+fn suggest(kind: &str, name: &str, known: &BTreeMap<String, impl Sized>) -> String {
+    let names: Vec<&str> = known.keys().map(String::as_str).collect();
+    let hint = unknown_key_message(name, &names);
+    match hint.split_once(", did you mean ") {
+        Some((_, s)) => format!("unknown {kind} `{name}`, did you mean {s}"),
+        None if names.is_empty() => format!("unknown {kind} `{name}` (none are declared)"),
+        None => format!("unknown {kind} `{name}` (declared: {})", names.join(", ")),
+    }
+}
+
+pub fn resolve(doc: &Value, ctx: &mut Ctx) -> Option<Manifest> {
+    let typed: types::ManifestDoc = serde_json::from_value(doc.clone()).ok()?;
+    let settings = settings(&typed.settings, ctx);
+    let mut remotes = BTreeMap::new();
+    for (name, r) in &typed.remotes {
+        let ptr = format!("/remotes/{}", escape(name));
+        let kind = match (&r.rclone, &r.path) {
+            (Some(target), None) => {
+                if !target.contains(':') {
+                    ctx.error(&format!("{ptr}/rclone"), format!("rclone remote `{target}` must look like `NAME:path` (a remote from rclone.conf)"));
+                }
+                RemoteKind::Rclone(target.clone())
+            }
+            (None, Some(p)) => RemoteKind::Local(ctx.path(p)),
+            (Some(_), Some(_)) => {
+                ctx.error_key(
+                    &ptr,
+                    format!("remote `{name}` sets both `rclone` and `path`; choose one"),
+                );
+                continue;
+            }
+            (None, None) => {
+                ctx.error_key(
+                    &ptr,
+                    format!("remote `{name}` needs `rclone: NAME:path` or `path: /folder`"),
+                );
+                continue;
+            }
+        };
+        remotes.insert(
+            name.clone(),
+            Remote {
+                name: name.clone(),
+                kind,
+            },
+        );
+    }
+    let mut notifiers = BTreeMap::new();
+    for (name, n) in &typed.notifiers {
+        if let Some(n) = notifier(name, n, ctx) {
+            notifiers.insert(name.clone(), n);
+        }
+    }
+    let empty = Map::new();
+    let defaults = doc
+        .get("defaults")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    if defaults.contains_key("template") {
+        ctx.error_key(
+            "/defaults/template",
+            "`template` cannot be set in `defaults`",
+        );
+    }
+    for (tname, t) in doc
+        .get("templates")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty)
+    {
+        if t.get("template").is_some() {
+            ctx.error_key(
+                &format!("/templates/{}/template", escape(tname)),
+                "a template cannot use another template",
+            );
+        }
+    }
+    let mut jobs = BTreeMap::new();
+    for (jname, jv) in doc.get("jobs").and_then(Value::as_object).unwrap_or(&empty) {
+        if let Some(job) = job(
+            jname, jv, defaults, doc, &settings, &remotes, &notifiers, ctx,
+        ) {
+            jobs.insert(jname.clone(), job);
+        }
+    }
+    if jobs.is_empty() && !ctx.diags.iter().any(Diagnostic::is_error) && doc.get("jobs").is_none() {
+        ctx.warn("", "the manifest declares no jobs");
+    }
+    Some(Manifest {
+        file: ctx.file.to_path_buf(),
+        hash: String::new(),
+        settings,
+        remotes,
+        notifiers,
+        jobs,
+        warnings: Vec::new(),
+    })
+}
+
+fn settings(s: &types::SettingsDoc, ctx: &mut Ctx) -> Settings {
+    let timezone = match &s.timezone {
+        Some(name) => Zone::get(name).unwrap_or_else(|e| {
+            ctx.error("/settings/timezone", e);
+            Zone::utc()
+        }),
+        None => Zone::utc(),
+    };
+    let health_listen = s.health.as_ref().map(|h| h.listen.clone());
+    if let Some(l) = &health_listen {
+        let ok = l
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            ctx.error(
+                "/settings/health/listen",
+                format!("invalid listen address `{l}` (use HOST:PORT, e.g. `0.0.0.0:8080`)"),
+            );
+        }
+    }
+    let rclone = s.rclone.clone().unwrap_or_default();
+    Settings {
+        timezone,
+        max_parallel: s.max_parallel.unwrap_or(2).max(1) as usize,
+        temp_dir: s
+            .temp_dir
+            .as_deref()
+            .map(|p| ctx.path(p))
+            .unwrap_or_else(|| PathBuf::from("/tmp/dbstash")),
+        health_listen,
+        log_level: s.log.as_ref().and_then(|l| l.level).unwrap_or_default(),
+        log_format: s.log.as_ref().and_then(|l| l.format).unwrap_or_default(),
+        rclone: RcloneSettings {
+            binary: rclone.binary.unwrap_or_else(|| "rclone".into()),
+            config_file: rclone.config_file.as_deref().map(|p| ctx.path(p)),
+            extra_args: rclone.extra_args,
+        },
+        shutdown_grace: ctx
+            .duration(s.shutdown_grace.as_ref(), "/settings/shutdown_grace")
+            .unwrap_or(Duration::from_secs(30)),
+    }
+}
+
+fn notifier(name: &str, n: &NotifierDoc, ctx: &mut Ctx) -> Option<Notifier> {
+    use types::NotifierKind as K;
+    let ptr = format!("/notifiers/{}", escape(name));
+    let url = ctx.secret(n.url.as_ref(), n.url_file.as_ref(), &ptr, "url");
+    let secret = ctx.secret(n.secret.as_ref(), n.secret_file.as_ref(), &ptr, "secret");
+    let needs_url = !matches!(n.kind, K::Email);
+    if needs_url && url.is_none() && n.url_file.is_none() {
+        ctx.error_key(&ptr, format!("notifier `{name}` needs `url` or `url_file`"));
+    }
+    if let Some(u) = &url {
+        if needs_url && !(u.expose().starts_with("http://") || u.expose().starts_with("https://")) {
+            ctx.error(
+                &format!("{ptr}/url"),
+                format!("notifier `{name}`: the URL must start with http:// or https://"),
+            );
+        }
+    }
+    let mut smtp = None;
+    if n.kind == K::Email {
+        if n.from.is_none() {
+            ctx.error_key(&ptr, format!("email notifier `{name}` needs `from`"));
+        }
+        if n.to.as_ref().is_none_or(Vec::is_empty) {
+            ctx.error_key(
+                &ptr,
+                format!("email notifier `{name}` needs at least one address in `to`"),
+            );
+        }
+        match &n.smtp {
+            None => ctx.error_key(
+                &ptr,
+                format!("email notifier `{name}` needs `smtp: {{ host: ... }}`"),
+            ),
+            Some(s) => {
+                let security = s.security.unwrap_or_default();
+                let sptr = format!("{ptr}/smtp");
+                smtp = Some(Smtp {
+                    host: s.host.clone(),
+                    port: s.port.map(|p| p as u16).unwrap_or(match security {
+                        SmtpSecurity::Starttls => 587,
+                        SmtpSecurity::Tls => 465,
+                        SmtpSecurity::None => 25,
+                    }),
+                    security,
+                    username: s.username.clone(),
+                    password: ctx.secret(
+                        s.password.as_ref(),
+                        s.password_file.as_ref(),
+                        &sptr,
+                        "password",
+                    ),
+                    ca_file: s.ca_file.as_deref().map(|p| ctx.path(p)),
+                });
+            }
+        }
+    } else {
+        for (key, set) in [
+            ("from", n.from.is_some()),
+            ("to", n.to.is_some()),
+            ("smtp", n.smtp.is_some()),
+        ] {
+            if set {
+                ctx.error_key(
+                    &format!("{ptr}/{key}"),
+                    format!("`{key}` applies only to email notifiers"),
+                );
+            }
+        }
+    }
+    if n.kind != K::Webhook
+        && (n.headers.is_some() || n.secret.is_some() || n.secret_file.is_some())
+    {
+        ctx.error_key(
+            &ptr,
+            format!("`headers` and `secret` apply only to webhook notifiers (`{name}` is not one)"),
+        );
+    }
+    if let Some(m) = &n.message {
+        if let Err(e) = crate::notify::template::check(m) {
+            ctx.error(&format!("{ptr}/message"), format!("message template: {e}"));
+        }
+    }
+    let on: BTreeSet<NotifyOn> = match &n.on {
+        Some(o) => o.to_vec().into_iter().collect(),
+        None if n.kind == K::Healthchecks => {
+            [NotifyOn::Start, NotifyOn::Success, NotifyOn::Failure].into()
+        }
+        None => [NotifyOn::Failure].into(),
+    };
+    let timeout = ctx
+        .duration(n.timeout.as_ref(), &format!("{ptr}/timeout"))
+        .unwrap_or(Duration::from_secs(10));
+    Some(Notifier {
+        name: name.to_string(),
+        kind: n.kind,
+        url,
+        on,
+        message: n.message.clone(),
+        timeout,
+        from: n.from.clone(),
+        to: n.to.clone().unwrap_or_default(),
+        smtp,
+        headers: n.headers.clone().unwrap_or_default(),
+        secret,
+    })
+}
+
+/// The merged job: values, and for each key path (`retention/max_files`) the pointer it came from.
+struct Merged {
+    value: Map<String, Value>,
+    source: HashMap<String, String>,
+    origins: BTreeMap<String, Origin>,
+}
+
+impl Merged {
+    fn ptr(&self, rel: &str, fallback: &str) -> String {
+        self.source
+            .get(rel)
+            .cloned()
+            .unwrap_or_else(|| fallback.to_string())
+    }
+}
+
+fn merge(layers: &[(Origin, String, &Map<String, Value>)]) -> Merged {
+    let mut m = Merged {
+        value: Map::new(),
+        source: HashMap::new(),
+        origins: BTreeMap::new(),
+    };
+    for (origin, base, layer) in layers {
+        for (k, v) in layer.iter() {
+            let kptr = format!("{base}/{}", escape(k));
+            if v.is_null() {
+                // `key: null` unsets an inherited value.
+                m.value.remove(k);
+                m.origins.remove(k);
+                continue;
+            }
+            match (NESTED.contains(&k.as_str()), v, m.value.get_mut(k)) {
+                (true, Value::Object(inner), Some(Value::Object(existing))) => {
+                    for (ik, iv) in inner {
+                        existing.insert(ik.clone(), iv.clone());
+                        m.source
+                            .insert(format!("{k}/{ik}"), format!("{kptr}/{}", escape(ik)));
+                    }
+                }
+                _ => {
+                    m.value.insert(k.clone(), v.clone());
+                    if let Value::Object(inner) = v {
+                        for ik in inner.keys() {
+                            m.source
+                                .insert(format!("{k}/{ik}"), format!("{kptr}/{}", escape(ik)));
+                        }
+                    }
+                }
+            }
+            m.source.insert(k.clone(), kptr);
+            m.origins.insert(k.clone(), origin.clone());
+        }
+    }
+    m
+}
+
+fn valid_job_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && !name.starts_with('.')
+}
+
+/// Dump arguments that would make the tool write to disk instead of stdout.
+pub fn disk_writing_arg(engine: Engine, args: &[String]) -> Option<usize> {
+    for (i, a) in args.iter().enumerate() {
+        let next = args.get(i + 1).map(String::as_str);
+        let hit = match engine {
+            Engine::Postgres | Engine::Postgis => {
+                a == "-f"
+                    || a.starts_with("--file")
+                    || (a.starts_with("-f") && a.len() > 2 && !a.starts_with("--"))
+                    || a == "-Fd"
+                    || a.starts_with("-Fdir")
+                    || a == "--format=directory"
+                    || a == "--format=d"
+                    || a == "-Ft"
+                    || (a == "-F" && matches!(next, Some("d" | "directory")))
+                    || (a == "--format" && matches!(next, Some("d" | "directory")))
+            }
+            Engine::Mongo => {
+                a == "-o" || a.starts_with("--out") || (a.starts_with("-o") && !a.starts_with("--"))
+            }
+            Engine::Mysql | Engine::Mariadb => {
+                a == "-T" || a.starts_with("--tab") || a == "-r" || a.starts_with("--result-file")
+            }
+            Engine::Redis | Engine::Sqlite => false,
+        };
+        if hit {
+            return Some(i);
+        }
+    }
+    None
+}
+
+#[allow(clippy::too_many_arguments)]
+fn job(
+    name: &str,
+    jv: &Value,
+    defaults: &Map<String, Value>,
+    doc: &Value,
+    settings: &Settings,
+    remotes: &BTreeMap<String, Remote>,
+    notifiers: &BTreeMap<String, Notifier>,
+    ctx: &mut Ctx,
+) -> Option<Job> {
+    let jptr = format!("/jobs/{}", escape(name));
+    if !valid_job_name(name) {
+        ctx.error_key(
+            &jptr,
+            format!("invalid job name `{name}`: use letters, digits, `-`, `_` and `.`"),
+        );
+    }
+    let empty = Map::new();
+    let own = jv.as_object().unwrap_or(&empty);
+    let mut layers: Vec<(Origin, String, &Map<String, Value>)> =
+        vec![(Origin::Defaults, "/defaults".into(), defaults)];
+    if let Some(t) = own.get("template").and_then(Value::as_str) {
+        let tmap = doc
+            .get("templates")
+            .and_then(|ts| ts.get(t))
+            .and_then(Value::as_object);
+        match tmap {
+            Some(tm) => layers.push((
+                Origin::Template(t.to_string()),
+                format!("/templates/{}", escape(t)),
+                tm,
+            )),
+            None => {
+                let known: BTreeMap<String, ()> = doc
+                    .get("templates")
+                    .and_then(Value::as_object)
+                    .map(|m| m.keys().map(|k| (k.clone(), ())).collect())
+                    .unwrap_or_default();
+                ctx.error(&format!("{jptr}/template"), suggest("template", t, &known));
+            }
+        }
+    }
+    layers.push((Origin::Job, jptr.clone(), own));
+    let merged = merge(&layers);
+    let d: JobDoc = match serde_json::from_value(Value::Object(merged.value.clone())) {
+        Ok(d) => d,
+        Err(e) => {
+            ctx.error_key(&jptr, format!("job `{name}`: {e}"));
+            return None;
+        }
+    };
+    let p = |rel: &str| merged.ptr(rel, &jptr);
+    let before = ctx.diags.iter().filter(|d| d.is_error()).count();
+
+    let Some(engine) = d.engine else {
+        ctx.error_key(
+            &jptr,
+            format!(
+                "job `{name}` has no `engine` (set it on the job, its template or in defaults)"
+            ),
+        );
+        return None;
+    };
+
+    // Connection: the URI first, then discrete keys override its parts.
+    let uri = ctx.secret(d.uri.as_ref(), d.uri_file.as_ref(), &jptr, "uri");
+    let uri_ptr = if d.uri.is_some() {
+        p("uri")
+    } else {
+        p("uri_file")
+    };
+    let mut conn = match &uri {
+        Some(u) => parse_uri(engine, u.expose()).unwrap_or_else(|e| {
+            ctx.error(&uri_ptr, e);
+            Connection::default()
+        }),
+        None => Connection::default(),
+    };
+    if let Some(h) = &d.host {
+        conn.host = Some(h.clone());
+    }
+    if let Some(port) = d.port {
+        conn.port = Some(port as u16);
+    }
+    if let Some(u) = &d.user {
+        conn.user = Some(u.clone());
+    }
+    if let Some(pw) = ctx.secret(
+        d.password.as_ref(),
+        d.password_file.as_ref(),
+        &jptr,
+        "password",
+    ) {
+        conn.password = Some(pw);
+    }
+    match &d.database {
+        Some(OneOrMany::One(db)) if db == "*" => ctx.error(
+            &p("database"),
+            "`database: \"*\"` (every database) is not supported yet; name one database",
+        ),
+        Some(OneOrMany::Many(_)) => ctx.error(
+            &p("database"),
+            "a list of databases is not supported yet; name one database",
+        ),
+        Some(OneOrMany::One(db)) => conn.database = Some(db.clone()),
+        None => {}
+    }
+    if d.exclude.is_some() {
+        ctx.error_key(
+            &p("exclude"),
+            "`exclude` applies to `database: \"*\"`, which is not supported yet",
+        );
+    }
+    if d.globals.is_some() {
+        ctx.error_key(&p("globals"), "`globals` is not supported yet");
+    }
+    if engine == Engine::Sqlite {
+        match conn.database.clone() {
+            Some(path) => conn.database = Some(ctx.path(&path).to_string_lossy().into_owned()),
+            None => ctx.error_key(&jptr, format!("job `{name}` (sqlite) needs the database file: `uri: sqlite:///path` or `database: /path`")),
+        }
+    } else {
+        if conn.port.is_none() {
+            conn.port = default_port(engine);
+        }
+        if conn.host.is_none() && conn.params.get("socket").is_none() {
+            conn.host = Some("127.0.0.1".into());
+        }
+        if (engine.is_postgres() || engine.is_mysql()) && conn.database.is_none() {
+            ctx.error_key(
+                &jptr,
+                format!("job `{name}` needs a database name (`database:` or the URI's path)"),
+            );
+        }
+    }
+    let auth_source = d
+        .auth_source
+        .clone()
+        .or_else(|| conn.params.get("authSource").cloned());
+    if d.auth_source.is_some() && engine != Engine::Mongo {
+        ctx.warn(
+            &p("auth_source"),
+            "`auth_source` applies only to mongo jobs",
+        );
+    }
+
+    // Where it goes.
+    let mut targets = Vec::new();
+    match &d.remote {
+        None => ctx.error_key(&jptr, format!("job `{name}` has no `remote`")),
+        Some(r) => {
+            let list = r.to_vec();
+            if list.len() > 1 {
+                ctx.error(
+                    &p("remote"),
+                    "several remotes per job are not supported yet; name one remote",
+                );
+            }
+            for (i, item) in list.iter().enumerate() {
+                let (rname, optional) = match item {
+                    RemoteRef::Name(n) => (n.clone(), false),
+                    RemoteRef::Entry(e) => (e.name.clone(), e.optional),
+                };
+                if !remotes.contains_key(&rname) {
+                    let rp = if matches!(r, OneOrMany::Many(_)) {
+                        format!("{}/{i}", p("remote"))
+                    } else {
+                        p("remote")
+                    };
+                    ctx.error(&rp, suggest("remote", &rname, remotes));
+                }
+                targets.push(RemoteTarget {
+                    name: rname,
+                    optional,
+                });
+            }
+        }
+    }
+    let path = d.path.clone().unwrap_or_else(|| DEFAULT_PATH.into());
+    if let Err(e) = naming::check_template(&path, true) {
+        ctx.error(&p("path"), format!("path: {e}"));
+    }
+    let name_template = d.name.clone().unwrap_or_else(|| DEFAULT_NAME.into());
+    if let Err(e) = naming::check_template(&name_template, false) {
+        ctx.error(&p("name"), format!("name: {e}"));
+    } else if !naming::is_unique_per_run(&name_template) {
+        ctx.warn(
+            &p("name"),
+            "name has no {time}, {ts} or {uuid}: two runs on the same day get numbered suffixes",
+        );
+    }
+
+    // When.
+    let timezone = match &d.timezone {
+        Some(tz) => Zone::get(tz).unwrap_or_else(|e| {
+            ctx.error(&p("timezone"), e);
+            settings.timezone.clone()
+        }),
+        None => settings.timezone.clone(),
+    };
+    let schedule = match &d.schedule {
+        Some(s) => Schedule::parse(s)
+            .map_err(|e| ctx.error(&p("schedule"), e))
+            .ok(),
+        None => {
+            ctx.warn(
+                &jptr,
+                format!("job `{name}` has no schedule: it runs only with `dbstash backup {name}`"),
+            );
+            None
+        }
+    };
+    let timeout = ctx
+        .duration(d.timeout.as_ref(), &p("timeout"))
+        .unwrap_or(DEFAULT_TIMEOUT);
+    if timeout.is_zero() {
+        ctx.error(&p("timeout"), "timeout must be longer than 0s");
+    }
+    if let Some(s) = &schedule {
+        if let Some(gap) = s.min_interval(jiff::Timestamp::now(), &timezone.tz) {
+            if d.timeout.is_some() && timeout > gap {
+                ctx.warn(&p("timeout"), format!("timeout {} is longer than the {}s between runs: overlapping ticks will be skipped", d.timeout.clone().unwrap_or_default(), gap.as_secs()));
+            }
+        }
+    }
+
+    // How.
+    let mode = d.mode.unwrap_or_default();
+    if mode != Mode::Stream {
+        ctx.error(
+            &p("mode"),
+            "modes `directory` and `tar` are not supported yet; use `mode: stream`",
+        );
+    }
+    let compress = d.compress.unwrap_or_default();
+    if compress == Compress::Native
+        && !matches!(engine, Engine::Postgres | Engine::Postgis | Engine::Mongo)
+    {
+        ctx.error(&p("compress"), format!("`compress: native` is not available for {} (its dump tool has no compression); use gzip or zstd", engine.as_str()));
+    }
+    if let Some(level) = d.compress_level {
+        let ok = match compress {
+            Compress::Gzip => (1..=9).contains(&level),
+            Compress::Zstd | Compress::Native => (1..=19).contains(&level),
+            Compress::None => true,
+        };
+        if !ok {
+            ctx.error(
+                &p("compress_level"),
+                format!("compress_level {level} is out of range (gzip 1-9, zstd 1-19)"),
+            );
+        } else if compress == Compress::None {
+            ctx.warn(
+                &p("compress_level"),
+                "compress_level has no effect with `compress: none`",
+            );
+        }
+    }
+    let format = match (engine, d.format) {
+        (Engine::Postgres | Engine::Postgis, None) if compress == Compress::Native => {
+            DumpFormat::Custom
+        }
+        (Engine::Postgres | Engine::Postgis, None) => DumpFormat::Plain,
+        (
+            Engine::Postgres | Engine::Postgis,
+            Some(f @ (DumpFormat::Plain | DumpFormat::Custom)),
+        ) => f,
+        (Engine::Sqlite, None) => DumpFormat::Snapshot,
+        (Engine::Sqlite, Some(f @ (DumpFormat::Snapshot | DumpFormat::Sql))) => f,
+        (_, None) => DumpFormat::Plain,
+        (e, Some(_)) => {
+            ctx.error(&p("format"), format!("`format` for {} is not valid: postgres takes plain|custom, sqlite takes snapshot|sql", e.as_str()));
+            DumpFormat::Plain
+        }
+    };
+    if engine.is_postgres() && compress == Compress::Native && format == DumpFormat::Plain {
+        ctx.error(&p("compress"), "`compress: native` for postgres means the custom format; drop `format: plain` or use gzip/zstd");
+    }
+    let dump_args = d.dump_args.clone().unwrap_or_default();
+    if let Some(i) = disk_writing_arg(engine, &dump_args) {
+        ctx.error(
+            &format!("{}/{i}", p("dump_args")),
+            format!("dump argument `{}` makes the dump tool write to disk; stream mode needs its output on stdout", dump_args[i]),
+        );
+    }
+    let retention_doc = d.retention.clone().unwrap_or_default();
+    let gfs = [
+        ("keep_last", retention_doc.keep_last),
+        ("keep_hourly", retention_doc.keep_hourly),
+        ("keep_daily", retention_doc.keep_daily),
+        ("keep_weekly", retention_doc.keep_weekly),
+        ("keep_monthly", retention_doc.keep_monthly),
+        ("keep_yearly", retention_doc.keep_yearly),
+    ];
+    for (k, v) in gfs {
+        if v.is_some() {
+            ctx.error_key(
+                &p(&format!("retention/{k}")),
+                format!("retention `{k}` is not supported yet; use max_files/max_days"),
+            );
+        }
+    }
+    let retention = Retention {
+        max_files: retention_doc.max_files.unwrap_or(0),
+        max_days: retention_doc.max_days.unwrap_or(0),
+    };
+    let notify = d.notify.clone().unwrap_or_default();
+    for (i, n) in notify.iter().enumerate() {
+        if !notifiers.contains_key(n) {
+            ctx.error(
+                &format!("{}/{i}", p("notify")),
+                suggest("notifier", n, notifiers),
+            );
+        }
+    }
+    if d.admin_user.is_some() && engine != Engine::Postgis {
+        ctx.warn(
+            &p("admin_user"),
+            "`admin_user` is used only by postgis jobs",
+        );
+    }
+    let stale_after = ctx.duration(d.stale_after.as_ref(), &p("stale_after"));
+    let verify = d.verify.as_ref().map(|v| Verify {
+        schedule: v.schedule.as_ref().and_then(|s| {
+            Schedule::parse(s)
+                .map_err(|e| ctx.error(&p("verify/schedule"), e))
+                .ok()
+        }),
+        restore_to: v.restore_to.as_ref().map(|u| {
+            if let Err(e) = parse_uri(engine, u) {
+                ctx.error(&p("verify/restore_to"), e);
+            }
+            Secret::new(u.clone())
+        }),
+    });
+    if d.encrypt.is_some() {
+        ctx.error_key(
+            &p("encrypt"),
+            "`encrypt` is not supported yet; use an rclone `crypt` remote",
+        );
+    }
+    let expected_size = d.expected_size.as_ref().and_then(|s| {
+        parse_size(s)
+            .map_err(|e| ctx.error(&p("expected_size"), e))
+            .ok()
+    });
+
+    let mut origins = merged.origins.clone();
+    origins.remove("template");
+    if ctx.diags.iter().filter(|d| d.is_error()).count() > before {
+        return None;
+    }
+    Some(Job {
+        name: name.to_string(),
+        engine,
+        connection: conn,
+        auth_source,
+        remotes: targets,
+        path,
+        schedule,
+        timezone,
+        mode,
+        name_template,
+        compress,
+        compress_level: d.compress_level,
+        format,
+        timeout,
+        retention,
+        notify,
+        run_on_start: d.run_on_start.unwrap_or(false),
+        hooks: Hooks {
+            pre: d.hooks.as_ref().and_then(|h| h.pre.clone()),
+            post: d.hooks.as_ref().and_then(|h| h.post.clone()),
+        },
+        dump_args,
+        restore_args: d.restore_args.clone().unwrap_or_default(),
+        admin_user: d.admin_user.clone(),
+        stale_after,
+        verify,
+        allow_empty: d.allow_empty.unwrap_or(false),
+        expected_size,
+        origins,
+    })
+}

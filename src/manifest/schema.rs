@@ -1,0 +1,249 @@
+//! The JSON Schema, generated from `types::ManifestDoc`, and the schema layer of validation.
+//!
+//! Unknown keys are found by our own walk over the schema (so each gets the nearest valid key as a
+//! suggestion); every other schema violation comes from the `jsonschema` crate, all at once.
+
+use super::tree::Locations;
+use super::types::ManifestDoc;
+use serde_json::Value;
+use std::sync::OnceLock;
+
+/// A schema problem at a JSON pointer; `on_key` points the location at the key instead of the value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaIssue {
+    pub ptr: String,
+    pub on_key: bool,
+    pub message: String,
+}
+
+pub fn schema() -> Value {
+    let schema = schemars::schema_for!(ManifestDoc);
+    serde_json::to_value(&schema).unwrap_or(Value::Null)
+}
+
+/// Pretty JSON with a trailing newline: the exact bytes of `schema/dbstash.schema.json`.
+pub fn schema_text() -> String {
+    let mut s = serde_json::to_string_pretty(&schema()).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+fn validator() -> Option<&'static jsonschema::Validator> {
+    static V: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    V.get_or_init(|| jsonschema::validator_for(&schema()).ok())
+        .as_ref()
+}
+
+pub fn check(doc: &Value, _locs: &Locations) -> Vec<SchemaIssue> {
+    let root = schema();
+    let mut issues = Vec::new();
+    walk_keys(doc, &root, &root, "", &mut issues);
+    if let Some(v) = validator() {
+        for e in v.iter_errors(doc) {
+            if let Some(issue) = describe(&e) {
+                issues.push(issue);
+            }
+        }
+    }
+    issues
+}
+
+fn deref<'a>(schema: &'a Value, root: &'a Value) -> &'a Value {
+    let mut s = schema;
+    for _ in 0..16 {
+        match s.get("$ref").and_then(Value::as_str) {
+            Some(r) => {
+                let ptr = r.trim_start_matches('#');
+                match root.pointer(ptr) {
+                    Some(t) => s = t,
+                    None => return s,
+                }
+            }
+            None => return s,
+        }
+    }
+    s
+}
+
+/// Pick the branch of an `anyOf`/`oneOf` that describes values of this JSON shape.
+fn branch_for<'a>(value: &Value, schema: &'a Value, root: &'a Value) -> &'a Value {
+    let s = deref(schema, root);
+    let Some(options) = s
+        .get("anyOf")
+        .or_else(|| s.get("oneOf"))
+        .and_then(Value::as_array)
+    else {
+        return s;
+    };
+    for opt in options {
+        let o = branch_for(value, opt, root);
+        let fits = match value {
+            Value::Object(_) => {
+                o.get("properties").is_some() || o.get("additionalProperties").is_some()
+            }
+            Value::Array(_) => o.get("items").is_some(),
+            _ => false,
+        };
+        if fits {
+            return o;
+        }
+    }
+    s
+}
+
+fn walk_keys(value: &Value, schema: &Value, root: &Value, ptr: &str, out: &mut Vec<SchemaIssue>) {
+    let s = branch_for(value, schema, root);
+    match value {
+        Value::Object(map) => {
+            let props = s.get("properties").and_then(Value::as_object);
+            let additional = s.get("additionalProperties");
+            for (k, v) in map {
+                let child = format!("{ptr}/{}", super::tree::escape(k));
+                if let Some(p) = props.and_then(|p| p.get(k)) {
+                    walk_keys(v, p, root, &child, out);
+                } else if let Some(extra) = additional.filter(|a| a.is_object()) {
+                    walk_keys(v, extra, root, &child, out);
+                } else if additional == Some(&Value::Bool(false)) {
+                    let known: Vec<&str> = props
+                        .map(|p| p.keys().map(String::as_str).collect())
+                        .unwrap_or_default();
+                    out.push(SchemaIssue {
+                        ptr: child,
+                        on_key: true,
+                        message: unknown_key_message(k, &known),
+                    });
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = s.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    walk_keys(v, item_schema, root, &format!("{ptr}/{i}"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// "unknown key `shedule`, did you mean `schedule`?" — the suggestion only when it is close.
+pub fn unknown_key_message(key: &str, known: &[&str]) -> String {
+    let best = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(key, k), *k))
+        .min();
+    match best {
+        Some((d, k)) if d <= 2.max(key.len() / 3) => {
+            format!("unknown key `{key}`, did you mean `{k}`?")
+        }
+        _ if !known.is_empty() => format!(
+            "unknown key `{key}` (expected one of: {})",
+            known.join(", ")
+        ),
+        _ => format!("unknown key `{key}`"),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn expected_type(k: &jsonschema::error::TypeKind) -> String {
+    use jsonschema::error::TypeKind;
+    let one = |t: &jsonschema::JsonType| -> String {
+        match t.to_string().as_str() {
+            "object" => "a mapping".into(),
+            "array" => "a list".into(),
+            "integer" => "a whole number".into(),
+            "number" => "a number".into(),
+            "string" => "a string".into(),
+            "boolean" => "true or false".into(),
+            other => other.to_string(),
+        }
+    };
+    match k {
+        TypeKind::Single(t) => one(t),
+        TypeKind::Multiple(set) => {
+            let names: Vec<String> = set
+                .iter()
+                .filter(|t| t.to_string() != "null")
+                .map(|t| one(&t))
+                .collect();
+            names.join(" or ")
+        }
+    }
+}
+
+/// Turn a jsonschema error into our message, never quoting the offending value (it may be a secret).
+fn describe(e: &jsonschema::ValidationError) -> Option<SchemaIssue> {
+    use jsonschema::error::ValidationErrorKind as K;
+    let ptr = e.instance_path.as_str().to_string();
+    let found = type_name(&e.instance);
+    let message = match &e.kind {
+        K::AdditionalProperties { .. } => return None,
+        K::Type { kind } => format!("expected {}, found {found}", expected_type(kind)),
+        K::Required { property } => {
+            return Some(SchemaIssue {
+                ptr,
+                on_key: false,
+                message: format!(
+                    "missing required key `{}`",
+                    property.as_str().unwrap_or("?")
+                ),
+            })
+        }
+        K::Enum { options } => {
+            let opts: Vec<String> = options
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|o| o.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let got = e
+                .instance
+                .as_str()
+                .map(|s| format!("`{s}` "))
+                .unwrap_or_default();
+            format!("invalid value {got}(expected one of: {})", opts.join(", "))
+        }
+        K::Minimum { limit } => format!("must be at least {limit}"),
+        K::Maximum { limit } => format!("must be at most {limit}"),
+        K::AnyOf { .. } | K::OneOfNotValid { .. } => {
+            format!("{found} is not allowed here")
+        }
+        other => format!("{other:?}").chars().take(120).collect(),
+    };
+    Some(SchemaIssue {
+        ptr,
+        on_key: false,
+        message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_keys() {
+        assert_eq!(
+            unknown_key_message("shedule", &["schedule", "engine"]),
+            "unknown key `shedule`, did you mean `schedule`?"
+        );
+        assert!(unknown_key_message("zzzzzzzz", &["schedule"]).contains("expected one of"));
+    }
+
+    #[test]
+    fn schema_compiles() {
+        assert!(validator().is_some());
+    }
+}

@@ -1,0 +1,253 @@
+//! `JobPlan`: everything a run will do, as plain data computed from the validated manifest.
+//! `dbstash plan` prints this very value; `dbstash run`/`backup` executes it.
+
+pub mod command;
+pub mod naming;
+pub mod render;
+pub mod retention;
+pub mod schedule;
+
+use crate::engine::{self, Codec, DumpSpec};
+use crate::manifest::model::{
+    Engine, Hooks, Job, Manifest, Mode, Origin, RcloneSettings, RemoteKind, Retention, Zone,
+};
+use command::CommandSpec;
+use jiff::Timestamp;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the bytes go.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemotePlan {
+    pub name: String,
+    pub optional: bool,
+    #[serde(flatten)]
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    Local {
+        root: PathBuf,
+    },
+    Rclone {
+        remote: String,
+        #[serde(flatten)]
+        rclone: RcloneConf,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RcloneConf {
+    pub binary: String,
+    pub config_file: Option<PathBuf>,
+    pub extra_args: Vec<String>,
+}
+
+impl From<&RcloneSettings> for RcloneConf {
+    fn from(s: &RcloneSettings) -> Self {
+        RcloneConf {
+            binary: s.binary.clone(),
+            config_file: s.config_file.clone(),
+            extra_args: s.extra_args.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobPlan {
+    pub job: String,
+    pub engine: Engine,
+    pub database: String,
+    pub mode: Mode,
+    pub dump: DumpSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<CommandSpec>,
+    pub codec: Codec,
+    /// Full extension added to every object, e.g. `.sql.zst`.
+    pub extension: String,
+    pub remote: RemotePlan,
+    pub folder_template: String,
+    pub name_template: String,
+    pub schedule: Option<String>,
+    pub timezone: String,
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
+    pub retention: Retention,
+    pub notify: Vec<String>,
+    pub hooks: HooksPlan,
+    pub run_on_start: bool,
+    pub min_raw_bytes: u64,
+    pub allow_empty: bool,
+    pub expected_size: Option<u64>,
+    #[serde(serialize_with = "ser_opt_duration")]
+    pub stale_after: Option<Duration>,
+    pub origins: BTreeMap<String, Origin>,
+    #[serde(skip)]
+    pub zone: Option<Zone>,
+    #[serde(skip)]
+    pub job_spec: Option<Box<Job>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HooksPlan {
+    pub pre: Option<String>,
+    pub post: Option<String>,
+}
+
+impl From<&Hooks> for HooksPlan {
+    fn from(h: &Hooks) -> Self {
+        HooksPlan {
+            pre: h.pre.clone(),
+            post: h.post.clone(),
+        }
+    }
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::manifest::units::human_duration(*d))
+}
+
+fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("no job named `{0}` in the manifest")]
+    UnknownJob(String),
+    #[error("job `{job}` refers to remote `{remote}`, which is not declared")]
+    UnknownRemote { job: String, remote: String },
+}
+
+/// Build the plan of one job. Pure: same manifest in, same plan out.
+pub fn build(m: &Manifest, job: &Job) -> Result<JobPlan, PlanError> {
+    let target = job
+        .remotes
+        .first()
+        .ok_or_else(|| PlanError::UnknownRemote {
+            job: job.name.clone(),
+            remote: String::new(),
+        })?;
+    let remote = m
+        .remotes
+        .get(&target.name)
+        .ok_or_else(|| PlanError::UnknownRemote {
+            job: job.name.clone(),
+            remote: target.name.clone(),
+        })?;
+    let target_plan = match &remote.kind {
+        RemoteKind::Local(root) => Target::Local { root: root.clone() },
+        RemoteKind::Rclone(r) => Target::Rclone {
+            remote: r.clone(),
+            rclone: RcloneConf::from(&m.settings.rclone),
+        },
+    };
+    Ok(JobPlan {
+        job: job.name.clone(),
+        engine: job.engine,
+        database: job.db_label(),
+        mode: job.mode,
+        dump: engine::dump(job),
+        version: engine::version_command(job),
+        codec: engine::codec(job),
+        extension: engine::extension(job),
+        remote: RemotePlan {
+            name: target.name.clone(),
+            optional: target.optional,
+            target: target_plan,
+        },
+        folder_template: job.path.clone(),
+        name_template: job.name_template.clone(),
+        schedule: job.schedule.as_ref().map(|s| s.expr().to_string()),
+        timezone: job.timezone.name.clone(),
+        timeout: job.timeout,
+        retention: job.retention,
+        notify: job.notify.clone(),
+        hooks: HooksPlan::from(&job.hooks),
+        run_on_start: job.run_on_start,
+        min_raw_bytes: engine::min_raw_bytes(job),
+        allow_empty: job.allow_empty,
+        expected_size: job.expected_size,
+        stale_after: job.stale_after,
+        origins: job.origins.clone(),
+        zone: Some(job.timezone.clone()),
+        job_spec: Some(Box::new(job.clone())),
+    })
+}
+
+/// Plans for the selected jobs (all when `only` is empty), in name order.
+pub fn build_all(m: &Manifest, only: &[String]) -> Result<Vec<JobPlan>, PlanError> {
+    for name in only {
+        if !m.jobs.contains_key(name) {
+            return Err(PlanError::UnknownJob(name.clone()));
+        }
+    }
+    m.jobs
+        .values()
+        .filter(|j| only.is_empty() || only.contains(&j.name))
+        .map(|j| build(m, j))
+        .collect()
+}
+
+impl JobPlan {
+    pub fn zone(&self) -> Zone {
+        self.zone.clone().unwrap_or_else(Zone::utc)
+    }
+
+    pub fn job(&self) -> Option<&Job> {
+        self.job_spec.as_deref()
+    }
+
+    /// The next `n` run times after `now`, in the job's zone.
+    pub fn next_runs(&self, now: Timestamp, n: usize) -> Vec<jiff::Zoned> {
+        match self.job().and_then(|j| j.schedule.as_ref()) {
+            Some(s) => s.upcoming(now, &self.zone().tz, n),
+            None => Vec::new(),
+        }
+    }
+
+    /// Folder and object name for a run starting at `at`.
+    pub fn object_for(&self, vars: &naming::NameVars) -> ObjectName {
+        ObjectName {
+            folder: naming::render_path(&self.folder_template, vars),
+            file: format!(
+                "{}{}",
+                naming::render(&self.name_template, vars),
+                self.extension
+            ),
+        }
+    }
+
+    pub fn name_vars(&self, at: Timestamp) -> naming::NameVars {
+        naming::NameVars::new(
+            &self.job,
+            &self.database,
+            self.engine.as_str(),
+            at.to_zoned(self.zone().tz),
+        )
+    }
+}
+
+/// `folder/file` relative to the remote's root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectName {
+    pub folder: String,
+    pub file: String,
+}
+
+impl ObjectName {
+    pub fn key(&self) -> String {
+        if self.folder.is_empty() {
+            self.file.clone()
+        } else {
+            format!("{}/{}", self.folder, self.file)
+        }
+    }
+}
