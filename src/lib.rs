@@ -7,8 +7,12 @@
 
 pub mod cli;
 pub mod engine;
+pub mod logging;
 pub mod manifest;
 pub mod notify;
 pub mod plan;
+pub mod proc;
+pub mod run;
 pub mod secret;
 pub mod storage;
+pub mod supervisor;

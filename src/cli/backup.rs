@@ -1,5 +1,5 @@
-//! `dbstash backup`.
+//! `dbstash backup J...`: the same as `run --once --job J...`, with a progress line on a terminal.
 
-pub fn run(_config: &std::path::Path, _jobs: &[String]) -> i32 {
-    super::not_yet("backup")
+pub fn run(config: &std::path::Path, jobs: &[String]) -> i32 {
+    super::run::run_once(config, jobs, true)
 }

@@ -1,5 +1,68 @@
-//! `dbstash list`.
+//! `dbstash list`: complete backups (object + record), newest first.
 
-pub fn run(_config: &std::path::Path, _job: Option<&str>, _format: super::OutputFormat) -> i32 {
-    super::not_yet("list")
+use super::OutputFormat;
+use crate::manifest::units::human_size;
+use crate::plan;
+use crate::run::{record, retention};
+use crate::storage::AnyStorage;
+use std::path::Path;
+
+pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> i32 {
+    let Some(m) = super::load_or_report(config) else {
+        return 2;
+    };
+    let only: Vec<String> = job.map(|j| vec![j.to_string()]).unwrap_or_default();
+    let plans = match plan::build_all(&m, &only) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}: {e}", config.display());
+            return 2;
+        }
+    };
+    let Some(rt) = super::runtime() else { return 1 };
+    rt.block_on(async {
+        let now = jiff::Timestamp::now();
+        let mut rows = Vec::new();
+        let mut failed = false;
+        for p in &plans {
+            let store = AnyStorage::for_plan(p);
+            match record::complete_backups(&store, &retention::folder(p, now), &p.job).await {
+                Ok((backups, _)) => rows.extend(backups.into_iter().map(|b| (p.clone(), b))),
+                Err(e) => {
+                    eprintln!("dbstash: job {}: cannot list remote `{}`: {e}", p.job, p.remote.name);
+                    failed = true;
+                }
+            }
+        }
+        rows.sort_by(|a, b| b.1.record.finished.cmp(&a.1.record.finished));
+        match format {
+            OutputFormat::Json => {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|(p, b)| {
+                        serde_json::json!({
+                            "job": p.job, "id": b.id, "key": b.key, "remote": p.remote.name,
+                            "time": b.record.finished, "size": b.record.size, "sha256": b.record.sha256,
+                            "compression": b.record.compression, "engine": b.record.engine, "database": b.record.database,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            OutputFormat::Text => {
+                if rows.is_empty() {
+                    println!("no complete backups");
+                }
+                for (p, b) in &rows {
+                    let t = b.record.finished.to_zoned(p.zone().tz).strftime("%Y-%m-%d %H:%M:%S %Z").to_string();
+                    println!("{:<16} {:<48} {}  {:>10}  {}", p.job, b.id, t, human_size(b.record.size), b.record.sha256);
+                }
+            }
+        }
+        if failed {
+            1
+        } else {
+            0
+        }
+    })
 }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "dbstash",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DBSTASH_GIT_COMMIT"), ")"),
     about = "Back up many databases from one YAML manifest"
 )]
 pub struct Cli {
@@ -245,8 +245,26 @@ pub(crate) fn load_or_report(config: &std::path::Path) -> Option<crate::manifest
     }
 }
 
+pub fn not_yet_pub(what: &str) -> i32 {
+    not_yet(what)
+}
+
 /// For commands that are not built yet: a clear message and exit 1.
 pub(crate) fn not_yet(what: &str) -> i32 {
     eprintln!("dbstash: `{what}` is not implemented in this version");
     1
+}
+
+/// A small runtime for commands that do a little I/O.
+pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("dbstash: cannot start the runtime: {e}");
+            None
+        }
+    }
 }

@@ -42,7 +42,21 @@ pub fn run(config: &Path, jobs: &[String], format: OutputFormat, offline: bool) 
     0
 }
 
-/// What retention would delete now (filled in by the storage layer).
-fn would_delete(_p: &plan::JobPlan) -> Option<Result<Vec<String>, String>> {
-    None
+/// What retention would delete now: lists the remote, deletes nothing.
+fn would_delete(p: &plan::JobPlan) -> Option<Result<Vec<String>, String>> {
+    let rt = super::runtime()?;
+    let store = crate::storage::AnyStorage::for_plan(p);
+    Some(rt.block_on(async {
+        let (_, report) = crate::run::retention::evaluate(p, &store, jiff::Timestamp::now())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut ids: Vec<String> = report
+            .verdicts
+            .iter()
+            .filter(|v| !v.keep)
+            .map(|v| v.id.clone())
+            .collect();
+        ids.extend(report.leftovers.iter().map(|l| format!("{l} (leftover)")));
+        Ok(ids)
+    }))
 }

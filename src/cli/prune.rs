@@ -1,5 +1,62 @@
-//! `dbstash prune`.
+//! `dbstash prune [--job J] [--dry-run]`: apply retention now.
 
-pub fn run(_config: &std::path::Path, _job: Option<&str>, _dry_run: bool) -> i32 {
-    super::not_yet("prune")
+use crate::plan;
+use crate::run::retention;
+use crate::storage::AnyStorage;
+use std::path::Path;
+
+pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> i32 {
+    let Some(m) = super::load_or_report(config) else {
+        return 2;
+    };
+    crate::logging::init(m.settings.log_level, m.settings.log_format);
+    let only: Vec<String> = job.map(|j| vec![j.to_string()]).unwrap_or_default();
+    let plans = match plan::build_all(&m, &only) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}: {e}", config.display());
+            return 2;
+        }
+    };
+    let Some(rt) = super::runtime() else { return 1 };
+    rt.block_on(async {
+        let now = jiff::Timestamp::now();
+        let mut code = 0;
+        for p in &plans {
+            let store = AnyStorage::for_plan(p);
+            match retention::apply(p, &store, now, dry_run).await {
+                Ok(r) => {
+                    println!(
+                        "job {} ({})",
+                        p.job,
+                        crate::plan::retention::describe(p.retention)
+                    );
+                    for v in &r.verdicts {
+                        let action = match (v.keep, dry_run) {
+                            (true, _) => "keep",
+                            (false, true) => "would delete",
+                            (false, false) => "deleted",
+                        };
+                        println!("  {action:<13} {}  ({})", v.id, v.reason);
+                    }
+                    for l in &r.leftovers {
+                        let action = if dry_run { "would delete" } else { "deleted" };
+                        println!("  {action:<13} {l}  (leftover without a record)");
+                    }
+                    for e in &r.errors {
+                        eprintln!("dbstash: job {}: {e}", p.job);
+                        code = 1;
+                    }
+                }
+                Err(e) => {
+                    eprintln!(
+                        "dbstash: job {}: cannot list remote `{}`: {e}",
+                        p.job, p.remote.name
+                    );
+                    code = 1;
+                }
+            }
+        }
+        code
+    })
 }

@@ -1,5 +1,85 @@
-//! `dbstash run`.
+//! `dbstash run` (the supervisor) and `dbstash run --once`.
 
-pub fn run(_config: &std::path::Path, _once: bool, _jobs: &[String]) -> i32 {
-    super::not_yet("run")
+use crate::plan;
+use crate::run::{self, RunEnv, Status};
+use std::io::IsTerminal;
+use std::path::Path;
+
+pub fn run(config: &Path, once: bool, jobs: &[String]) -> i32 {
+    if !once {
+        return crate::supervisor::run(config);
+    }
+    run_once(config, jobs, false)
+}
+
+/// Every selected job once, in parallel up to `max_parallel`; 0 only if all succeeded.
+pub(crate) fn run_once(config: &Path, jobs: &[String], interactive: bool) -> i32 {
+    let Some(m) = super::load_or_report(config) else {
+        return 2;
+    };
+    crate::logging::init(m.settings.log_level, m.settings.log_format);
+    let plans = match plan::build_all(&m, jobs) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}: {e}", config.display());
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dbstash: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async move {
+        let (mut env, stop) = RunEnv::new(m.settings.temp_dir.clone());
+        env.progress = interactive && std::io::stderr().is_terminal();
+        let notifier = crate::notify::Dispatcher::new(m.notifiers.clone()).ok();
+        if let Some(d) = &notifier {
+            env.on_start = Some(run::notice::start_hook(d, &plans));
+        }
+        // SIGTERM/SIGINT: let running backups finish within shutdown_grace, then stop them.
+        let grace = m.settings.shutdown_grace;
+        tokio::spawn(async move {
+            crate::supervisor::signals::wait_for_stop().await;
+            tracing::warn!(
+                event = "shutdown",
+                grace_seconds = grace.as_secs(),
+                "stopping: running backups get the shutdown grace"
+            );
+            tokio::time::sleep(grace).await;
+            let _ = stop.send(true);
+        });
+        let outcomes = run::run_many(plans.clone(), env, m.settings.max_parallel).await;
+        let mut ok = true;
+        for o in &outcomes {
+            if let (Some(d), Some(p)) = (&notifier, plans.iter().find(|p| p.job == o.job)) {
+                run::notice::finished(d, &p.notify, o).await;
+            }
+            match o.status {
+                Status::Success => {}
+                Status::Skipped => {
+                    eprintln!("dbstash: {}", o.error.as_deref().unwrap_or("skipped"));
+                    ok = false;
+                }
+                _ => {
+                    eprintln!(
+                        "dbstash: job {} failed: {}",
+                        o.job,
+                        o.error.as_deref().unwrap_or("unknown error")
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if ok {
+            0
+        } else {
+            1
+        }
+    })
 }

@@ -1,3 +1,216 @@
-//! Where backups live: a local folder or any rclone remote, behind one `Storage` contract.
+//! Where backups live: a local folder (written natively, fsync'd) or any rclone remote, behind one
+//! `Storage` contract. Both are exercised by the same contract test (tests/storage_contract.rs).
+//!
+//! An upload is a byte sink whose far end must not see end-of-file until the run decides the
+//! backup is good: `Upload` keeps its own duplicate of the sink's descriptor, so whatever the relay
+//! thread does with its copy, rclone only sees EOF in `commit`; `abort` kills rclone first.
 
+pub mod local;
+pub mod rclone;
 pub mod rclone_args;
+
+use crate::plan::{JobPlan, Target};
+use crate::proc::ProcGroup;
+use std::fs::File;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{op} {key}: {source}")]
+    Io {
+        op: &'static str,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("rclone {op} {key} failed (exit {code}): {tail}")]
+    Rclone {
+        op: &'static str,
+        key: String,
+        code: String,
+        tail: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One file in a folder listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub size: u64,
+    pub modified: Option<jiff::Timestamp>,
+}
+
+/// A running upload: write into `writer`, then `commit` or `abort`.
+pub struct Upload {
+    pub writer: File,
+    /// Our own copy of the sink descriptor: the far end sees EOF only when this is dropped.
+    hold: Option<File>,
+    kind: UploadKind,
+}
+
+enum UploadKind {
+    Local(local::LocalUpload),
+    Rclone(rclone::RcloneUpload),
+}
+
+impl Upload {
+    fn new(writer: File, kind: UploadKind) -> std::io::Result<Self> {
+        let hold = writer.try_clone()?;
+        Ok(Upload {
+            writer,
+            hold: Some(hold),
+            kind,
+        })
+    }
+
+    /// Split off the writer for the relay thread; the hold stays here.
+    pub fn take_writer(&mut self) -> std::io::Result<File> {
+        let spare = self.writer.try_clone()?;
+        Ok(std::mem::replace(&mut self.writer, spare))
+    }
+
+    /// Close the stream and wait until the object is durable.
+    pub async fn commit(mut self) -> Result<(), StorageError> {
+        match self.kind {
+            UploadKind::Local(l) => {
+                let hold = self.hold.take();
+                drop(self.writer);
+                l.commit(hold).await
+            }
+            UploadKind::Rclone(r) => {
+                drop(self.hold.take());
+                drop(self.writer);
+                r.commit().await
+            }
+        }
+    }
+
+    /// Kill the upload before it sees EOF, then remove whatever reached the storage.
+    /// Returns the upload tool's stderr tail (empty for local folders).
+    pub async fn abort(mut self, store: &AnyStorage, key: &str) -> String {
+        let tail = match self.kind {
+            UploadKind::Local(_) => {
+                drop(self.hold.take());
+                drop(self.writer);
+                String::new()
+            }
+            UploadKind::Rclone(r) => {
+                let tail = r.kill().await;
+                drop(self.hold.take());
+                drop(self.writer);
+                tail
+            }
+        };
+        if let Err(e) = store.delete(key).await {
+            tracing::warn!(event = "cleanup_failed", key, error = %e, "could not delete a partial object");
+        }
+        tail
+    }
+}
+
+/// A byte source for reading a backup back.
+pub struct Download {
+    pub reader: File,
+    pub kind: DownloadKind,
+}
+
+pub enum DownloadKind {
+    Local,
+    Rclone(rclone::RcloneDownload),
+}
+
+impl Download {
+    /// Wait for the reader process (if any); Err when the download itself failed.
+    pub async fn finish(self) -> Result<(), StorageError> {
+        match self.kind {
+            DownloadKind::Local => Ok(()),
+            DownloadKind::Rclone(r) => r.finish().await,
+        }
+    }
+}
+
+/// The storage contract. Keys are `/`-separated paths relative to the remote's root.
+#[allow(async_fn_in_trait)]
+pub trait Storage {
+    /// Files directly in `folder` (not recursive). A missing folder is empty, not an error.
+    async fn list(&self, folder: &str) -> Result<Vec<Entry>, StorageError>;
+    async fn read_small(&self, key: &str) -> Result<Vec<u8>, StorageError>;
+    /// Write a small object atomically (records).
+    async fn write_small(&self, key: &str, data: &[u8]) -> Result<(), StorageError>;
+    /// Delete one object; deleting a missing object succeeds.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+    async fn begin_upload(
+        &self,
+        key: &str,
+        group: &ProcGroup,
+        expected: Option<u64>,
+    ) -> Result<Upload, StorageError>;
+    async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError>;
+    /// Human description for logs and messages (no secrets).
+    fn describe(&self, key: &str) -> String;
+}
+
+/// Static dispatch over the two implementations.
+pub enum AnyStorage {
+    Local(local::LocalStorage),
+    Rclone(rclone::RcloneStorage),
+}
+
+impl AnyStorage {
+    pub fn for_plan(plan: &JobPlan) -> Self {
+        match &plan.remote.target {
+            Target::Local { root } => AnyStorage::Local(local::LocalStorage::new(root.clone())),
+            Target::Rclone { remote, rclone } => {
+                AnyStorage::Rclone(rclone::RcloneStorage::new(remote.clone(), rclone.clone()))
+            }
+        }
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStorage::Local($s) => $e,
+            AnyStorage::Rclone($s) => $e,
+        }
+    };
+}
+
+impl Storage for AnyStorage {
+    async fn list(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
+        dispatch!(self, s => s.list(folder).await)
+    }
+    async fn read_small(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        dispatch!(self, s => s.read_small(key).await)
+    }
+    async fn write_small(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        dispatch!(self, s => s.write_small(key, data).await)
+    }
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        dispatch!(self, s => s.delete(key).await)
+    }
+    async fn begin_upload(
+        &self,
+        key: &str,
+        group: &ProcGroup,
+        expected: Option<u64>,
+    ) -> Result<Upload, StorageError> {
+        dispatch!(self, s => s.begin_upload(key, group, expected).await)
+    }
+    async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError> {
+        dispatch!(self, s => s.open_read(key, group).await)
+    }
+    fn describe(&self, key: &str) -> String {
+        dispatch!(self, s => s.describe(key))
+    }
+}
+
+/// `folder/name`, or `name` at the root.
+pub fn join_key(folder: &str, name: &str) -> String {
+    if folder.is_empty() {
+        name.to_string()
+    } else {
+        format!("{}/{name}", folder.trim_end_matches('/'))
+    }
+}

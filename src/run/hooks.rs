@@ -1,0 +1,91 @@
+//! Pre/post hooks: `sh -c` in the run's process group, output to the log, no database secret in
+//! their environment.
+
+use crate::proc::{ProcGroup, StderrTail};
+use crate::secret::Secret;
+use std::process::Stdio;
+use std::time::Duration;
+
+pub struct HookEnv<'a> {
+    pub job: &'a str,
+    pub run_id: &'a str,
+    pub status: &'a str,
+    pub file: &'a str,
+    pub size: u64,
+    pub error: &'a str,
+}
+
+/// Run `script`; Err carries the exit status and output tail.
+pub async fn run(
+    script: &str,
+    which: &'static str,
+    env: &HookEnv<'_>,
+    secrets: &[&Secret],
+    group: &ProcGroup,
+    limit: Duration,
+) -> Result<(), String> {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c").arg(script);
+    // Variables whose values carry one of this job's secrets (e.g. the one `${VAR}` filled a
+    // password from) are not passed on.
+    for (k, v) in std::env::vars_os() {
+        let v = v.to_string_lossy();
+        if secrets
+            .iter()
+            .any(|s| s.expose().len() >= 3 && v.contains(s.expose()))
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("DBSTASH_JOB", env.job)
+        .env("DBSTASH_RUN_ID", env.run_id)
+        .env("DBSTASH_STATUS", env.status)
+        .env("DBSTASH_FILE", env.file)
+        .env("DBSTASH_SIZE", env.size.to_string())
+        .env("DBSTASH_ERROR", env.error)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = group
+        .spawn(&mut cmd)
+        .map_err(|e| format!("{which} hook: cannot start sh: {e}"))?;
+    let mut out = child
+        .stdout
+        .take()
+        .map_or_else(StderrTail::empty, |o| StderrTail::spawn(o, which));
+    let mut err = child
+        .stderr
+        .take()
+        .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, which));
+    let status = match tokio::time::timeout(limit, child.wait()).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(format!("{which} hook: {e}")),
+        Err(_) => {
+            let _ = child.start_kill();
+            return Err(format!("{which} hook timed out after {}s", limit.as_secs()));
+        }
+    };
+    let text = [out.finish().await, err.finish().await]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = crate::secret::redact(&text, secrets);
+    if !text.is_empty() {
+        tracing::info!(
+            job = env.job,
+            run_id = env.run_id,
+            event = "hook_output",
+            hook = which,
+            "{text}"
+        );
+    }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{which} hook failed ({}): {text}",
+            crate::proc::describe_status(status)
+        ))
+    }
+}

@@ -1,0 +1,93 @@
+//! The record `NAME.EXT.dbstash.json`, written last: a backup without one is not a backup.
+//! Listing, restore, verify and retention see only objects whose record is present and names them.
+
+use crate::storage::{join_key, Entry, Storage, StorageError};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+pub const SUFFIX: &str = ".dbstash.json";
+pub const FORMAT: &str = "dbstash-record/1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub format: String,
+    pub job: String,
+    pub engine: String,
+    pub database: String,
+    /// Object file name (relative to its folder).
+    pub object: String,
+    pub run_id: String,
+    pub started: Timestamp,
+    pub finished: Timestamp,
+    /// Bytes stored.
+    pub size: u64,
+    /// Bytes the dump produced, before compression.
+    pub raw_size: u64,
+    pub sha256: String,
+    pub compression: String,
+    pub dump_format: String,
+    #[serde(default)]
+    pub tool_versions: BTreeMap<String, String>,
+    pub dbstash_version: String,
+    pub host: String,
+}
+
+/// A complete backup: object + record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Backup {
+    /// The object's file name; also the backup's id.
+    pub id: String,
+    pub key: String,
+    pub record: Record,
+}
+
+pub fn record_key(object_key: &str) -> String {
+    format!("{object_key}{SUFFIX}")
+}
+
+/// Complete backups of `job` in `folder`, newest first. Records that do not parse, name another job
+/// or another object, or whose object is missing are ignored (never deleted from here).
+pub async fn complete_backups<S: Storage>(
+    store: &S,
+    folder: &str,
+    job: &str,
+) -> Result<(Vec<Backup>, Vec<Entry>), StorageError> {
+    let entries = store.list(folder).await?;
+    let names: HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let mut out = Vec::new();
+    for e in &entries {
+        let Some(object) = e.name.strip_suffix(SUFFIX) else {
+            continue;
+        };
+        if !names.contains(object) {
+            continue;
+        }
+        let key = join_key(folder, &e.name);
+        let bytes = match store.read_small(&key).await {
+            Ok(b) => b,
+            Err(err) => {
+                tracing::warn!(event = "record_unreadable", key, error = %err);
+                continue;
+            }
+        };
+        let Ok(record) = serde_json::from_slice::<Record>(&bytes) else {
+            continue;
+        };
+        if record.job != job || record.object != object || record.format != FORMAT {
+            continue;
+        }
+        out.push(Backup {
+            id: object.to_string(),
+            key: join_key(folder, object),
+            record,
+        });
+    }
+    out.sort_by(|a, b| {
+        b.record
+            .finished
+            .cmp(&a.record.finished)
+            .then_with(|| b.id.cmp(&a.id))
+    });
+    Ok((out, entries))
+}

@@ -1,0 +1,97 @@
+//! Applying retention: after a successful backup, and by `dbstash prune`. Only complete backups of
+//! this job are candidates, the newest is never deleted, and a record is deleted before its object
+//! (so an interruption leaves an unlisted leftover, never a listed backup without data).
+
+use super::leftovers;
+use super::record::{self, Backup};
+use crate::plan::retention::{choose, Candidate, Verdict};
+use crate::plan::JobPlan;
+use crate::storage::{join_key, AnyStorage, Storage, StorageError};
+use jiff::Timestamp;
+use std::collections::HashSet;
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct PruneReport {
+    pub verdicts: Vec<Verdict>,
+    /// Objects without a record left by crashed runs.
+    pub leftovers: Vec<String>,
+    pub deleted: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+/// The folder retention looks at: the job's folder rendered for `now`.
+pub fn folder(plan: &JobPlan, now: Timestamp) -> String {
+    plan.object_for(&plan.name_vars(now)).folder
+}
+
+pub async fn evaluate(
+    plan: &JobPlan,
+    store: &AnyStorage,
+    now: Timestamp,
+) -> Result<(Vec<Backup>, PruneReport), StorageError> {
+    let folder = folder(plan, now);
+    let (backups, entries) = record::complete_backups(store, &folder, &plan.job).await?;
+    let candidates: Vec<Candidate> = backups
+        .iter()
+        .map(|b| Candidate {
+            id: b.id.clone(),
+            time: b.record.finished,
+        })
+        .collect();
+    let verdicts = choose(&candidates, plan.retention, now);
+    let complete: HashSet<String> = backups.iter().map(|b| b.id.clone()).collect();
+    let leftovers = leftovers::find(plan, &entries, &complete, now);
+    Ok((
+        backups,
+        PruneReport {
+            verdicts,
+            leftovers,
+            ..Default::default()
+        },
+    ))
+}
+
+pub async fn apply(
+    plan: &JobPlan,
+    store: &AnyStorage,
+    now: Timestamp,
+    dry_run: bool,
+) -> Result<PruneReport, StorageError> {
+    let folder = folder(plan, now);
+    let (_, mut report) = evaluate(plan, store, now).await?;
+    if dry_run {
+        return Ok(report);
+    }
+    let doomed: Vec<String> = report
+        .verdicts
+        .iter()
+        .filter(|v| !v.keep)
+        .map(|v| v.id.clone())
+        .collect();
+    for id in doomed {
+        let key = join_key(&folder, &id);
+        let result = async {
+            store.delete(&record::record_key(&key)).await?;
+            store.delete(&key).await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tracing::info!(job = %plan.job, event = "retention_deleted", object = %key);
+                report.deleted.push(key);
+            }
+            Err(e) => report.errors.push(format!("{key}: {e}")),
+        }
+    }
+    for name in report.leftovers.clone() {
+        let key = join_key(&folder, &name);
+        match store.delete(&key).await {
+            Ok(()) => {
+                tracing::info!(job = %plan.job, event = "leftover_deleted", object = %key);
+                report.deleted.push(key);
+            }
+            Err(e) => report.errors.push(format!("{key}: {e}")),
+        }
+    }
+    Ok(report)
+}

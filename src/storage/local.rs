@@ -1,0 +1,150 @@
+//! A local folder: plain files, fsync'd (file and folder) before a backup counts as written.
+
+use super::{Download, DownloadKind, Entry, Storage, StorageError, Upload, UploadKind};
+use crate::proc::ProcGroup;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+pub struct LocalUpload {
+    path: PathBuf,
+}
+
+fn io<'a>(op: &'static str, key: &'a str) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
+    move |source| StorageError::Io {
+        op,
+        key: key.to_string(),
+        source,
+    }
+}
+
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+impl LocalUpload {
+    pub(super) async fn commit(self, hold: Option<File>) -> Result<(), StorageError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(f) = hold {
+                f.sync_all()?;
+            }
+            sync_dir(&path);
+            Ok::<(), std::io::Error>(())
+        })
+        .await
+        .map_err(|e| StorageError::Other(format!("fsync task failed: {e}")))?
+        .map_err(io("fsync", &self.path.display().to_string()))
+    }
+}
+
+impl LocalStorage {
+    pub fn new(root: PathBuf) -> Self {
+        LocalStorage { root }
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+}
+
+impl Storage for LocalStorage {
+    async fn list(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
+        let dir = self.path(folder);
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("list", folder)(e)),
+        };
+        let mut out = Vec::new();
+        for ent in rd {
+            let ent = ent.map_err(io("list", folder))?;
+            let meta = match ent.metadata() {
+                Ok(m) if m.is_file() => m,
+                _ => continue,
+            };
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| jiff::Timestamp::try_from(t).ok());
+            out.push(Entry {
+                name: ent.file_name().to_string_lossy().into_owned(),
+                size: meta.len(),
+                modified,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn read_small(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        fs::read(self.path(key)).map_err(io("read", key))
+    }
+
+    async fn write_small(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        let path = self.path(key);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io("mkdir", key))?;
+        }
+        let tmp = path.with_file_name(format!(
+            ".{}.tmp-{}",
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        let mut f = File::create(&tmp).map_err(io("write", key))?;
+        f.write_all(data).map_err(io("write", key))?;
+        f.sync_all().map_err(io("fsync", key))?;
+        fs::rename(&tmp, &path).map_err(io("rename", key))?;
+        sync_dir(&path);
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match fs::remove_file(self.path(key)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("delete", key)(e)),
+        }
+    }
+
+    async fn begin_upload(
+        &self,
+        key: &str,
+        _group: &ProcGroup,
+        _expected: Option<u64>,
+    ) -> Result<Upload, StorageError> {
+        let path = self.path(key);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io("mkdir", key))?;
+        }
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(io("create", key))?;
+        Upload::new(f, UploadKind::Local(LocalUpload { path })).map_err(io("dup", key))
+    }
+
+    async fn open_read(&self, key: &str, _group: &ProcGroup) -> Result<Download, StorageError> {
+        let f = File::open(self.path(key)).map_err(io("open", key))?;
+        Ok(Download {
+            reader: f,
+            kind: DownloadKind::Local,
+        })
+    }
+
+    fn describe(&self, key: &str) -> String {
+        self.path(key).display().to_string()
+    }
+}

@@ -1,0 +1,279 @@
+//! Any rclone remote: `rcat` for streaming uploads, `cat` to read, `lsjson`, `deletefile`.
+//! rclone children run in the caller's process group (uploads) or their own (small calls).
+
+use super::rclone_args::{self, join};
+use super::{Download, DownloadKind, Entry, Storage, StorageError, Upload, UploadKind};
+use crate::plan::RcloneConf;
+use crate::proc::{self, ProcGroup, StderrTail};
+use std::fs::File;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Child;
+
+/// Small calls (list, read a record, delete) give up after this long.
+const SMALL_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub struct RcloneStorage {
+    remote: String,
+    conf: RcloneConf,
+}
+
+pub struct RcloneUpload {
+    child: Child,
+    tail: StderrTail,
+    key: String,
+}
+
+pub struct RcloneDownload {
+    child: Child,
+    tail: StderrTail,
+    key: String,
+}
+
+fn spawn_err<'a>(
+    op: &'static str,
+    key: &'a str,
+) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
+    move |e| StorageError::Other(format!("rclone {op} {key}: cannot start rclone: {e}"))
+}
+
+impl RcloneUpload {
+    pub(super) async fn commit(mut self) -> Result<(), StorageError> {
+        let status = self
+            .child
+            .wait()
+            .await
+            .map_err(spawn_err("rcat", &self.key))?;
+        let tail = self.tail.finish().await;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(StorageError::Rclone {
+                op: "rcat",
+                key: self.key,
+                code: proc::describe_status(status),
+                tail,
+            })
+        }
+    }
+
+    /// SIGKILL rclone while its stdin is still open, so it never completes a partial object.
+    pub(super) async fn kill(mut self) -> String {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        self.tail.finish().await
+    }
+}
+
+impl RcloneDownload {
+    pub(super) async fn finish(mut self) -> Result<(), StorageError> {
+        let status = self
+            .child
+            .wait()
+            .await
+            .map_err(spawn_err("cat", &self.key))?;
+        let tail = self.tail.finish().await;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(StorageError::Rclone {
+                op: "cat",
+                key: self.key,
+                code: proc::describe_status(status),
+                tail,
+            })
+        }
+    }
+}
+
+impl RcloneStorage {
+    pub fn new(remote: String, conf: RcloneConf) -> Self {
+        RcloneStorage { remote, conf }
+    }
+
+    /// Run a short rclone call; returns stdout, or the error with rclone's stderr tail.
+    async fn call(
+        &self,
+        op: &'static str,
+        key: &str,
+        args: &[String],
+        input: Option<&[u8]>,
+    ) -> Result<Vec<u8>, StorageError> {
+        let spec = rclone_args::command(&self.conf, op, args);
+        let mut cmd = proc::command(&spec, None);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        if input.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        let group = ProcGroup::new();
+        let mut child = group.spawn(&mut cmd).map_err(spawn_err(op, key))?;
+        let mut tail = child
+            .stderr
+            .take()
+            .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "rclone"));
+        let mut stdout = child.stdout.take();
+        let stdin = child.stdin.take();
+        let work = async {
+            if let (Some(mut w), Some(data)) = (stdin, input) {
+                w.write_all(data).await?;
+                w.shutdown().await?;
+            }
+            let mut out = Vec::new();
+            if let Some(o) = stdout.as_mut() {
+                o.read_to_end(&mut out).await?;
+            }
+            let status = child.wait().await?;
+            Ok::<_, std::io::Error>((status, out))
+        };
+        let (status, out) = match tokio::time::timeout(SMALL_CALL_TIMEOUT, work).await {
+            Ok(r) => r.map_err(spawn_err(op, key))?,
+            Err(_) => {
+                group.kill();
+                return Err(StorageError::Other(format!("rclone {op} {key}: timed out")));
+            }
+        };
+        let tail = tail.finish().await;
+        if status.success() {
+            Ok(out)
+        } else {
+            Err(StorageError::Rclone {
+                op,
+                key: key.to_string(),
+                code: proc::describe_status(status),
+                tail,
+            })
+        }
+    }
+}
+
+fn not_found(e: &StorageError) -> bool {
+    match e {
+        StorageError::Rclone { tail, .. } => {
+            let t = tail.to_ascii_lowercase();
+            t.contains("not found")
+                || t.contains("no such file")
+                || t.contains("doesn't exist")
+                || t.contains("nosuchkey")
+        }
+        _ => false,
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LsEntry {
+    name: String,
+    size: i64,
+    mod_time: Option<String>,
+    #[serde(default)]
+    is_dir: bool,
+}
+
+impl Storage for RcloneStorage {
+    async fn list(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
+        let args = vec![
+            "--files-only".into(),
+            "--no-mimetype".into(),
+            join(&self.remote, folder),
+        ];
+        let out = match self.call("lsjson", folder, &args, None).await {
+            Ok(o) => o,
+            Err(e) if not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let entries: Vec<LsEntry> = serde_json::from_slice(&out).map_err(|e| {
+            StorageError::Other(format!("rclone lsjson {folder}: unexpected output: {e}"))
+        })?;
+        let mut v: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| !e.is_dir)
+            .map(|e| Entry {
+                name: e.name,
+                size: u64::try_from(e.size).unwrap_or(0),
+                modified: e.mod_time.and_then(|t| t.parse().ok()),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    async fn read_small(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        self.call("cat", key, &[join(&self.remote, key)], None)
+            .await
+    }
+
+    async fn write_small(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        self.call("rcat", key, &[join(&self.remote, key)], Some(data))
+            .await
+            .map(|_| ())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match self
+            .call("deletefile", key, &[join(&self.remote, key)], None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn begin_upload(
+        &self,
+        key: &str,
+        group: &ProcGroup,
+        expected: Option<u64>,
+    ) -> Result<Upload, StorageError> {
+        let spec = rclone_args::rcat(&self.conf, &self.remote, key, expected);
+        let mut cmd = proc::command(&spec, None);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = group.spawn(&mut cmd).map_err(spawn_err("rcat", key))?;
+        let tail = child
+            .stderr
+            .take()
+            .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "rclone"));
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| StorageError::Other("rclone rcat: no stdin".into()))?;
+        let fd = stdin.into_owned_fd().map_err(spawn_err("rcat", key))?;
+        let upload = RcloneUpload {
+            child,
+            tail,
+            key: key.to_string(),
+        };
+        Upload::new(File::from(fd), UploadKind::Rclone(upload)).map_err(spawn_err("rcat", key))
+    }
+
+    async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError> {
+        let spec = rclone_args::command(&self.conf, "cat", &[join(&self.remote, key)]);
+        let mut cmd = proc::command(&spec, None);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = group.spawn(&mut cmd).map_err(spawn_err("cat", key))?;
+        let tail = child
+            .stderr
+            .take()
+            .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "rclone"));
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| StorageError::Other("rclone cat: no stdout".into()))?;
+        let fd = stdout.into_owned_fd().map_err(spawn_err("cat", key))?;
+        Ok(Download {
+            reader: File::from(fd),
+            kind: DownloadKind::Rclone(RcloneDownload {
+                child,
+                tail,
+                key: key.to_string(),
+            }),
+        })
+    }
+
+    fn describe(&self, key: &str) -> String {
+        join(&self.remote, key)
+    }
+}
