@@ -1,0 +1,508 @@
+//! Shared test harness: a fluent builder that writes a manifest into a temp folder and runs the
+//! real `dbstash` binary, plus real servers started per test (a scram PostgreSQL, `rclone serve
+//! s3`) and fake tools on PATH (only for MongoDB, which cannot be installed here).
+//!
+//! Under `CI=true` or `DBSTASH_REQUIRE_SERVERS=1`, a missing server or tool fails the test.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn strict() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+        || std::env::var("DBSTASH_REQUIRE_SERVERS").is_ok()
+}
+
+/// Skip (or, in CI, fail) when a prerequisite is missing.
+pub fn require(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if strict() {
+        panic!("required for this test but missing: {what}");
+    }
+    eprintln!("SKIP: {what} is not available");
+    false
+}
+
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub fn wait_port(port: u16, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+pub fn sh(script: &str) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("sh")
+}
+
+/// A unique, SQL-safe name for a test database.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}_{}", std::process::id(), uuid_like())
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{:x}{}", t % 0xfffff, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A test workspace: temp dir, manifest, env, extra PATH entries.
+pub struct Test {
+    pub dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+    path_prefix: Vec<PathBuf>,
+}
+
+impl Default for Test {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Test {
+    pub fn new() -> Self {
+        Test {
+            dir: tempfile::tempdir().expect("tempdir"),
+            env: BTreeMap::new(),
+            path_prefix: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Write `dbstash.yaml`; `{dir}` in the text becomes the test folder.
+    pub fn manifest(self, yaml: &str) -> Self {
+        self.write("dbstash.yaml", yaml)
+    }
+
+    pub fn write(self, rel: &str, text: &str) -> Self {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        let text = text.replace("{dir}", &self.dir.path().display().to_string());
+        std::fs::write(&p, text).expect("write");
+        self
+    }
+
+    /// A fake tool on PATH (a shell script), e.g. `mongodump`.
+    pub fn write_executable(mut self, name: &str, script: &str) -> Self {
+        let bin = self.path("bin");
+        std::fs::create_dir_all(&bin).expect("mkdir bin");
+        let p = bin.join(name);
+        let script = script.replace("{dir}", &self.dir.path().display().to_string());
+        std::fs::write(&p, script).expect("write tool");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        if !self.path_prefix.contains(&bin) {
+            self.path_prefix.push(bin);
+        }
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.insert(k.into(), v.into());
+        self
+    }
+
+    pub fn envs(mut self, vars: &[(String, String)]) -> Self {
+        for (k, v) in vars {
+            self.env.insert(k.clone(), v.clone());
+        }
+        self
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dbstash"));
+        c.arg("-c")
+            .arg(self.path("dbstash.yaml"))
+            .args(args)
+            .current_dir(self.dir.path());
+        let mut path = self
+            .path_prefix
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>();
+        path.push(std::env::var("PATH").unwrap_or_default());
+        c.env("PATH", path.join(":"));
+        c.env_remove("DBSTASH_CONFIG");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Run dbstash to completion.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self
+            .command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run dbstash");
+        Run { out }
+    }
+
+    /// Start dbstash in the background (e.g. the supervisor).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dbstash")
+    }
+
+    /// Files under `rel`, recursively, relative names sorted.
+    pub fn files(&self, rel: &str) -> Vec<String> {
+        let root = self.path(rel);
+        let mut out = Vec::new();
+        walk(&root, &root, &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            out.push(rel.display().to_string());
+        }
+    }
+}
+
+pub struct Run {
+    pub out: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    #[track_caller]
+    pub fn success(self) -> Self {
+        assert_eq!(
+            self.code(),
+            0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+    #[track_caller]
+    pub fn failure(self, code: i32) -> Self {
+        assert_eq!(
+            self.code(),
+            code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+/// `psql` against the shared trust server on 127.0.0.1:5432.
+pub fn psql(db: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn pg_available() -> bool {
+    Command::new("pg_isready")
+        .args(["-h", "127.0.0.1", "-p", "5432", "-q"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A fresh database on the shared server with `rows` rows of random-ish text in table `t`.
+pub fn pg_fixture(prefix: &str, rows: u32) -> String {
+    let db = unique(prefix);
+    psql("postgres", &format!("create database {db}"));
+    psql(&db, &format!("create table t(id int primary key, v text); insert into t select g, md5(g::text) from generate_series(1,{rows}) g"));
+    db
+}
+
+pub fn pg_drop(db: &str) {
+    let _ = Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-c",
+            &format!("drop database if exists {db} with (force)"),
+        ])
+        .output();
+}
+
+pub fn mariadb(sql: &str) -> String {
+    let out = Command::new("mariadb")
+        .args(["-N", "-B", "-e", sql])
+        .output()
+        .expect("mariadb");
+    assert!(
+        out.status.success(),
+        "mariadb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn mariadb_available() -> bool {
+    Command::new("mariadb")
+        .args(["-e", "select 1"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A PostgreSQL instance of our own with scram-sha-256 password auth (see shared/TESTING.md).
+pub struct PgScram {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub password: String,
+}
+
+impl PgScram {
+    pub fn start(password: &str) -> Option<PgScram> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())?;
+        let dir = PathBuf::from(format!("/tmp/dbstash-pgscram-{}", unique("pg")));
+        std::fs::create_dir_all(&dir).ok()?;
+        let port = free_port();
+        let d = dir.display();
+        let script = format!(
+            "chown postgres {d} && echo '{password}' > {d}/pw && chown postgres {d}/pw && \
+             su postgres -c \"{b}/initdb -D {d}/data -U postgres --auth=scram-sha-256 --pwfile={d}/pw\" >/dev/null && \
+             su postgres -c \"{b}/pg_ctl -D {d}/data -o '-p {port} -k {d} -c listen_addresses=127.0.0.1' -l {d}/log -w start\" >/dev/null",
+            b = bin.display()
+        );
+        let out = sh(&script);
+        if !out.status.success() {
+            eprintln!("PgScram: {}", String::from_utf8_lossy(&out.stderr));
+            return None;
+        }
+        Some(PgScram {
+            dir,
+            port,
+            password: password.into(),
+        })
+    }
+
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ])
+            .env("PGPASSWORD", &self.password)
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for PgScram {
+    fn drop(&mut self) {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|rd| {
+                rd.flatten()
+                    .map(|e| e.path().join("bin"))
+                    .find(|p| p.join("pg_ctl").exists())
+            });
+        if let Some(b) = bin {
+            let _ = sh(&format!(
+                "su postgres -c \"{}/pg_ctl -D {}/data -m immediate stop\" >/dev/null 2>&1",
+                b.display(),
+                self.dir.display()
+            ));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `rclone serve s3` on a free loopback port, with a bucket; env vars define remote `t:`.
+pub struct S3 {
+    child: Child,
+    pub root: tempfile::TempDir,
+    pub port: u16,
+}
+
+pub const S3_KEY: &str = "AKIATESTTESTTEST";
+pub const S3_SECRET: &str = "SECRETTESTTESTTEST123";
+
+impl S3 {
+    pub fn start() -> Option<S3> {
+        if !have("rclone") {
+            return None;
+        }
+        let root = tempfile::tempdir().ok()?;
+        std::fs::create_dir_all(root.path().join("bucket")).ok()?;
+        let port = free_port();
+        let child = Command::new("rclone")
+            .args([
+                "serve",
+                "s3",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--auth-key",
+                &format!("{S3_KEY},{S3_SECRET}"),
+            ])
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let s3 = S3 { child, root, port };
+        if !wait_port(port, Duration::from_secs(15)) {
+            return None;
+        }
+        Some(s3)
+    }
+
+    /// Env vars that define rclone remote `t:` pointing here.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("RCLONE_CONFIG_T_TYPE", "s3".to_string()),
+            ("RCLONE_CONFIG_T_PROVIDER", "Rclone".to_string()),
+            (
+                "RCLONE_CONFIG_T_ENDPOINT",
+                format!("http://127.0.0.1:{}", self.port),
+            ),
+            ("RCLONE_CONFIG_T_ACCESS_KEY_ID", S3_KEY.to_string()),
+            ("RCLONE_CONFIG_T_SECRET_ACCESS_KEY", S3_SECRET.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Objects stored in the bucket (relative paths).
+    pub fn objects(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let b = self.root.path().join("bucket");
+        walk(&b, &b, &mut out);
+        out.sort();
+        out
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Processes whose argv contains `needle` (from /proc), excluding ourselves.
+pub fn processes_with(needle: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.bytes().all(|b| b.is_ascii_digit()) || name == me {
+                continue;
+            }
+            if let Ok(raw) = std::fs::read(e.path().join("cmdline")) {
+                let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
+                if cmd.contains(needle) {
+                    out.push(format!("{name}: {cmd}"));
+                }
+            }
+        }
+    }
+    out
+}
