@@ -1,5 +1,67 @@
-//! `dbstash notify test`.
+//! `dbstash notify test NAME`: send a test message through one notifier, ignoring its `on:` filter.
 
-pub fn test(_config: &std::path::Path, _name: &str) -> i32 {
-    super::not_yet("notify test")
+use crate::notify::{Dispatcher, Event};
+use std::path::Path;
+
+pub fn test(config: &Path, name: &str) -> i32 {
+    let Some(manifest) = super::load_or_report(config) else {
+        return 1;
+    };
+    if !manifest.notifiers.contains_key(name) {
+        let known: Vec<&str> = manifest.notifiers.keys().map(String::as_str).collect();
+        if known.is_empty() {
+            eprintln!("dbstash: unknown notifier `{name}` (the manifest declares none)");
+        } else {
+            eprintln!(
+                "dbstash: unknown notifier `{name}` (known: {})",
+                known.join(", ")
+            );
+        }
+        return 1;
+    }
+    crate::logging::init(manifest.settings.log_level, manifest.settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dbstash: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let dispatcher = match Dispatcher::new(manifest.notifiers) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("dbstash: {e}");
+            return 1;
+        }
+    };
+    let result = runtime.block_on(dispatcher.send_one(name, &Event::test(name)));
+    match result {
+        Ok(d) if d.ok => {
+            println!("notifier {name}: sent ({})", attempts(d.attempts));
+            0
+        }
+        Ok(d) => {
+            eprintln!(
+                "notifier {name}: failed after {}: {}",
+                attempts(d.attempts),
+                d.error.as_deref().unwrap_or("unknown error")
+            );
+            1
+        }
+        Err(e) => {
+            eprintln!("notifier {name}: {e}");
+            1
+        }
+    }
+}
+
+fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".into()
+    } else {
+        format!("{n} attempts")
+    }
 }
