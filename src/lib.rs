@@ -14,5 +14,6 @@ pub mod plan;
 pub mod proc;
 pub mod run;
 pub mod secret;
+pub mod server;
 pub mod storage;
 pub mod supervisor;

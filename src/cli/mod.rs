@@ -228,7 +228,7 @@ pub fn main() -> i32 {
 }
 
 /// Load the manifest, printing its errors (one line each) on failure.
-pub(crate) fn load_or_report(config: &std::path::Path) -> Option<crate::manifest::Manifest> {
+pub fn load_or_report(config: &std::path::Path) -> Option<crate::manifest::Manifest> {
     match crate::manifest::load(config) {
         Ok(m) => {
             for w in &m.warnings {
@@ -243,10 +243,6 @@ pub(crate) fn load_or_report(config: &std::path::Path) -> Option<crate::manifest
             None
         }
     }
-}
-
-pub fn not_yet_pub(what: &str) -> i32 {
-    not_yet(what)
 }
 
 /// For commands that are not built yet: a clear message and exit 1.

@@ -10,6 +10,15 @@ use tokio::process::{Child, Command};
 #[derive(Debug, Default)]
 pub struct ProcGroup {
     pgids: Mutex<Vec<i32>>,
+    children: Mutex<Vec<i32>>,
+}
+
+impl Drop for ProcGroup {
+    fn drop(&mut self) {
+        if let Ok(c) = self.children.lock() {
+            c.iter().for_each(|p| super::registry::remove(*p));
+        }
+    }
 }
 
 impl ProcGroup {
@@ -42,7 +51,10 @@ impl ProcGroup {
         if let Some(pgid) = self.current() {
             cmd.process_group(pgid);
             match cmd.spawn() {
-                Ok(child) => return Ok(child),
+                Ok(child) => {
+                    self.track(&child);
+                    return Ok(child);
+                }
                 // The group is gone (its members exited): lead a new one below.
                 Err(e)
                     if e.raw_os_error() == Some(libc::EPERM)
@@ -57,7 +69,17 @@ impl ProcGroup {
                 g.push(pid as i32);
             }
         }
+        self.track(&child);
         Ok(child)
+    }
+
+    fn track(&self, child: &Child) {
+        if let Some(pid) = child.id() {
+            super::registry::add(pid as i32);
+            if let Ok(mut c) = self.children.lock() {
+                c.push(pid as i32);
+            }
+        }
     }
 
     /// Send `sig` to every group of this run (groups already gone are ignored).

@@ -6,6 +6,7 @@
 //! whole group: SIGTERM, a grace period, then SIGKILL.
 
 pub mod group;
+pub mod registry;
 pub mod tail;
 
 pub use group::ProcGroup;

@@ -1,7 +1,393 @@
-//! `dbstash run`: the long-lived supervisor.
+//! `dbstash run`: the long-lived supervisor. Each job has its own loop on its own schedule; runs
+//! are separate tasks (so a reload that replaces a job's loop never interrupts its running
+//! backup); `max_parallel` bounds concurrent backups through a fair semaphore.
 
+pub mod diff;
+pub mod reaper;
 pub mod signals;
+pub mod state;
+pub mod watch;
 
-pub fn run(_config: &std::path::Path) -> i32 {
-    crate::cli::not_yet_pub("run (supervisor)")
+use crate::manifest::{self, Manifest};
+use crate::notify::event::Event;
+use crate::notify::Dispatcher;
+use crate::plan::{self, JobPlan};
+use crate::run::{self, RunEnv, Status};
+use jiff::Timestamp;
+use state::{Current, Shared};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+
+/// Longest single sleep: wall-clock jumps and suspend/resume are noticed at least this often.
+const MAX_NAP: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_secs(30);
+
+pub fn run(config: &Path) -> i32 {
+    let Some(m) = crate::cli::load_or_report(config) else {
+        return 2;
+    };
+    crate::logging::init(m.settings.log_level, m.settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dbstash: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(Supervisor::start(config.to_path_buf(), m))
+}
+
+fn plans_of(m: &Manifest) -> BTreeMap<String, JobPlan> {
+    m.jobs
+        .values()
+        .filter_map(|j| plan::build(m, j).ok())
+        .map(|p| (p.job.clone(), p))
+        .collect()
+}
+
+struct Supervisor {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    env: RunEnv,
+    sem: Arc<Semaphore>,
+    loops: HashMap<String, JoinHandle<()>>,
+}
+
+impl Supervisor {
+    async fn start(path: PathBuf, m: Manifest) -> i32 {
+        let plans = plans_of(&m);
+        let dispatcher = Dispatcher::new(m.notifiers.clone()).ok();
+        let settings = m.settings.clone();
+        let shared = Arc::new(Shared::new(Current {
+            manifest: m,
+            plans: plans.clone(),
+            dispatcher,
+        }));
+        let (env, stop_runs) = RunEnv::new(settings.temp_dir.clone());
+        let (stop_server_tx, stop_server_rx) = tokio::sync::oneshot::channel::<()>();
+        if let Some(listen) = &settings.health_listen {
+            let stop = async move {
+                let _ = stop_server_rx.await;
+            };
+            if let Err(e) = crate::server::serve(listen, shared.clone(), stop).await {
+                tracing::error!(event = "health_failed", error = %e);
+                eprintln!("dbstash: {e}");
+                return 1;
+            }
+        }
+        reaper::spawn_if_pid1();
+        let mut sup = Supervisor {
+            path: path.clone(),
+            shared: shared.clone(),
+            env,
+            sem: Arc::new(Semaphore::new(settings.max_parallel.max(1))),
+            loops: HashMap::new(),
+        };
+        for p in plans.values() {
+            sup.start_loop(p.clone(), p.run_on_start);
+        }
+        tracing::info!(event = "supervisor_started", jobs = plans.len(), manifest = %path.display(), "scheduling {} job(s)", plans.len());
+
+        // Reload triggers: directory watcher, SIGHUP, slow poll.
+        let (tx, mut rx) = mpsc::channel::<()>(8);
+        let _watcher = match watch::start(&path, tx.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(event = "watch_failed", error = %e, "falling back to polling and SIGHUP");
+                None
+            }
+        };
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let stop = signals::wait_for_stop();
+        tokio::pin!(stop);
+        let mut poll = tokio::time::interval(POLL);
+        let mut beat = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = rx.recv() => sup.reload("watch").await,
+                Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => sup.reload("sighup").await,
+                _ = poll.tick() => sup.reload("poll").await,
+                _ = beat.tick() => shared.beat(),
+            }
+        }
+        sup.shutdown(settings.shutdown_grace, stop_runs).await;
+        let _ = stop_server_tx.send(());
+        tracing::info!(event = "supervisor_stopped", "stopped cleanly");
+        0
+    }
+
+    fn start_loop(&mut self, plan: JobPlan, run_now: bool) {
+        let name = plan.job.clone();
+        let ctx = RunCtx {
+            shared: self.shared.clone(),
+            env: self.env.clone(),
+            sem: self.sem.clone(),
+        };
+        let handle = tokio::spawn(job_loop(ctx, plan, run_now));
+        if let Some(old) = self.loops.insert(name, handle) {
+            old.abort();
+        }
+    }
+
+    fn stop_loop(&mut self, name: &str) {
+        if let Some(h) = self.loops.remove(name) {
+            h.abort();
+        }
+        self.shared.metrics.forget_job(name);
+    }
+
+    /// Re-read the manifest; apply it by job name if it is valid and different.
+    async fn reload(&mut self, trigger: &'static str) {
+        let text = match std::fs::read(&self.path) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(event = "config_unreadable", trigger, error = %e);
+                return;
+            }
+        };
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&text));
+        let same = self
+            .shared
+            .current
+            .read()
+            .map(|c| c.manifest.hash == hash)
+            .unwrap_or(false);
+        if same {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match manifest::load(&self.path) {
+            Err(e) => {
+                let diags = e.diagnostics();
+                for d in &diags {
+                    tracing::error!(event = "config_rejected", trigger, "{d}");
+                }
+                self.shared.metrics.count_reload("error");
+                // Keep the old manifest, and don't re-report the same broken text on every poll.
+                if let Ok(mut c) = self.shared.current.write() {
+                    c.manifest.hash = hash;
+                }
+                if let Some(d) = self.shared.dispatcher() {
+                    let names: Vec<String> = self
+                        .shared
+                        .current
+                        .read()
+                        .map(|c| c.manifest.notifiers.keys().cloned().collect())
+                        .unwrap_or_default();
+                    let message = diags
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    let ev = Event::config_error(message);
+                    let metrics = self.shared.clone();
+                    tokio::spawn(async move {
+                        for del in d.send(&names, &ev).await {
+                            metrics.metrics.count_notification(&del.notifier, del.ok);
+                        }
+                    });
+                }
+            }
+            Ok(m) => {
+                let new_plans = plans_of(&m);
+                let (old_plans, restart) = match self.shared.current.read() {
+                    Ok(c) => (
+                        c.plans.clone(),
+                        diff::needs_restart(&c.manifest.settings, &m.settings),
+                    ),
+                    Err(_) => return,
+                };
+                let d = diff::jobs(&old_plans, &new_plans);
+                for name in &d.removed {
+                    self.stop_loop(name);
+                }
+                for name in d.added.iter().chain(&d.changed) {
+                    if let Some(p) = new_plans.get(name) {
+                        self.start_loop(p.clone(), false);
+                    }
+                }
+                let dispatcher = Dispatcher::new(m.notifiers.clone()).ok();
+                self.shared.metrics.set_manifest(&m.hash);
+                if let Ok(mut c) = self.shared.current.write() {
+                    *c = Current {
+                        manifest: m,
+                        plans: new_plans,
+                        dispatcher,
+                    };
+                }
+                self.shared.metrics.count_reload("success");
+                for s in &restart {
+                    tracing::warn!(
+                        event = "restart_needed",
+                        setting = s,
+                        "{s} changed; it takes effect after a restart"
+                    );
+                }
+                tracing::info!(
+                    event = "config_reloaded", trigger, added = ?d.added, removed = ?d.removed, changed = ?d.changed,
+                    apply_ms = started.elapsed().as_millis() as u64,
+                    "manifest reloaded"
+                );
+            }
+        }
+    }
+
+    /// Stop scheduling; let running backups finish within `grace`; then stop them and clean up.
+    async fn shutdown(&mut self, grace: Duration, stop_runs: tokio::sync::watch::Sender<bool>) {
+        let running = self.shared.active.load(Ordering::SeqCst);
+        tracing::info!(
+            event = "shutdown",
+            running,
+            grace_seconds = grace.as_secs(),
+            "stopping: no new runs; running backups get the grace period"
+        );
+        for (_, h) in self.loops.drain() {
+            h.abort();
+        }
+        if !wait_idle(&self.shared, grace).await {
+            tracing::warn!(
+                event = "shutdown_grace_exceeded",
+                "stopping running backups"
+            );
+            let _ = stop_runs.send(true);
+            // Runs now kill their process groups and delete partial objects.
+            wait_idle(&self.shared, Duration::from_secs(30)).await;
+        }
+    }
+}
+
+async fn wait_idle(shared: &Shared, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if shared.active.load(Ordering::SeqCst) == 0 {
+            return true;
+        }
+        let notified = shared.idle.notified();
+        if shared.active.load(Ordering::SeqCst) == 0 {
+            return true;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return shared.active.load(Ordering::SeqCst) == 0;
+        }
+    }
+}
+
+#[derive(Clone)]
+struct RunCtx {
+    shared: Arc<Shared>,
+    env: RunEnv,
+    sem: Arc<Semaphore>,
+}
+
+/// One job's schedule: sleep until the next run (re-checking the wall clock at least every 30 s),
+/// fire, repeat. Next times are computed from the later of the last fired instant and now, so a
+/// clock that jumps back never runs a slot twice, and one that jumps forward runs once, not N times.
+async fn job_loop(ctx: RunCtx, plan: JobPlan, run_now: bool) {
+    let name = plan.job.clone();
+    if run_now {
+        fire(&ctx, &name);
+    }
+    let Some(schedule) = plan.job().and_then(|j| j.schedule.clone()) else {
+        return;
+    };
+    let tz = plan.zone().tz;
+    let mut last = Timestamp::now();
+    loop {
+        let from = last.max(Timestamp::now());
+        let Some(next) = schedule.next_after(from, &tz) else {
+            tracing::warn!(job = %name, event = "schedule_exhausted", "no future run time");
+            return;
+        };
+        let next = next.timestamp();
+        ctx.shared
+            .metrics
+            .next_run
+            .get_or_create(&crate::server::metrics::Metrics::job(&name))
+            .set(next.as_second() as f64);
+        loop {
+            let now = Timestamp::now();
+            if now >= next {
+                break;
+            }
+            let wait =
+                Duration::from_millis((next.as_millisecond() - now.as_millisecond()).max(1) as u64);
+            tokio::time::sleep(wait.min(MAX_NAP)).await;
+        }
+        last = next;
+        fire(&ctx, &name);
+    }
+}
+
+/// Start a run of `job` unless one is queued or running (then the tick is skipped and counted).
+fn fire(ctx: &RunCtx, job: &str) {
+    let shared = ctx.shared.clone();
+    if !shared.claim(job) {
+        tracing::warn!(
+            job,
+            event = "backup_skipped",
+            "previous run still in progress; this tick is skipped"
+        );
+        shared.metrics.count_run(job, "skipped");
+        return;
+    }
+    // The plan as of now: a reload changes the next run, never a running one.
+    let Some(plan) = shared.plan(job) else {
+        shared.release(job);
+        return;
+    };
+    let ctx = ctx.clone();
+    shared.active.fetch_add(1, Ordering::SeqCst);
+    tokio::spawn(async move {
+        let shared = ctx.shared.clone();
+        let job = plan.job.clone();
+        let _permit = ctx.sem.clone().acquire_owned().await;
+        let label = crate::server::metrics::Metrics::job(&job);
+        shared.metrics.running.get_or_create(&label).set(1);
+        let mut env = ctx.env.clone();
+        if let Some(d) = shared.dispatcher() {
+            env.on_start = Some(run::notice::start_hook(&d, std::slice::from_ref(&plan)));
+        }
+        let outcome = run::backup::backup(&plan, &env).await;
+        shared.metrics.running.get_or_create(&label).set(0);
+        shared.metrics.count_run(&job, outcome.status.as_str());
+        if outcome.status != Status::Skipped {
+            shared
+                .metrics
+                .last_duration
+                .get_or_create(&label)
+                .set(outcome.duration.as_secs_f64());
+        }
+        if outcome.status == Status::Success {
+            shared
+                .metrics
+                .last_success
+                .get_or_create(&label)
+                .set(outcome.finished.as_second() as f64);
+            shared
+                .metrics
+                .last_size
+                .get_or_create(&label)
+                .set(outcome.size.unwrap_or(0) as i64);
+            if let Ok(mut l) = shared.last_success.lock() {
+                l.insert(job.clone(), outcome.finished);
+            }
+        }
+        shared.release(&job);
+        if let Some(d) = shared.dispatcher() {
+            for del in run::notice::finished(&d, &plan.notify, &outcome).await {
+                shared.metrics.count_notification(&del.notifier, del.ok);
+            }
+        }
+        shared.active.fetch_sub(1, Ordering::SeqCst);
+        shared.idle.notify_waiters();
+    });
 }

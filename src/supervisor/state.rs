@@ -1,0 +1,122 @@
+//! What the supervisor shares between its job loops, reloads and the health endpoint.
+
+use crate::manifest::Manifest;
+use crate::notify::Dispatcher;
+use crate::plan::JobPlan;
+use crate::server::metrics::Metrics;
+use crate::server::Health;
+use jiff::Timestamp;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
+
+/// The active manifest and what was derived from it.
+pub struct Current {
+    pub manifest: Manifest,
+    pub plans: BTreeMap<String, JobPlan>,
+    pub dispatcher: Option<Dispatcher>,
+}
+
+pub struct Shared {
+    pub metrics: Metrics,
+    pub current: RwLock<Current>,
+    heartbeat: AtomicI64,
+    ready: AtomicBool,
+    /// Jobs with a run queued or running (a tick finding its job here is skipped).
+    pub running: Mutex<HashSet<String>>,
+    pub last_success: Mutex<HashMap<String, Timestamp>>,
+    pub started_at: Timestamp,
+    /// Backups in flight, for shutdown.
+    pub active: AtomicUsize,
+    pub idle: tokio::sync::Notify,
+}
+
+impl Shared {
+    pub fn new(current: Current) -> Self {
+        let s = Shared {
+            metrics: Metrics::new(),
+            current: RwLock::new(current),
+            heartbeat: AtomicI64::new(Timestamp::now().as_second()),
+            ready: AtomicBool::new(true),
+            running: Mutex::new(HashSet::new()),
+            last_success: Mutex::new(HashMap::new()),
+            started_at: Timestamp::now(),
+            active: AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
+        };
+        if let Ok(c) = s.current.read() {
+            s.metrics.set_manifest(&c.manifest.hash);
+        }
+        s
+    }
+
+    pub fn beat(&self) {
+        self.heartbeat
+            .store(Timestamp::now().as_second(), Ordering::Relaxed);
+    }
+
+    pub fn plan(&self, job: &str) -> Option<JobPlan> {
+        self.current
+            .read()
+            .ok()
+            .and_then(|c| c.plans.get(job).cloned())
+    }
+
+    pub fn dispatcher(&self) -> Option<Dispatcher> {
+        self.current.read().ok().and_then(|c| c.dispatcher.clone())
+    }
+
+    /// Claim the job for one run; false when it is already queued or running.
+    pub fn claim(&self, job: &str) -> bool {
+        self.running
+            .lock()
+            .map(|mut r| r.insert(job.to_string()))
+            .unwrap_or(false)
+    }
+
+    pub fn release(&self, job: &str) {
+        if let Ok(mut r) = self.running.lock() {
+            r.remove(job);
+        }
+    }
+}
+
+impl Health for Shared {
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn alive(&self) -> Result<(), String> {
+        let age = Timestamp::now().as_second() - self.heartbeat.load(Ordering::Relaxed);
+        if age > 60 {
+            Err(format!("the scheduler loop has not run for {age}s"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    fn stale_jobs(&self) -> Vec<String> {
+        let now = Timestamp::now();
+        let Ok(cur) = self.current.read() else {
+            return Vec::new();
+        };
+        let last = self
+            .last_success
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        cur.plans
+            .values()
+            .filter_map(|p| {
+                let limit = p.stale_after?;
+                let since = last.get(&p.job).copied().unwrap_or(self.started_at);
+                let age = (now.as_second() - since.as_second()).max(0) as u64;
+                (age > limit.as_secs()).then(|| p.job.clone())
+            })
+            .collect()
+    }
+}
