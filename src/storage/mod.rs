@@ -88,7 +88,7 @@ impl Upload {
 
     /// Kill the upload before it sees EOF, then remove whatever reached the storage.
     /// Returns the upload tool's stderr tail (empty for local folders).
-    pub async fn abort(mut self, store: &AnyStorage, key: &str) -> String {
+    pub async fn abort<S: Storage>(mut self, store: &S, key: &str) -> String {
         let tail = match self.kind {
             UploadKind::Local(_) => {
                 drop(self.hold.take());

@@ -160,6 +160,32 @@ fn not_found(e: &StorageError) -> bool {
     }
 }
 
+fn cat_args(remote: &str, key: &str) -> Vec<String> {
+    vec!["--error-on-no-transfer".into(), join(remote, key)]
+}
+
+/// rclone's exit 9 ("no files transferred") from `cat` means the object does not exist.
+fn missing_object(e: StorageError) -> StorageError {
+    match e {
+        StorageError::Rclone {
+            op,
+            key,
+            code,
+            tail,
+        } if code == "exit 9" => StorageError::Rclone {
+            op,
+            key,
+            code,
+            tail: if tail.is_empty() {
+                "object not found".into()
+            } else {
+                format!("object not found: {tail}")
+            },
+        },
+        other => other,
+    }
+}
+
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct LsEntry {
@@ -199,8 +225,11 @@ impl Storage for RcloneStorage {
     }
 
     async fn read_small(&self, key: &str) -> Result<Vec<u8>, StorageError> {
-        self.call("cat", key, &[join(&self.remote, key)], None)
+        // `rclone cat` of a missing object prints nothing and exits 0 (it treats the path as an
+        // empty folder); `--error-on-no-transfer` makes that exit 9.
+        self.call("cat", key, &cat_args(&self.remote, key), None)
             .await
+            .map_err(missing_object)
     }
 
     async fn write_small(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
@@ -250,7 +279,35 @@ impl Storage for RcloneStorage {
     }
 
     async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError> {
-        let spec = rclone_args::command(&self.conf, "cat", &[join(&self.remote, key)]);
+        // `rclone cat` of a folder streams every file in it, and of a missing object nothing with
+        // exit 0: make sure the key is one existing file first.
+        let stat = self
+            .call(
+                "lsjson",
+                key,
+                &[
+                    "--stat".into(),
+                    "--no-mimetype".into(),
+                    join(&self.remote, key),
+                ],
+                None,
+            )
+            .await?;
+        match serde_json::from_slice::<LsEntry>(&stat) {
+            Ok(e) if !e.is_dir && e.size >= 0 => {}
+            _ => {
+                return Err(StorageError::Rclone {
+                    op: "cat",
+                    key: key.to_string(),
+                    code: "not found".into(),
+                    tail: format!(
+                        "{} is not a file (object not found)",
+                        join(&self.remote, key)
+                    ),
+                })
+            }
+        }
+        let spec = rclone_args::command(&self.conf, "cat", &cat_args(&self.remote, key));
         let mut cmd = proc::command(&spec, None);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = group.spawn(&mut cmd).map_err(spawn_err("cat", key))?;

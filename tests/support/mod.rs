@@ -506,3 +506,108 @@ pub fn processes_with(needle: &str) -> Vec<String> {
     }
     out
 }
+
+// ---- added for the backup pipeline suites (tests/backup_*.rs, storage_contract, secrets, retention)
+
+impl S3 {
+    /// An rclone config file defining remote `t:` for this server (for tests that call the
+    /// storage layer directly instead of going through dbstash's environment).
+    pub fn write_rclone_conf(&self, path: &Path) -> PathBuf {
+        let text = format!(
+            "[t]\ntype = s3\nprovider = Rclone\nendpoint = http://127.0.0.1:{}\naccess_key_id = {S3_KEY}\nsecret_access_key = {S3_SECRET}\n",
+            self.port
+        );
+        std::fs::write(path, text).expect("write rclone.conf");
+        path.to_path_buf()
+    }
+
+    /// Stop the server now (e.g. to make the remote unreachable mid-test).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Poll `f` every 50 ms until it is true or `limit` passes.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// PIDs of processes whose argv contains `needle` (see `processes_with`).
+pub fn pids_with(needle: &str) -> Vec<i32> {
+    processes_with(needle)
+        .iter()
+        .filter_map(|l| l.split(':').next().and_then(|p| p.trim().parse().ok()))
+        .collect()
+}
+
+/// A redis-server of our own on a free loopback port, optionally with `--requirepass`.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+    pub password: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// The configuration (and so the password) goes in a file, never on redis-server's argv.
+    pub fn start(password: Option<&str>) -> Option<RedisServer> {
+        if !have("redis-server") || !have("redis-cli") {
+            return None;
+        }
+        let dir = tempfile::tempdir().ok()?;
+        let port = free_port();
+        let mut conf = format!(
+            "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\nenable-debug-command local\ndir {}\n",
+            dir.path().display()
+        );
+        if let Some(pw) = password {
+            conf.push_str(&format!("requirepass \"{pw}\"\n"));
+        }
+        let conf_path = dir.path().join("redis.conf");
+        std::fs::write(&conf_path, conf).ok()?;
+        let child = Command::new("redis-server")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let r = RedisServer {
+            child,
+            port,
+            password: password.map(str::to_string),
+            _dir: dir,
+        };
+        if !wait_port(port, Duration::from_secs(10)) {
+            return None;
+        }
+        Some(r)
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        let mut c = Command::new("redis-cli");
+        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args);
+        if let Some(pw) = &self.password {
+            c.env("REDISCLI_AUTH", pw);
+        }
+        let out = c.output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,246 @@
+//! One storage contract, two implementations: the same test body runs against a local folder and
+//! against a real rclone remote (`rclone serve s3` on loopback).
+
+mod support;
+
+use dbstash::plan::RcloneConf;
+use dbstash::proc::ProcGroup;
+use dbstash::storage::local::LocalStorage;
+use dbstash::storage::rclone::RcloneStorage;
+use dbstash::storage::Storage;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+/// Bytes that do not compress or repeat: a few MiB, so an rclone upload to S3 goes multipart.
+fn payload(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn names(entries: &[dbstash::storage::Entry]) -> Vec<String> {
+    entries.iter().map(|e| e.name.clone()).collect()
+}
+
+/// The contract. `base` is a folder unique to this run; `stored` lists what really is in the
+/// backing store (for checks that must not trust `list` alone).
+async fn contract<S: Storage>(store: &S, base: &str, stored: impl Fn() -> Vec<String>) {
+    let k = |rel: &str| format!("{base}/{rel}");
+    let group = ProcGroup::new();
+
+    // A missing folder lists as empty, not as an error.
+    let missing = store
+        .list(&k("does/not/exist"))
+        .await
+        .expect("list missing");
+    assert!(missing.is_empty(), "{missing:?}");
+
+    // write_small / read_small round trip, overwrite replaces.
+    store
+        .write_small(&k("f/one.json"), b"{\"a\":1}")
+        .await
+        .expect("write_small");
+    assert_eq!(
+        store.read_small(&k("f/one.json")).await.expect("read"),
+        b"{\"a\":1}"
+    );
+    store
+        .write_small(&k("f/one.json"), b"{\"a\":22}")
+        .await
+        .expect("overwrite");
+    assert_eq!(
+        store.read_small(&k("f/one.json")).await.expect("read"),
+        b"{\"a\":22}"
+    );
+    assert!(
+        store.read_small(&k("f/nope.json")).await.is_err(),
+        "reading a missing object must fail"
+    );
+
+    // list: only the files directly in the folder, with their sizes.
+    store
+        .write_small(&k("f/two.bin"), &[7u8; 1234])
+        .await
+        .expect("write two");
+    store
+        .write_small(&k("f/sub/deeper.txt"), b"hidden")
+        .await
+        .expect("write sub");
+    let listed = store.list(&k("f")).await.expect("list");
+    assert_eq!(names(&listed), ["one.json", "two.bin"], "{listed:?}");
+    assert_eq!(listed[0].size, 8);
+    assert_eq!(listed[1].size, 1234);
+    assert!(
+        listed.iter().all(|e| e.modified.is_some()),
+        "list must report modification times (leftover detection needs them): {listed:?}"
+    );
+
+    // delete: removes, and deleting again (or something never there) succeeds.
+    store.delete(&k("f/two.bin")).await.expect("delete");
+    store.delete(&k("f/two.bin")).await.expect("delete again");
+    store
+        .delete(&k("never/was/here.bin"))
+        .await
+        .expect("delete missing");
+    assert_eq!(
+        names(&store.list(&k("f")).await.expect("list")),
+        ["one.json"]
+    );
+
+    // begin_upload + commit: a streamed object, bigger than one S3 chunk.
+    let data = payload(7 * 1024 * 1024 + 123);
+    let mut up = store
+        .begin_upload(&k("up/full.bin"), &group, Some(data.len() as u64))
+        .await
+        .expect("begin_upload");
+    let mut w = up.take_writer().expect("writer");
+    let d2 = data.clone();
+    let writer = std::thread::spawn(move || {
+        w.write_all(&d2).expect("write stream");
+        // the relay hands its writer back; dropping it must not end the stream by itself
+        drop(w);
+    });
+    writer.join().expect("writer thread");
+    tokio::time::timeout(Duration::from_secs(60), up.commit())
+        .await
+        .expect("commit must not hang")
+        .expect("commit");
+    let listed = store.list(&k("up")).await.expect("list after commit");
+    assert_eq!(names(&listed), ["full.bin"]);
+    assert_eq!(listed[0].size, data.len() as u64);
+
+    // open_read round trip.
+    let mut dl = store
+        .open_read(&k("up/full.bin"), &group)
+        .await
+        .expect("open_read");
+    let mut back = Vec::new();
+    tokio::task::block_in_place(|| dl.reader.read_to_end(&mut back)).expect("read stream");
+    dl.finish().await.expect("download finished");
+    assert!(
+        back == data,
+        "round trip differs ({} bytes back)",
+        back.len()
+    );
+
+    // open_read of a missing object fails (at open or at finish), never yields data silently.
+    match store.open_read(&k("up/missing.bin"), &group).await {
+        Err(_) => {}
+        Ok(mut dl) => {
+            let mut buf = Vec::new();
+            let _ = tokio::task::block_in_place(|| dl.reader.read_to_end(&mut buf));
+            assert!(buf.is_empty());
+            assert!(
+                dl.finish().await.is_err(),
+                "reading a missing object must fail"
+            );
+        }
+    }
+
+    // begin_upload + abort: whatever was streamed is gone, from the listing and the backing store.
+    for (name, len) in [("small.bin", 100_000usize), ("big.bin", 12 * 1024 * 1024)] {
+        let key = k(&format!("ab/{name}"));
+        let mut up = store
+            .begin_upload(&key, &group, None)
+            .await
+            .expect("begin_upload");
+        let mut w = up.take_writer().expect("writer");
+        let part = payload(len);
+        let t = std::thread::spawn(move || {
+            // may fail with EPIPE once the upload is killed; that is fine
+            let _ = w.write_all(&part);
+            w
+        });
+        // give rclone time to start shipping parts
+        let started = Instant::now();
+        while !t.is_finished() && started.elapsed() < Duration::from_secs(3) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let tail = tokio::time::timeout(Duration::from_secs(30), up.abort(store, &key))
+            .await
+            .expect("abort must not hang");
+        let _ = t.join();
+        let _ = tail;
+        let after = store.list(&k("ab")).await.expect("list after abort");
+        assert!(after.is_empty(), "abort left {after:?}");
+        let left: Vec<String> = stored()
+            .into_iter()
+            .filter(|p| p.contains(&format!("ab/{name}")))
+            .collect();
+        assert!(left.is_empty(), "abort left in the backing store: {left:?}");
+    }
+
+    // Clean up what the contract created.
+    for key in ["f/one.json", "f/sub/deeper.txt", "up/full.bin"] {
+        store.delete(&k(key)).await.expect("cleanup");
+    }
+    assert!(store.list(&k("f")).await.expect("list").is_empty());
+    assert!(store.list(&k("up")).await.expect("list").is_empty());
+}
+
+fn files_under(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(root) {
+                out.push(rel.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_folder_meets_the_storage_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LocalStorage::new(dir.path().join("root"));
+    let root = dir.path().join("root");
+    contract(&store, "c1", || files_under(&root)).await;
+    // No temp files of write_small left behind.
+    let left = files_under(&root);
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_s3_remote_meets_the_storage_contract() {
+    let s3 = support::S3::start();
+    if !support::require(s3.is_some(), "rclone serve s3") {
+        return;
+    }
+    let s3 = s3.expect("s3");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = s3.write_rclone_conf(&dir.path().join("rclone.conf"));
+    let store = RcloneStorage::new(
+        "t:bucket".into(),
+        RcloneConf {
+            binary: "rclone".into(),
+            config_file: Some(conf),
+            extra_args: vec![],
+        },
+    );
+    let bucket = s3.root.path().join("bucket");
+    contract(&store, "c1", || files_under(&bucket)).await;
+    let left = s3.objects();
+    assert!(left.is_empty(), "{left:?}");
+    // every rclone child of the contract is gone
+    let conf_s = dir.path().display().to_string();
+    assert!(
+        support::wait_until(Duration::from_secs(5), || support::processes_with(&conf_s)
+            .is_empty()),
+        "{:?}",
+        support::processes_with(&conf_s)
+    );
+}
