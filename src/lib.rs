@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod notify;
 pub mod plan;
 pub mod proc;
+pub mod restore;
 pub mod run;
 pub mod secret;
 pub mod server;

@@ -1,5 +1,97 @@
-//! `dbstash verify`.
+//! `dbstash verify J [--backup ID|latest|all] [--restore-to URI]`.
 
-pub fn run(_config: &std::path::Path, _job: &str, _backup: &str, _restore_to: Option<&str>) -> i32 {
-    super::not_yet("verify")
+use crate::manifest::units::human_size;
+use crate::restore;
+use crate::secret::{redact, Secret};
+use crate::storage::AnyStorage;
+use std::path::Path;
+
+pub fn run(config: &Path, job: &str, backup: &str, restore_to: Option<&str>) -> i32 {
+    let (m, plan) = match super::restore::plan_of(config, job) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let secrets = restore::secrets_of(
+        &plan,
+        super::restore::uri_secret(&plan, restore_to).as_ref(),
+    );
+    let refs: Vec<&Secret> = secrets.iter().collect();
+    let Some(rt) = super::runtime() else { return 1 };
+    rt.block_on(async {
+        let store = AnyStorage::for_plan(&plan);
+        if let Some(uri) = restore_to {
+            if backup == "all" {
+                eprintln!("dbstash: a drill restores one backup; use --backup ID or latest with --restore-to");
+                return 1;
+            }
+            let chosen = match restore::select(&plan, &store, backup).await {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("dbstash: {}", redact(&e.to_string(), &refs));
+                    return 1;
+                }
+            };
+            let Some(b) = chosen.first() else { return 1 };
+            let target = Secret::new(uri);
+            return match restore::drill_backup(&plan, &store, b, &target, &m.settings.temp_dir).await {
+                Ok(r) => {
+                    for t in &r.tables {
+                        println!("  {:<48} {:>12}", t.name, t.rows);
+                    }
+                    if let Some(n) = &r.note {
+                        println!("note: {n}");
+                    }
+                    println!("{}", r.summary());
+                    tracing::info!(job = %plan.job, event = "drill_succeeded", backup = %r.backup, tables = r.tables.len(), rows = r.total_rows, "{}", r.summary());
+                    0
+                }
+                Err(e) => {
+                    let msg = redact(&e.to_string(), &refs);
+                    tracing::error!(job = %plan.job, event = "drill_failed", backup = %b.id, error = %msg, "drill failed");
+                    eprintln!("dbstash: drill of job {} failed: {msg}", plan.job);
+                    1
+                }
+            };
+        }
+        let backups = match restore::select(&plan, &store, backup).await {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("dbstash: {}", redact(&e.to_string(), &refs));
+                return 1;
+            }
+        };
+        let mut failed = 0;
+        for b in &backups {
+            match restore::verify(&plan, &store, b).await {
+                Ok(v) => {
+                    println!(
+                        "ok      {}  {}  sha256 {}  ({}, {} decompressed){}",
+                        v.id,
+                        human_size(v.stored_bytes),
+                        v.sha256,
+                        v.codec.name(),
+                        human_size(v.raw_bytes),
+                        v.note.map(|n| format!("; {n}")).unwrap_or_default()
+                    );
+                    tracing::info!(job = %plan.job, event = "verify_succeeded", backup = %v.id, size = v.stored_bytes, sha256 = %v.sha256);
+                }
+                Err(e) => {
+                    failed += 1;
+                    let msg = redact(&e.to_string(), &refs);
+                    println!("FAILED  {}: {msg}", b.id);
+                    tracing::error!(job = %plan.job, event = "verify_failed", backup = %b.id, error = %msg);
+                }
+            }
+        }
+        if failed > 0 {
+            eprintln!(
+                "dbstash: {failed} of {} backup(s) of job {} failed verification",
+                backups.len(),
+                plan.job
+            );
+            1
+        } else {
+            0
+        }
+    })
 }

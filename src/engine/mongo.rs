@@ -66,3 +66,51 @@ pub fn dump(job: &Job) -> CommandSpec {
     super::push_user_args(&mut c, job);
     c
 }
+
+/// Escape a database name for mongorestore's namespace patterns (`*` and `\` are special).
+fn ns_pattern(db: &str) -> String {
+    let escaped = db.replace('\\', "\\\\").replace('*', "\\*");
+    format!("{escaped}.*")
+}
+
+/// `mongorestore --archive --drop` reading the archive from stdin. The URI (without a database:
+/// the namespaces come from the archive) is in the 0600 `--config` file. When the target database
+/// differs from the one the archive holds, its namespaces are renamed with `--nsFrom/--nsTo`.
+pub fn restore(job: &Job, source_db: Option<&str>, gzip: bool) -> CommandSpec {
+    let mut c = CommandSpec::new("mongorestore");
+    let mut j = job.clone();
+    j.connection.database = None;
+    c.arg(format!("--config={RUN_DIR}/{CONFIG_FILE}"));
+    c.files.push(config_file(&j));
+    c.arg("--archive");
+    c.arg("--drop");
+    if gzip {
+        c.arg("--gzip");
+    }
+    let target = job.connection.database.as_deref().filter(|d| !d.is_empty());
+    if let Some(src) = source_db.filter(|d| !d.is_empty()) {
+        c.arg(format!("--nsInclude={}", ns_pattern(src)));
+        if let Some(dst) = target.filter(|d| *d != src) {
+            c.arg(format!("--nsFrom={}", ns_pattern(src)));
+            c.arg(format!("--nsTo={}", ns_pattern(dst)));
+        }
+    }
+    for a in &job.restore_args {
+        c.arg(a.clone());
+    }
+    c
+}
+
+pub const SHELL_SCRIPT: &str = "dbstash-mongo.js";
+
+/// `mongosh` running a 0600 script file (the script carries the URI, so argv never does).
+pub fn shell(script: Secret) -> CommandSpec {
+    let mut c = CommandSpec::new("mongosh");
+    c.arg("--nodb").arg("--quiet");
+    c.arg(format!("{RUN_DIR}/{SHELL_SCRIPT}"));
+    c.files.push(PrivateFile {
+        name: SHELL_SCRIPT.into(),
+        contents: script,
+    });
+    c
+}

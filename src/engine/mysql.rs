@@ -77,3 +77,26 @@ pub fn dump(job: &Job) -> CommandSpec {
     c.arg(job.connection.database.clone().unwrap_or_default());
     c
 }
+
+/// The `mysql`/`mariadb` client restoring a dump read from stdin into `job`'s database.
+pub fn restore(job: &Job) -> CommandSpec {
+    let mut c = CommandSpec::new(program(job.engine, "mariadb", "mysql"));
+    connect(&mut c, job);
+    c.arg("--binary-mode");
+    for a in &job.restore_args {
+        c.arg(a.clone());
+    }
+    c.arg(format!(
+        "--database={}",
+        job.connection.database.clone().unwrap_or_default()
+    ));
+    c
+}
+
+/// The client in batch mode (tab-separated, no headers) for short SQL read from stdin.
+pub fn admin(job: &Job) -> CommandSpec {
+    let mut c = CommandSpec::new(program(job.engine, "mariadb", "mysql"));
+    connect(&mut c, job);
+    c.arg("--batch").arg("--skip-column-names");
+    c
+}

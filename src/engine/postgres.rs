@@ -63,3 +63,88 @@ pub fn dump(job: &Job) -> CommandSpec {
     ));
     c
 }
+
+/// `--dbname=` value: the bare name, or a quoted conninfo string when the name would otherwise be
+/// read as one (libpq expands a dbname containing `=` or starting with a URI prefix).
+pub fn dbname_arg(name: &str) -> String {
+    let needs_conninfo = name.contains('=')
+        || name.starts_with("postgresql://")
+        || name.starts_with("postgres://")
+        || name.is_empty();
+    if needs_conninfo {
+        let escaped = name.replace('\\', "\\\\").replace('\'', "\\'");
+        format!("--dbname=dbname='{escaped}'")
+    } else {
+        format!("--dbname={name}")
+    }
+}
+
+/// Restore into `job`'s database (already retargeted by the caller): plain SQL through
+/// `psql --single-transaction`, custom format through `pg_restore --single-transaction`.
+/// The dump arrives on stdin; the password travels in PGPASSWORD as on the dump side.
+pub fn restore(job: &Job, format: DumpFormat) -> CommandSpec {
+    let db = job.connection.database.clone().unwrap_or_default();
+    let mut c = match format {
+        DumpFormat::Custom => {
+            let mut c = CommandSpec::new("pg_restore");
+            connect(&mut c, job);
+            for flag in [
+                "--no-owner",
+                "--no-acl",
+                "--clean",
+                "--if-exists",
+                "--single-transaction",
+                "--exit-on-error",
+            ] {
+                c.arg(flag);
+            }
+            c
+        }
+        _ => {
+            let mut c = CommandSpec::new("psql");
+            connect(&mut c, job);
+            for flag in [
+                "-X",
+                "--quiet",
+                "--set=ON_ERROR_STOP=1",
+                "--single-transaction",
+            ] {
+                c.arg(flag);
+            }
+            c
+        }
+    };
+    for a in &job.restore_args {
+        c.arg(a.clone());
+    }
+    c.arg(dbname_arg(&db));
+    c
+}
+
+/// psql for short administrative SQL read from stdin (unaligned, tuples only), connected to
+/// `database` with the job's connection — or, for postgis, as `user` when given.
+pub fn admin(job: &Job, database: &str, user: Option<&str>) -> CommandSpec {
+    let mut j = job.clone();
+    if let Some(u) = user {
+        if j.connection.user.as_deref() != Some(u) {
+            // Another role: its password is not ours to send (libpq's .pgpass or trust decide).
+            j.connection.password = None;
+        }
+        j.connection.user = Some(u.to_string());
+    }
+    let mut c = CommandSpec::new("psql");
+    connect(&mut c, &j);
+    for flag in [
+        "-X",
+        "--quiet",
+        "--no-align",
+        "--tuples-only",
+        "--set=ON_ERROR_STOP=1",
+        "--field-separator=\u{1f}",
+        "--record-separator=\u{1e}",
+    ] {
+        c.arg(flag);
+    }
+    c.arg(dbname_arg(database));
+    c
+}

@@ -20,3 +20,14 @@ pub fn dump(job: &Job) -> DumpSpec {
         _ => DumpSpec::SqliteSnapshot { path },
     }
 }
+
+/// `sqlite3 -bail FILE` reading SQL (a `.dump`) from stdin into a new database file.
+pub fn restore_sql(job: &Job, file: &std::path::Path) -> CommandSpec {
+    let mut c = CommandSpec::new("sqlite3");
+    c.arg("-bail");
+    for a in &job.restore_args {
+        c.arg(a.clone());
+    }
+    c.arg(file.to_string_lossy().into_owned());
+    c
+}

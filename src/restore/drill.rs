@@ -1,0 +1,307 @@
+//! Test-restore drills: restore a backup into a scratch database that the drill creates, count
+//! what arrived, drop it again. Redis cannot be restored from a client, so its drill checks the
+//! RDB file instead (signature, EOF marker, CRC-64) and says so.
+
+use super::pipeline::Source;
+use super::target::{self, Target};
+use super::{apply, job_of, layout_of, select, RestoreError};
+use crate::engine::{mysql, postgres};
+use crate::manifest::model::Engine;
+use crate::plan::JobPlan;
+use crate::run::record::Backup;
+use crate::secret::Secret;
+use crate::storage::AnyStorage;
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableCount {
+    /// `schema.table` (PostgreSQL), `table` (MySQL, SQLite), collection (MongoDB).
+    pub name: String,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    pub job: String,
+    pub backup: String,
+    pub engine: String,
+    /// The scratch database (no password).
+    pub target: String,
+    pub stored_bytes: u64,
+    pub raw_bytes: u64,
+    pub tables: Vec<TableCount>,
+    pub total_rows: u64,
+    /// What the drill could not do, or checked instead (Redis).
+    pub note: Option<String>,
+    /// The scratch database was dropped again.
+    pub dropped: bool,
+    #[serde(serialize_with = "secs")]
+    pub duration: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl DrillReport {
+    /// One line for logs and notifications.
+    pub fn summary(&self) -> String {
+        let what = if self.engine == "redis" {
+            self.note.clone().unwrap_or_default()
+        } else {
+            let unit = if self.engine == "mongo" {
+                "collections"
+            } else {
+                "tables"
+            };
+            let rows = if self.engine == "mongo" {
+                "documents"
+            } else {
+                "rows"
+            };
+            format!(
+                "{} {unit}, {} {rows} restored into {}{}",
+                self.tables.len(),
+                self.total_rows,
+                self.target,
+                if self.dropped { " (dropped again)" } else { "" }
+            )
+        };
+        format!(
+            "drill of job {} backup {}: {what} in {:.1}s",
+            self.job,
+            self.backup,
+            self.duration.as_secs_f64()
+        )
+    }
+}
+
+/// The scheduled drill: the newest complete backup into `target`, temp files under the system
+/// temp folder.
+pub async fn drill(plan: &JobPlan, target: &Secret) -> Result<DrillReport, RestoreError> {
+    let store = AnyStorage::for_plan(plan);
+    let backup = select(plan, &store, "latest")
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| RestoreError::NoBackups {
+            job: plan.job.clone(),
+            remote: plan.remote.name.clone(),
+        })?;
+    drill_backup(
+        plan,
+        &store,
+        &backup,
+        target,
+        &std::env::temp_dir().join("dbstash"),
+    )
+    .await
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// Drill one backup into `target` (a URI or bare database name), with private files under `base`.
+pub async fn drill_backup(
+    plan: &JobPlan,
+    store: &AnyStorage,
+    backup: &Backup,
+    target_uri: &Secret,
+    base: &Path,
+) -> Result<DrillReport, RestoreError> {
+    let clock = Instant::now();
+    let job = job_of(plan)?;
+    let mut report = DrillReport {
+        job: plan.job.clone(),
+        backup: backup.id.clone(),
+        engine: job.engine.as_str().to_string(),
+        target: String::new(),
+        stored_bytes: 0,
+        raw_bytes: 0,
+        tables: Vec::new(),
+        total_rows: 0,
+        note: None,
+        dropped: false,
+        duration: Duration::ZERO,
+    };
+    if job.engine == Engine::Redis {
+        let v = super::verify(plan, store, backup).await?;
+        report.target = "(none: RDB checked instead)".into();
+        report.stored_bytes = v.stored_bytes;
+        report.raw_bytes = v.raw_bytes;
+        report.note = Some(format!(
+            "Redis cannot be restored from a client, so the drill checked the RDB instead: {}",
+            v.note.unwrap_or_default()
+        ));
+        report.duration = clock.elapsed();
+        return Ok(report);
+    }
+    let layout = layout_of(job, backup)?;
+    let target = target::resolve(job, Some(target_uri.expose()))?;
+    report.target = target.label.clone();
+    if target.own {
+        return Err(RestoreError::Usage(format!(
+            "the drill target {} is the job's own database; give a scratch database",
+            target.label
+        )));
+    }
+    if job.engine == Engine::Mongo && !on_path("mongosh") {
+        return Err(RestoreError::Unsupported(
+            "a MongoDB drill needs `mongosh` on PATH to count and drop its scratch database".into(),
+        ));
+    }
+    match target::exists(&target, base).await? {
+        Some(true) => {
+            return Err(RestoreError::Target(format!(
+                "the scratch database {} already exists; a drill restores only into a database it creates (drop it first)",
+                target.label
+            )))
+        }
+        Some(false) => target::create(&target, base).await?,
+        None => {}
+    }
+    let src = Source {
+        store,
+        backup,
+        layout,
+        progress: None,
+    };
+    let result = async {
+        target::postgis(&target, base).await?;
+        let done = apply(job, &target, &src, base).await?;
+        let tables = counts(&target, base).await?;
+        Ok::<_, RestoreError>((done, tables))
+    }
+    .await;
+    // Always drop the scratch database, whatever happened.
+    let dropped = target::drop_database(&target, base).await;
+    let (done, tables) = match (result, dropped) {
+        (Ok(x), Ok(())) => x,
+        (Err(e), Ok(())) => return Err(e),
+        (Err(e), Err(de)) => {
+            tracing::warn!(job = %plan.job, event = "drill_cleanup_failed", target = %target.label, error = %de);
+            return Err(e);
+        }
+        (Ok(_), Err(de)) => {
+            return Err(RestoreError::Target(format!(
+                "the drill restored fine but could not drop its scratch database {}: {de}",
+                target.label
+            )))
+        }
+    };
+    report.dropped = true;
+    report.stored_bytes = done.pumped.stored;
+    report.raw_bytes = done.pumped.raw;
+    report.total_rows = tables.iter().map(|t| t.rows).sum();
+    report.tables = tables;
+    report.duration = clock.elapsed();
+    Ok(report)
+}
+
+async fn counts(t: &Target, base: &Path) -> Result<Vec<TableCount>, RestoreError> {
+    let secrets = t.secrets();
+    match t.job.engine {
+        Engine::Postgres | Engine::Postgis => {
+            let spec = postgres::admin(&t.job, t.database(), None);
+            let sql = "SELECT n.nspname || '.' || c.relname, \
+                 (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
+                 AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
+                 ORDER BY 1;\n";
+            let out = target::admin_sql(&spec, sql, &secrets, base).await?;
+            Ok(out
+                .split('\u{1e}')
+                .filter_map(|rec| {
+                    let (name, rows) = rec.trim_matches('\n').split_once('\u{1f}')?;
+                    Some(TableCount {
+                        name: name.to_string(),
+                        rows: rows.trim().parse().ok()?,
+                    })
+                })
+                .collect())
+        }
+        Engine::Mysql | Engine::Mariadb => {
+            let spec = mysql::admin(&t.job);
+            let db = t.database();
+            let list = format!(
+                "SELECT HEX(TABLE_NAME) FROM information_schema.TABLES WHERE CAST(TABLE_SCHEMA AS BINARY) = {} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME;\n",
+                target::mysql_bytes(db)
+            );
+            let out = target::admin_sql(&spec, &list, &secrets, base).await?;
+            let names: Vec<String> = out
+                .lines()
+                .filter_map(|h| hex::decode(h.trim()).ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .collect();
+            if names.is_empty() {
+                return Ok(Vec::new());
+            }
+            let qdb = target::quote_mysql_ident(db);
+            let sql = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    format!(
+                        "SELECT {i}, COUNT(*) FROM {qdb}.{}",
+                        target::quote_mysql_ident(n)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ")
+                + ";\n";
+            let out = target::admin_sql(&spec, &sql, &secrets, base).await?;
+            Ok(out
+                .lines()
+                .filter_map(|l| {
+                    let (i, c) = l.split_once('\t')?;
+                    let name = names.get(i.trim().parse::<usize>().ok()?)?.clone();
+                    Some(TableCount {
+                        name,
+                        rows: c.trim().parse().ok()?,
+                    })
+                })
+                .collect())
+        }
+        Engine::Mongo => Ok(target::mongo_counts(t, base)
+            .await?
+            .into_iter()
+            .map(|(name, rows)| TableCount { name, rows })
+            .collect()),
+        Engine::Sqlite => {
+            let path = t.database().to_string();
+            tokio::task::spawn_blocking(move || sqlite_counts(&path))
+                .await
+                .map_err(|e| RestoreError::Check(format!("sqlite counts: {e}")))?
+        }
+        Engine::Redis => Ok(Vec::new()),
+    }
+}
+
+fn sqlite_counts(path: &str) -> Result<Vec<TableCount>, RestoreError> {
+    let err = |e: rusqlite::Error| RestoreError::Check(format!("counting rows in {path}: {e}"));
+    let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(err)?;
+    let mut stmt = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .map_err(err)?;
+    let names: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(err)?
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
+    let mut out = Vec::new();
+    for n in names {
+        let q = format!("SELECT count(*) FROM \"{}\"", n.replace('"', "\"\""));
+        let rows: i64 = c.query_row(&q, [], |r| r.get(0)).map_err(err)?;
+        out.push(TableCount {
+            name: n,
+            rows: u64::try_from(rows).unwrap_or(0),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,530 @@
+//! Restore and verify: a backup streamed back from its remote through an integrity-checking,
+//! decompressing pump into the engine's restore tool (no temporary file), `verify` (re-read,
+//! check size + sha256 against the record, test-decompress), and drills (restore into a scratch
+//! database, count, drop).
+//!
+//! The rule that matters: a restore tool never sees end-of-file before the whole object has been
+//! read and found to match its record; on any failure the tool is killed first (see `pipeline`).
+
+pub mod drill;
+pub mod layout;
+pub mod pipeline;
+pub mod pump;
+pub mod rdb;
+mod run_dir;
+pub mod target;
+
+pub use drill::{drill, drill_backup, DrillReport, TableCount};
+
+use crate::engine::{self, Codec};
+use crate::manifest::model::{DumpFormat, Engine, Job};
+use crate::plan::JobPlan;
+use crate::run::record::{self, Backup};
+use crate::run::retention;
+use crate::secret::Secret;
+use crate::storage::{AnyStorage, StorageError};
+use layout::{Layout, Payload};
+use pipeline::Source;
+use pump::{PumpError, Pumped};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use target::Target;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    NotConfirmed(String),
+    #[error("job `{job}` has no complete backups on remote `{remote}`")]
+    NoBackups { job: String, remote: String },
+    #[error("job `{job}` has no complete backup `{id}` on remote `{remote}` (see `dbstash list --job {job}`)")]
+    UnknownBackup {
+        job: String,
+        id: String,
+        remote: String,
+    },
+    #[error("cannot list remote `{remote}`: {source}")]
+    Storage {
+        remote: String,
+        #[source]
+        source: StorageError,
+    },
+    #[error("{key}: {source}")]
+    Integrity {
+        key: String,
+        #[source]
+        source: PumpError,
+    },
+    #[error("download of {key} failed: {detail}")]
+    Download { key: String, detail: String },
+    #[error("{program} failed ({status}): {tail}")]
+    Tool {
+        program: String,
+        status: String,
+        tail: String,
+    },
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Target(String),
+    #[error("{0}")]
+    Check(String),
+}
+
+/// May dbstash overwrite the target?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consent {
+    /// `--yes`.
+    Given,
+    /// Ask on the terminal.
+    Ask,
+    /// stdin is not a terminal and no `--yes`: refuse whenever confirmation is needed.
+    NoTerminal,
+}
+
+/// `dbstash restore J ...`.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// Backup id (object name) or `latest`.
+    pub backup: &'a str,
+    pub to: Option<&'a str>,
+    pub to_file: Option<&'a Path>,
+    pub consent: Consent,
+    /// Parent of the private folders for option files.
+    pub temp_dir: &'a Path,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Restored {
+    pub backup: String,
+    pub target: String,
+    pub created: bool,
+    pub stored_bytes: u64,
+    pub raw_bytes: u64,
+    pub sha256: String,
+    pub duration: Duration,
+}
+
+fn job_of(plan: &JobPlan) -> Result<&Job, RestoreError> {
+    plan.job()
+        .ok_or_else(|| RestoreError::Usage(format!("job `{}` has no resolved settings", plan.job)))
+}
+
+/// Complete backups of the job, chosen by `which`: an id (object name or key), `latest` or `all`.
+pub async fn select(
+    plan: &JobPlan,
+    store: &AnyStorage,
+    which: &str,
+) -> Result<Vec<Backup>, RestoreError> {
+    let folder = retention::folder(plan, jiff::Timestamp::now());
+    let (backups, _) = record::complete_backups(store, &folder, &plan.job)
+        .await
+        .map_err(|source| RestoreError::Storage {
+            remote: plan.remote.name.clone(),
+            source,
+        })?;
+    if backups.is_empty() {
+        return Err(RestoreError::NoBackups {
+            job: plan.job.clone(),
+            remote: plan.remote.name.clone(),
+        });
+    }
+    match which {
+        "all" => Ok(backups),
+        "latest" | "" => Ok(backups.into_iter().take(1).collect()),
+        id => backups
+            .into_iter()
+            .find(|b| b.id == id || b.key == id)
+            .map(|b| vec![b])
+            .ok_or_else(|| RestoreError::UnknownBackup {
+                job: plan.job.clone(),
+                id: id.to_string(),
+                remote: plan.remote.name.clone(),
+            }),
+    }
+}
+
+fn layout_of(job: &Job, b: &Backup) -> Result<Layout, RestoreError> {
+    let l = layout::detect(job.engine, &b.id, Some(&b.record))?;
+    if l.payload == Payload::Tar {
+        return Err(RestoreError::Unsupported(format!(
+            "{} is a directory/tar-mode backup; restoring those is not supported yet",
+            b.id
+        )));
+    }
+    Ok(l)
+}
+
+fn confirm(consent: Consent, question: &str) -> Result<(), RestoreError> {
+    match consent {
+        Consent::Given => Ok(()),
+        Consent::NoTerminal => Err(RestoreError::NotConfirmed(format!(
+            "refusing to {question} without confirmation: stdin is not a terminal (pass --yes)"
+        ))),
+        Consent::Ask => {
+            eprint!("dbstash: {question}? Its current contents will be replaced. Type 'yes' to continue: ");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            if matches!(line.trim(), "yes" | "y" | "YES" | "Yes") {
+                Ok(())
+            } else {
+                Err(RestoreError::NotConfirmed("restore cancelled".into()))
+            }
+        }
+    }
+}
+
+/// Restore `backup` into `target` (which exists now). Used by `restore` and by drills.
+pub(crate) async fn apply(
+    job: &Job,
+    target: &Target,
+    src: &Source<'_>,
+    base: &Path,
+) -> Result<pipeline::ToolDone, RestoreError> {
+    let secrets = target.secrets();
+    let t = &target.job;
+    match (job.engine, src.layout.payload) {
+        (Engine::Postgres | Engine::Postgis, Payload::Sql) => {
+            let spec = engine::postgres::restore(t, DumpFormat::Plain);
+            pipeline::into_tool(src, &spec, base, &secrets).await
+        }
+        (Engine::Postgres | Engine::Postgis, Payload::PgCustom) => {
+            let spec = engine::postgres::restore(t, DumpFormat::Custom);
+            pipeline::into_tool(src, &spec, base, &secrets).await
+        }
+        (Engine::Mysql | Engine::Mariadb, Payload::Sql) => {
+            let spec = engine::mysql::restore(t);
+            pipeline::into_tool(src, &spec, base, &secrets).await
+        }
+        (Engine::Mongo, Payload::MongoArchive { gzip }) => {
+            let spec = engine::mongo::restore(t, job.connection.database.as_deref(), gzip);
+            pipeline::into_tool(src, &spec, base, &secrets).await
+        }
+        (Engine::Sqlite, Payload::SqliteFile) => {
+            let dest = PathBuf::from(target.database());
+            let (sib, pumped) = pipeline::into_file(src, &dest).await?;
+            sqlite_check(&sib.path).await?;
+            sib.commit(&dest, &["-wal", "-shm", "-journal"])?;
+            Ok(pipeline::ToolDone {
+                pumped,
+                stderr: String::new(),
+            })
+        }
+        (Engine::Sqlite, Payload::Sql) => {
+            let dest = PathBuf::from(target.database());
+            let sib = pipeline::Sibling::reserve(&dest)?;
+            let spec = engine::sqlite::restore_sql(t, &sib.path);
+            let done = pipeline::into_tool(src, &spec, base, &secrets).await?;
+            sqlite_check(&sib.path).await?;
+            sib.commit(&dest, &["-wal", "-shm", "-journal"])?;
+            Ok(done)
+        }
+        (Engine::Redis, _) => Err(redis_unsupported()),
+        (e, p) => Err(RestoreError::Unsupported(format!(
+            "a {p:?} backup cannot be restored by a {} job",
+            e.as_str()
+        ))),
+    }
+}
+
+fn redis_unsupported() -> RestoreError {
+    RestoreError::Unsupported(
+        "redis: a backup cannot be loaded into a running server from a client; use `--to-file PATH` to write the RDB file, then load it as the README describes".into(),
+    )
+}
+
+/// `PRAGMA quick_check` on a restored SQLite file before it replaces anything.
+async fn sqlite_check(path: &Path) -> Result<(), RestoreError> {
+    let p = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let c =
+            rusqlite::Connection::open_with_flags(&p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| {
+                RestoreError::Check(format!("the restored SQLite file does not open: {e}"))
+            })?;
+        let verdict: String = c
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| {
+                RestoreError::Check(format!("the restored SQLite file is not a database: {e}"))
+            })?;
+        if verdict == "ok" {
+            Ok(())
+        } else {
+            Err(RestoreError::Check(format!(
+                "the restored SQLite file fails its integrity check: {verdict}"
+            )))
+        }
+    })
+    .await
+    .map_err(|e| RestoreError::Check(format!("sqlite check: {e}")))?
+}
+
+/// `dbstash restore`.
+pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, RestoreError> {
+    let clock = Instant::now();
+    let job = job_of(plan)?;
+    if req.to_file.is_some() && job.engine != Engine::Redis {
+        return Err(RestoreError::Usage(
+            "--to-file is for redis jobs only; use --to for a database".into(),
+        ));
+    }
+    if job.engine == Engine::Redis {
+        let Some(path) = req.to_file else {
+            return Err(redis_unsupported());
+        };
+        if req.to.is_some() {
+            return Err(RestoreError::Usage(
+                "redis: use --to-file PATH, not --to".into(),
+            ));
+        }
+        return restore_rdb_file(plan, job, req, path, clock).await;
+    }
+    let target = target::resolve(job, req.to)?;
+    let question = format!("restore job `{}` into {}", plan.job, target.label);
+    if target.own && req.consent == Consent::NoTerminal {
+        // Refuse before touching anything.
+        confirm(req.consent, &question)?;
+    }
+    let store = AnyStorage::for_plan(plan);
+    let backup = select(plan, &store, req.backup).await?.into_iter().next();
+    let backup = backup.ok_or_else(|| RestoreError::NoBackups {
+        job: plan.job.clone(),
+        remote: plan.remote.name.clone(),
+    })?;
+    let layout = layout_of(job, &backup)?;
+    let exists = target::exists(&target, req.temp_dir).await?;
+    if target.own || exists != Some(false) {
+        confirm(
+            req.consent,
+            &format!(
+                "restore backup {} of job `{}` into {}",
+                backup.id, plan.job, target.label
+            ),
+        )?;
+    }
+    let created = exists == Some(false)
+        && matches!(
+            job.engine,
+            Engine::Postgres | Engine::Postgis | Engine::Mysql | Engine::Mariadb
+        );
+    if created {
+        target::create(&target, req.temp_dir).await?;
+    }
+    tracing::info!(job = %plan.job, event = "restore_started", backup = %backup.id, target = %target.label, compression = layout.codec.name());
+    let progress = req.progress.then(|| Arc::new(AtomicU64::new(0)));
+    let bar = progress
+        .clone()
+        .map(|p| crate::run::progress::Progress::start(&plan.job, p));
+    let src = Source {
+        store: &store,
+        backup: &backup,
+        layout,
+        progress,
+    };
+    let result = async {
+        target::postgis(&target, req.temp_dir).await?;
+        apply(job, &target, &src, req.temp_dir).await
+    }
+    .await;
+    if let Some(b) = bar {
+        b.stop();
+    }
+    let done = match result {
+        Ok(d) => d,
+        Err(e) => {
+            if created {
+                // Leave things as they were: the database did not exist before.
+                if let Err(de) = target::drop_database(&target, req.temp_dir).await {
+                    tracing::warn!(job = %plan.job, event = "restore_cleanup_failed", target = %target.label, error = %de);
+                }
+            }
+            return Err(e);
+        }
+    };
+    Ok(Restored {
+        backup: backup.id.clone(),
+        target: target.label.clone(),
+        created,
+        stored_bytes: done.pumped.stored,
+        raw_bytes: done.pumped.raw,
+        sha256: done.pumped.sha256,
+        duration: clock.elapsed(),
+    })
+}
+
+async fn restore_rdb_file(
+    plan: &JobPlan,
+    job: &Job,
+    req: &Request<'_>,
+    path: &Path,
+    clock: Instant,
+) -> Result<Restored, RestoreError> {
+    let label = format!("file {}", path.display());
+    let store = AnyStorage::for_plan(plan);
+    let backup = select(plan, &store, req.backup)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| RestoreError::NoBackups {
+            job: plan.job.clone(),
+            remote: plan.remote.name.clone(),
+        })?;
+    let layout = layout_of(job, &backup)?;
+    if path.exists() {
+        confirm(
+            req.consent,
+            &format!("replace {} with backup {}", path.display(), backup.id),
+        )?;
+    }
+    let src = Source {
+        store: &store,
+        backup: &backup,
+        layout,
+        progress: None,
+    };
+    let (sib, pumped) = pipeline::into_file(&src, path).await?;
+    let info = check_rdb_file(&sib.path)?;
+    sib.commit(path, &[])?;
+    tracing::info!(job = %plan.job, event = "rdb_written", path = %path.display(), rdb_version = info.version);
+    Ok(Restored {
+        backup: backup.id.clone(),
+        target: label,
+        created: true,
+        stored_bytes: pumped.stored,
+        raw_bytes: pumped.raw,
+        sha256: pumped.sha256,
+        duration: clock.elapsed(),
+    })
+}
+
+fn check_rdb_file(path: &Path) -> Result<rdb::RdbInfo, RestoreError> {
+    let mut f = std::fs::File::open(path).map_err(|source| RestoreError::Io {
+        what: format!("open {}", path.display()),
+        source,
+    })?;
+    let mut check = rdb::RdbCheck::new();
+    std::io::copy(&mut f, &mut check).map_err(|source| RestoreError::Io {
+        what: format!("read {}", path.display()),
+        source,
+    })?;
+    check.finish().map_err(RestoreError::Check)
+}
+
+/// A `Write` shared with the blocking pump thread.
+struct Shared<W>(Arc<Mutex<W>>);
+
+impl<W: Write> Write for Shared<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One verified backup.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub id: String,
+    pub stored_bytes: u64,
+    pub raw_bytes: u64,
+    pub sha256: String,
+    pub codec: Codec,
+    /// Format-specific findings (e.g. the RDB version and checksum).
+    pub note: Option<String>,
+}
+
+/// Re-read one backup: size and sha256 against the record, test-decompress, check the format's
+/// signature (and an RDB's own checksum).
+pub async fn verify(
+    plan: &JobPlan,
+    store: &AnyStorage,
+    backup: &Backup,
+) -> Result<Verified, RestoreError> {
+    let job = job_of(plan)?;
+    let layout = layout::detect(job.engine, &backup.id, Some(&backup.record))?;
+    let rdb = Arc::new(Mutex::new(rdb::RdbCheck::new()));
+    let src = Source {
+        store,
+        backup,
+        layout,
+        progress: None,
+    };
+    let group = crate::proc::ProcGroup::new();
+    let pumped: Pumped = if layout.payload == Payload::Rdb {
+        pipeline::transfer(&src, &group, Shared(rdb.clone())).await?
+    } else {
+        pipeline::transfer(&src, &group, std::io::sink()).await?
+    };
+    group.kill();
+    if let Some(magic) = layout.magic() {
+        if !pumped.head.starts_with(magic) {
+            return Err(RestoreError::Check(format!(
+                "{}: the data does not start with the {:?} signature",
+                backup.key, layout.payload
+            )));
+        }
+    }
+    let mut note = None;
+    if layout.payload == Payload::Rdb {
+        let info = rdb
+            .lock()
+            .map_err(|_| RestoreError::Check("rdb check poisoned".into()))?
+            .finish()
+            .map_err(|e| RestoreError::Check(format!("{}: {e}", backup.key)))?;
+        note = Some(rdb_note(&info));
+    }
+    Ok(Verified {
+        id: backup.id.clone(),
+        stored_bytes: pumped.stored,
+        raw_bytes: pumped.raw,
+        sha256: pumped.sha256,
+        codec: layout.codec,
+        note,
+    })
+}
+
+pub(crate) fn rdb_note(info: &rdb::RdbInfo) -> String {
+    format!(
+        "RDB version {}, {} bytes, {}",
+        info.version,
+        info.bytes,
+        match info.checksum_ok {
+            Some(true) => "CRC-64 checksum ok",
+            _ => "no checksum stored (rdbchecksum no)",
+        }
+    )
+}
+
+/// The secrets a request involves (for callers that print errors).
+pub fn secrets_of(plan: &JobPlan, extra: Option<&Secret>) -> Vec<Secret> {
+    let mut v: Vec<Secret> = plan
+        .job()
+        .map(|j| j.secrets().into_iter().cloned().collect())
+        .unwrap_or_default();
+    if let Some(s) = extra {
+        v.push(s.clone());
+    }
+    v
+}

@@ -1,0 +1,322 @@
+//! Moving a stored backup into its destination: storage → [`pump`] (size, sha256, decompression)
+//! on a blocking thread → a restore tool's stdin, a new file, or nowhere (verify).
+//!
+//! The restore tool must never see end-of-file before the verdict: dbstash keeps a duplicate of the
+//! tool's stdin descriptor (as `storage::Upload` does for uploads) and closes it only after the
+//! whole object was read, its size and sha256 matched the record, the decompressor reached a proper
+//! end and the download tool exited cleanly. On anything else the tool is SIGKILLed first, so
+//! `psql --single-transaction` / `pg_restore --single-transaction` never reach COMMIT.
+
+use super::layout::Layout;
+use super::pump::{self, Expect, PumpError, Pumped};
+use super::run_dir::{self, RunDir};
+use super::RestoreError;
+use crate::plan::command::CommandSpec;
+use crate::proc::{self, ProcGroup, StderrTail};
+use crate::run::record::Backup;
+use crate::secret::{redact, Secret};
+use crate::storage::{AnyStorage, Download, Storage};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// One backup to read.
+pub struct Source<'a> {
+    pub store: &'a AnyStorage,
+    pub backup: &'a Backup,
+    pub layout: Layout,
+    pub progress: Option<Arc<AtomicU64>>,
+}
+
+/// Read, check and decompress the backup into `writer`. On failure every process of `group`
+/// (the download, and the restore tool if the caller put it there) has been killed.
+pub async fn transfer<W: Write + Send + 'static>(
+    src: &Source<'_>,
+    group: &ProcGroup,
+    writer: W,
+) -> Result<Pumped, RestoreError> {
+    let key = src.backup.key.clone();
+    let download = src
+        .store
+        .open_read(&key, group)
+        .await
+        .map_err(|e| RestoreError::Download {
+            key: key.clone(),
+            detail: e.to_string(),
+        })?;
+    let Download { reader, kind } = download;
+    let expect = Expect {
+        size: src.backup.record.size,
+        sha256: src.backup.record.sha256.clone(),
+    };
+    let codec = src.layout.codec;
+    let progress = src.progress.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        let mut writer = writer;
+        let r = pump::pump(&mut reader, codec, &expect, &mut writer, progress);
+        drop(writer);
+        (r, reader)
+    });
+    let (pumped, reader) = match task.await {
+        Ok(x) => x,
+        Err(e) => {
+            group.kill();
+            return Err(RestoreError::Io {
+                what: "restore thread".into(),
+                source: std::io::Error::other(e.to_string()),
+            });
+        }
+    };
+    if pumped.is_err() {
+        // Stop the download (it may still be writing) and anything else of this restore.
+        group.kill();
+    }
+    drop(reader);
+    let finished = Download {
+        reader: dev_null()?,
+        kind,
+    }
+    .finish()
+    .await;
+    match (pumped, finished) {
+        (Ok(p), Ok(())) => Ok(p),
+        (Ok(_), Err(e)) => {
+            group.kill();
+            Err(RestoreError::Download {
+                key,
+                detail: e.to_string(),
+            })
+        }
+        // A failed download explains a short read better than the size check does.
+        (Err(PumpError::Size { .. } | PumpError::Source(_)), Err(e)) => {
+            Err(RestoreError::Download {
+                key,
+                detail: e.to_string(),
+            })
+        }
+        (Err(source), _) => Err(RestoreError::Integrity { key, source }),
+    }
+}
+
+fn dev_null() -> Result<File, RestoreError> {
+    File::open("/dev/null").map_err(|source| RestoreError::Io {
+        what: "open /dev/null".into(),
+        source,
+    })
+}
+
+/// What a restore tool said on success.
+pub struct ToolDone {
+    pub pumped: Pumped,
+    pub stderr: String,
+}
+
+/// Stream the backup into `spec`'s stdin; the tool sees EOF only after a good verdict.
+pub async fn into_tool(
+    src: &Source<'_>,
+    spec: &CommandSpec,
+    base: &Path,
+    secrets: &[Secret],
+) -> Result<ToolDone, RestoreError> {
+    let refs: Vec<&Secret> = secrets.iter().collect();
+    let dir = RunDir::create(base)?;
+    run_dir::write_private_files(dir.path(), spec)?;
+    let mut cmd = proc::command(spec, Some(dir.path()));
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let group = ProcGroup::new();
+    let mut child = group
+        .spawn(&mut cmd)
+        .map_err(|source| RestoreError::Spawn {
+            program: spec.program.clone(),
+            source,
+        })?;
+    let mut tail = child
+        .stderr
+        .take()
+        .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "restore"));
+    let io_err = |what: &str, source: std::io::Error| RestoreError::Io {
+        what: format!("{} {what}", spec.program),
+        source,
+    };
+    let stdin = match child.stdin.take() {
+        Some(s) => s,
+        None => {
+            group.kill();
+            return Err(io_err("stdin", std::io::Error::other("no stdin")));
+        }
+    };
+    let writer = match stdin.into_owned_fd() {
+        Ok(fd) => File::from(fd),
+        Err(e) => {
+            group.kill();
+            return Err(io_err("stdin", e));
+        }
+    };
+    // Our own copy: the tool sees EOF only when this is dropped.
+    let hold = match writer.try_clone() {
+        Ok(h) => h,
+        Err(e) => {
+            group.kill();
+            return Err(io_err("stdin", e));
+        }
+    };
+    let result = transfer(src, &group, writer).await;
+    match result {
+        Ok(pumped) => {
+            drop(hold);
+            let status = child.wait().await;
+            let stderr = redact(&tail.finish().await, &refs);
+            group.kill();
+            match status {
+                Ok(s) if s.success() => Ok(ToolDone { pumped, stderr }),
+                Ok(s) => Err(RestoreError::Tool {
+                    program: spec.program.clone(),
+                    status: proc::describe_status(s),
+                    tail: or_silent(stderr),
+                }),
+                Err(e) => Err(io_err("wait", e)),
+            }
+        }
+        Err(e) => {
+            // Kill before EOF: the tool must not take a partial stream for a complete one.
+            group.kill();
+            let _ = child.start_kill();
+            let status = child.wait().await;
+            drop(hold);
+            let stderr = redact(&tail.finish().await, &refs);
+            if let RestoreError::Integrity {
+                source: PumpError::Sink(_),
+                ..
+            } = &e
+            {
+                // The tool stopped reading: its own failure is the story.
+                return Err(RestoreError::Tool {
+                    program: spec.program.clone(),
+                    status: status
+                        .map(proc::describe_status)
+                        .unwrap_or_else(|e| e.to_string()),
+                    tail: or_silent(stderr),
+                });
+            }
+            if !stderr.is_empty() {
+                tracing::debug!(event = "restore_tool_stderr", tool = %spec.program, "{stderr}");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn or_silent(t: String) -> String {
+    if t.is_empty() {
+        "(no output on stderr)".into()
+    } else {
+        t
+    }
+}
+
+/// A new file beside `dest` (same folder, so the final rename is atomic), removed unless kept.
+pub struct Sibling {
+    pub path: PathBuf,
+    keep: bool,
+}
+
+impl Sibling {
+    pub fn name_for(dest: &Path) -> Result<PathBuf, RestoreError> {
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| RestoreError::Usage(format!("{} is not a file path", dest.display())))?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Ok(dir.join(format!(".{name}.dbstash-restore-{}", &id[..8])))
+    }
+
+    /// Reserve a path for a tool to create (the file does not exist yet).
+    pub fn reserve(dest: &Path) -> Result<Self, RestoreError> {
+        Ok(Sibling {
+            path: Self::name_for(dest)?,
+            keep: false,
+        })
+    }
+
+    /// Create the file (0600) and return it.
+    pub fn create(dest: &Path) -> Result<(Self, File), RestoreError> {
+        let path = Self::name_for(dest)?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| RestoreError::Io {
+                what: format!("cannot create {}", path.display()),
+                source,
+            })?;
+        Ok((Sibling { path, keep: false }, f))
+    }
+
+    /// fsync, take over `dest`'s permissions, remove `stale` companions, rename over `dest`,
+    /// fsync the folder.
+    pub fn commit(mut self, dest: &Path, stale: &[&str]) -> Result<(), RestoreError> {
+        let io = |what: String| move |source| RestoreError::Io { what, source };
+        let f = File::open(&self.path).map_err(io(format!("open {}", self.path.display())))?;
+        f.sync_all()
+            .map_err(io(format!("fsync {}", self.path.display())))?;
+        if let Ok(meta) = std::fs::metadata(dest) {
+            let _ = std::fs::set_permissions(&self.path, meta.permissions());
+        }
+        for suffix in stale {
+            let p = PathBuf::from(format!("{}{suffix}", dest.display()));
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(format!("remove {}", p.display()))(e)),
+            }
+        }
+        std::fs::rename(&self.path, dest).map_err(io(format!(
+            "rename {} to {}",
+            self.path.display(),
+            dest.display()
+        )))?;
+        self.keep = true;
+        if let Some(dir) = dest.parent() {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Sibling {
+    fn drop(&mut self) {
+        if !self.keep {
+            for suffix in ["", "-journal", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+            }
+        }
+    }
+}
+
+/// Stream the backup into a new file beside `dest` (not yet renamed: the caller checks it first).
+pub async fn into_file(src: &Source<'_>, dest: &Path) -> Result<(Sibling, Pumped), RestoreError> {
+    let (sib, file) = Sibling::create(dest)?;
+    let group = ProcGroup::new();
+    let pumped = transfer(src, &group, file).await?;
+    group.kill();
+    Ok((sib, pumped))
+}

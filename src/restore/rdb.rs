@@ -1,0 +1,189 @@
+//! Redis RDB files cannot be loaded into a running server from a client, so dbstash checks them
+//! instead: the `REDIS` signature and version, the end-of-file opcode, and the CRC-64 (Jones)
+//! checksum Redis writes in the last 8 bytes (0 = the server had `rdbchecksum no`).
+
+use std::io::{self, Write};
+
+const POLY_REFLECTED: u64 = 0x95ac_9329_ac4b_c9b5;
+
+fn table() -> [u64; 256] {
+    let mut t = [0u64; 256];
+    for (i, slot) in t.iter_mut().enumerate() {
+        let mut crc = i as u64;
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ POLY_REFLECTED
+            } else {
+                crc >> 1
+            };
+        }
+        *slot = crc;
+    }
+    t
+}
+
+/// Streaming RDB checker: a `Write` sink that keeps the header, the running CRC of everything
+/// but the last 8 bytes, and those last 8 bytes.
+pub struct RdbCheck {
+    table: [u64; 256],
+    crc: u64,
+    header: Vec<u8>,
+    tail: Vec<u8>,
+    len: u64,
+    /// The byte before the checksum (must be 0xFF, the EOF opcode).
+    last_before_tail: Option<u8>,
+}
+
+impl Default for RdbCheck {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RdbInfo {
+    pub version: u32,
+    pub bytes: u64,
+    /// `Some(true)` checksum verified, `None` the file carries no checksum (0).
+    pub checksum_ok: Option<bool>,
+}
+
+impl RdbCheck {
+    pub fn new() -> Self {
+        RdbCheck {
+            table: table(),
+            crc: 0,
+            header: Vec::new(),
+            tail: Vec::new(),
+            len: 0,
+            last_before_tail: None,
+        }
+    }
+
+    fn feed(&mut self, b: u8) {
+        self.crc = self.table[((self.crc ^ b as u64) & 0xff) as usize] ^ (self.crc >> 8);
+        self.last_before_tail = Some(b);
+    }
+
+    /// Judge what was written.
+    pub fn finish(&self) -> Result<RdbInfo, String> {
+        if self.header.len() < 9 || &self.header[..5] != b"REDIS" {
+            return Err("not an RDB file (no REDIS signature)".into());
+        }
+        let version: u32 = std::str::from_utf8(&self.header[5..9])
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or("not an RDB file (bad version field)")?;
+        if self.tail.len() < 8 {
+            return Err("the RDB file is too short".into());
+        }
+        if version < 5 {
+            // No checksum before RDB version 5: only the EOF opcode can be checked.
+            if self.tail.last() != Some(&0xff) {
+                return Err("the RDB file does not end with the EOF marker (truncated)".into());
+            }
+            return Ok(RdbInfo {
+                version,
+                bytes: self.len,
+                checksum_ok: None,
+            });
+        }
+        if self.last_before_tail != Some(0xff) {
+            return Err("the RDB file does not end with the EOF marker (truncated)".into());
+        }
+        let mut stored = [0u8; 8];
+        stored.copy_from_slice(&self.tail[..8]);
+        let stored = u64::from_le_bytes(stored);
+        if stored == 0 {
+            return Ok(RdbInfo {
+                version,
+                bytes: self.len,
+                checksum_ok: None,
+            });
+        }
+        if stored != self.crc {
+            return Err(format!(
+                "the RDB checksum does not match (stored {stored:016x}, computed {:016x})",
+                self.crc
+            ));
+        }
+        Ok(RdbInfo {
+            version,
+            bytes: self.len,
+            checksum_ok: Some(true),
+        })
+    }
+}
+
+impl Write for RdbCheck {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.header.len() < 9 {
+            let take = (9 - self.header.len()).min(buf.len());
+            self.header.extend_from_slice(&buf[..take]);
+        }
+        self.len += buf.len() as u64;
+        // Everything but the newest 8 bytes goes into the CRC.
+        let mut pending = std::mem::take(&mut self.tail);
+        pending.extend_from_slice(buf);
+        let keep_from = pending.len().saturating_sub(8);
+        for &b in &pending[..keep_from] {
+            self.feed(b);
+        }
+        self.tail = pending[keep_from..].to_vec();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crc(data: &[u8]) -> u64 {
+        let mut c = RdbCheck::new();
+        for &b in data {
+            c.feed(b);
+        }
+        c.crc
+    }
+
+    #[test]
+    fn crc64_jones_check_value() {
+        assert_eq!(crc(b"123456789"), 0xe9c6_d914_c4b8_d9ca);
+    }
+
+    fn rdb(body: &[u8]) -> Vec<u8> {
+        let mut v = b"REDIS0011".to_vec();
+        v.extend_from_slice(body);
+        v.push(0xff);
+        let sum = crc(&v);
+        v.extend_from_slice(&sum.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn accepts_good_and_rejects_bad() {
+        let good = rdb(b"\xfa\x09redis-ver\x057.0.0");
+        let mut c = RdbCheck::new();
+        for chunk in good.chunks(3) {
+            c.write_all(chunk).unwrap();
+        }
+        let info = c.finish().unwrap();
+        assert_eq!(info.version, 11);
+        assert_eq!(info.checksum_ok, Some(true));
+        let mut bad = good.clone();
+        bad[12] ^= 1;
+        let mut c = RdbCheck::new();
+        c.write_all(&bad).unwrap();
+        assert!(c.finish().is_err());
+        let mut c = RdbCheck::new();
+        c.write_all(&good[..good.len() - 3]).unwrap();
+        assert!(c.finish().is_err());
+        let mut c = RdbCheck::new();
+        c.write_all(b"hello world, not redis").unwrap();
+        assert!(c.finish().is_err());
+    }
+}

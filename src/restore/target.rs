@@ -1,0 +1,377 @@
+//! Where a restore goes: the job's own database or `--to URI` (any URI form of the manifest, or a
+//! bare database name on the job's server), and the SQL that checks, creates and drops it.
+//! Identifiers are always quoted and literals hex-encoded: a name is never interpolated raw.
+
+use super::run_dir::{self, RunDir};
+use super::RestoreError;
+use crate::engine::{mongo, mysql, postgres};
+use crate::manifest::connection::parse_uri;
+use crate::manifest::model::{Engine, Job};
+use crate::plan::command::CommandSpec;
+use crate::proc::{self, ProcGroup, StderrTail};
+use crate::secret::{redact, Secret};
+use std::process::Stdio;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A resolved restore target.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The job, with its connection replaced by the target's.
+    pub job: Job,
+    /// The job's own database (or the same server and name).
+    pub own: bool,
+    /// For people: engine, host, port, database; never a password.
+    pub label: String,
+}
+
+impl Target {
+    pub fn database(&self) -> &str {
+        self.job.connection.database.as_deref().unwrap_or("")
+    }
+
+    /// Every secret involved, for scrubbing tool output.
+    pub fn secrets(&self) -> Vec<Secret> {
+        self.job.secrets().into_iter().cloned().collect()
+    }
+}
+
+fn describe(job: &Job) -> String {
+    let c = &job.connection;
+    let db = c.database.as_deref().unwrap_or("");
+    if job.engine == Engine::Sqlite {
+        return format!("sqlite {db}");
+    }
+    let host = c.host.as_deref().unwrap_or("localhost");
+    let hp = match c.port {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    let user = c
+        .user
+        .as_deref()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    format!("{} {user}{hp}/{db}", job.engine.as_str())
+}
+
+/// A bare database name (not a URI, DSN or path)?
+fn bare_name(engine: Engine, s: &str) -> bool {
+    engine != Engine::Sqlite && !s.is_empty() && !s.contains("://") && !s.contains(['@', '/', '('])
+}
+
+/// Resolve `--to` (or the job's own database when absent).
+pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
+    let Some(to) = to else {
+        return Ok(Target {
+            job: job.clone(),
+            own: true,
+            label: describe(job),
+        });
+    };
+    let mut j = job.clone();
+    if bare_name(job.engine, to) {
+        j.connection.database = Some(to.to_string());
+    } else {
+        let conn =
+            parse_uri(job.engine, to).map_err(|e| RestoreError::Usage(format!("--to: {e}")))?;
+        j.auth_source = conn.params.get("authSource").cloned();
+        j.connection = conn;
+    }
+    if j.connection.database.as_deref().unwrap_or("").is_empty() && job.engine != Engine::Redis {
+        return Err(RestoreError::Usage(
+            "--to names no database (give it as the URI's path, e.g. postgresql://host/NAME)"
+                .into(),
+        ));
+    }
+    let same_server = j.connection.host == job.connection.host
+        && (j.connection.port == job.connection.port
+            || j.connection.port.is_none()
+            || job.connection.port.is_none());
+    let own = j.connection.database == job.connection.database
+        && (job.engine == Engine::Sqlite || same_server);
+    Ok(Target {
+        label: describe(&j),
+        job: j,
+        own,
+    })
+}
+
+pub fn quote_pg_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub fn quote_mysql_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A PostgreSQL text value without any quoting rules to get wrong.
+pub fn pg_text(value: &str) -> String {
+    format!(
+        "convert_from(decode('{}', 'hex'), 'UTF8')",
+        hex::encode(value)
+    )
+}
+
+/// A MySQL binary string literal.
+pub fn mysql_bytes(value: &str) -> String {
+    if value.is_empty() {
+        "''".into()
+    } else {
+        format!("X'{}'", hex::encode(value))
+    }
+}
+
+/// Run a short administrative command with `sql` on stdin; its stdout on success.
+pub async fn admin_sql(
+    spec: &CommandSpec,
+    sql: &str,
+    secrets: &[Secret],
+    base: &std::path::Path,
+) -> Result<String, RestoreError> {
+    let dir = RunDir::create(base)?;
+    run_dir::write_private_files(dir.path(), spec)?;
+    let mut cmd = proc::command(spec, Some(dir.path()));
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let group = ProcGroup::new();
+    let mut child = group
+        .spawn(&mut cmd)
+        .map_err(|source| RestoreError::Spawn {
+            program: spec.program.clone(),
+            source,
+        })?;
+    let mut tail = child
+        .stderr
+        .take()
+        .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "restore-admin"));
+    let mut stdout = child.stdout.take();
+    let stdin = child.stdin.take();
+    let work = async {
+        if let Some(mut w) = stdin {
+            w.write_all(sql.as_bytes()).await?;
+            w.shutdown().await?;
+        }
+        let mut out = Vec::new();
+        if let Some(o) = stdout.as_mut() {
+            o.read_to_end(&mut out).await?;
+        }
+        let status = child.wait().await?;
+        Ok::<_, std::io::Error>((status, out))
+    };
+    let result = tokio::time::timeout(std::time::Duration::from_secs(300), work).await;
+    group.kill();
+    let refs: Vec<&Secret> = secrets.iter().collect();
+    let (status, out) = match result {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return Err(RestoreError::Io {
+                what: spec.program.clone(),
+                source: e,
+            })
+        }
+        Err(_) => {
+            return Err(RestoreError::Target(format!(
+                "{} did not finish within 5 minutes",
+                spec.program
+            )))
+        }
+    };
+    let tail = redact(&tail.finish().await, &refs);
+    if !status.success() {
+        return Err(RestoreError::Tool {
+            program: spec.program.clone(),
+            status: proc::describe_status(status),
+            tail: if tail.is_empty() {
+                "(no output on stderr)".into()
+            } else {
+                tail
+            },
+        });
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Does the target database exist? `None` when dbstash cannot tell (MongoDB).
+pub async fn exists(t: &Target, base: &std::path::Path) -> Result<Option<bool>, RestoreError> {
+    let db = t.database();
+    let secrets = t.secrets();
+    match t.job.engine {
+        Engine::Postgres | Engine::Postgis => {
+            let spec = postgres::admin(&t.job, "postgres", None);
+            let sql = format!(
+                "SELECT count(*) FROM pg_database WHERE datname = {};\n",
+                pg_text(db)
+            );
+            let out = admin_sql(&spec, &sql, &secrets, base).await?;
+            Ok(Some(out.trim_matches(['\u{1e}', '\n', ' ']) != "0"))
+        }
+        Engine::Mysql | Engine::Mariadb => {
+            let spec = mysql::admin(&t.job);
+            let sql = format!(
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE CAST(SCHEMA_NAME AS BINARY) = {};\n",
+                mysql_bytes(db)
+            );
+            let out = admin_sql(&spec, &sql, &secrets, base).await?;
+            Ok(Some(out.trim() != "0"))
+        }
+        Engine::Sqlite => Ok(Some(std::path::Path::new(db).exists())),
+        Engine::Mongo | Engine::Redis => Ok(None),
+    }
+}
+
+pub async fn create(t: &Target, base: &std::path::Path) -> Result<(), RestoreError> {
+    let db = t.database();
+    let secrets = t.secrets();
+    match t.job.engine {
+        Engine::Postgres | Engine::Postgis => {
+            let spec = postgres::admin(&t.job, "postgres", None);
+            admin_sql(
+                &spec,
+                &format!("CREATE DATABASE {};\n", quote_pg_ident(db)),
+                &secrets,
+                base,
+            )
+            .await?;
+        }
+        Engine::Mysql | Engine::Mariadb => {
+            let spec = mysql::admin(&t.job);
+            admin_sql(
+                &spec,
+                &format!("CREATE DATABASE {};\n", quote_mysql_ident(db)),
+                &secrets,
+                base,
+            )
+            .await?;
+        }
+        // mongorestore creates databases itself; SQLite files are created by the restore.
+        _ => {}
+    }
+    tracing::info!(job = %t.job.name, event = "restore_target_created", target = %t.label);
+    Ok(())
+}
+
+/// postgis: `CREATE EXTENSION IF NOT EXISTS postgis` as the job's `admin_user` (skipped when unset).
+pub async fn postgis(t: &Target, base: &std::path::Path) -> Result<(), RestoreError> {
+    let (Engine::Postgis, Some(admin)) = (t.job.engine, t.job.admin_user.as_deref()) else {
+        return Ok(());
+    };
+    let spec = postgres::admin(&t.job, t.database(), Some(admin));
+    admin_sql(
+        &spec,
+        "CREATE EXTENSION IF NOT EXISTS postgis;\n",
+        &t.secrets(),
+        base,
+    )
+    .await
+    .map_err(|e| RestoreError::Target(format!("CREATE EXTENSION postgis as `{admin}`: {e}")))?;
+    Ok(())
+}
+
+/// The mongosh script that drops the target database (the URI is inside the 0600 script file).
+fn mongo_script(t: &Target, body: &str) -> Secret {
+    let uri = mongo::uri(&t.job);
+    let lit = serde_json::to_string(uri.expose()).unwrap_or_else(|_| "\"\"".into());
+    Secret::new(format!("const db = connect({lit});\n{body}\n"))
+}
+
+pub async fn drop_database(t: &Target, base: &std::path::Path) -> Result<(), RestoreError> {
+    let db = t.database();
+    let secrets = t.secrets();
+    match t.job.engine {
+        Engine::Postgres | Engine::Postgis => {
+            let spec = postgres::admin(&t.job, "postgres", None);
+            let q = quote_pg_ident(db);
+            if admin_sql(
+                &spec,
+                &format!("DROP DATABASE IF EXISTS {q} WITH (FORCE);\n"),
+                &secrets,
+                base,
+            )
+            .await
+            .is_err()
+            {
+                // Servers before 13 have no FORCE.
+                admin_sql(
+                    &spec,
+                    &format!("DROP DATABASE IF EXISTS {q};\n"),
+                    &secrets,
+                    base,
+                )
+                .await?;
+            }
+        }
+        Engine::Mysql | Engine::Mariadb => {
+            let spec = mysql::admin(&t.job);
+            admin_sql(
+                &spec,
+                &format!("DROP DATABASE IF EXISTS {};\n", quote_mysql_ident(db)),
+                &secrets,
+                base,
+            )
+            .await?;
+        }
+        Engine::Mongo => {
+            let spec = mongo::shell(mongo_script(t, "db.dropDatabase();"));
+            admin_sql(&spec, "", &secrets, base).await?;
+        }
+        Engine::Sqlite => {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let p = format!("{db}{suffix}");
+                if let Err(e) = std::fs::remove_file(&p) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(RestoreError::Io {
+                            what: format!("remove {p}"),
+                            source: e,
+                        });
+                    }
+                }
+            }
+        }
+        Engine::Redis => {}
+    }
+    tracing::info!(job = %t.job.name, event = "restore_target_dropped", target = %t.label);
+    Ok(())
+}
+
+/// Collections and document counts through mongosh (`name\tcount` lines).
+pub async fn mongo_counts(
+    t: &Target,
+    base: &std::path::Path,
+) -> Result<Vec<(String, u64)>, RestoreError> {
+    let body = "db.getCollectionNames().sort().forEach(function (n) { print(n + '\\t' + db.getCollection(n).countDocuments({})); });";
+    let spec = mongo::shell(mongo_script(t, body));
+    let out = admin_sql(&spec, "", &t.secrets(), base).await?;
+    Ok(out
+        .lines()
+        .filter_map(|l| {
+            let (n, c) = l.rsplit_once('\t')?;
+            Some((n.to_string(), c.trim().parse().ok()?))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_pg_ident("na\"me"), "\"na\"\"me\"");
+        assert_eq!(quote_pg_ident("x; drop"), "\"x; drop\"");
+        assert_eq!(quote_mysql_ident("a`b"), "`a``b`");
+        assert_eq!(
+            pg_text("a'b"),
+            "convert_from(decode('61276', 'hex'), 'UTF8')".replace("61276", &hex::encode("a'b"))
+        );
+        assert_eq!(mysql_bytes("ab"), "X'6162'");
+    }
+
+    #[test]
+    fn bare_names_and_uris() {
+        assert!(bare_name(Engine::Postgres, "app_restored"));
+        assert!(!bare_name(Engine::Postgres, "postgresql://h/db"));
+        assert!(!bare_name(Engine::Mysql, "u:p@tcp(h:3306)/db"));
+        assert!(!bare_name(Engine::Sqlite, "app.db"));
+    }
+}
