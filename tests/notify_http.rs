@@ -534,6 +534,55 @@ async fn unknown_names_fail_without_attempts_and_send_one_ignores_on() {
     assert_eq!(rx.requests().len(), 1);
 }
 
+#[tokio::test]
+async fn a_broken_template_falls_back_to_the_default_text() {
+    let rx = Receiver::start().await;
+    let mut n = notifier("ops", K::Slack, &rx.url("/s"), &[On::Failure]);
+    // `validate` would reject this; if it slips through, the message still goes out.
+    n.message = Some("{{nope}}".into());
+    let d = dispatcher([n]);
+    let del = one(&d.send(&["ops".into()], &event(EventKind::Failure)).await).clone();
+    assert!(del.ok, "{del:?}");
+    let text = rx.requests()[0].json()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("app: backup failed"), "{text}");
+}
+
+#[tokio::test]
+async fn an_observer_sees_every_delivery() {
+    use std::sync::{Arc, Mutex};
+    let rx = Receiver::start().await;
+    rx.script([Reply::status(400)]);
+    let seen: Arc<Mutex<Vec<(String, bool, u32, EventKind)>>> = Arc::default();
+    let s2 = seen.clone();
+    let d = dispatcher([
+        notifier("a", K::Webhook, &rx.url("/a"), &[On::Start]),
+        notifier("b", K::Webhook, &rx.url("/b"), &[On::Failure]),
+    ])
+    .with_observer(move |del, kind| {
+        s2.lock()
+            .unwrap()
+            .push((del.notifier.clone(), del.ok, del.attempts, kind))
+    });
+    // Fire and forget, as the supervisor does for starts: the observer still hears of it.
+    let d2 = d.clone();
+    tokio::spawn(async move { d2.send(&["a".into()], &event(EventKind::Start)).await })
+        .await
+        .unwrap();
+    d.send_one("b", &event(EventKind::Failure)).await.unwrap();
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        seen,
+        [
+            ("a".to_string(), false, 1, EventKind::Start),
+            ("b".to_string(), true, 1, EventKind::Failure)
+        ]
+    );
+}
+
 // ---- through the binary -------------------------------------------------------------------
 
 fn write_manifest(dir: &std::path::Path, notifiers: &str) -> std::path::PathBuf {
@@ -660,4 +709,73 @@ async fn cli_notify_test_unknown_notifier() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn validate_and_plan_never_show_notifier_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_password = "Sm7pPassw0rd-Never-Shown";
+    let hmac_key = "HmacKey-Never-Shown-42";
+    std::fs::write(dir.path().join("smtp_pw"), smtp_password).unwrap();
+    let m = dir.path().join("dbstash.yaml");
+    let yaml = format!(
+        r#"version: 1
+remotes:
+  nas: {{ path: "{root}/backups" }}
+notifiers:
+  hook: {{ type: webhook, url: "https://hooks.example.com/h/{TOKEN}", secret: "{hmac_key}", on: always }}
+  ops: {{ type: slack, url: "https://hooks.slack.com/services/T1/B1/{TOKEN}" }}
+  hc: {{ type: healthchecks, url: "https://hc-ping.com/{TOKEN}" }}
+  dba: {{ type: email, from: a@example.com, to: [b@example.com],
+         smtp: {{ host: smtp.example.com, username: u, password_file: "{root}/smtp_pw" }} }}
+defaults:
+  notify: [hook, ops, hc, dba]
+jobs:
+  app: {{ engine: sqlite, uri: "{root}/app.db", remote: nas, schedule: "0 2 * * *" }}
+"#,
+        root = dir.path().display()
+    );
+    std::fs::write(&m, &yaml).unwrap();
+    let check = |args: &[&str]| {
+        let out = assert_cmd::Command::cargo_bin("dbstash")
+            .unwrap()
+            .arg("-c")
+            .arg(&m)
+            .args(args)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for s in [TOKEN, smtp_password, hmac_key] {
+            assert!(
+                !all.contains(s),
+                "`dbstash {}` shows a secret:\n{all}",
+                args.join(" ")
+            );
+        }
+        (out.status.code(), all)
+    };
+    let (code, out) = check(&["validate"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = check(&["validate", "--format", "json"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = check(&["plan", "--offline"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("hook"), "plan names the notifiers: {out}");
+    let (code, out) = check(&["plan", "--offline", "--format", "json"]);
+    assert_eq!(code, Some(0), "{out}");
+
+    // An invalid manifest's errors do not quote the secret values either.
+    std::fs::write(
+        &m,
+        yaml.replace("https://hooks.example.com", "ftp://hooks.example.com")
+            .replace("on: always", "on: sometimes"),
+    )
+    .unwrap();
+    let (code, out) = check(&["validate"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("must start with http"), "{out}");
 }

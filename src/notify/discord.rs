@@ -54,11 +54,14 @@ pub fn payload(n: &Notifier, event: &Event) -> Result<Value, super::NotifyError>
         .collect();
     let mut embed = json!({
         "title": truncate(&title, TITLE_MAX),
-        "description": truncate(&description.join("\n"), DESCRIPTION_MAX),
         "color": color(event.kind),
         "fields": fields,
         "footer": { "text": format!("dbstash on {}", event.host) },
     });
+    if !description.is_empty() {
+        // Discord rejects empty strings, so the key is left out when there is nothing to say.
+        embed["description"] = json!(truncate(&description.join("\n"), DESCRIPTION_MAX));
+    }
     if let Some(t) = event.finished.or(event.started) {
         embed["timestamp"] = json!(t.to_string());
     }

@@ -121,12 +121,17 @@ impl Failure {
 
 pub(crate) type Attempt = Result<(), Failure>;
 
+/// Called once per finished delivery (ok or not), e.g. to count `dbstash_notifications_total`.
+pub type Observer = Arc<dyn Fn(&Delivery, EventKind) + Send + Sync>;
+
+#[derive(Clone)]
 struct Inner {
     notifiers: BTreeMap<String, Notifier>,
     client: reqwest::Client,
     retries: u32,
     backoff: Duration,
     max_retry_after: Duration,
+    observer: Option<Observer>,
 }
 
 /// Sends events to the manifest's notifiers. Cheap to clone (shared state).
@@ -175,21 +180,13 @@ impl Dispatcher {
                 retries: DEFAULT_RETRIES,
                 backoff: DEFAULT_BACKOFF,
                 max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+                observer: None,
             }),
         }
     }
 
     fn map_inner(self, f: impl FnOnce(&mut Inner)) -> Dispatcher {
-        let mut inner = match Arc::try_unwrap(self.inner) {
-            Ok(i) => i,
-            Err(shared) => Inner {
-                notifiers: shared.notifiers.clone(),
-                client: shared.client.clone(),
-                retries: shared.retries,
-                backoff: shared.backoff,
-                max_retry_after: shared.max_retry_after,
-            },
-        };
+        let mut inner = Arc::unwrap_or_clone(self.inner);
         f(&mut inner);
         Dispatcher {
             inner: Arc::new(inner),
@@ -211,6 +208,17 @@ impl Dispatcher {
         self.map_inner(|i| i.max_retry_after = cap)
     }
 
+    /// Call `f` after every delivery made through this dispatcher (including fire-and-forget
+    /// sends whose results nobody reads). Count either here or from the returned `Delivery`s,
+    /// not both.
+    pub fn with_observer(
+        self,
+        f: impl Fn(&Delivery, EventKind) + Send + Sync + 'static,
+    ) -> Dispatcher {
+        let f: Observer = Arc::new(f);
+        self.map_inner(|i| i.observer = Some(f))
+    }
+
     pub fn client(&self) -> &reqwest::Client {
         &self.inner.client
     }
@@ -226,6 +234,7 @@ impl Dispatcher {
         let unique: BTreeSet<&String> = names.iter().collect();
         let mut out = Vec::new();
         let mut tasks = tokio::task::JoinSet::new();
+        let mut names_by_task = std::collections::HashMap::new();
         let event = Arc::new(event.clone());
         for name in unique {
             match self.inner.notifiers.get(name) {
@@ -244,18 +253,22 @@ impl Dispatcher {
                     let inner = self.inner.clone();
                     let event = event.clone();
                     let name = name.clone();
-                    tasks.spawn(async move { inner.deliver(&name, &event).await });
+                    let task_name = name.clone();
+                    let handle =
+                        tasks.spawn(async move { inner.deliver(&task_name, &event).await });
+                    names_by_task.insert(handle.id(), name);
                 }
             }
         }
-        while let Some(joined) = tasks.join_next().await {
+        while let Some(joined) = tasks.join_next_with_id().await {
             match joined {
-                Ok(d) => out.push(d),
+                Ok((_, d)) => out.push(d),
                 // A delivery task panicked or was cancelled: report it rather than propagate.
                 Err(e) => {
-                    tracing::error!(event = %event.kind, error = %e, "notification task failed");
+                    let name = names_by_task.get(&e.id()).cloned().unwrap_or_default();
+                    tracing::error!(notifier = %name, event = %event.kind, error = %e, "notification task failed");
                     out.push(Delivery {
-                        notifier: "?".into(),
+                        notifier: name,
                         ok: false,
                         attempts: 0,
                         error: Some(NotifyError::Internal(e.to_string()).to_string()),
@@ -285,6 +298,14 @@ impl Dispatcher {
 
 impl Inner {
     async fn deliver(&self, name: &str, event: &Event) -> Delivery {
+        let d = self.deliver_inner(name, event).await;
+        if let Some(observe) = &self.observer {
+            observe(&d, event.kind);
+        }
+        d
+    }
+
+    async fn deliver_inner(&self, name: &str, event: &Event) -> Delivery {
         let Some(n) = self.notifiers.get(name) else {
             return Delivery {
                 notifier: name.to_string(),

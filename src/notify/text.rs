@@ -103,13 +103,21 @@ pub fn default_text(event: &Event, notifier: &str) -> String {
     out
 }
 
-/// The notifier's `message:` template rendered against the event, if it has one.
+/// The notifier's `message:` template rendered against the event, if it has one. `validate`
+/// dry-renders every template, so a failure here is unexpected; the message then falls back to
+/// the default text (with a warning logged) rather than not being sent at all.
 pub fn custom_text(event: &Event, notifier: &Notifier) -> Result<Option<String>, NotifyError> {
     match &notifier.message {
         None => Ok(None),
-        Some(t) => template::render(t, &event.context())
-            .map(Some)
-            .map_err(NotifyError::Template),
+        Some(t) => match template::render(t, &event.context()) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) => {
+                let e = NotifyError::Template(e);
+                tracing::warn!(notifier = %notifier.name, event = %event.kind, error = %e,
+                    "message template failed; sending the default text");
+                Ok(None)
+            }
+        },
     }
 }
 
