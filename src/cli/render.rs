@@ -172,12 +172,20 @@ impl FilePlaceholders {
                     _ => "/placeholder.db",
                 };
                 let mut files = Vec::new();
-                collect_uri_files(job, &mut files);
+                collect_files(job, &["uri_file", "restore_to_file"], &mut files);
                 for f in files {
-                    let path = expand_offline(&f);
-                    by_path.insert(path, uri.to_string());
+                    by_path.insert(expand_offline(&f), uri.to_string());
                 }
             }
+        }
+        // Notifier URLs must parse as URLs.
+        let mut urls = Vec::new();
+        collect_files(&root, &["url_file"], &mut urls);
+        for f in urls {
+            by_path.insert(
+                expand_offline(&f),
+                "https://placeholder.invalid/placeholder".into(),
+            );
         }
         FilePlaceholders { by_path }
     }
@@ -196,19 +204,19 @@ impl FilePlaceholders {
     }
 }
 
-fn collect_uri_files(node: &Node, out: &mut Vec<String>) {
+fn collect_files(node: &Node, keys: &[&str], out: &mut Vec<String>) {
     match &node.kind {
         Kind::Map(entries) => {
             for (k, v) in entries {
-                if matches!(k.name.as_str(), "uri_file" | "restore_to_file") {
+                if keys.contains(&k.name.as_str()) {
                     if let Some(s) = v.as_str() {
                         out.push(s.to_string());
                     }
                 }
-                collect_uri_files(v, out);
+                collect_files(v, keys, out);
             }
         }
-        Kind::Seq(items) => items.iter().for_each(|i| collect_uri_files(i, out)),
+        Kind::Seq(items) => items.iter().for_each(|i| collect_files(i, keys, out)),
         _ => {}
     }
 }
@@ -396,10 +404,8 @@ struct CronJobSpec<'a> {
 fn cronjob(s: CronJobSpec<'_>) -> Value {
     let mut job_labels = labels("backup");
     if let Some(m) = job_labels.as_object_mut() {
-        m.insert(
-            "dbstash.io/job".into(),
-            Value::String(label_value(s.k8s_name)),
-        );
+        let short = s.k8s_name.strip_prefix("dbstash-").unwrap_or(s.k8s_name);
+        m.insert("dbstash.io/job".into(), Value::String(label_value(short)));
     }
     let env: Vec<Value> = s
         .env
@@ -694,18 +700,16 @@ fn check_entry(key: &str, path: &str, v: &Node, map_type: Option<&str>, scan: &m
     let offline = expand_offline(&value);
     let has_default = value.contains(":-");
     match key {
-        "password" | "secret" => {
-            if !offline.is_empty() {
-                let how = if has_default {
-                    "a `${VAR:-default}` default is written in the text"
-                } else {
-                    "it is written in the text"
-                };
-                scan.literal_secrets.push((
-                    v.loc,
-                    format!("`{path}` holds a literal secret ({how}); {SECRET_VALUE_HINT}"),
-                ));
-            }
+        "password" | "secret" if !offline.is_empty() => {
+            let how = if has_default {
+                "a `${VAR:-default}` default is written in the text"
+            } else {
+                "it is written in the text"
+            };
+            scan.literal_secrets.push((
+                v.loc,
+                format!("`{path}` holds a literal secret ({how}); {SECRET_VALUE_HINT}"),
+            ));
         }
         "uri" | "url" | "restore_to" => {
             if uri_password(&offline).is_some_and(|p| !p.is_empty()) {
