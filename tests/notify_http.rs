@@ -555,7 +555,8 @@ async fn an_observer_sees_every_delivery() {
     use std::sync::{Arc, Mutex};
     let rx = Receiver::start().await;
     rx.script([Reply::status(400)]);
-    let seen: Arc<Mutex<Vec<(String, bool, u32, EventKind)>>> = Arc::default();
+    type Seen = Vec<(String, bool, u32, EventKind)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let s2 = seen.clone();
     let d = dispatcher([
         notifier("a", K::Webhook, &rx.url("/a"), &[On::Start]),
