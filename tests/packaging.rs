@@ -492,7 +492,7 @@ fn compose_example_wires_secrets_manifest_and_ports() {
     assert!(
         volumes
             .iter()
-            .any(|v| v == "./compose/dbstash.yaml:/config/dbstash.yaml:ro"),
+            .any(|v| v == "./compose:/config:ro"),
         "{volumes:?}"
     );
     assert!(
