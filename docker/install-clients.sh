@@ -73,12 +73,24 @@ case "$engine" in
   *) die "unknown engine '${engine}' (pg mysql mariadb mongo redis sqlite all)" ;;
 esac
 
+# The clients each image must have on PATH (checked after installing).
+check=()
+case "$engine" in
+  pg) check=(pg_dump pg_restore psql) ;;
+  mysql) check=(mysqldump mysql) ;;
+  mariadb) check=(mariadb-dump mariadb) ;;
+  mongo) check=(mongodump mongorestore) ;;
+  redis) check=(redis-cli) ;;
+  sqlite) check=(sqlite3) ;;
+  all) check=(pg_dump pg_restore psql mariadb-dump mariadb mysqldump mysql mongodump mongorestore redis-cli sqlite3) ;;
+esac
 if [[ -n ${DRY_RUN:-} ]]; then
   for r in "${repos[@]}"; do
     IFS='|' read -r name _ _ source <<<"$r"
     printf 'repo %s %s\n' "$name" "$source"
   done
   printf 'packages %s\n' "${packages[*]}"
+  printf 'tools %s\n' "${check[*]}"
   exit 0
 fi
 
@@ -110,17 +122,7 @@ if [[ $engine == all ]]; then
   done
 fi
 
-# Every client the engine needs must be on PATH, or the build fails here rather than at 2 a.m.
-check=()
-case "$engine" in
-  pg) check=(pg_dump pg_restore psql) ;;
-  mysql) check=(mysqldump mysql) ;;
-  mariadb) check=(mariadb-dump mariadb) ;;
-  mongo) check=(mongodump mongorestore) ;;
-  redis) check=(redis-cli) ;;
-  sqlite) check=(sqlite3) ;;
-  all) check=(pg_dump pg_restore psql mariadb-dump mariadb mysqldump mysql mongodump mongorestore redis-cli sqlite3) ;;
-esac
+# Every client must be there, or the build fails here rather than at 2 a.m.
 for tool in "${check[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || die "${tool} is missing after installing ${packages[*]}"
 done

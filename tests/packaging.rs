@@ -290,6 +290,7 @@ fn image_matrix_lists_every_tag_and_agrees_with_the_install_script() {
         );
         let mut repos = Vec::new();
         let mut packages = Vec::new();
+        let mut tools = Vec::new();
         for line in stdout.lines() {
             if let Some(r) = line.strip_prefix("repo ") {
                 let (name, source) = r.split_once(' ').expect("repo NAME SOURCE");
@@ -301,11 +302,38 @@ fn image_matrix_lists_every_tag_and_agrees_with_the_install_script() {
                 repos.push(name.to_string());
             } else if let Some(p) = line.strip_prefix("packages ") {
                 packages = p.split_whitespace().map(str::to_string).collect();
+            } else if let Some(t) = line.strip_prefix("tools ") {
+                tools = t.split_whitespace().map(str::to_string).collect();
             }
         }
         assert_eq!(repos, strs(&img["repos"]), "{tag}: repositories");
         assert_eq!(packages, strs(&img["packages"]), "{tag}: packages");
         assert!(!packages.is_empty(), "{tag}: no client packages");
+        assert_eq!(
+            tools,
+            strs(&img["tools"]),
+            "{tag}: clients checked after install"
+        );
+        // The clients dbstash runs for the engine are among them.
+        let needs: &[&str] = match engine {
+            "pg" => &["pg_dump", "pg_restore", "psql"],
+            "mysql" => &["mysqldump", "mysql"],
+            "mariadb" => &["mariadb-dump", "mariadb"],
+            "mongo" => &["mongodump", "mongorestore"],
+            "redis" => &["redis-cli"],
+            "sqlite" => &["sqlite3"],
+            _ => &[
+                "pg_dump",
+                "mysqldump",
+                "mariadb-dump",
+                "mongodump",
+                "redis-cli",
+                "sqlite3",
+            ],
+        };
+        for n in needs {
+            assert!(tools.iter().any(|t| t == n), "{tag} lacks {n}");
+        }
     }
     for (engine, version) in [("pg", "14"), ("oracle", "23"), ("mongo", "")] {
         let out = std::process::Command::new("bash")
@@ -316,6 +344,59 @@ fn image_matrix_lists_every_tag_and_agrees_with_the_install_script() {
             .expect("run install-clients.sh");
         assert!(!out.status.success(), "{engine} {version:?} was accepted");
         assert!(!String::from_utf8_lossy(&out.stderr).trim().is_empty());
+    }
+}
+
+#[test]
+fn docker_build_context_has_everything_the_build_reads() {
+    // .dockerignore lets through only Cargo.*, build.rs, src/ and docker/: nothing under src/ may
+    // include a file from elsewhere, or the image build breaks while `cargo build` here works.
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir)
+            .expect("read_dir")
+            .filter_map(Result::ok)
+        {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&root().join("src"), &mut files);
+    assert!(files.len() > 10);
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read");
+        for needle in ["include_str!(", "include_bytes!("] {
+            for (i, _) in text.match_indices(needle) {
+                let arg = &text[i + needle.len()..];
+                let Some(lit) = arg.split('"').nth(1) else {
+                    continue;
+                };
+                let target = f.parent().expect("parent").join(lit);
+                let target = std::fs::canonicalize(&target)
+                    .unwrap_or_else(|e| panic!("{}: {lit}: {e}", f.display()));
+                let rel = target
+                    .strip_prefix(std::fs::canonicalize(root()).expect("root"))
+                    .expect("inside the repo");
+                assert!(
+                    rel.starts_with("src") || rel.starts_with("docker"),
+                    "{} includes {} which .dockerignore keeps out of the image build",
+                    f.display(),
+                    rel.display()
+                );
+            }
+        }
+    }
+    let cargo = read("Cargo.toml");
+    for line in cargo.lines().filter(|l| l.trim_start().starts_with("path")) {
+        let path = line.split('"').nth(1).unwrap_or("");
+        assert!(
+            path.starts_with("src/") || !line.contains('"'),
+            "Cargo.toml target {path} is outside the build context"
+        );
     }
 }
 
@@ -490,9 +571,7 @@ fn compose_example_wires_secrets_manifest_and_ports() {
     assert!(root().join("docker/Dockerfile").is_file());
     let volumes = strs(&d["volumes"]);
     assert!(
-        volumes
-            .iter()
-            .any(|v| v == "./compose:/config:ro"),
+        volumes.iter().any(|v| v == "./compose:/config:ro"),
         "{volumes:?}"
     );
     assert!(
