@@ -63,7 +63,7 @@ pub fn payload(n: &Notifier, event: &Event) -> Result<Value, super::NotifyError>
         embed["description"] = json!(truncate(&description.join("\n"), DESCRIPTION_MAX));
     }
     if let Some(t) = event.finished.or(event.started) {
-        embed["timestamp"] = json!(t.to_string());
+        embed["timestamp"] = json!(super::event::timestamp(t));
     }
     let mut body = json!({
         "content": truncate(&content, CONTENT_MAX),

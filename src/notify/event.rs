@@ -104,25 +104,26 @@ impl Event {
             "error": self.error.as_deref().map(|e| tail(e, ERROR_TAIL_CHARS, usize::MAX)).unwrap_or_default(),
             "host": self.host,
             "run_id": self.run_id,
-            "started": self.started.map(|t| t.to_string()).unwrap_or_default(),
-            "finished": self.finished.map(|t| t.to_string()).unwrap_or_default(),
+            "started": self.started.map(timestamp).unwrap_or_default(),
+            "finished": self.finished.map(timestamp).unwrap_or_default(),
         })
     }
 
-    /// The event `dbstash notify test` sends: a success-shaped message that says it is a test.
-    pub fn test(notifier: &str) -> Event {
+    /// The event `dbstash notify test` sends: a success-shaped message that says it is a test
+    /// (healthchecks gets it on `/log`, which leaves the check's state alone).
+    pub fn test(_notifier: &str) -> Event {
         let now = jiff::Timestamp::now();
         Event {
             kind: EventKind::Success,
             job: "notify-test".into(),
-            engine: "none".into(),
-            database: "none".into(),
+            engine: String::new(),
+            database: String::new(),
             run_id: TEST_RUN_ID.into(),
-            remote: "none".into(),
-            object: Some(format!("test message through notifier {notifier}")),
-            size: Some(0),
+            remote: String::new(),
+            object: None,
+            size: None,
             sha256: None,
-            duration: Some(Duration::ZERO),
+            duration: None,
             error: None,
             started: Some(now),
             finished: Some(now),
@@ -154,6 +155,11 @@ impl Event {
     pub fn is_test(&self) -> bool {
         self.run_id == TEST_RUN_ID && self.job == "notify-test"
     }
+}
+
+/// RFC 3339 in UTC to the second: `2026-01-01T02:00:00Z`.
+pub fn timestamp(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// This machine's host name (for `Event::host`), or `unknown`.

@@ -79,10 +79,10 @@ pub fn payload(n: &Notifier, event: &Event) -> Result<Value, super::NotifyError>
         ctx.push(format!("run {}", escape(&event.run_id)));
     }
     if let Some(t) = event.started {
-        ctx.push(format!("started {t}"));
+        ctx.push(format!("started {}", super::event::timestamp(t)));
     }
     if let Some(t) = event.finished {
-        ctx.push(format!("finished {t}"));
+        ctx.push(format!("finished {}", super::event::timestamp(t)));
     }
     if !ctx.is_empty() {
         blocks.push(json!({ "type": "context", "elements": [ { "type": "mrkdwn", "text": ctx.join(" · ") } ] }));

@@ -56,11 +56,17 @@ pub fn facts(event: &Event) -> Vec<(&'static str, String)> {
     push("Run", &event.run_id);
     push(
         "Started",
-        &event.started.map(|t| t.to_string()).unwrap_or_default(),
+        &event
+            .started
+            .map(super::event::timestamp)
+            .unwrap_or_default(),
     );
     push(
         "Finished",
-        &event.finished.map(|t| t.to_string()).unwrap_or_default(),
+        &event
+            .finished
+            .map(super::event::timestamp)
+            .unwrap_or_default(),
     );
     f
 }
@@ -103,13 +109,16 @@ pub fn default_text(event: &Event, notifier: &str) -> String {
     out
 }
 
-/// The notifier's `message:` template rendered against the event, if it has one. `validate`
+/// The notifier's `message:` template rendered against the event, if it has one (and it renders
+/// to something other than blanks). `validate`
 /// dry-renders every template, so a failure here is unexpected; the message then falls back to
 /// the default text (with a warning logged) rather than not being sent at all.
 pub fn custom_text(event: &Event, notifier: &Notifier) -> Result<Option<String>, NotifyError> {
     match &notifier.message {
         None => Ok(None),
         Some(t) => match template::render(t, &event.context()) {
+            // An empty message would be rejected by Slack/Discord and useless anywhere else.
+            Ok(s) if s.trim().is_empty() => Ok(None),
             Ok(s) => Ok(Some(s)),
             Err(e) => {
                 let e = NotifyError::Template(e);
