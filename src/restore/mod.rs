@@ -402,6 +402,17 @@ async fn restore_rdb_file(
     };
     let (sib, pumped) = pipeline::into_file(&src, path).await?;
     let info = check_rdb_file(&sib.path)?;
+    if info.trailer > 0 {
+        // Leave a clean RDB: drop redis-cli's transfer mark.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&sib.path)
+            .and_then(|f| f.set_len(info.bytes))
+            .map_err(|source| RestoreError::Io {
+                what: format!("truncate {}", sib.path.display()),
+                source,
+            })?;
+    }
     sib.commit(path, &[])?;
     tracing::info!(job = %plan.job, event = "rdb_written", path = %path.display(), rdb_version = info.version);
     Ok(Restored {
@@ -514,7 +525,11 @@ pub(crate) fn rdb_note(info: &rdb::RdbInfo) -> String {
             Some(true) => "CRC-64 checksum ok",
             _ => "no checksum stored (rdbchecksum no)",
         }
-    )
+    ) + if info.trailer > 0 {
+        ", followed by redis-cli's 40-byte transfer mark"
+    } else {
+        ""
+    }
 }
 
 /// The secrets a request involves (for callers that print errors).

@@ -11,6 +11,33 @@ use std::sync::Arc;
 
 const BUF: usize = 256 * 1024;
 const HEAD: usize = 16;
+/// The last bytes of the decompressed stream are handed over only after the verdict. A tool that
+/// knows where its input ends (pg_restore reads its archive's table of contents first; mongorestore
+/// sees the archive terminator) could otherwise finish — and commit — without waiting for EOF.
+pub const HOLDBACK: usize = 64 * 1024;
+
+/// Writes everything but the newest `HOLDBACK` bytes; `release` writes those.
+struct Holdback<'a, W: Write> {
+    dst: &'a mut W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> Holdback<'_, W> {
+    fn push(&mut self, data: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 2 * HOLDBACK {
+            let n = self.buf.len() - HOLDBACK;
+            self.dst.write_all(&self.buf[..n])?;
+            self.buf.drain(..n);
+        }
+        Ok(())
+    }
+
+    fn release(self) -> io::Result<()> {
+        self.dst.write_all(&self.buf)?;
+        self.dst.flush()
+    }
+}
 
 /// What the record promises.
 #[derive(Debug, Clone)]
@@ -115,6 +142,10 @@ pub fn pump<R: Read, W: Write>(
     let limit = expect.size;
     let mut raw = 0u64;
     let mut head = Vec::with_capacity(HEAD);
+    let mut out = Holdback {
+        dst,
+        buf: Vec::with_capacity(2 * HOLDBACK + BUF),
+    };
     {
         let tap = Tap {
             inner: src,
@@ -150,7 +181,7 @@ pub fn pump<R: Read, W: Write>(
                 let take = (HEAD - head.len()).min(n);
                 head.extend_from_slice(&buf[..take]);
             }
-            dst.write_all(&buf[..n]).map_err(PumpError::Sink)?;
+            out.push(&buf[..n]).map_err(PumpError::Sink)?;
             raw += n as u64;
         }
     }
@@ -175,7 +206,6 @@ pub fn pump<R: Read, W: Write>(
             }
         }
     }
-    dst.flush().map_err(PumpError::Sink)?;
     let sha = hex::encode(tally.hasher.finalize());
     if tally.count != expect.size {
         return Err(PumpError::Size {
@@ -189,6 +219,8 @@ pub fn pump<R: Read, W: Write>(
             actual: sha,
         });
     }
+    // The verdict is in: hand over the rest.
+    out.release().map_err(PumpError::Sink)?;
     Ok(Pumped {
         stored: tally.count,
         raw,
@@ -250,6 +282,26 @@ mod tests {
                 "{}: {r:?}",
                 codec.name()
             );
+        }
+    }
+
+    #[test]
+    fn the_sink_never_gets_the_end_of_a_bad_stream() {
+        for codec in CODECS {
+            let (mut bytes, expect) = stored(codec);
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0x01;
+            let mut out = Vec::new();
+            let r = pump(&mut &bytes[..], codec, &expect, &mut out, None);
+            assert!(r.is_err(), "{}", codec.name());
+            assert!(
+                out.len() <= data().len() - HOLDBACK,
+                "{}: {} of {} bytes reached the sink",
+                codec.name(),
+                out.len(),
+                data().len()
+            );
+            assert_eq!(&out[..], &data()[..out.len()]);
         }
     }
 

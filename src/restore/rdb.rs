@@ -22,16 +22,21 @@ fn table() -> [u64; 256] {
     t
 }
 
+/// `redis-cli --rdb -` from a server doing diskless sync cannot truncate its output pipe, so the
+/// 40-byte end-of-transfer mark may follow the RDB. Such files still load; dbstash recognises it.
+pub const EOF_MARK_LEN: usize = 40;
+const TAIL: usize = 8 + EOF_MARK_LEN;
+
 /// Streaming RDB checker: a `Write` sink that keeps the header, the running CRC of everything
-/// but the last 8 bytes, and those last 8 bytes.
+/// but the newest 48 bytes, and those bytes.
 pub struct RdbCheck {
     table: [u64; 256],
     crc: u64,
     header: Vec<u8>,
     tail: Vec<u8>,
     len: u64,
-    /// The byte before the checksum (must be 0xFF, the EOF opcode).
-    last_before_tail: Option<u8>,
+    /// The last byte fed into the CRC.
+    last_fed: Option<u8>,
 }
 
 impl Default for RdbCheck {
@@ -43,9 +48,12 @@ impl Default for RdbCheck {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RdbInfo {
     pub version: u32,
+    /// Bytes of the RDB proper (without a trailing transfer mark).
     pub bytes: u64,
     /// `Some(true)` checksum verified, `None` the file carries no checksum (0).
     pub checksum_ok: Option<bool>,
+    /// Bytes after the RDB proper (a diskless-sync EOF mark), 0 normally.
+    pub trailer: u64,
 }
 
 impl RdbCheck {
@@ -56,13 +64,62 @@ impl RdbCheck {
             header: Vec::new(),
             tail: Vec::new(),
             len: 0,
-            last_before_tail: None,
+            last_fed: None,
         }
     }
 
+    fn step(&self, crc: u64, b: u8) -> u64 {
+        self.table[((crc ^ b as u64) & 0xff) as usize] ^ (crc >> 8)
+    }
+
     fn feed(&mut self, b: u8) {
-        self.crc = self.table[((self.crc ^ b as u64) & 0xff) as usize] ^ (self.crc >> 8);
-        self.last_before_tail = Some(b);
+        self.crc = self.step(self.crc, b);
+        self.last_fed = Some(b);
+    }
+
+    /// Check an RDB whose last `trailer` bytes are not part of it.
+    fn judge(&self, version: u32, trailer: usize) -> Result<RdbInfo, String> {
+        let tail_len = self.tail.len();
+        if tail_len < trailer + 8 {
+            return Err("the RDB file is too short".into());
+        }
+        let body = tail_len - trailer - 8;
+        let mut crc = self.crc;
+        let mut last = self.last_fed;
+        for &b in &self.tail[..body] {
+            crc = self.step(crc, b);
+            last = Some(b);
+        }
+        let bytes = self.len - trailer as u64;
+        if version < 5 {
+            // No checksum before RDB version 5: only the EOF opcode can be checked.
+            if self.tail.get(tail_len - trailer - 1) != Some(&0xff) {
+                return Err("the RDB file does not end with the EOF marker (truncated)".into());
+            }
+            return Ok(RdbInfo {
+                version,
+                bytes,
+                checksum_ok: None,
+                trailer: trailer as u64,
+            });
+        }
+        if last != Some(0xff) {
+            return Err("the RDB file does not end with the EOF marker (truncated)".into());
+        }
+        let mut stored = [0u8; 8];
+        stored.copy_from_slice(&self.tail[body..body + 8]);
+        let stored = u64::from_le_bytes(stored);
+        if stored != 0 && stored != crc {
+            return Err(format!(
+                "the RDB checksum does not match (stored {stored:016x}, computed {crc:016x})"
+            ));
+        }
+        Ok(RdbInfo {
+            version,
+            bytes,
+            checksum_ok: (stored != 0).then_some(true),
+            trailer: trailer as u64,
+        })
     }
 
     /// Judge what was written.
@@ -74,44 +131,20 @@ impl RdbCheck {
             .ok()
             .and_then(|v| v.parse().ok())
             .ok_or("not an RDB file (bad version field)")?;
-        if self.tail.len() < 8 {
-            return Err("the RDB file is too short".into());
+        let plain = self.judge(version, 0);
+        if plain.is_ok() {
+            return plain;
         }
-        if version < 5 {
-            // No checksum before RDB version 5: only the EOF opcode can be checked.
-            if self.tail.last() != Some(&0xff) {
-                return Err("the RDB file does not end with the EOF marker (truncated)".into());
+        let marked = self.tail.len() == TAIL
+            && self.tail[8..]
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+        if marked {
+            if let Ok(info) = self.judge(version, EOF_MARK_LEN) {
+                return Ok(info);
             }
-            return Ok(RdbInfo {
-                version,
-                bytes: self.len,
-                checksum_ok: None,
-            });
         }
-        if self.last_before_tail != Some(0xff) {
-            return Err("the RDB file does not end with the EOF marker (truncated)".into());
-        }
-        let mut stored = [0u8; 8];
-        stored.copy_from_slice(&self.tail[..8]);
-        let stored = u64::from_le_bytes(stored);
-        if stored == 0 {
-            return Ok(RdbInfo {
-                version,
-                bytes: self.len,
-                checksum_ok: None,
-            });
-        }
-        if stored != self.crc {
-            return Err(format!(
-                "the RDB checksum does not match (stored {stored:016x}, computed {:016x})",
-                self.crc
-            ));
-        }
-        Ok(RdbInfo {
-            version,
-            bytes: self.len,
-            checksum_ok: Some(true),
-        })
+        plain
     }
 }
 
@@ -122,10 +155,10 @@ impl Write for RdbCheck {
             self.header.extend_from_slice(&buf[..take]);
         }
         self.len += buf.len() as u64;
-        // Everything but the newest 8 bytes goes into the CRC.
+        // Everything but the newest TAIL bytes goes into the CRC.
         let mut pending = std::mem::take(&mut self.tail);
         pending.extend_from_slice(buf);
-        let keep_from = pending.len().saturating_sub(8);
+        let keep_from = pending.len().saturating_sub(TAIL);
         for &b in &pending[..keep_from] {
             self.feed(b);
         }
@@ -185,5 +218,15 @@ mod tests {
         let mut c = RdbCheck::new();
         c.write_all(b"hello world, not redis").unwrap();
         assert!(c.finish().is_err());
+        // redis-cli's diskless-sync mark after the RDB
+        let mut marked = good.clone();
+        marked.extend_from_slice(b"5d7221045ca5a6bb94e85d7221045ca5a6bb94e8");
+        let mut c = RdbCheck::new();
+        c.write_all(&marked).unwrap();
+        let info = c.finish().unwrap();
+        assert_eq!((info.trailer, info.bytes), (40, good.len() as u64));
+        let mut tiny = RdbCheck::new();
+        tiny.write_all(&rdb(b"")).unwrap();
+        assert_eq!(tiny.finish().unwrap().checksum_ok, Some(true));
     }
 }

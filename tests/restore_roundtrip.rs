@@ -1,0 +1,501 @@
+//! `dbstash backup` then `dbstash restore --to` a NEW database, compared with the source, for every
+//! engine and compression (real PostgreSQL, MariaDB, Redis, SQLite; MongoDB with fake tools).
+
+mod support;
+use std::process::Command;
+use support::{mariadb, pg_drop, psql, require, unique, Test};
+
+fn manifest(jobs: &str) -> String {
+    format!(
+        "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', log: {{ format: text }} }}\nremotes: {{ local: {{ path: '{{dir}}/out' }} }}\njobs:\n{jobs}"
+    )
+}
+
+/// Row count and a checksum of every row of tables t and u.
+fn pg_sig(db: &str) -> String {
+    psql(
+        db,
+        "select (select count(*) || ':' || md5(string_agg(id || ',' || v, ';' order by id)) from t) || ' ' || \
+         (select count(*) || ':' || md5(string_agg(id || ',' || w, ';' order by id)) from u)",
+    )
+}
+
+fn pg_source(prefix: &str, rows: u32) -> String {
+    let db = support::pg_fixture(prefix, rows);
+    psql(&db, &format!("create table u(id int primary key, w text not null); insert into u select g, repeat(md5(g::text), 2) from generate_series(1,{rows}) g; create index on u(w)"));
+    db
+}
+
+fn pg_exists(db: &str) -> bool {
+    psql(
+        "postgres",
+        &format!(
+            "select count(*) from pg_database where datname = '{}'",
+            db.replace('\'', "''")
+        ),
+    ) == "1"
+}
+
+fn pg_drop_quoted(db: &str) {
+    let _ = Command::new("psql")
+        .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c"])
+        .arg(format!(
+            "drop database if exists \"{}\" with (force)",
+            db.replace('"', "\"\"")
+        ))
+        .output();
+}
+
+#[test]
+fn postgres_every_format_and_compression_round_trips_into_new_databases() {
+    if !require(support::pg_available(), "PostgreSQL on 127.0.0.1:5432") {
+        return;
+    }
+    let src = pg_source("rt_src", 1500);
+    let jobs = [
+        ("plain_none", "compress: none"),
+        ("plain_gzip", "compress: gzip"),
+        ("plain_zstd", "compress: zstd"),
+        ("custom_native", "compress: native"),
+        ("custom_none", "format: custom, compress: none"),
+        ("custom_gzip", "format: custom, compress: gzip"),
+    ];
+    let yaml: String = jobs
+        .iter()
+        .map(|(name, extra)| {
+            format!("  {name}: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local, {extra} }}\n")
+        })
+        .collect();
+    let t = Test::new().manifest(&manifest(&yaml));
+    let names: Vec<&str> = jobs.iter().map(|j| j.0).collect();
+    let mut args = vec!["backup"];
+    args.extend(&names);
+    t.run(&args).success();
+    let want = pg_sig(&src);
+    let mut created = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        // A name that needs quoting for one of them; the other forms of --to for the rest.
+        let target = if i == 2 {
+            format!("{}_we\"ird name;", unique("rt"))
+        } else {
+            unique("rt")
+        };
+        created.push(target.clone());
+        assert!(!pg_exists(&target));
+        let to = match i % 3 {
+            0 => target.clone(),
+            1 => format!("postgresql://postgres@127.0.0.1:5432/{target}"),
+            _ => format!(
+                "postgres://postgres@127.0.0.1/{}?sslmode=disable",
+                target
+                    .replace('%', "%25")
+                    .replace('"', "%22")
+                    .replace(' ', "%20")
+                    .replace(';', "%3B")
+            ),
+        };
+        let r = t.run(&["restore", name, "--to", &to]);
+        let r = r.success();
+        assert!(r.stdout().contains("restored backup"), "{}", r.stdout());
+        assert!(pg_exists(&target), "{name}: {target} was not created");
+        let got = psql_q(&target);
+        assert_eq!(got, want, "{name} restored into {target}");
+    }
+    // verify passes on every good backup
+    for name in &names {
+        let r = t.run(&["verify", name]).success();
+        assert!(r.stdout().starts_with("ok "), "{}", r.stdout());
+    }
+    for db in created {
+        pg_drop_quoted(&db);
+    }
+    pg_drop(&src);
+}
+
+/// pg_sig for names that need quoting (psql -d takes the name verbatim).
+fn psql_q(db: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-t", "-A", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1"])
+        .arg(format!("--dbname=dbname='{}'", db.replace('\\', "\\\\").replace('\'', "\\'")))
+        .arg("-c")
+        .arg("select (select count(*) || ':' || md5(string_agg(id || ',' || v, ';' order by id)) from t) || ' ' || \
+              (select count(*) || ':' || md5(string_agg(id || ',' || w, ';' order by id)) from u)")
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn my_sig(db: &str) -> String {
+    let q = db.replace('`', "``");
+    mariadb(&format!(
+        "select count(*), md5(group_concat(id, ',', v order by id separator ';')) from `{q}`.t"
+    ))
+}
+
+fn my_exists(db: &str) -> bool {
+    mariadb(&format!(
+        "select count(*) from information_schema.schemata where schema_name = '{}'",
+        db.replace('\'', "''")
+    )) == "1"
+}
+
+#[test]
+fn mariadb_every_compression_round_trips_into_new_databases() {
+    if !require(support::mariadb_available(), "MariaDB (root on the socket)") {
+        return;
+    }
+    let src = unique("myrt_src");
+    mariadb(&format!(
+        "create database {src}; use {src}; create table t(id int primary key, v varchar(64)); insert into t select seq, md5(seq) from seq_1_to_2000"
+    ));
+    let yaml: String = ["none", "gzip", "zstd"]
+        .iter()
+        .map(|c| {
+            format!("  my_{c}: {{ engine: mariadb, uri: 'mysql://root@localhost/{src}', remote: local, compress: {c} }}\n")
+        })
+        .collect();
+    let t = Test::new().manifest(&manifest(&yaml));
+    t.run(&["backup", "my_none", "my_gzip", "my_zstd"])
+        .success();
+    let want = my_sig(&src);
+    let mut created = Vec::new();
+    for (i, c) in ["none", "gzip", "zstd"].iter().enumerate() {
+        let target = if i == 1 {
+            format!("{}-we`ird", unique("myrt"))
+        } else {
+            unique("myrt")
+        };
+        created.push(target.clone());
+        assert!(!my_exists(&target));
+        let to = match i {
+            0 => target.clone(),
+            1 => format!("mysql://root@localhost/{}", target.replace('`', "%60")),
+            // Go's DSN form
+            _ => format!("root@unix(/run/mysqld/mysqld.sock)/{target}"),
+        };
+        t.run(&["restore", &format!("my_{c}"), "--to", &to])
+            .success();
+        assert!(my_exists(&target), "{target} was not created");
+        assert_eq!(my_sig(&target), want, "my_{c} into {target}");
+        t.run(&["verify", &format!("my_{c}")]).success();
+    }
+    for db in created.iter().chain([&src]) {
+        mariadb(&format!(
+            "drop database if exists `{}`",
+            db.replace('`', "``")
+        ));
+    }
+}
+
+fn sqlite_rows(path: &std::path::Path) -> (i64, String) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.query_row(
+        "select count(*), group_concat(x || ':' || y, ',') from (select * from t order by x)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+#[test]
+fn sqlite_snapshot_and_sql_round_trip_and_replace_atomically() {
+    let have_cli = support::have("sqlite3");
+    let t = Test::new().manifest(&manifest(
+        "  snap_none: { engine: sqlite, database: '{dir}/app.db', remote: local, compress: none }\n  snap_gzip: { engine: sqlite, database: '{dir}/app.db', remote: local, compress: gzip }\n  sql_zstd: { engine: sqlite, database: '{dir}/app.db', remote: local, compress: zstd, format: sql }\n",
+    ));
+    let c = rusqlite::Connection::open(t.path("app.db")).unwrap();
+    c.execute_batch("create table t(x integer primary key, y text); with recursive s(i) as (select 1 union all select i+1 from s where i < 500) insert into t select i, hex(randomblob(8)) from s;").unwrap();
+    drop(c);
+    let want = sqlite_rows(&t.path("app.db"));
+    let mut jobs = vec!["snap_none", "snap_gzip"];
+    if have_cli {
+        jobs.push("sql_zstd");
+    }
+    let mut args = vec!["backup"];
+    args.extend(&jobs);
+    t.run(&args).success();
+    for job in &jobs {
+        // into a new file via --to
+        let new = t.path(&format!("restored-{job}.db"));
+        t.run(&["restore", job, "--to", &new.display().to_string()])
+            .success();
+        assert_eq!(sqlite_rows(&new), want, "{job}");
+    }
+    // over the job's own database: needs --yes without a terminal, then replaces it whole
+    let c = rusqlite::Connection::open(t.path("app.db")).unwrap();
+    c.execute_batch("delete from t where x > 10;").unwrap();
+    drop(c);
+    let r = t.run(&["restore", "snap_gzip"]).failure(1);
+    assert!(r.stderr().contains("--yes"), "{}", r.stderr());
+    assert_eq!(sqlite_rows(&t.path("app.db")).0, 10);
+    t.run(&["restore", "snap_gzip", "--yes"]).success();
+    assert_eq!(sqlite_rows(&t.path("app.db")), want);
+    // no temp files left beside it
+    let left: Vec<String> = std::fs::read_dir(t.dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("dbstash-restore"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // a drill into a scratch file counts rows and removes it
+    let scratch = t.path("scratch.db");
+    let r = t
+        .run(&[
+            "verify",
+            "snap_none",
+            "--restore-to",
+            &scratch.display().to_string(),
+        ])
+        .success();
+    assert!(r.stdout().contains("500"), "{}", r.stdout());
+    assert!(!scratch.exists());
+}
+
+struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    fn start(password: &str, rdb: Option<&std::path::Path>) -> Option<RedisServer> {
+        let dir = tempfile::tempdir().ok()?;
+        let port = support::free_port();
+        let mut c = Command::new("redis-server");
+        c.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]);
+        if !password.is_empty() {
+            c.args(["--requirepass", password]);
+        }
+        match rdb {
+            Some(p) => {
+                c.arg("--dir")
+                    .arg(p.parent()?)
+                    .arg("--dbfilename")
+                    .arg(p.file_name()?);
+            }
+            None => {
+                c.arg("--dir").arg(dir.path());
+            }
+        }
+        let child = c
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let s = RedisServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        support::wait_port(port, std::time::Duration::from_secs(10)).then_some(s)
+    }
+
+    fn cli(&self, password: &str, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .env("REDISCLI_AUTH", password)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn redis_rdb_goes_to_a_file_that_a_server_loads() {
+    if !require(support::have("redis-server"), "redis-server") {
+        return;
+    }
+    let pw = "redis-pw-123";
+    let Some(src) = RedisServer::start(pw, None) else {
+        panic!("redis-server did not start");
+    };
+    let mut script = String::new();
+    for i in 0..300 {
+        script.push_str(&format!("SET key:{i} value-{i}\n"));
+    }
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("redis-cli -p {} > /dev/null", src.port))
+        .env("REDISCLI_AUTH", pw)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(script.as_bytes())?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(out.success());
+    assert_eq!(src.cli(pw, &["dbsize"]), "300");
+    let t = Test::new().manifest(&manifest(&format!(
+        "  cache: {{ engine: redis, uri: 'redis://:{pw}@127.0.0.1:{}', remote: local, compress: gzip }}\n",
+        src.port
+    )));
+    t.run(&["backup", "cache"]).success();
+    // no client-side restore: a clear refusal that points at --to-file
+    let r = t.run(&["restore", "cache", "--yes"]).failure(1);
+    assert!(r.stderr().contains("--to-file"), "{}", r.stderr());
+    let rdb = t.path("loaded/dump.rdb");
+    std::fs::create_dir_all(rdb.parent().unwrap()).unwrap();
+    t.run(&["restore", "cache", "--to-file", &rdb.display().to_string()])
+        .success();
+    let loaded = RedisServer::start("", Some(&rdb)).expect("redis-server with the restored RDB");
+    assert_eq!(loaded.cli("", &["dbsize"]), "300");
+    assert_eq!(loaded.cli("", &["get", "key:42"]), "value-42");
+    // verify checks the RDB's own checksum too; the drill says it could not restore
+    let v = t.run(&["verify", "cache"]).success();
+    assert!(v.stdout().contains("CRC-64 checksum ok"), "{}", v.stdout());
+    let d = t
+        .run(&["verify", "cache", "--restore-to", "redis://127.0.0.1:1/0"])
+        .success();
+    assert!(
+        d.stdout().contains("cannot be restored from a client"),
+        "{}",
+        d.stdout()
+    );
+    assert!(!t.run(&["verify", "cache"]).stderr().contains(pw));
+}
+
+const MONGODUMP: &str = r#"#!/bin/sh
+# fake mongodump: a recognisable archive on stdout
+printf '\155\342\231\201' 
+i=0; while [ $i -lt 2000 ]; do echo "document $i of the fake archive"; i=$((i+1)); done
+"#;
+
+const MONGORESTORE: &str = r#"#!/bin/sh
+# fake mongorestore: record argv, the --config file and stdin
+n=$(ls {dir}/calls 2>/dev/null | wc -l)
+d={dir}/calls/$n; mkdir -p $d
+printf '%s\n' "$@" > $d/argv
+for a in "$@"; do case "$a" in --config=*) cp "${a#--config=}" $d/config ;; esac; done
+env > $d/env
+cat > $d/stdin
+echo "2000 document(s) restored successfully. 0 document(s) failed to restore." >&2
+"#;
+
+#[test]
+fn mongo_archives_stream_into_mongorestore_with_the_right_flags() {
+    let t = Test::new()
+        .manifest(&manifest(
+            "  m_none: { engine: mongo, uri: 'mongodb://app:s3cr%40t@127.0.0.1:27017/shop?authSource=admin', remote: local }\n  m_native: { engine: mongo, uri: 'mongodb://app:s3cr%40t@127.0.0.1:27017/shop', remote: local, compress: native }\n  m_zstd: { engine: mongo, uri: 'mongodb://app:s3cr%40t@127.0.0.1:27017/shop', remote: local, compress: zstd }\n",
+        ))
+        .write_executable("mongodump", MONGODUMP)
+        .write_executable("mongorestore", MONGORESTORE);
+    t.run(&["backup", "m_none", "m_native", "m_zstd"]).success();
+    let dumped = Command::new("sh")
+        .arg("-c")
+        .arg(MONGODUMP)
+        .output()
+        .unwrap()
+        .stdout;
+    let cases = [
+        ("m_none", None, false),
+        ("m_native", Some("shop_restored"), true),
+        (
+            "m_zstd",
+            Some("mongodb://other:pw2@127.0.0.1:27018/shop_zstd"),
+            false,
+        ),
+    ];
+    for (i, (job, to, gzip)) in cases.iter().enumerate() {
+        let mut args = vec!["restore", job, "--yes"];
+        if let Some(to) = to {
+            args.extend(["--to", to]);
+        }
+        t.run(&args).success();
+        let call = t.path(&format!("calls/{i}"));
+        let stdin = std::fs::read(call.join("stdin")).unwrap();
+        assert_eq!(stdin, dumped, "{job}: mongorestore got other bytes");
+        let argv = std::fs::read_to_string(call.join("argv")).unwrap();
+        let lines: Vec<&str> = argv.lines().collect();
+        assert!(
+            lines.contains(&"--archive") && lines.contains(&"--drop"),
+            "{argv}"
+        );
+        assert_eq!(lines.contains(&"--gzip"), *gzip, "{job}: {argv}");
+        assert!(
+            !argv.contains("s3cr") && !argv.contains("pw2"),
+            "secret in argv: {argv}"
+        );
+        assert!(lines.contains(&"--nsInclude=shop.*"), "{argv}");
+        let config = std::fs::read_to_string(call.join("config")).unwrap();
+        match to {
+            None => {
+                assert!(!lines.iter().any(|l| l.starts_with("--nsTo")), "{argv}");
+                assert!(
+                    config.contains("mongodb://app:s3cr%40t@127.0.0.1:27017/?authSource=admin"),
+                    "{config}"
+                );
+            }
+            Some(t) if t.starts_with("mongodb://") => {
+                assert!(lines.contains(&"--nsTo=shop_zstd.*"), "{argv}");
+                assert!(config.contains("other:pw2@127.0.0.1:27018/"), "{config}");
+            }
+            Some(_) => {
+                assert!(
+                    lines.contains(&"--nsFrom=shop.*") && lines.contains(&"--nsTo=shop_restored.*"),
+                    "{argv}"
+                );
+            }
+        }
+    }
+    // the config file (with the password) is gone after the run
+    assert!(
+        t.files("tmp").iter().all(|f| !f.ends_with("mongo.yaml")),
+        "{:?}",
+        t.files("tmp")
+    );
+    t.run(&["verify", "m_native"]).success();
+    t.run(&["verify", "m_zstd"]).success();
+}
+
+#[test]
+fn restore_refuses_without_yes_when_stdin_is_not_a_terminal() {
+    if !require(support::pg_available(), "PostgreSQL on 127.0.0.1:5432") {
+        return;
+    }
+    let src = support::pg_fixture("rt_refuse", 50);
+    let other = support::pg_fixture("rt_refuse_other", 7);
+    let t = Test::new().manifest(&manifest(&format!(
+        "  app: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local }}\n"
+    )));
+    t.run(&["backup", "app"]).success();
+    // the job's own database
+    let r = t.run(&["restore", "app"]).failure(1);
+    let err = r.stderr();
+    let lines: Vec<&str> = err.lines().filter(|l| !l.contains("warning")).collect();
+    assert_eq!(lines.len(), 1, "one clear line: {err}");
+    assert!(
+        lines[0].contains("--yes") && lines[0].contains("not a terminal"),
+        "{err}"
+    );
+    // an existing database named by --to
+    let r = t.run(&["restore", "app", "--to", &other]).failure(1);
+    assert!(r.stderr().contains("--yes"), "{}", r.stderr());
+    assert_eq!(psql(&other, "select count(*) from t"), "7");
+    pg_drop(&src);
+    pg_drop(&other);
+}
