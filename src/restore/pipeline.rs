@@ -73,6 +73,7 @@ pub async fn transfer<W: Write + Send + 'static>(
         }
     };
     if pumped.is_err() {
+        fault_delay().await;
         // Stop the download (it may still be writing) and anything else of this restore.
         group.kill();
     }
@@ -100,6 +101,18 @@ pub async fn transfer<W: Write + Send + 'static>(
             })
         }
         (Err(source), _) => Err(RestoreError::Integrity { key, source }),
+    }
+}
+
+/// Fault injection for tests: wait this long between a failed check and killing the restore tool,
+/// so a test can prove the tool cannot commit in the meantime (it has seen neither EOF nor the
+/// stream's last bytes). Unset in normal use.
+async fn fault_delay() {
+    if let Some(ms) = std::env::var("DBSTASH_TEST_KILL_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(ms.min(60_000))).await;
     }
 }
 
