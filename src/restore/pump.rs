@@ -199,10 +199,7 @@ pub fn pump<R: Read, W: Write>(
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    drop(rest);
-                    return Err(classify(&tally, limit, codec, e));
-                }
+                Err(e) => return Err(classify(&tally, limit, codec, e)),
             }
         }
     }
