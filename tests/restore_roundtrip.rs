@@ -499,3 +499,124 @@ fn restore_refuses_without_yes_when_stdin_is_not_a_terminal() {
     pg_drop(&src);
     pg_drop(&other);
 }
+
+/// `script` gives dbstash a terminal on stdin; the answer is typed into it.
+fn on_terminal(t: &Test, args: &str, answer: &str) -> (bool, String) {
+    use std::io::Write;
+    let cmd = format!(
+        "{} -c {} {args}",
+        env!("CARGO_BIN_EXE_dbstash"),
+        t.path("dbstash.yaml").display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(t.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script");
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    stdin.write_all(answer.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_restore_asks_before_replacing_the_jobs_database() {
+    if !require(support::have("script"), "script (util-linux)") {
+        return;
+    }
+    let t = Test::new().manifest(&manifest(
+        "  app: { engine: sqlite, database: '{dir}/app.db', remote: local, compress: zstd }\n",
+    ));
+    let c = rusqlite::Connection::open(t.path("app.db")).unwrap();
+    c.execute_batch(
+        "create table t(x integer primary key, y text); insert into t values (1, 'a'), (2, 'b');",
+    )
+    .unwrap();
+    drop(c);
+    t.run(&["backup", "app"]).success();
+    let c = rusqlite::Connection::open(t.path("app.db")).unwrap();
+    c.execute_batch("delete from t where x = 2;").unwrap();
+    drop(c);
+    let (ok, out) = on_terminal(&t, "restore app", "no\n");
+    assert!(!ok, "{out}");
+    assert!(out.contains("Type 'yes'"), "{out}");
+    assert!(out.contains("cancelled"), "{out}");
+    assert_eq!(sqlite_rows(&t.path("app.db")).0, 1);
+    let (ok, out) = on_terminal(&t, "restore app", "yes\n");
+    assert!(ok, "{out}");
+    assert_eq!(sqlite_rows(&t.path("app.db")).0, 2);
+}
+
+#[test]
+fn postgres_with_password_auth_restores_creates_and_drills() {
+    if !require(support::pg_available(), "PostgreSQL binaries") {
+        return;
+    }
+    let pw = "scr4m-p@ss w0rd";
+    let Some(pg) = support::PgScram::start(pw) else {
+        require(false, "a scram PostgreSQL of our own");
+        return;
+    };
+    pg.psql("postgres", "create database src");
+    pg.psql("src", "create table t(id int primary key, v text); insert into t select g, md5(g::text) from generate_series(1, 700) g; create table u(id int, w text)");
+    let enc = pw.replace('@', "%40").replace(' ', "%20");
+    let t = Test::new().manifest(&manifest(&format!(
+        "  app: {{ engine: postgres, uri: 'postgresql://postgres:{enc}@127.0.0.1:{}/src', remote: local, compress: native }}\n",
+        pg.port
+    )));
+    t.run(&["backup", "app"]).success();
+    // --to with the password in the URI: created, restored, password never printed
+    let r = t
+        .run(&[
+            "restore",
+            "app",
+            "--to",
+            &format!("postgresql://postgres:{enc}@127.0.0.1:{}/copy", pg.port),
+        ])
+        .success();
+    assert_eq!(pg.psql("copy", "select count(*) from t"), "700");
+    // a bare name on the job's own server, with the job's credentials
+    t.run(&["restore", "app", "--to", "copy2"]).success();
+    assert_eq!(pg.psql("copy2", "select count(*) from t"), "700");
+    let d = t.run(&["verify", "app", "--restore-to", "drill"]).success();
+    assert!(d.stdout().contains("2 tables, 700 rows"), "{}", d.stdout());
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            "select count(*) from pg_database where datname = 'drill'"
+        ),
+        "0"
+    );
+    // a wrong password fails cleanly and says nothing secret
+    let bad = t
+        .run(&[
+            "restore",
+            "app",
+            "--to",
+            &format!(
+                "postgresql://postgres:wrong-{enc}@127.0.0.1:{}/copy3",
+                pg.port
+            ),
+        ])
+        .failure(1);
+    assert!(
+        bad.stderr().contains("password authentication failed"),
+        "{}",
+        bad.stderr()
+    );
+    for out in [r.stdout(), r.stderr(), d.stdout(), d.stderr(), bad.stderr()] {
+        assert!(
+            !out.contains(pw) && !out.contains(&enc),
+            "password printed: {out}"
+        );
+    }
+}

@@ -543,3 +543,106 @@ pub fn secrets_of(plan: &JobPlan, extra: Option<&Secret>) -> Vec<Secret> {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::load_str;
+
+    fn job(yaml_job: &str) -> Job {
+        let text = format!(
+            "version: 1\nremotes: {{ l: {{ path: /tmp/x }} }}\njobs:\n  j: {{ remote: l, {yaml_job} }}\n"
+        );
+        let m = load_str(Path::new("t.yaml"), &text, &|_| None, &|_| {
+            Err(std::io::Error::other("no files"))
+        })
+        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics()));
+        m.jobs["j"].clone()
+    }
+
+    fn no_secret_in_argv(spec: &crate::plan::command::CommandSpec, secret: &str) {
+        let line = spec.args.join(" ");
+        assert!(!line.contains(secret), "secret in argv: {line}");
+        let elsewhere = spec.env.iter().any(|(_, v)| v.expose().contains(secret))
+            || spec
+                .files
+                .iter()
+                .any(|f| f.contents.expose().contains(secret));
+        assert!(
+            elsewhere,
+            "the secret reaches the tool neither by env nor by file: {spec:?}"
+        );
+    }
+
+    #[test]
+    fn restore_commands_keep_the_to_password_out_of_argv() {
+        let pg = job("engine: postgres, uri: 'postgresql://app:jobpw@db:5432/app'");
+        let t = target::resolve(&pg, Some("postgresql://other:to%20pw@db2:6543/new")).unwrap();
+        assert_eq!(t.label, "postgres other@db2:6543/new");
+        assert!(!t.own);
+        for f in [DumpFormat::Plain, DumpFormat::Custom] {
+            let spec = engine::postgres::restore(&t.job, f);
+            no_secret_in_argv(&spec, "to pw");
+            assert!(spec.args.contains(&"--single-transaction".to_string()));
+            assert_eq!(spec.args.last().map(String::as_str), Some("--dbname=new"));
+        }
+        no_secret_in_argv(&engine::postgres::admin(&t.job, "postgres", None), "to pw");
+
+        let my = job("engine: mariadb, uri: 'mysql://app:jobpw@db/app'");
+        let t = target::resolve(&my, Some("u:se:cret@tcp(h:3307)/x")).unwrap();
+        no_secret_in_argv(&engine::mysql::restore(&t.job), "se:cret");
+        no_secret_in_argv(&engine::mysql::admin(&t.job), "se:cret");
+        assert_eq!(engine::mysql::restore(&t.job).program, "mariadb");
+
+        let mg = job("engine: mongo, uri: 'mongodb://app:jobpw@db/shop'");
+        let t = target::resolve(&mg, Some("mongodb+srv://u:mongopw@cluster.example/dst")).unwrap();
+        let spec = engine::mongo::restore(&t.job, Some("shop"), true);
+        no_secret_in_argv(&spec, "mongopw");
+        for a in [
+            "--archive",
+            "--drop",
+            "--gzip",
+            "--nsFrom=shop.*",
+            "--nsTo=dst.*",
+        ] {
+            assert!(spec.args.contains(&a.to_string()), "{a}: {:?}", spec.args);
+        }
+    }
+
+    #[test]
+    fn bare_names_keep_the_jobs_server_and_credentials() {
+        let pg = job("engine: postgres, uri: 'postgresql://app:jobpw@db:5432/app'");
+        let t = target::resolve(&pg, Some("app_copy")).unwrap();
+        assert_eq!(t.database(), "app_copy");
+        assert_eq!(t.job.connection.host.as_deref(), Some("db"));
+        assert!(!t.own);
+        assert!(target::resolve(&pg, Some("app")).unwrap().own);
+        assert!(target::resolve(&pg, None).unwrap().own);
+        assert!(target::resolve(&pg, Some("postgresql://db/")).is_err());
+        let e = target::resolve(&pg, Some("mysql://u:hunter22@h/x")).unwrap_err();
+        assert!(!e.to_string().contains("hunter22"));
+    }
+
+    #[test]
+    fn postgis_extension_runs_as_admin_user_without_the_apps_password() {
+        let j = job("engine: postgis, uri: 'postgresql://app:jobpw@db/geo', admin_user: postgres");
+        let spec = engine::postgres::admin(&j, "geo", j.admin_user.as_deref());
+        assert!(spec.args.contains(&"--username=postgres".to_string()));
+        assert!(spec.env.iter().all(|(k, _)| k != "PGPASSWORD"));
+        let same = engine::postgres::admin(&j, "geo", Some("app"));
+        assert!(same.env.iter().any(|(k, _)| k == "PGPASSWORD"));
+    }
+
+    #[test]
+    fn odd_database_names_reach_libpq_as_one_name() {
+        assert_eq!(engine::postgres::dbname_arg("plain"), "--dbname=plain");
+        assert_eq!(
+            engine::postgres::dbname_arg("a=b 'c'"),
+            "--dbname=dbname='a=b \\'c\\''"
+        );
+        assert_eq!(
+            engine::postgres::dbname_arg("postgresql://evil"),
+            "--dbname=dbname='postgresql://evil'"
+        );
+    }
+}
