@@ -15,10 +15,16 @@ pub fn run(config: &Path, jobs: &[String], format: OutputFormat, offline: bool) 
             return 2;
         }
     };
-    let now = jiff::Timestamp::now();
+    let now = match now() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("dbstash: {e}");
+            return 2;
+        }
+    };
     let deletions: Vec<Option<Result<Vec<String>, String>>> = plans
         .iter()
-        .map(|p| if offline { None } else { would_delete(p) })
+        .map(|p| if offline { None } else { would_delete(p, now) })
         .collect();
     match format {
         OutputFormat::Text => {
@@ -42,12 +48,24 @@ pub fn run(config: &Path, jobs: &[String], format: OutputFormat, offline: bool) 
     0
 }
 
-/// What retention would delete now: lists the remote, deletes nothing.
-fn would_delete(p: &plan::JobPlan) -> Option<Result<Vec<String>, String>> {
+/// The instant the plan is computed for: the clock, or — hidden, for tests and reproducible
+/// output — `DBSTASH_NOW=2026-03-01T01:59:00Z` (any RFC 3339 timestamp jiff reads). It fixes the
+/// rendered object names, the next run times and the retention cut-off; nothing else reads it.
+fn now() -> Result<jiff::Timestamp, String> {
+    match std::env::var("DBSTASH_NOW") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e| {
+            format!("DBSTASH_NOW `{v}` is not a timestamp like 2026-03-01T01:59:00Z ({e})")
+        }),
+        _ => Ok(jiff::Timestamp::now()),
+    }
+}
+
+/// What retention would delete at `now`: lists the remote, deletes nothing.
+fn would_delete(p: &plan::JobPlan, now: jiff::Timestamp) -> Option<Result<Vec<String>, String>> {
     let rt = super::runtime()?;
     let store = crate::storage::AnyStorage::for_plan(p);
     Some(rt.block_on(async {
-        let (_, report) = crate::run::retention::evaluate(p, &store, jiff::Timestamp::now())
+        let (_, report) = crate::run::retention::evaluate(p, &store, now)
             .await
             .map_err(|e| e.to_string())?;
         let mut ids: Vec<String> = report

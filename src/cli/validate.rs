@@ -23,6 +23,12 @@ pub fn run(config: &Path, format: ValidateFormat, deny_warnings: bool) -> i32 {
                     config.display(),
                     if jobs == 1 { "" } else { "s" }
                 );
+            } else if errors == 0 {
+                eprintln!(
+                    "{}: {warnings} warning{} and --deny-warnings",
+                    config.display(),
+                    if warnings == 1 { "" } else { "s" }
+                );
             }
         }
         ValidateFormat::Github => {

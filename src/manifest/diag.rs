@@ -27,13 +27,20 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// `message` is kept to one line: every diagnostic prints as one `PATH:LINE:COL: message` line.
     pub fn error(file: &Path, loc: Location, message: impl Into<String>) -> Self {
+        let message: String = message.into();
+        let message = if message.contains(['\n', '\r']) {
+            message.split_whitespace().collect::<Vec<_>>().join(" ")
+        } else {
+            message
+        };
         Diagnostic {
             file: file.to_path_buf(),
-            line: loc.line,
-            col: loc.col,
+            line: loc.line.max(1),
+            col: loc.col.max(1),
             severity: Severity::Error,
-            message: message.into(),
+            message,
         }
     }
 
@@ -56,12 +63,24 @@ impl Diagnostic {
         };
         format!(
             "::{level} file={},line={},col={}::{}",
-            self.file.display(),
+            escape_property(&self.file.display().to_string()),
             self.line,
             self.col,
-            self.message
+            escape_data(&self.message)
         )
     }
+}
+
+/// GitHub workflow-command escaping of a message.
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// GitHub workflow-command escaping of a property value (`file=`).
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
 impl fmt::Display for Diagnostic {
@@ -88,4 +107,24 @@ pub fn tidy(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     });
     diags.dedup();
     diags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_annotations_are_escaped_and_messages_one_line() {
+        let d = Diagnostic::error(
+            Path::new("ci,dir/a:b.yaml"),
+            Location { line: 3, col: 0 },
+            "100% wrong\nsecond line",
+        );
+        assert_eq!(d.message, "100% wrong second line");
+        assert_eq!(d.col, 1);
+        assert_eq!(
+            d.github(),
+            "::error file=ci%2Cdir/a%3Ab.yaml,line=3,col=1::100%25 wrong second line"
+        );
+    }
 }

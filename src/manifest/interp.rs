@@ -54,11 +54,23 @@ pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
     Ok(out)
 }
 
+/// Keys whose values are secrets: an error there never quotes any part of the value.
+const SECRET_KEYS: &[&str] = &["password", "uri", "url", "secret", "restore_to"];
+
 /// Expand every string in the tree in place, collecting every error (not just the first).
 pub fn expand_tree(
     node: &mut Node,
     lookup: &dyn Fn(&str) -> Option<String>,
     errors: &mut Vec<InterpError>,
+) {
+    expand_node(node, lookup, errors, false);
+}
+
+fn expand_node(
+    node: &mut Node,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<InterpError>,
+    secret: bool,
 ) {
     match &mut node.kind {
         Kind::Str { value, plain } => {
@@ -77,18 +89,26 @@ pub fn expand_tree(
                         }
                     };
                 }
-                Err(message) => errors.push(InterpError {
-                    loc: node.loc,
-                    message,
-                }),
+                Err(message) => {
+                    let message = if secret && message.starts_with("invalid variable name") {
+                        "invalid `${...}` in a secret value: a variable name is letters, digits and `_` (write `$${` for a literal `${`)".to_string()
+                    } else {
+                        message
+                    };
+                    errors.push(InterpError {
+                        loc: node.loc,
+                        message,
+                    })
+                }
             }
         }
         Kind::Seq(items) => items
             .iter_mut()
-            .for_each(|n| expand_tree(n, lookup, errors)),
-        Kind::Map(entries) => entries
-            .iter_mut()
-            .for_each(|(_, n)| expand_tree(n, lookup, errors)),
+            .for_each(|n| expand_node(n, lookup, errors, secret)),
+        Kind::Map(entries) => entries.iter_mut().for_each(|(k, n)| {
+            let secret = secret || SECRET_KEYS.contains(&k.name.as_str());
+            expand_node(n, lookup, errors, secret)
+        }),
         _ => {}
     }
 }
@@ -127,5 +147,18 @@ mod tests {
         assert!(e.contains("`NOPE` is not set"), "{e}");
         assert!(expand("${bad-name}", &env).is_err());
         assert!(expand("${HOST", &env).is_err());
+    }
+
+    #[test]
+    fn errors_in_secrets_quote_nothing_of_the_value() {
+        let mut n =
+            crate::manifest::yaml::parse("a:\n  password: \"hunter2${x-y}\"\n  host: \"${x-y}\"\n")
+                .unwrap();
+        let mut errors = Vec::new();
+        expand_tree(&mut n, &env, &mut errors);
+        assert_eq!(errors.len(), 2);
+        assert!(!errors[0].message.contains("x-y"), "{}", errors[0].message);
+        assert!(!errors[0].message.contains("hunter2"));
+        assert!(errors[1].message.contains("x-y"), "{}", errors[1].message);
     }
 }

@@ -90,8 +90,8 @@ pub fn load_str(
     let invalid = |diagnostics: Vec<Diagnostic>| LoadError::Invalid {
         diagnostics: diag::tidy(diagnostics),
     };
-    let mut root =
-        yaml::parse(text).map_err(|e| invalid(vec![Diagnostic::error(file, e.loc, e.message)]))?;
+    let (mut root, syntax_errors) = yaml::parse_all(text)
+        .map_err(|e| invalid(vec![Diagnostic::error(file, e.loc, e.message)]))?;
     if !matches!(root.kind, yaml::Kind::Map(_)) {
         return Err(invalid(vec![Diagnostic::error(
             file,
@@ -101,21 +101,37 @@ pub fn load_str(
     }
     let mut interp_errors = Vec::new();
     interp::expand_tree(&mut root, env, &mut interp_errors);
-    let mut diags: Vec<Diagnostic> = interp_errors
+    let interp_locs: Vec<(usize, usize)> = interp_errors
+        .iter()
+        .map(|e| (e.loc.line, e.loc.col))
+        .collect();
+    let mut diags: Vec<Diagnostic> = syntax_errors
         .into_iter()
         .map(|e| Diagnostic::error(file, e.loc, e.message))
+        .chain(
+            interp_errors
+                .into_iter()
+                .map(|e| Diagnostic::error(file, e.loc, e.message)),
+        )
         .collect();
 
     let (mut doc, locs) = tree::to_json(&root);
+    // What the author declared, before bad values are dropped: a reference to a remote, notifier
+    // or template that exists but is itself invalid gets no second, misleading "unknown" error.
+    let raw = doc.clone();
     for issue in schema::check(&doc, &locs) {
         let loc = if issue.on_key {
             locs.key(&issue.ptr)
         } else {
             locs.value(&issue.ptr)
         };
-        diags.push(Diagnostic::error(file, loc, issue.message));
+        if !interp_locs.contains(&(loc.line, loc.col)) {
+            diags.push(Diagnostic::error(file, loc, issue.message));
+        }
         // Drop the bad value so the semantic layer can still report everything else at once.
-        tree::remove(&mut doc, &issue.ptr);
+        if issue.remove {
+            tree::remove(&mut doc, &issue.ptr);
+        }
     }
     let base_dir = file
         .parent()
@@ -126,11 +142,19 @@ pub fn load_str(
         file,
         base_dir,
         locs: &locs,
+        raw: &raw,
+        prior_errors: diags.len(),
         diags: Vec::new(),
         read_file,
     };
     let manifest = resolve::resolve(&doc, &mut ctx);
-    diags.extend(ctx.diags);
+    // A value whose `${VAR}` failed still holds the raw text: its other complaints
+    // ("invalid schedule `${SCHEDULE}`") would only repeat the real problem.
+    diags.extend(
+        ctx.diags
+            .into_iter()
+            .filter(|d| !interp_locs.contains(&(d.line, d.col))),
+    );
     let diags = diag::tidy(diags);
     match manifest {
         Some(mut m) if !diags.iter().any(Diagnostic::is_error) => {

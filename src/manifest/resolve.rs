@@ -26,11 +26,25 @@ pub struct Ctx<'a> {
     pub file: &'a Path,
     pub base_dir: PathBuf,
     pub locs: &'a Locations,
+    /// The document as written, before the schema layer dropped bad values.
+    pub raw: &'a Value,
+    /// Errors the earlier layers (YAML, `${VAR}`, schema) already reported.
+    pub prior_errors: usize,
     pub diags: Vec<Diagnostic>,
     pub read_file: &'a dyn Fn(&Path) -> std::io::Result<String>,
 }
 
 impl Ctx<'_> {
+    /// Was `name` declared under `section` (`remotes`, `notifiers`, `templates`), valid or not?
+    fn declared(&self, section: &str, name: &str) -> bool {
+        self.raw
+            .get(section)
+            .and_then(Value::as_object)
+            .is_some_and(|m| m.contains_key(name))
+    }
+    fn any_error(&self) -> bool {
+        self.prior_errors > 0 || self.diags.iter().any(Diagnostic::is_error)
+    }
     fn loc(&self, ptr: &str) -> Location {
         self.locs.value(ptr)
     }
@@ -99,8 +113,14 @@ impl Ctx<'_> {
     }
 }
 
-fn suggest(kind: &str, name: &str, known: &BTreeMap<String, impl Sized>) -> String {
-    let names: Vec<&str> = known.keys().map(String::as_str).collect();
+/// "unknown remote `nass`, did you mean `nas`?" over the names declared under `section`.
+fn suggest(ctx: &Ctx, section: &str, kind: &str, name: &str) -> String {
+    let names: Vec<&str> = ctx
+        .raw
+        .get(section)
+        .and_then(Value::as_object)
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
     let hint = unknown_key_message(name, &names);
     match hint.split_once(", did you mean ") {
         Some((_, s)) => format!("unknown {kind} `{name}`, did you mean {s}"),
@@ -109,11 +129,27 @@ fn suggest(kind: &str, name: &str, known: &BTreeMap<String, impl Sized>) -> Stri
     }
 }
 
+/// One section entry as its typed shape; `None` when the schema layer already reported it.
+fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
+    serde_json::from_value(v.clone()).ok()
+}
+
+fn entries<'v>(doc: &'v Value, section: &str) -> Vec<(&'v String, &'v Value)> {
+    doc.get(section)
+        .and_then(Value::as_object)
+        .map(|m| m.iter().collect())
+        .unwrap_or_default()
+}
+
 pub fn resolve(doc: &Value, ctx: &mut Ctx) -> Option<Manifest> {
-    let typed: types::ManifestDoc = serde_json::from_value(doc.clone()).ok()?;
-    let settings = settings(&typed.settings, ctx);
+    // Section by section and entry by entry, so one bad entry does not hide the others' errors.
+    let settings_doc: types::SettingsDoc = doc.get("settings").and_then(typed).unwrap_or_default();
+    let settings = settings(&settings_doc, ctx);
     let mut remotes = BTreeMap::new();
-    for (name, r) in &typed.remotes {
+    for (name, rv) in entries(doc, "remotes") {
+        let Some(r) = typed::<types::RemoteDoc>(rv) else {
+            continue;
+        };
         let ptr = format!("/remotes/{}", escape(name));
         let kind = match (&r.rclone, &r.path) {
             (Some(target), None) => {
@@ -147,8 +183,11 @@ pub fn resolve(doc: &Value, ctx: &mut Ctx) -> Option<Manifest> {
         );
     }
     let mut notifiers = BTreeMap::new();
-    for (name, n) in &typed.notifiers {
-        if let Some(n) = notifier(name, n, ctx) {
+    for (name, nv) in entries(doc, "notifiers") {
+        let Some(n) = typed::<NotifierDoc>(nv) else {
+            continue;
+        };
+        if let Some(n) = notifier(name, &n, ctx) {
             notifiers.insert(name.clone(), n);
         }
     }
@@ -183,7 +222,12 @@ pub fn resolve(doc: &Value, ctx: &mut Ctx) -> Option<Manifest> {
             jobs.insert(jname.clone(), job);
         }
     }
-    if jobs.is_empty() && !ctx.diags.iter().any(Diagnostic::is_error) && doc.get("jobs").is_none() {
+    let declares_jobs = ctx
+        .raw
+        .get("jobs")
+        .and_then(Value::as_object)
+        .is_some_and(|m| !m.is_empty());
+    if !declares_jobs && !ctx.any_error() {
         ctx.warn("", "the manifest declares no jobs");
     }
     Some(Manifest {
@@ -262,7 +306,7 @@ fn notifier(name: &str, n: &NotifierDoc, ctx: &mut Ctx) -> Option<Notifier> {
         if n.from.is_none() {
             ctx.error_key(&ptr, format!("email notifier `{name}` needs `from`"));
         }
-        if n.to.as_ref().is_none_or(Vec::is_empty) {
+        if n.to.as_ref().map_or(true, Vec::is_empty) {
             ctx.error_key(
                 &ptr,
                 format!("email notifier `{name}` needs at least one address in `to`"),
@@ -319,7 +363,7 @@ fn notifier(name: &str, n: &NotifierDoc, ctx: &mut Ctx) -> Option<Notifier> {
     }
     if let Some(m) = &n.message {
         if let Err(e) = crate::notify::template::check(m) {
-            ctx.error(&format!("{ptr}/message"), format!("message template: {e}"));
+            ctx.error(&format!("{ptr}/message"), template_error(&e));
         }
     }
     let on: BTreeSet<NotifyOn> = match &n.on {
@@ -345,6 +389,64 @@ fn notifier(name: &str, n: &NotifierDoc, ctx: &mut Ctx) -> Option<Notifier> {
         headers: n.headers.clone().unwrap_or_default(),
         secret,
     })
+}
+
+/// A handlebars error as one short line: "unknown variable `jobb`" rather than the engine's report.
+fn template_error(raw: &str) -> String {
+    const STRICT: &str = "strict mode Some(\"";
+    if let Some(at) = raw.find(STRICT) {
+        let rest = &raw[at + STRICT.len()..];
+        if let Some(end) = rest.find('"') {
+            let known = crate::notify::template::sample_context();
+            let names: Vec<&str> = known
+                .as_object()
+                .map(|o| o.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            let var = &rest[..end];
+            return match unknown_key_message(var, &names).split_once(", did you mean ") {
+                Some((_, s)) => {
+                    format!("message template: unknown variable `{var}`, did you mean {s}")
+                }
+                None => format!(
+                    "message template: unknown variable `{var}` (known: {})",
+                    names.join(", ")
+                ),
+            };
+        }
+    }
+    const HELPER: &str = "Helper not found ";
+    if let Some(at) = raw.find(HELPER) {
+        let helper = raw[at + HELPER.len()..].lines().next().unwrap_or("").trim();
+        return format!("message template: unknown helper `{helper}`");
+    }
+    // Keep the first line and drop the parser's list of expected tokens.
+    let first = raw.lines().next().unwrap_or(raw).trim();
+    let first = first
+        .split_once(": expected ")
+        .map_or(first, |(head, _)| head);
+    let first = first
+        .strip_prefix("Failed to parse template Template error: ")
+        .unwrap_or(first);
+    let place = raw
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--> "))
+        .and_then(|l| {
+            l.rsplit_once(':')
+                .and_then(|(a, col)| Some((a.rsplit_once(':')?.1, col)))
+        })
+        .map(|(line, col)| format!(" at line {line}, column {col} of the message"))
+        .unwrap_or_default();
+    format!("message template: {first}{place}")
+}
+
+/// serde's reason without the value it quotes (`invalid value: integer `5000000000`, expected u32`).
+fn serde_reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" at line ").next().unwrap_or(&text);
+    match text.split_once("expected ") {
+        Some((_, exp)) => format!("a value does not fit (expected {exp})"),
+        None => "a value does not fit its key".to_string(),
+    }
 }
 
 /// The merged job: values, and for each key path (`retention/max_files`) the pointer it came from.
@@ -477,13 +579,10 @@ fn job(
                 format!("/templates/{}", escape(t)),
                 tm,
             )),
+            None if ctx.declared("templates", t) => {}
             None => {
-                let known: BTreeMap<String, ()> = doc
-                    .get("templates")
-                    .and_then(Value::as_object)
-                    .map(|m| m.keys().map(|k| (k.clone(), ())).collect())
-                    .unwrap_or_default();
-                ctx.error(&format!("{jptr}/template"), suggest("template", t, &known));
+                let msg = suggest(ctx, "templates", "template", t);
+                ctx.error(&format!("{jptr}/template"), msg);
             }
         }
     }
@@ -491,8 +590,11 @@ fn job(
     let merged = merge(&layers);
     let d: JobDoc = match serde_json::from_value(Value::Object(merged.value.clone())) {
         Ok(d) => d,
+        // Values the schema layer rejected were already reported; anything else (a number too
+        // big for its field) is reported here, without quoting the value.
+        Err(_) if ctx.any_error() => return None,
         Err(e) => {
-            ctx.error_key(&jptr, format!("job `{name}`: {e}"));
+            ctx.error_key(&jptr, format!("job `{name}`: {}", serde_reason(&e)));
             return None;
         }
     };
@@ -516,9 +618,13 @@ fn job(
     } else {
         p("uri_file")
     };
+    // A URI that could not be read or parsed is reported once; what it would have supplied
+    // (the database name) is then not reported missing as well.
+    let mut uri_failed = uri.is_none() && (d.uri.is_some() || d.uri_file.is_some());
     let mut conn = match &uri {
         Some(u) => parse_uri(engine, u.expose()).unwrap_or_else(|e| {
             ctx.error(&uri_ptr, e);
+            uri_failed = true;
             Connection::default()
         }),
         None => Connection::default(),
@@ -540,15 +646,23 @@ fn job(
     ) {
         conn.password = Some(pw);
     }
+    // Reported once; the database is then not reported missing as well.
+    let mut database_unsupported = false;
     match &d.database {
-        Some(OneOrMany::One(db)) if db == "*" => ctx.error(
-            &p("database"),
-            "`database: \"*\"` (every database) is not supported yet; name one database",
-        ),
-        Some(OneOrMany::Many(_)) => ctx.error(
-            &p("database"),
-            "a list of databases is not supported yet; name one database",
-        ),
+        Some(OneOrMany::One(db)) if db == "*" => {
+            database_unsupported = true;
+            ctx.error(
+                &p("database"),
+                "`database: \"*\"` (every database) is not supported yet; name one database",
+            )
+        }
+        Some(OneOrMany::Many(_)) => {
+            database_unsupported = true;
+            ctx.error(
+                &p("database"),
+                "a list of databases is not supported yet; name one database",
+            )
+        }
         Some(OneOrMany::One(db)) => conn.database = Some(db.clone()),
         None => {}
     }
@@ -564,16 +678,21 @@ fn job(
     if engine == Engine::Sqlite {
         match conn.database.clone() {
             Some(path) => conn.database = Some(ctx.path(&path).to_string_lossy().into_owned()),
+            None if uri_failed || database_unsupported => {}
             None => ctx.error_key(&jptr, format!("job `{name}` (sqlite) needs the database file: `uri: sqlite:///path` or `database: /path`")),
         }
     } else {
         if conn.port.is_none() {
             conn.port = default_port(engine);
         }
-        if conn.host.is_none() && conn.params.get("socket").is_none() {
+        if conn.host.is_none() && !conn.params.contains_key("socket") {
             conn.host = Some("127.0.0.1".into());
         }
-        if (engine.is_postgres() || engine.is_mysql()) && conn.database.is_none() {
+        if (engine.is_postgres() || engine.is_mysql())
+            && conn.database.is_none()
+            && !uri_failed
+            && !database_unsupported
+        {
             ctx.error_key(
                 &jptr,
                 format!("job `{name}` needs a database name (`database:` or the URI's path)"),
@@ -608,13 +727,14 @@ fn job(
                     RemoteRef::Name(n) => (n.clone(), false),
                     RemoteRef::Entry(e) => (e.name.clone(), e.optional),
                 };
-                if !remotes.contains_key(&rname) {
+                if !remotes.contains_key(&rname) && !ctx.declared("remotes", &rname) {
                     let rp = if matches!(r, OneOrMany::Many(_)) {
                         format!("{}/{i}", p("remote"))
                     } else {
                         p("remote")
                     };
-                    ctx.error(&rp, suggest("remote", &rname, remotes));
+                    let msg = suggest(ctx, "remotes", "remote", &rname);
+                    ctx.error(&rp, msg);
                 }
                 targets.push(RemoteTarget {
                     name: rname,
@@ -753,11 +873,9 @@ fn job(
     };
     let notify = d.notify.clone().unwrap_or_default();
     for (i, n) in notify.iter().enumerate() {
-        if !notifiers.contains_key(n) {
-            ctx.error(
-                &format!("{}/{i}", p("notify")),
-                suggest("notifier", n, notifiers),
-            );
+        if !notifiers.contains_key(n) && !ctx.declared("notifiers", n) {
+            let msg = suggest(ctx, "notifiers", "notifier", n);
+            ctx.error(&format!("{}/{i}", p("notify")), msg);
         }
     }
     if d.admin_user.is_some() && engine != Engine::Postgis {

@@ -14,6 +14,9 @@ pub struct SchemaIssue {
     pub ptr: String,
     pub on_key: bool,
     pub message: String,
+    /// Drop the value at `ptr` before the semantic layer runs (false when the value is a
+    /// container that is merely missing a key: the semantic layer skips it on its own).
+    pub remove: bool,
 }
 
 pub fn schema() -> Value {
@@ -39,10 +42,14 @@ pub fn check(doc: &Value, _locs: &Locations) -> Vec<SchemaIssue> {
     let mut issues = Vec::new();
     walk_keys(doc, &root, &root, "", &mut issues);
     if let Some(v) = validator() {
-        for e in v.iter_errors(doc) {
-            if let Some(issue) = describe(&e) {
-                issues.push(issue);
-            }
+        // Unknown keys are already reported (with a suggestion); validate the document without
+        // them, so a typo inside `retention:` does not also fail the whole `retention` value.
+        let mut stripped = doc.clone();
+        for issue in &issues {
+            super::tree::remove(&mut stripped, &issue.ptr);
+        }
+        for e in v.iter_errors(&stripped) {
+            issues.extend(describe(&e, 0));
         }
     }
     issues
@@ -111,6 +118,7 @@ fn walk_keys(value: &Value, schema: &Value, root: &Value, ptr: &str, out: &mut V
                         ptr: child,
                         on_key: true,
                         message: unknown_key_message(k, &known),
+                        remove: true,
                     });
                 }
             }
@@ -181,23 +189,152 @@ fn expected_type(k: &jsonschema::error::TypeKind) -> String {
     }
 }
 
-/// Turn a jsonschema error into our message, never quoting the offending value (it may be a secret).
-fn describe(e: &jsonschema::ValidationError) -> Option<SchemaIssue> {
+fn is_type_error_at(e: &jsonschema::ValidationError, here: &str) -> bool {
+    matches!(e.kind, jsonschema::error::ValidationErrorKind::Type { .. })
+        && e.instance_path.as_str() == here
+}
+
+/// The literal values a failed branch accepts when it failed only because the value is not one
+/// of them (`enum`/`const`, possibly nested in `anyOf`/`oneOf`); `None` when it failed otherwise.
+fn literals(errors: &[jsonschema::ValidationError], here: &str) -> Option<Vec<String>> {
+    use jsonschema::error::ValidationErrorKind as K;
+    let mut out = Vec::new();
+    for e in errors {
+        if e.instance_path.as_str() != here {
+            return None;
+        }
+        match &e.kind {
+            K::Enum { options } => out.extend(
+                options
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|o| o.as_str().map(String::from)),
+            ),
+            K::Constant { expected_value } => {
+                out.extend(expected_value.as_str().map(String::from));
+            }
+            K::AnyOf { context } | K::OneOfNotValid { context } => {
+                for branch in context {
+                    if branch.iter().any(|b| is_type_error_at(b, here)) {
+                        continue;
+                    }
+                    out.extend(literals(branch, here)?);
+                }
+            }
+            _ => return None,
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// An `anyOf`/`oneOf` failure: report what the branch that fits the value's shape says, so
+/// `compress: lzma` reads "invalid value" and `retention: 7` reads "expected a mapping".
+fn explain_branches(
+    e: &jsonschema::ValidationError,
+    context: &[Vec<jsonschema::ValidationError<'static>>],
+    depth: usize,
+) -> Vec<SchemaIssue> {
+    use jsonschema::error::ValidationErrorKind as K;
+    let here = e.instance_path.as_str();
+    let found = type_name(&e.instance);
+    let issue = |message: String| SchemaIssue {
+        ptr: here.to_string(),
+        on_key: false,
+        message,
+        remove: true,
+    };
+    let fitting: Vec<&Vec<jsonschema::ValidationError<'static>>> = context
+        .iter()
+        .filter(|branch| !branch.iter().any(|b| is_type_error_at(b, here)))
+        .collect();
+    if fitting.is_empty() {
+        let mut expected: Vec<String> = Vec::new();
+        for b in context.iter().flatten() {
+            if let K::Type { kind } = &b.kind {
+                let t = expected_type(kind);
+                if !t.is_empty() && t != "null" && !expected.contains(&t) {
+                    expected.push(t);
+                }
+            }
+        }
+        return vec![issue(format!(
+            "expected {}, found {found}",
+            join_or(&expected)
+        ))];
+    }
+    let lits: Option<Vec<String>> = fitting
+        .iter()
+        .map(|b| literals(b, here))
+        .collect::<Option<Vec<_>>>()
+        .map(|v| v.into_iter().flatten().collect());
+    if let Some(options) = lits {
+        let got = e
+            .instance
+            .as_str()
+            .map(|s| format!("`{s}` "))
+            .unwrap_or_default();
+        return vec![issue(format!(
+            "invalid value {got}(expected one of: {})",
+            options.join(", ")
+        ))];
+    }
+    if depth < 8 {
+        if let Some(branch) = fitting.first() {
+            let inner: Vec<SchemaIssue> =
+                branch.iter().flat_map(|b| describe(b, depth + 1)).collect();
+            if !inner.is_empty() {
+                return inner;
+            }
+        }
+    }
+    vec![issue(format!("{found} is not allowed here"))]
+}
+
+/// Turn a jsonschema error into our messages, never quoting the offending value (it may be a
+/// secret) except where it must be one of a few fixed words.
+fn describe(e: &jsonschema::ValidationError, depth: usize) -> Vec<SchemaIssue> {
     use jsonschema::error::ValidationErrorKind as K;
     let ptr = e.instance_path.as_str().to_string();
     let found = type_name(&e.instance);
+    if ptr == "/version" && !matches!(e.kind, K::AdditionalProperties { .. }) {
+        let got = match &*e.instance {
+            Value::Number(n) => format!("`version: {n}`"),
+            _ => format!("{found} for `version`"),
+        };
+        return vec![SchemaIssue {
+            ptr,
+            on_key: false,
+            message: format!(
+                "unsupported manifest version: found {got}, this dbstash reads `version: 1`"
+            ),
+            remove: true,
+        }];
+    }
     let message = match &e.kind {
-        K::AdditionalProperties { .. } => return None,
+        K::AdditionalProperties { .. } => return Vec::new(),
+        K::AnyOf { context } | K::OneOfNotValid { context } => {
+            return explain_branches(e, context, depth)
+        }
         K::Type { kind } => format!("expected {}, found {found}", expected_type(kind)),
         K::Required { property } => {
-            return Some(SchemaIssue {
+            return vec![SchemaIssue {
                 ptr,
-                on_key: false,
+                on_key: true,
                 message: format!(
                     "missing required key `{}`",
                     property.as_str().unwrap_or("?")
                 ),
-            })
+                remove: false,
+            }]
         }
         K::Enum { options } => {
             let opts: Vec<String> = options
@@ -215,18 +352,25 @@ fn describe(e: &jsonschema::ValidationError) -> Option<SchemaIssue> {
                 .unwrap_or_default();
             format!("invalid value {got}(expected one of: {})", opts.join(", "))
         }
+        K::Constant { expected_value } => format!("expected `{expected_value}`"),
         K::Minimum { limit } => format!("must be at least {limit}"),
         K::Maximum { limit } => format!("must be at most {limit}"),
-        K::AnyOf { .. } | K::OneOfNotValid { .. } => {
-            format!("{found} is not allowed here")
-        }
-        other => format!("{other:?}").chars().take(120).collect(),
+        K::ExclusiveMinimum { limit } => format!("must be more than {limit}"),
+        K::ExclusiveMaximum { limit } => format!("must be less than {limit}"),
+        K::MinItems { limit } => format!("needs at least {limit} item(s)"),
+        K::MaxItems { limit } => format!("takes at most {limit} item(s)"),
+        K::MinLength { limit } => format!("must be at least {limit} characters long"),
+        K::MaxLength { limit } => format!("must be at most {limit} characters long"),
+        K::UniqueItems => "items must be unique".into(),
+        K::OneOfMultipleValid { .. } => "the value is ambiguous here".into(),
+        _ => format!("{found} is not valid here"),
     };
-    Some(SchemaIssue {
+    vec![SchemaIssue {
         ptr,
         on_key: false,
         message,
-    })
+        remove: true,
+    }]
 }
 
 #[cfg(test)]

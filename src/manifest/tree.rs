@@ -87,23 +87,23 @@ fn convert(node: &Node, ptr: String, key: Option<&str>, locs: &mut Locations) ->
     }
 }
 
-/// Remove the value at a JSON pointer (no-op when absent or at the root).
+/// Remove the value at a JSON pointer (no-op when absent or at the root). A bad item of a list
+/// takes the whole list with it: dropping or nulling one item would shift or break the others,
+/// and their locations with them.
 pub fn remove(doc: &mut Value, ptr: &str) {
+    let mut ptr = ptr;
+    while let Some((parent, _)) = ptr.rsplit_once('/') {
+        if matches!(doc.pointer(parent), Some(Value::Array(_))) {
+            ptr = parent;
+        } else {
+            break;
+        }
+    }
     let Some((parent, last)) = ptr.rsplit_once('/') else {
         return;
     };
     let key = last.replace("~1", "/").replace("~0", "~");
-    match doc.pointer_mut(parent) {
-        Some(Value::Object(m)) => {
-            m.remove(&key);
-        }
-        Some(Value::Array(a)) => {
-            if let Ok(i) = key.parse::<usize>() {
-                if i < a.len() {
-                    a[i] = Value::Null;
-                }
-            }
-        }
-        _ => {}
+    if let Some(Value::Object(m)) = doc.pointer_mut(parent) {
+        m.remove(&key);
     }
 }

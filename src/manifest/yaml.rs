@@ -94,12 +94,25 @@ enum Frame {
         loc: Location,
         anchor: usize,
         entries: Vec<(Key, Node)>,
-        pending: Option<Key>,
+        /// The key waiting for its value; `true` when it repeats an earlier key (value dropped).
+        pending: Option<(Key, bool)>,
     },
 }
 
-/// Parse one YAML document. An empty document is `Null`.
+/// Parse one YAML document. An empty document is `Null`. A duplicate key is an error.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    let (node, mut dups) = parse_all(text)?;
+    if dups.is_empty() {
+        Ok(node)
+    } else {
+        Err(dups.remove(0))
+    }
+}
+
+/// Parse one YAML document, reporting duplicate keys without stopping (the first value wins), so
+/// a manifest's other problems are reported in the same pass. Syntax errors stop the parse.
+pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
+    let mut dups: Vec<SyntaxError> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
     let mut root: Option<Node> = None;
@@ -221,25 +234,37 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
                             })
                         }
                     };
-                    if entries.iter().any(|(k, _)| k.name == name) {
-                        return Err(SyntaxError {
+                    let first = entries
+                        .iter()
+                        .find(|(k, _)| k.name == name)
+                        .map(|(k, _)| k.loc);
+                    if let Some(first) = first {
+                        dups.push(SyntaxError {
                             loc: node.loc,
-                            message: format!("duplicate key `{name}`"),
+                            message: format!(
+                                "duplicate key `{name}` (first defined at line {})",
+                                first.line
+                            ),
                         });
                     }
-                    *pending = Some(Key {
-                        name,
-                        loc: node.loc,
-                    });
+                    *pending = Some((
+                        Key {
+                            name,
+                            loc: node.loc,
+                        },
+                        first.is_some(),
+                    ));
                 }
-                Some(key) => entries.push((key, node)),
+                Some((_, true)) => {}
+                Some((key, false)) => entries.push((key, node)),
             },
         }
     }
-    Ok(root.unwrap_or(Node {
+    let root = root.unwrap_or(Node {
         loc: Location { line: 1, col: 1 },
         kind: Kind::Null,
-    }))
+    });
+    Ok((root, dups))
 }
 
 fn count_nodes(node: &Node) -> usize {

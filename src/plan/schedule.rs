@@ -36,8 +36,14 @@ impl Schedule {
         {
             return Err(format!("invalid schedule `{e}`: unknown shorthand (use @hourly, @daily, @weekly, @monthly or @yearly)"));
         }
-        let cron =
-            croner::Cron::from_str(e).map_err(|err| format!("invalid schedule `{e}`: {err}"))?;
+        if !e.starts_with('@') {
+            check_ranges(e)?;
+        }
+        let cron = croner::Cron::from_str(e).map_err(|err| {
+            let why = err.to_string();
+            let why = why.strip_prefix("Component error: ").unwrap_or(&why);
+            format!("invalid schedule `{e}`: {}", why.trim_end_matches('.'))
+        })?;
         Ok(Schedule {
             expr: e.to_string(),
             cron,
@@ -82,6 +88,51 @@ impl Schedule {
     }
 }
 
+/// Name the field and its range when a number is out of bounds ("hour 25 is out of range 0-23"),
+/// which croner reports only as "Number out of bounds".
+fn check_ranges(e: &str) -> Result<(), String> {
+    const FIVE: &[(&str, u32, u32)] = &[
+        ("minute", 0, 59),
+        ("hour", 0, 23),
+        ("day of month", 1, 31),
+        ("month", 1, 12),
+        ("day of week", 0, 7),
+    ];
+    let fields: Vec<&str> = e.split_whitespace().collect();
+    let seconds = [("second", 0, 59)];
+    let specs: Vec<(&str, u32, u32)> = if fields.len() == 6 {
+        seconds.iter().chain(FIVE).copied().collect()
+    } else {
+        FIVE.to_vec()
+    };
+    for (field, (name, lo, hi)) in fields.iter().zip(specs) {
+        for item in field.split(',') {
+            let (range, step) = match item.split_once('/') {
+                Some((r, s)) => (r, Some(s)),
+                None => (item, None),
+            };
+            if let Some(step) = step.and_then(|s| s.parse::<u32>().ok()) {
+                if step == 0 {
+                    return Err(format!(
+                        "invalid schedule `{e}`: the {name} step must be at least 1"
+                    ));
+                }
+            }
+            for bound in range.split('-') {
+                // Names (JAN, MON), `*`, `?`, `L`, `W` and `#` are left to croner.
+                if let Ok(n) = bound.parse::<u32>() {
+                    if n < lo || n > hi {
+                        return Err(format!(
+                            "invalid schedule `{e}`: {name} {n} is out of range ({lo}-{hi})"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 impl PartialEq for Schedule {
     fn eq(&self, other: &Self) -> bool {
         self.expr == other.expr
@@ -121,6 +172,11 @@ mod tests {
         assert!(Schedule::parse("0 2 * *").is_err());
         assert!(Schedule::parse("61 * * * *").is_err());
         assert!(Schedule::parse("@sometimes").is_err());
+        let e = Schedule::parse("0 25 * * *").unwrap_err();
+        assert!(e.contains("hour 25 is out of range (0-23)"), "{e}");
+        let e = Schedule::parse("60 0 0 * * *").unwrap_err();
+        assert!(e.contains("second 60 is out of range (0-59)"), "{e}");
+        assert!(Schedule::parse("0 0 0 * * 7").is_ok(), "7 is Sunday");
     }
 
     #[test]
