@@ -143,7 +143,7 @@ fn scenario(custom: bool) {
         // end (or EOF) already in its hands, it would commit in that time.
         let r = t.run_with(
             &["restore", "app", "--to", &target, "--yes"],
-            &[("DBSTASH_TEST_KILL_DELAY_MS", "1500")],
+            &[("DBSTASH_TEST_KILL_DELAY_MS", "1000")],
         );
         assert_ne!(r.code(), 0, "{kind}: restore succeeded\n{}", r.stdout());
         assert!(

@@ -58,7 +58,6 @@ fn postgres_every_format_and_compression_round_trips_into_new_databases() {
         ("plain_zstd", "compress: zstd"),
         ("custom_native", "compress: native"),
         ("custom_none", "format: custom, compress: none"),
-        ("custom_gzip", "format: custom, compress: gzip"),
     ];
     let yaml: String = jobs
         .iter()
