@@ -619,3 +619,49 @@ fn postgres_with_password_auth_restores_creates_and_drills() {
         );
     }
 }
+
+#[test]
+fn postgis_creates_the_extension_as_admin_user_first_and_skips_without_one() {
+    if !require(support::pg_available(), "PostgreSQL on 127.0.0.1:5432") {
+        return;
+    }
+    let has_postgis = psql(
+        "postgres",
+        "select count(*) from pg_available_extensions where name = 'postgis'",
+    ) == "1";
+    let src = support::pg_fixture("gis_src", 20);
+    let t = Test::new().manifest(&manifest(&format!(
+        "  gis: {{ engine: postgis, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local, admin_user: postgres }}\n  gis_noadmin: {{ engine: postgis, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local }}\n"
+    )));
+    t.run(&["backup", "gis", "gis_noadmin"]).success();
+    let with_admin = unique("gis_a");
+    let r = t.run(&["restore", "gis", "--to", &with_admin]);
+    if has_postgis {
+        r.success();
+        assert_eq!(
+            psql(
+                &with_admin,
+                "select count(*) from pg_extension where extname = 'postgis'"
+            ),
+            "1"
+        );
+    } else {
+        // The step ran (as admin_user) and its failure fails the restore; the database dbstash
+        // created for it is gone again.
+        let r = r.failure(1);
+        assert!(
+            r.stderr()
+                .contains("CREATE EXTENSION postgis as `postgres`"),
+            "{}",
+            r.stderr()
+        );
+        assert!(!pg_exists(&with_admin));
+    }
+    let without = unique("gis_n");
+    t.run(&["restore", "gis_noadmin", "--to", &without])
+        .success();
+    assert_eq!(psql(&without, "select count(*) from t"), "20");
+    for db in [&src, &with_admin, &without] {
+        pg_drop(db);
+    }
+}
