@@ -665,3 +665,30 @@ fn postgis_creates_the_extension_as_admin_user_first_and_skips_without_one() {
         pg_drop(db);
     }
 }
+
+#[test]
+fn postgres_restores_in_place_over_the_jobs_own_database_with_yes() {
+    if !require(support::pg_available(), "PostgreSQL on 127.0.0.1:5432") {
+        return;
+    }
+    let src = support::pg_fixture("inplace", 100);
+    psql(&src, "create view vv as select * from t");
+    let t = Test::new().manifest(&manifest(&format!(
+        "  custom: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local, compress: native }}\n  plain: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local, compress: gzip, dump_args: ['--clean', '--if-exists'] }}\n"
+    )));
+    t.run(&["backup", "custom", "plain"]).success();
+    for job in ["custom", "plain"] {
+        psql(
+            &src,
+            "delete from t where id > 10; insert into t values (1000, 'new')",
+        );
+        t.run(&["restore", job, "--yes"]).success();
+        assert_eq!(
+            psql(&src, "select count(*) || ':' || max(id) from t"),
+            "100:100",
+            "{job}"
+        );
+        assert_eq!(psql(&src, "select count(*) from vv"), "100");
+    }
+    pg_drop(&src);
+}
