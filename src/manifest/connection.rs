@@ -69,9 +69,29 @@ pub fn parse_uri(engine: Engine, uri: &str) -> Result<Connection, String> {
     }
     let url = url::Url::parse(uri).map_err(|e| format!("the connection URI is not valid ({e})"))?;
     if !schemes(engine).contains(&url.scheme()) {
+        // Name the scheme only when it is a well-known one: in `user:password@host` the
+        // "scheme" is a user name, and in a mangled URI it could be anything.
+        let known = [
+            "postgresql",
+            "postgres",
+            "mysql",
+            "mariadb",
+            "mongodb",
+            "mongodb+srv",
+            "redis",
+            "rediss",
+            "sqlite",
+            "http",
+            "https",
+            "file",
+        ];
+        let scheme = if known.contains(&url.scheme()) {
+            format!(" scheme `{}`", url.scheme())
+        } else {
+            String::new()
+        };
         return Err(format!(
-            "the connection URI scheme `{}` does not fit engine {} (expected {})",
-            url.scheme(),
+            "the connection URI{scheme} does not fit engine {} (expected {})",
             engine.as_str(),
             schemes(engine)
                 .iter()
@@ -141,8 +161,9 @@ fn parse_go_dsn(dsn: &str) -> Result<Connection, String> {
     let open = rest
         .find('(')
         .ok_or("the Go MySQL DSN has no `tcp(...)` address")?;
-    let close = rest
+    let close = rest[open..]
         .find(')')
+        .map(|c| c + open)
         .ok_or("the Go MySQL DSN has an unclosed `(`")?;
     let proto = &rest[..open];
     let addr = &rest[open + 1..close];
@@ -234,6 +255,29 @@ mod tests {
         assert_eq!(s.database.as_deref(), Some("/var/lib/app.db"));
         let p = parse_uri(Engine::Sqlite, "./app.db").unwrap();
         assert_eq!(p.database.as_deref(), Some("./app.db"));
+    }
+
+    #[test]
+    fn malformed_go_dsns_are_errors_not_panics() {
+        for dsn in [
+            "a)/@tcp(h",
+            "u:p@tcp(h:3306/db",
+            "u:p@tcp)(",
+            ")@tcp(",
+            "@tcp()/",
+            "u:p@tcp(h:99999999)/db",
+        ] {
+            let _ = parse_uri(Engine::Mysql, dsn);
+        }
+        assert!(parse_uri(Engine::Mysql, "a)/@tcp(h").is_err());
+        let c = parse_uri(Engine::Mysql, "@tcp()/db").unwrap();
+        assert_eq!(c.database.as_deref(), Some("db"));
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_not_quoted() {
+        let e = parse_uri(Engine::Postgres, "hunter2:x@db/app").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
     }
 
     #[test]
