@@ -177,3 +177,41 @@ fn plan_of_an_unknown_job_fails() {
         "examples/full.yaml: no job named `nope` in the manifest\n"
     );
 }
+
+#[test]
+fn a_hook_that_uses_the_password_shows_it_masked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("m.yaml");
+    std::fs::write(
+        &file,
+        "version: 1
+remotes: { nas: { path: /srv/backups } }
+jobs:
+  app:
+    engine: postgres
+    host: db
+    database: shop
+    password: \"${DB_PW}\"
+    remote: nas
+    hooks: { pre: \"PGPASSWORD=${DB_PW} psql -h db -c 'checkpoint'\", post: \"echo done\" }
+",
+    )
+    .expect("write");
+    for format in ["text", "json"] {
+        let out = Command::cargo_bin("dbstash")
+            .expect("binary")
+            .env_clear()
+            .env("DB_PW", "pw-in-a-hook-very-secret")
+            .env("DBSTASH_NOW", NOW)
+            .arg("-c")
+            .arg(&file)
+            .args(["plan", "--offline", "--format", format])
+            .output()
+            .expect("run");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(!stdout.contains("pw-in-a-hook"), "{format}: {stdout}");
+        assert!(stdout.contains("PGPASSWORD=*** psql"), "{format}: {stdout}");
+        assert!(stdout.contains("echo done"), "{format}: {stdout}");
+    }
+}

@@ -44,6 +44,15 @@ fn origin(p: &JobPlan, key: &str) -> String {
         .unwrap_or_else(|| "  (built-in)".into())
 }
 
+/// A hook is plain text, but a `${VAR}` in it may have pulled in the job's password: mask the
+/// job's secrets wherever they appear.
+fn redact_job(p: &JobPlan, text: &str) -> String {
+    match p.job() {
+        Some(j) => crate::secret::redact(text, &j.secrets()),
+        None => text.to_string(),
+    }
+}
+
 /// Deletions retention would make, if the remote was listed (None = offline).
 pub type Deletions<'a> = Option<&'a Result<Vec<String>, String>>;
 
@@ -120,10 +129,10 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
         );
     }
     if let Some(pre) = &p.hooks.pre {
-        row("pre hook", format!("sh -c {pre:?}"));
+        row("pre hook", format!("sh -c {:?}", redact_job(p, pre)));
     }
     if let Some(post) = &p.hooks.post {
-        row("post hook", format!("sh -c {post:?}"));
+        row("post hook", format!("sh -c {:?}", redact_job(p, post)));
     }
     if p.run_on_start {
         row("on start", "runs once when the supervisor starts".into());
@@ -135,6 +144,13 @@ pub fn json(p: &JobPlan, now: Timestamp, deletions: Deletions) -> Value {
     let obj = p.object_for(&p.name_vars(now));
     let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
+        m.insert(
+            "hooks".into(),
+            json!({
+                "pre": p.hooks.pre.as_deref().map(|h| redact_job(p, h)),
+                "post": p.hooks.post.as_deref().map(|h| redact_job(p, h)),
+            }),
+        );
         m.insert("object".into(), json!(obj.key()));
         m.insert("upload".into(), json!(upload_line(p, &obj.key())));
         m.insert(
