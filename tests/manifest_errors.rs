@@ -268,6 +268,14 @@ jobs:
     },
     // ---- units and names ----
     Case {
+        name: "settings with a broken health block still check their other keys",
+        yaml: concat!(base!(), "settings:\n  health: {}\n  timezone: Mars/Olympus_Mons\n"),
+        errors: &[
+            (15, 3, "missing required key `listen`"),
+            (16, 13, "unknown time zone `Mars/Olympus_Mons` (use an IANA name such as `Europe/Berlin` or `UTC`)"),
+        ],
+    },
+    Case {
         name: "bad duration",
         yaml: concat!(base!(), "    timeout: soon\n"),
         errors: &[(14, 14, "invalid duration `soon` (use e.g. `30s`, `15m`, `1h30m`, `2d`)")],

@@ -134,6 +134,22 @@ fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
     serde_json::from_value(v.clone()).ok()
 }
 
+/// `settings` with every key that parses: a `health:` block missing its `listen` (reported by
+/// the schema layer) must not also throw away `timezone` and hide its errors.
+fn lenient_settings(v: &Value) -> types::SettingsDoc {
+    if let Some(all) = typed(v) {
+        return all;
+    }
+    let mut kept = Map::new();
+    for (k, val) in v.as_object().into_iter().flatten() {
+        kept.insert(k.clone(), val.clone());
+        if typed::<types::SettingsDoc>(&Value::Object(kept.clone())).is_none() {
+            kept.remove(k);
+        }
+    }
+    typed(&Value::Object(kept)).unwrap_or_default()
+}
+
 fn entries<'v>(doc: &'v Value, section: &str) -> Vec<(&'v String, &'v Value)> {
     doc.get(section)
         .and_then(Value::as_object)
@@ -143,7 +159,10 @@ fn entries<'v>(doc: &'v Value, section: &str) -> Vec<(&'v String, &'v Value)> {
 
 pub fn resolve(doc: &Value, ctx: &mut Ctx) -> Option<Manifest> {
     // Section by section and entry by entry, so one bad entry does not hide the others' errors.
-    let settings_doc: types::SettingsDoc = doc.get("settings").and_then(typed).unwrap_or_default();
+    let settings_doc = doc
+        .get("settings")
+        .map(lenient_settings)
+        .unwrap_or_default();
     let settings = settings(&settings_doc, ctx);
     let mut remotes = BTreeMap::new();
     for (name, rv) in entries(doc, "remotes") {
