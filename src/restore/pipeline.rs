@@ -210,11 +210,14 @@ pub async fn into_tool(
             } = &e
             {
                 // The tool stopped reading: its own failure is the story.
+                let status = match status {
+                    Ok(s) if s.success() => "exit 0 before reading all of its input".to_string(),
+                    Ok(s) => proc::describe_status(s),
+                    Err(e) => e.to_string(),
+                };
                 return Err(RestoreError::Tool {
                     program: spec.program.clone(),
-                    status: status
-                        .map(proc::describe_status)
-                        .unwrap_or_else(|e| e.to_string()),
+                    status,
                     tail: or_silent(stderr),
                 });
             }
