@@ -319,15 +319,50 @@ async fn attempt(
         .clone()
         .map(|p| super::progress::Progress::start(&plan.job, p));
     let codec = plan.codec;
-    let relay_task =
+    let mut relay_task =
         tokio::task::spawn_blocking(move || relay::relay(source, writer, codec, progress));
-    let dump_wait = async {
-        match dump_child.as_mut() {
-            Some(c) => c.wait().await.map(Some),
-            None => Ok(None),
+    // Watch all three at once: the relay, the dump and the upload. Whichever fails first stops the
+    // others now (SIGKILL to the run's group, rclone included, so it never sees EOF) — a dump whose
+    // child still holds the pipe, or an idle dump behind a dead upload, must not keep the run alive.
+    let mut relayed = None;
+    let mut dump_status = None;
+    let mut upload_died: Option<String> = None;
+    let mut stopped = false;
+    let mut relay_failed_first = false;
+    while relayed.is_none() || dump_status.is_none() {
+        tokio::select! {
+            r = &mut relay_task, if relayed.is_none() => {
+                if !matches!(r, Ok(Ok(_))) && !stopped {
+                    relay_failed_first = true;
+                    stopped = true;
+                    group.kill();
+                }
+                relayed = Some(r);
+            }
+            s = async {
+                match dump_child.as_mut() {
+                    Some(c) => c.wait().await.map(Some),
+                    None => Ok(None),
+                }
+            }, if dump_status.is_none() => {
+                let ok = matches!(&s, Ok(None)) || matches!(&s, Ok(Some(st)) if st.success());
+                if !ok && !stopped {
+                    stopped = true;
+                    group.kill();
+                }
+                dump_status = Some(s);
+            }
+            how = upload.exited(), if upload_died.is_none() && !stopped => {
+                upload_died = Some(how);
+                stopped = true;
+                group.kill();
+            }
         }
+    }
+    let (Some(relayed), Some(dump_status)) = (relayed, dump_status) else {
+        upload.abort(store, &key).await;
+        return Err("internal error: the relay or the dump was not waited for".into());
     };
-    let (relayed, dump_status) = tokio::join!(relay_task, dump_wait);
     if let Some(b) = bar {
         b.stop();
     }
@@ -337,9 +372,22 @@ async fn attempt(
         DumpSpec::SqliteSnapshot { .. } => "sqlite snapshot".into(),
     };
 
-    // Judge the dump first: a failed dump must never become an object, whatever the relay saw.
+    // The upload died on its own: that is the failure, whatever the dump then saw.
+    if let Some(how) = upload_died {
+        return Err(upload_failed(
+            upload,
+            store,
+            &key,
+            &plan.remote.name,
+            format!("the upload ended before the dump did ({how})"),
+        )
+        .await);
+    }
+
+    // Judge the dump first: a failed dump must never become an object, whatever the relay saw
+    // (unless the relay failed first and the dump only died because we stopped it).
     match dump_status {
-        Ok(Some(s)) if !s.success() => {
+        Ok(Some(s)) if !s.success() && !relay_failed_first => {
             upload.abort(store, &key).await;
             return Err(format!(
                 "{program} failed ({}): {}",

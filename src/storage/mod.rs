@@ -51,7 +51,7 @@ pub struct Upload {
 
 enum UploadKind {
     Local(local::LocalUpload),
-    Rclone(rclone::RcloneUpload),
+    Rclone(Box<rclone::RcloneUpload>),
 }
 
 impl Upload {
@@ -86,6 +86,16 @@ impl Upload {
         }
     }
 
+    /// Resolves if the upload process ends on its own before `commit` (it crashed, was killed, or
+    /// gave up): the run must then stop its dump instead of writing into a dead pipe. Never
+    /// resolves for local folders. Cancel-safe.
+    pub async fn exited(&mut self) -> String {
+        match &mut self.kind {
+            UploadKind::Local(_) => std::future::pending().await,
+            UploadKind::Rclone(r) => r.exited().await,
+        }
+    }
+
     /// Kill the upload before it sees EOF, then remove whatever reached the storage.
     /// Returns the upload tool's stderr tail (empty for local folders).
     pub async fn abort<S: Storage>(mut self, store: &S, key: &str) -> String {
@@ -117,7 +127,7 @@ pub struct Download {
 
 pub enum DownloadKind {
     Local,
-    Rclone(rclone::RcloneDownload),
+    Rclone(Box<rclone::RcloneDownload>),
 }
 
 impl Download {

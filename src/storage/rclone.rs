@@ -13,6 +13,9 @@ use tokio::process::Child;
 
 /// Small calls (list, read a record, delete) give up after this long.
 const SMALL_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// Attempts of a small call that fails with rclone's "temporary error" exit status.
+const SMALL_CALL_ATTEMPTS: u64 = 3;
+const SMALL_CALL_RETRIES: &str = "--low-level-retries=1";
 
 pub struct RcloneStorage {
     remote: String,
@@ -58,6 +61,14 @@ impl RcloneUpload {
         }
     }
 
+    /// Wait for rclone to exit (cancel-safe); the status for messages.
+    pub(super) async fn exited(&mut self) -> String {
+        match self.child.wait().await {
+            Ok(s) => proc::describe_status(s),
+            Err(e) => e.to_string(),
+        }
+    }
+
     /// SIGKILL rclone while its stdin is still open, so it never completes a partial object.
     pub(super) async fn kill(mut self) -> String {
         let _ = self.child.start_kill();
@@ -93,6 +104,11 @@ impl RcloneStorage {
     }
 
     /// Run a short rclone call; returns stdout, or the error with rclone's stderr tail.
+    ///
+    /// rclone's own low-level retries back off exponentially (an unreachable S3 endpoint keeps a
+    /// `lsjson` busy for many minutes with the defaults), so small calls make one low-level attempt
+    /// each and dbstash retries rclone's "temporary error" exit (5) itself, briefly. A user's
+    /// `extra_args` still override the flag (they come later on the command line).
     async fn call(
         &self,
         op: &'static str,
@@ -100,7 +116,28 @@ impl RcloneStorage {
         args: &[String],
         input: Option<&[u8]>,
     ) -> Result<Vec<u8>, StorageError> {
-        let spec = rclone_args::command(&self.conf, op, args);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.call_once(op, key, args, input).await {
+                Err(StorageError::Rclone { code, .. })
+                    if code == "exit 5" && attempt < SMALL_CALL_ATTEMPTS =>
+                {
+                    tokio::time::sleep(Duration::from_millis(700 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_once(
+        &self,
+        op: &'static str,
+        key: &str,
+        args: &[String],
+        input: Option<&[u8]>,
+    ) -> Result<Vec<u8>, StorageError> {
+        let spec = rclone_args::command_with(&self.conf, op, &[SMALL_CALL_RETRIES.into()], args);
         let mut cmd = proc::command(&spec, None);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         if input.is_some() {
@@ -147,14 +184,15 @@ impl RcloneStorage {
     }
 }
 
+/// Does this failure mean "the object or folder does not exist"? Decided by rclone's documented
+/// exit codes (3 directory not found, 4 file not found, 9 nothing transferred by `cat`), never by
+/// the stderr text: rclone prints `Config file ... not found - using defaults` on every call made
+/// without a config file, which would make every error (an unreachable remote included) look like
+/// an empty folder or an already-deleted object.
 fn not_found(e: &StorageError) -> bool {
     match e {
-        StorageError::Rclone { tail, .. } => {
-            let t = tail.to_ascii_lowercase();
-            t.contains("not found")
-                || t.contains("no such file")
-                || t.contains("doesn't exist")
-                || t.contains("nosuchkey")
+        StorageError::Rclone { code, .. } => {
+            matches!(code.as_str(), "exit 3" | "exit 4" | "exit 9")
         }
         _ => false,
     }
@@ -275,7 +313,8 @@ impl Storage for RcloneStorage {
             tail,
             key: key.to_string(),
         };
-        Upload::new(File::from(fd), UploadKind::Rclone(upload)).map_err(spawn_err("rcat", key))
+        Upload::new(File::from(fd), UploadKind::Rclone(Box::new(upload)))
+            .map_err(spawn_err("rcat", key))
     }
 
     async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError> {
@@ -322,11 +361,11 @@ impl Storage for RcloneStorage {
         let fd = stdout.into_owned_fd().map_err(spawn_err("cat", key))?;
         Ok(Download {
             reader: File::from(fd),
-            kind: DownloadKind::Rclone(RcloneDownload {
+            kind: DownloadKind::Rclone(Box::new(RcloneDownload {
                 child,
                 tail,
                 key: key.to_string(),
-            }),
+            })),
         })
     }
 

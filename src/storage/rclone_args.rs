@@ -29,11 +29,25 @@ pub fn join(remote: &str, key: &str) -> String {
 
 /// `rclone [--config F] SUBCOMMAND [extra_args] ARGS...`
 pub fn command(conf: &RcloneConf, sub: &str, args: &[String]) -> CommandSpec {
+    command_with(conf, sub, &[], args)
+}
+
+/// `rclone [--config F] SUBCOMMAND [defaults] [extra_args] ARGS...`: `defaults` are dbstash's own
+/// flags, placed before the user's `extra_args` so that those win.
+pub fn command_with(
+    conf: &RcloneConf,
+    sub: &str,
+    defaults: &[String],
+    args: &[String],
+) -> CommandSpec {
     let mut c = CommandSpec::new(conf.binary.clone());
     if let Some(f) = &conf.config_file {
         c.arg(format!("--config={}", f.display()));
     }
     c.arg(sub);
+    for a in defaults {
+        c.arg(a.clone());
+    }
     for a in &conf.extra_args {
         c.arg(a.clone());
     }

@@ -1,0 +1,513 @@
+//! Fault tests: whatever breaks (the dump, the upload, the remote, the database, the clock, dbstash
+//! itself), the run fails with a non-zero exit within seconds, writes no record, leaves no object
+//! in the local folder or the S3 bucket, and leaves no process behind.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{processes_with, Run, Test, S3};
+
+/// Run dbstash, failing the test (and killing it) if it takes longer than `limit`.
+fn run_within(t: &Test, args: &[&str], limit: Duration) -> (Run, Duration) {
+    let start = Instant::now();
+    let mut child = t
+        .command(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn dbstash");
+    loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            break;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "dbstash {args:?} still running after {limit:?} (hang)\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    (Run { out }, start.elapsed())
+}
+
+/// Nothing left: no object or record in the local folder, nothing in the bucket, no process
+/// whose argv carries one of the markers.
+#[track_caller]
+fn assert_clean(t: &Test, s3: Option<&S3>, markers: &[&str]) {
+    let local = t.files("out");
+    assert!(local.is_empty(), "left in the local folder: {local:?}");
+    if let Some(s3) = s3 {
+        let objects = s3.objects();
+        assert!(objects.is_empty(), "left in the bucket: {objects:?}");
+    }
+    for m in markers {
+        let ok = support::wait_until(Duration::from_secs(3), || processes_with(m).is_empty());
+        assert!(ok, "orphan processes: {:?}", processes_with(m));
+    }
+    // the private run folder is gone too
+    let runs: Vec<String> = t
+        .files("tmp")
+        .into_iter()
+        .filter(|f| f.starts_with("runs/"))
+        .collect();
+    assert!(runs.is_empty(), "{runs:?}");
+}
+
+#[track_caller]
+fn assert_failed(r: &Run, job: &str) {
+    assert_eq!(
+        r.code(),
+        1,
+        "expected exit 1\nstdout:\n{}\nstderr:\n{}",
+        r.stdout(),
+        r.stderr()
+    );
+    assert!(
+        r.stderr().contains(&format!("job {job} failed")),
+        "{}",
+        r.stderr()
+    );
+    assert!(r.stderr().contains("backup_failed"), "{}", r.stderr());
+}
+
+fn manifest(job: &str, remote: &str, body: &str, settings: &str) -> String {
+    format!(
+        "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp'{settings} }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\n  s3: {{ rclone: 't:bucket' }}\njobs:\n  {job}: {{ remote: {remote}, {body} }}\n"
+    )
+}
+
+fn pg_body(db: &str) -> String {
+    format!("engine: postgres, host: 127.0.0.1, port: 5432, user: postgres, database: {db}")
+}
+
+fn with_s3(remote: &str) -> Option<Option<S3>> {
+    if remote != "s3" {
+        return Some(None);
+    }
+    let s3 = S3::start();
+    if !support::require(s3.is_some(), "rclone serve s3") {
+        return None;
+    }
+    Some(s3)
+}
+
+fn env_for(t: Test, s3: &Option<S3>) -> Test {
+    match s3 {
+        Some(s) => t.envs(&s.env()),
+        None => t,
+    }
+}
+
+fn pg_ready() -> bool {
+    support::require(support::pg_available(), "PostgreSQL on 127.0.0.1:5432")
+}
+
+/// A `pg_dump` wrapper: runs the real one, passes some bytes on, then kills itself with SIGKILL.
+const PG_DUMP_KILLED: &str = "#!/bin/sh
+/usr/bin/pg_dump \"$@\" | head -c 300000
+kill -9 $$
+";
+
+fn dump_killed_mid_stream(remote: &str) {
+    if !pg_ready() {
+        return;
+    }
+    let Some(s3) = with_s3(remote) else { return };
+    let db = support::pg_fixture("flt_kill", 30000);
+    let job = support::unique("killed");
+    let t = env_for(
+        Test::new()
+            .manifest(&manifest(&job, remote, &pg_body(&db), ""))
+            .write_executable("pg_dump", PG_DUMP_KILLED),
+        &s3,
+    );
+    let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(30));
+    assert_failed(&r, &job);
+    assert!(r.stderr().contains("signal 9"), "{}", r.stderr());
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let dir = t.dir.path().display().to_string();
+    assert_clean(&t, s3.as_ref(), &[&job, &dir]);
+    support::pg_drop(&db);
+}
+
+#[test]
+fn dump_killed_mid_stream_to_a_local_folder() {
+    dump_killed_mid_stream("local");
+}
+
+#[test]
+fn dump_killed_mid_stream_to_s3() {
+    dump_killed_mid_stream("s3");
+}
+
+/// The dump process dies, but a child of it still holds the pipe open and keeps writing: the run
+/// must fail now (and take the child down), not when the child is done.
+const DUMP_DIES_CHILD_WRITES: &str = "#!/bin/sh
+if [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi
+( i=0; while [ $i -lt 600 ]; do echo \"-- filler line $i with some text to make it longer\"; i=$((i+1)); sleep 0.1; done ) &
+sleep 0.5
+kill -9 $$
+";
+
+#[test]
+fn dump_killed_while_its_child_keeps_writing_fails_at_once() {
+    for remote in ["local", "s3"] {
+        let Some(s3) = with_s3(remote) else { return };
+        let job = support::unique("orphan");
+        let t = env_for(
+            Test::new()
+                .manifest(&manifest(&job, remote, &pg_body("nodb"), ""))
+                .write_executable("pg_dump", DUMP_DIES_CHILD_WRITES),
+            &s3,
+        );
+        let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(45));
+        assert_failed(&r, &job);
+        assert!(
+            took < Duration::from_secs(10),
+            "{remote}: took {took:?} (waited for the dump's child)"
+        );
+        let dir = t.dir.path().display().to_string();
+        assert_clean(&t, s3.as_ref(), &[&job, &dir]);
+    }
+}
+
+/// Emits bytes for a while, then fails: the error names the failure and carries stderr's tail.
+const SLOW_THEN_EXIT_1: &str = "#!/bin/sh
+if [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi
+i=0
+while [ $i -lt 15 ]; do head -c 200000 /dev/urandom; sleep 0.05; i=$((i+1)); done
+echo 'pg_dump: error: query failed: boom-4711' >&2
+exit 1
+";
+
+#[test]
+fn slow_dump_that_exits_1_fails_with_its_stderr_tail() {
+    for remote in ["local", "s3"] {
+        let Some(s3) = with_s3(remote) else { return };
+        let job = support::unique("exit1");
+        let t = env_for(
+            Test::new()
+                .manifest(&manifest(&job, remote, &pg_body("nodb"), ""))
+                .write_executable("pg_dump", SLOW_THEN_EXIT_1),
+            &s3,
+        );
+        let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(30));
+        assert_failed(&r, &job);
+        assert!(r.stderr().contains("exit 1"), "{}", r.stderr());
+        assert!(r.stderr().contains("boom-4711"), "{}", r.stderr());
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+        let dir = t.dir.path().display().to_string();
+        assert_clean(&t, s3.as_ref(), &[&job, &dir]);
+    }
+}
+
+#[test]
+fn dump_failing_at_start_is_a_failure() {
+    if !pg_ready() {
+        return;
+    }
+    for remote in ["local", "s3"] {
+        let Some(s3) = with_s3(remote) else { return };
+        let job = support::unique("nodb");
+        let missing = support::unique("missing_db");
+        let t = env_for(
+            Test::new().manifest(&manifest(&job, remote, &pg_body(&missing), "")),
+            &s3,
+        );
+        let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(30));
+        assert_failed(&r, &job);
+        assert!(
+            r.stderr().contains("does not exist"),
+            "the dump's stderr must be in the error: {}",
+            r.stderr()
+        );
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+        assert_clean(&t, s3.as_ref(), &[&job]);
+    }
+}
+
+/// A dump that writes `MB` megabytes of incompressible data, then optionally idles with the pipe
+/// open.
+fn big_dump(mb: u32, idle: u32) -> String {
+    format!(
+        "#!/bin/sh
+if [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi
+head -c {mb}000000 /dev/urandom
+sleep {idle}
+"
+    )
+}
+
+fn kill_upload_mid_stream(dump: &str) {
+    let Some(Some(s3)) = with_s3("s3") else {
+        return;
+    };
+    let job = support::unique("upkill");
+    let t = Test::new()
+        .manifest(&manifest(
+            &job,
+            "s3",
+            &pg_body("nodb"),
+            ", rclone: { extra_args: ['--bwlimit', '1M'] }",
+        ))
+        .write_executable("pg_dump", dump)
+        .envs(&s3.env());
+    let mut child = t.spawn(&["backup", &job]);
+    // wait until the upload runs and has had time to ship something
+    let found = support::wait_until(Duration::from_secs(15), || {
+        processes_with(&job).iter().any(|p| p.contains(" rcat "))
+    });
+    assert!(
+        found,
+        "no rclone rcat for {job}: {:?}",
+        processes_with(&job)
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let rcat: Vec<i32> = processes_with(&job)
+        .iter()
+        .filter(|p| p.contains(" rcat "))
+        .filter_map(|l| l.split(':').next().and_then(|p| p.trim().parse().ok()))
+        .collect();
+    assert_eq!(rcat.len(), 1, "{:?}", processes_with(&job));
+    let killed_at = Instant::now();
+    Command::new("kill")
+        .args(["-9", &rcat[0].to_string()])
+        .status()
+        .expect("kill");
+    let finished = support::wait_until(Duration::from_secs(20), || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("output");
+    let r = Run { out };
+    assert!(
+        finished,
+        "dbstash did not notice the dead upload:\n{}",
+        r.stderr()
+    );
+    let took = killed_at.elapsed();
+    assert_failed(&r, &job);
+    assert!(
+        r.stderr().contains("upload to `s3` failed"),
+        "the error must name the upload: {}",
+        r.stderr()
+    );
+    assert!(
+        took < Duration::from_secs(8),
+        "took {took:?} after the kill"
+    );
+    let dir = t.dir.path().display().to_string();
+    assert_clean(&t, Some(&s3), &[&job, &dir]);
+}
+
+#[test]
+fn upload_killed_mid_stream() {
+    kill_upload_mid_stream(&big_dump(40, 0));
+}
+
+#[test]
+fn upload_killed_while_the_dump_is_idle() {
+    // the dump writes 2 MB (taken by the relay and rclone's buffer), then holds its pipe open
+    kill_upload_mid_stream(&big_dump(2, 60));
+}
+
+#[test]
+fn unreachable_remote_fails_within_seconds() {
+    if !pg_ready() {
+        return;
+    }
+    let db = support::pg_fixture("flt_unreach", 100);
+    let job = support::unique("unreach");
+    let port = support::free_port(); // nothing listens there
+    let env: Vec<(String, String)> = [
+        ("RCLONE_CONFIG_T_TYPE", "s3".to_string()),
+        ("RCLONE_CONFIG_T_PROVIDER", "Rclone".into()),
+        (
+            "RCLONE_CONFIG_T_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        ),
+        ("RCLONE_CONFIG_T_ACCESS_KEY_ID", support::S3_KEY.into()),
+        (
+            "RCLONE_CONFIG_T_SECRET_ACCESS_KEY",
+            support::S3_SECRET.into(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let t = Test::new()
+        .manifest(&manifest(&job, "s3", &pg_body(&db), ""))
+        .envs(&env);
+    let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(120));
+    assert_failed(&r, &job);
+    assert!(
+        r.stderr().contains("remote `s3`"),
+        "the error must name the remote: {}",
+        r.stderr()
+    );
+    assert!(
+        r.stderr().contains("connection refused"),
+        "rclone's reason must be in the error: {}",
+        r.stderr()
+    );
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert_clean(&t, None, &[&job]);
+    support::pg_drop(&db);
+}
+
+#[test]
+fn database_server_down_fails_within_seconds() {
+    let pg = support::PgScram::start("down-pw-123");
+    if !support::require(pg.is_some(), "own PostgreSQL (initdb)") {
+        return;
+    }
+    let pg = pg.expect("pg");
+    let port = pg.port;
+    drop(pg); // stopped: nothing listens on its port any more
+    for remote in ["local", "s3"] {
+        let Some(s3) = with_s3(remote) else { return };
+        let job = support::unique("down");
+        let body = format!(
+            "engine: postgres, host: 127.0.0.1, port: {port}, user: postgres, password: down-pw-123, database: postgres"
+        );
+        let t = env_for(
+            Test::new().manifest(&manifest(&job, remote, &body, "")),
+            &s3,
+        );
+        let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(60));
+        assert_failed(&r, &job);
+        assert!(
+            r.stderr().to_lowercase().contains("connection refused")
+                || r.stderr().contains("could not connect"),
+            "{}",
+            r.stderr()
+        );
+        assert!(!r.stderr().contains("down-pw-123"), "{}", r.stderr());
+        assert!(took < Duration::from_secs(10), "took {took:?}");
+        assert_clean(&t, s3.as_ref(), &[&job]);
+    }
+}
+
+const EMPTY_DUMP: &str = "#!/bin/sh
+if [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi
+exit 0
+";
+
+#[test]
+fn zero_byte_dump_fails_unless_allow_empty() {
+    for remote in ["local", "s3"] {
+        let Some(s3) = with_s3(remote) else { return };
+        let job = support::unique("empty");
+        let t = env_for(
+            Test::new()
+                .manifest(&manifest(&job, remote, &pg_body("nodb"), ""))
+                .write_executable("pg_dump", EMPTY_DUMP),
+            &s3,
+        );
+        let (r, _) = run_within(&t, &["backup", &job], Duration::from_secs(30));
+        assert_failed(&r, &job);
+        assert!(r.stderr().contains("allow_empty"), "{}", r.stderr());
+        let dir = t.dir.path().display().to_string();
+        assert_clean(&t, s3.as_ref(), &[&job, &dir]);
+
+        // allowed: a complete (empty) backup with its record
+        let t = t.manifest(&manifest(
+            &job,
+            remote,
+            &format!("{}, allow_empty: true", pg_body("nodb")),
+            "",
+        ));
+        let (r, _) = run_within(&t, &["backup", &job], Duration::from_secs(30));
+        assert_eq!(r.code(), 0, "{}", r.stderr());
+        let stored = match &s3 {
+            Some(s) => s.objects(),
+            None => t.files("out"),
+        };
+        assert_eq!(stored.len(), 2, "{stored:?}");
+        assert!(
+            stored.iter().any(|f| f.ends_with(".sql.dbstash.json")),
+            "{stored:?}"
+        );
+    }
+}
+
+/// Writes a little, forever: only the job's timeout ends it.
+const FOREVER: &str = "#!/bin/sh
+if [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi
+while :; do echo '-- still dumping, slowly, a line of filler text'; sleep 0.05; done
+";
+
+#[test]
+fn timeout_kills_the_process_group_and_cleans_up() {
+    for remote in ["local", "s3"] {
+        let Some(s3) = with_s3(remote) else { return };
+        let job = support::unique("slow");
+        let t = env_for(
+            Test::new()
+                .manifest(&manifest(
+                    &job,
+                    remote,
+                    &format!("{}, timeout: 2s", pg_body("nodb")),
+                    "",
+                ))
+                .write_executable("pg_dump", FOREVER),
+            &s3,
+        );
+        let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(30));
+        assert_failed(&r, &job);
+        assert!(r.stderr().contains("timed out after 2s"), "{}", r.stderr());
+        assert!(took < Duration::from_secs(9), "took {took:?}");
+        let dir = t.dir.path().display().to_string();
+        assert_clean(&t, s3.as_ref(), &[&job, &dir]);
+    }
+}
+
+#[test]
+fn sigkilled_dbstash_takes_its_children_along_and_leaves_no_listed_backup() {
+    let Some(Some(s3)) = with_s3("s3") else {
+        return;
+    };
+    let job = support::unique("crash");
+    let t = Test::new()
+        .manifest(&manifest(
+            &job,
+            "s3",
+            &pg_body("nodb"),
+            ", rclone: { extra_args: ['--bwlimit', '1M'] }",
+        ))
+        .write_executable("pg_dump", &big_dump(40, 0))
+        .envs(&s3.env());
+    let mut child = t.spawn(&["backup", &job]);
+    let found = support::wait_until(Duration::from_secs(15), || {
+        processes_with(&job).iter().any(|p| p.contains(" rcat "))
+    });
+    assert!(found, "no upload started");
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().expect("SIGKILL dbstash");
+    let _ = child.wait();
+    let dir = t.dir.path().display().to_string();
+    for m in [&job, &dir] {
+        assert!(
+            support::wait_until(Duration::from_secs(3), || processes_with(m).is_empty()),
+            "children outlived dbstash: {:?}",
+            processes_with(m)
+        );
+    }
+    // rclone never saw EOF, so it never completed an object; nothing is listed
+    let objects = s3.objects();
+    assert!(
+        objects.iter().all(|o| !o.ends_with(".dbstash.json")),
+        "{objects:?}"
+    );
+    let listed = t.run(&["list", "--format", "json"]).success().stdout();
+    let v: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(v.as_array().map(Vec::len), Some(0), "{listed}");
+}
