@@ -1,3 +1,4 @@
+use crate::secret::{redact, Secret};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -16,6 +17,16 @@ pub struct StderrTail {
 
 impl StderrTail {
     pub fn spawn<R: AsyncRead + Unpin + Send + 'static>(reader: R, who: &'static str) -> Self {
+        Self::spawn_redacted(reader, who, Vec::new())
+    }
+
+    /// Like `spawn`, with every occurrence of `secrets` replaced by `***` before a line is logged
+    /// or kept (a tool that echoes its connection string must not leak it, even at debug level).
+    pub fn spawn_redacted<R: AsyncRead + Unpin + Send + 'static>(
+        reader: R,
+        who: &'static str,
+        secrets: Vec<Secret>,
+    ) -> Self {
         let lines = Arc::new(Mutex::new(VecDeque::new()));
         let store = lines.clone();
         let task = tokio::spawn(async move {
@@ -27,6 +38,10 @@ impl StderrTail {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         let mut line = String::from_utf8_lossy(&buf).trim_end().to_string();
+                        if !secrets.is_empty() {
+                            let refs: Vec<&Secret> = secrets.iter().collect();
+                            line = redact(&line, &refs);
+                        }
                         if line.is_empty() {
                             continue;
                         }

@@ -30,10 +30,19 @@ struct Done {
     stats: RelayStats,
 }
 
+/// The job's secrets, each also in its percent-encoded form (how a password appears inside the
+/// connection URIs that tools echo in their errors), for scrubbing tool output.
 fn secrets(plan: &JobPlan) -> Vec<Secret> {
-    plan.job()
-        .map(|j| j.secrets().into_iter().cloned().collect())
-        .unwrap_or_default()
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    let mut out: Vec<Secret> = Vec::new();
+    for s in plan.job().map(|j| j.secrets()).unwrap_or_default() {
+        let encoded = utf8_percent_encode(s.expose(), NON_ALPHANUMERIC).to_string();
+        out.push(s.clone());
+        if encoded != s.expose() {
+            out.push(Secret::new(encoded));
+        }
+    }
+    out
 }
 
 pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
@@ -286,10 +295,9 @@ async fn attempt(
                     return Err(format!("cannot start {}: {e}", spec.program));
                 }
             };
-            dump_tail = child
-                .stderr
-                .take()
-                .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "dump"));
+            dump_tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
+                StderrTail::spawn_redacted(e, "dump", secrets.clone())
+            });
             let Some(out) = child.stdout.take() else {
                 upload.abort(store, &key).await;
                 return Err("dump has no stdout".into());

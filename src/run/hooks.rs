@@ -49,14 +49,12 @@ pub async fn run(
     let mut child = group
         .spawn(&mut cmd)
         .map_err(|e| format!("{which} hook: cannot start sh: {e}"))?;
-    let mut out = child
-        .stdout
-        .take()
-        .map_or_else(StderrTail::empty, |o| StderrTail::spawn(o, which));
-    let mut err = child
-        .stderr
-        .take()
-        .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, which));
+    let mut out = child.stdout.take().map_or_else(StderrTail::empty, |o| {
+        StderrTail::spawn_redacted(o, which, secrets.iter().map(|s| (*s).clone()).collect())
+    });
+    let mut err = child.stderr.take().map_or_else(StderrTail::empty, |e| {
+        StderrTail::spawn_redacted(e, which, secrets.iter().map(|s| (*s).clone()).collect())
+    });
     let status = match tokio::time::timeout(limit, child.wait()).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("{which} hook: {e}")),
