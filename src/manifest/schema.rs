@@ -20,7 +20,11 @@ pub struct SchemaIssue {
 }
 
 pub fn schema() -> Value {
-    let schema = schemars::schema_for!(ManifestDoc);
+    // Draft-07: what yaml-language-server and most editors support best, and ~20x cheaper for the
+    // jsonschema crate to compile than 2020-12 (5 ms / 10 MB instead of 120 ms / 55 MB at start-up).
+    let schema = schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<ManifestDoc>();
     serde_json::to_value(&schema).unwrap_or(Value::Null)
 }
 
@@ -33,8 +37,13 @@ pub fn schema_text() -> String {
 
 fn validator() -> Option<&'static jsonschema::Validator> {
     static V: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
-    V.get_or_init(|| jsonschema::validator_for(&schema()).ok())
-        .as_ref()
+    V.get_or_init(|| {
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .build(&schema())
+            .ok()
+    })
+    .as_ref()
 }
 
 pub fn check(doc: &Value, _locs: &Locations) -> Vec<SchemaIssue> {
@@ -58,6 +67,11 @@ pub fn check(doc: &Value, _locs: &Locations) -> Vec<SchemaIssue> {
 fn deref<'a>(schema: &'a Value, root: &'a Value) -> &'a Value {
     let mut s = schema;
     for _ in 0..16 {
+        // Draft-07 wraps a `$ref` that has siblings (a description, a default) in `allOf`.
+        if let Some([only]) = s.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+            s = only;
+            continue;
+        }
         match s.get("$ref").and_then(Value::as_str) {
             Some(r) => {
                 let ptr = r.trim_start_matches('#');
@@ -384,6 +398,30 @@ mod tests {
             "unknown key `shedule`, did you mean `schedule`?"
         );
         assert!(unknown_key_message("zzzzzzzz", &["schedule"]).contains("expected one of"));
+    }
+
+    #[test]
+    fn unknown_keys_are_found_in_every_section() {
+        let doc = serde_json::json!({
+            "version": 1, "bogus0": 1,
+            "settings": { "bogus1": 1, "log": { "bogus2": 1 } },
+            "defaults": { "bogus3": 1, "retention": { "bogus4": 1 } },
+            "templates": { "t": { "bogus5": 1, "hooks": { "bogus6": 1 } } },
+            "remotes": { "r": { "bogus7": 1 } },
+            "notifiers": { "n": { "type": "email", "bogus8": 1, "smtp": { "host": "h", "bogus9": 1 } } },
+            "jobs": { "j": { "bogus10": 1, "remote": [{ "name": "r", "bogus11": 1 }], "verify": { "bogus12": 1 } } },
+        });
+        let root = schema();
+        let mut issues = Vec::new();
+        walk_keys(&doc, &root, &root, "", &mut issues);
+        let mut found: Vec<&str> = issues
+            .iter()
+            .map(|i| i.ptr.rsplit('/').next().unwrap_or(""))
+            .collect();
+        found.sort_by_key(|k| k.trim_start_matches("bogus").parse::<u32>().unwrap_or(99));
+        let want: Vec<String> = (0..=12).map(|i| format!("bogus{i}")).collect();
+        assert_eq!(found, want);
+        assert!(issues.iter().all(|i| i.on_key && i.remove));
     }
 
     #[test]
