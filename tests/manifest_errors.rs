@@ -187,6 +187,11 @@ jobs: {}
         errors: &[(18, 15, "invalid schedule `0 25 * * *`: hour 25 is out of range (0-23)")],
     },
     Case {
+        name: "cron that never runs",
+        yaml: concat!(base!(), "  b:\n    template: pg\n    database: b\n    remote: nas\n    schedule: \"0 0 31 4 *\"\n"),
+        errors: &[(18, 15, "schedule `0 0 31 4 *` never runs (no such date)")],
+    },
+    Case {
         name: "cron unknown shorthand",
         yaml: concat!(base!(), "  b:\n    template: pg\n    database: b\n    remote: nas\n    schedule: \"@sometimes\"\n"),
         errors: &[(18, 15, "invalid schedule `@sometimes`: unknown shorthand (use @hourly, @daily, @weekly, @monthly or @yearly)")],

@@ -786,6 +786,16 @@ fn job(
     };
     let schedule = match &d.schedule {
         Some(s) => Schedule::parse(s)
+            .and_then(|sch| {
+                // `0 0 31 4 *` parses but never runs: say so now, not by silence.
+                match sch.next_after(jiff::Timestamp::now(), &timezone.tz) {
+                    Some(_) => Ok(sch),
+                    None => Err(format!(
+                        "schedule `{}` never runs (no such date)",
+                        sch.expr()
+                    )),
+                }
+            })
             .map_err(|e| ctx.error(&p("schedule"), e))
             .ok(),
         None => {
@@ -802,9 +812,10 @@ fn job(
     if timeout.is_zero() {
         ctx.error(&p("timeout"), "timeout must be longer than 0s");
     }
-    if let Some(s) = &schedule {
+    // Only an explicit timeout is compared with the schedule (the comparison costs a few cron walks).
+    if let (Some(s), Some(_)) = (&schedule, &d.timeout) {
         if let Some(gap) = s.min_interval(jiff::Timestamp::now(), &timezone.tz) {
-            if d.timeout.is_some() && timeout > gap {
+            if timeout > gap {
                 ctx.warn(&p("timeout"), format!("timeout {} is longer than the {}s between runs: overlapping ticks will be skipped", d.timeout.clone().unwrap_or_default(), gap.as_secs()));
             }
         }

@@ -7,6 +7,25 @@ use jiff::{Timestamp, Zoned};
 use std::fmt;
 use std::str::FromStr;
 
+/// croner's parser is the most expensive step of loading a large manifest (~150k instructions per
+/// expression) and manifests repeat expressions (defaults, templates): parse each text once.
+fn parse_cached(e: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, croner::Cron>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(c) = cache.lock().ok().and_then(|m| m.get(e).cloned()) {
+        return Ok(c);
+    }
+    let c = croner::Cron::from_str(e)?;
+    if let Ok(mut m) = cache.lock() {
+        if m.len() < 10_000 {
+            m.insert(e.to_string(), c.clone());
+        }
+    }
+    Ok(c)
+}
+
 #[derive(Clone)]
 pub struct Schedule {
     expr: String,
@@ -39,7 +58,7 @@ impl Schedule {
         if !e.starts_with('@') {
             check_ranges(e)?;
         }
-        let cron = croner::Cron::from_str(e).map_err(|err| {
+        let cron = parse_cached(e).map_err(|err| {
             let why = err.to_string();
             let why = why.strip_prefix("Component error: ").unwrap_or(&why);
             format!("invalid schedule `{e}`: {}", why.trim_end_matches('.'))
@@ -118,6 +137,15 @@ fn check_ranges(e: &str) -> Result<(), String> {
                     ));
                 }
             }
+            if let Some((a, b)) = range.split_once('-') {
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                    if a > b {
+                        return Err(format!(
+                            "invalid schedule `{e}`: the {name} range {a}-{b} runs backwards"
+                        ));
+                    }
+                }
+            }
             for bound in range.split('-') {
                 // Names (JAN, MON), `*`, `?`, `L`, `W` and `#` are left to croner.
                 if let Ok(n) = bound.parse::<u32>() {
@@ -177,6 +205,20 @@ mod tests {
         let e = Schedule::parse("60 0 0 * * *").unwrap_err();
         assert!(e.contains("second 60 is out of range (0-59)"), "{e}");
         assert!(Schedule::parse("0 0 0 * * 7").is_ok(), "7 is Sunday");
+        let e = Schedule::parse("0 0 5-1 * *").unwrap_err();
+        assert!(
+            e.contains("the day of month range 5-1 runs backwards"),
+            "{e}"
+        );
+        let never = Schedule::parse("0 0 31 4 *").unwrap();
+        assert!(never.next_after(ts("2026-01-01T00:00:00Z"), &utc).is_none());
+        let leap = Schedule::parse("0 0 29 2 *").unwrap();
+        assert_eq!(
+            leap.next_after(ts("2026-01-01T00:00:00Z"), &utc)
+                .unwrap()
+                .timestamp(),
+            ts("2028-02-29T00:00:00Z")
+        );
     }
 
     #[test]
