@@ -52,10 +52,11 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     let mut outcome = RunOutcome::new(plan, &run_id, started);
     let _lock = match lock::try_lock(&env.temp_dir, &plan.job) {
         Ok(l) => l,
-        Err(lock::LockError::Busy { .. }) => {
-            tracing::warn!(job = %plan.job, run_id, event = "backup_skipped", "job is already running; this run is skipped");
+        Err(e @ lock::LockError::Busy { .. }) => {
+            tracing::warn!(job = %plan.job, run_id, event = "backup_skipped", reason = %e, "job is already running; this run is skipped");
             outcome.status = Status::Skipped;
-            outcome.error = Some(format!("job `{}` is already running", plan.job));
+            // "job `J` is already running (lock PATH is held by pid N)"
+            outcome.error = Some(e.to_string());
             return outcome;
         }
         Err(e) => {
