@@ -11,6 +11,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 const BLOCK: usize = 1 << 20;
+const ZSTD_JOB: u32 = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayStats {
@@ -101,6 +102,10 @@ pub fn relay<R: Read, W: Write + Send>(
         Codec::Zstd { level } => {
             let mut enc = zstd::stream::write::Encoder::new(sink, level)?;
             enc.multithread(workers())?;
+            // zstd's default job for levels 1-6 is 4x the window (8 MiB at level 3) and its buffer
+            // pool holds about 2 x workers + 3 jobs: ~56 MiB on two cores. 1 MiB jobs cut that to
+            // ~14 MiB for <1% in ratio (measured with scripts/bench, docs/PERFORMANCE.md).
+            enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
             copy(&mut reader, &mut enc)?;
             enc.finish()?
         }
@@ -157,11 +162,12 @@ fn gzip_member(data: &[u8], level: u32) -> io::Result<Vec<u8>> {
 
 /// gzip on every core: 1 MiB blocks compressed concurrently as independent gzip members, written
 /// in order. Concatenated members are a standard gzip file (RFC 1952 §2.2; `gzip -d` reads them).
-/// At most `2 × workers` blocks are in flight, so memory stays bounded.
+/// At most `workers + 2` blocks are in flight (one being read, one queued, one per worker), so memory
+/// stays bounded at a few MiB whatever the database size.
 fn parallel_gzip<R: Read, W: Write + Send>(r: &mut R, mut out: W, level: u32) -> io::Result<W> {
     let n = workers().max(1) as usize;
     type Job = (Vec<u8>, SyncSender<io::Result<Vec<u8>>>);
-    let (job_tx, job_rx) = sync_channel::<Job>(n);
+    let (job_tx, job_rx) = sync_channel::<Job>(1);
     let job_rx = Arc::new(std::sync::Mutex::new(job_rx));
     std::thread::scope(|scope| -> io::Result<W> {
         for _ in 0..n {
@@ -176,7 +182,7 @@ fn parallel_gzip<R: Read, W: Write + Send>(r: &mut R, mut out: W, level: u32) ->
             });
         }
         // Results come back in submission order through per-block one-shot channels.
-        let (order_tx, order_rx) = sync_channel::<Receiver<io::Result<Vec<u8>>>>(n * 2);
+        let (order_tx, order_rx) = sync_channel::<Receiver<io::Result<Vec<u8>>>>(n + 1);
         let writer = scope.spawn(move || -> io::Result<W> {
             for rx in order_rx {
                 let member = rx
