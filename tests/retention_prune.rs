@@ -95,24 +95,38 @@ jobs:
     }
     let b_backups = complete(&dir, "b");
     assert_eq!(b_backups.len(), 2);
-    let mut a_made = Vec::new();
+    // run ids of `a`'s runs, in order (names can be reused once retention freed them)
+    let mut a_runs = Vec::new();
     for _ in 0..4 {
-        t.run(&["backup", "a"]).success();
+        let r = t.run(&["backup", "a"]).success();
+        let line = r
+            .stderr()
+            .lines()
+            .find(|l| l.contains("backup_succeeded"))
+            .expect("success line")
+            .to_string();
+        let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
+        a_runs.push(v["run_id"].as_str().expect("run_id").to_string());
         let now = complete(&dir, "a");
-        for n in &now {
-            if !a_made.contains(n) {
-                a_made.push(n.clone());
-            }
-        }
         assert!(now.len() <= 2, "max_files 2 exceeded: {now:?}");
     }
-    assert_eq!(a_made.len(), 4, "{a_made:?}");
-    // the two newest of `a` survive
-    let mut kept = complete(&dir, "a");
-    kept.sort();
-    let mut newest: Vec<String> = a_made[2..].to_vec();
-    newest.sort();
-    assert_eq!(kept, newest);
+    // the two newest runs of `a` survive
+    let kept = complete(&dir, "a");
+    let kept_runs: Vec<String> = kept
+        .iter()
+        .map(|o| {
+            let rec: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(dir.join(format!("{o}.dbstash.json"))).expect("record"),
+            )
+            .expect("json");
+            rec["run_id"].as_str().expect("run_id").to_string()
+        })
+        .collect();
+    let mut want = a_runs[2..].to_vec();
+    want.sort();
+    let mut got = kept_runs.clone();
+    got.sort();
+    assert_eq!(got, want, "kept {kept:?}");
     // everything else is untouched
     assert_eq!(complete(&dir, "b"), b_backups);
     for f in [
@@ -124,10 +138,12 @@ jobs:
     ] {
         assert!(dir.join(f).exists(), "{f} was deleted");
     }
-    // deleted backups lost their record too (no orphan records)
-    for gone in &a_made[..2] {
-        assert!(!dir.join(gone).exists());
-        assert!(!dir.join(format!("{gone}.dbstash.json")).exists());
+    // no orphan records: every record in the folder has its object
+    for e in std::fs::read_dir(&dir).expect("dir").flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if let Some(obj) = n.strip_suffix(".dbstash.json") {
+            assert!(dir.join(obj).exists(), "record without object: {n}");
+        }
     }
     // list shows only complete backups of each job
     let v: serde_json::Value =

@@ -246,14 +246,14 @@ async fn attempt(
 
     // Name the object; never overwrite an existing backup.
     let wanted = plan.object_for(&plan.name_vars(started));
-    let (previous, entries) = record::complete_backups(store, &wanted.folder, &plan.job)
+    let (previous, entries) = record::newest_backup(store, &wanted.folder, &plan.job)
         .await
         .map_err(|e| format!("cannot list remote `{}`: {e}", plan.remote.name))?;
     let obj = free_name(&wanted, &plan.extension, &entries);
     let key = obj.key();
     let expected = plan
         .expected_size
-        .or_else(|| previous.first().map(|b| b.record.size + b.record.size / 4));
+        .or_else(|| previous.as_ref().map(|b| b.record.size + b.record.size / 4));
 
     let mut versions = BTreeMap::new();
     if let Some(v) = &plan.version {
@@ -466,7 +466,7 @@ async fn attempt(
     }
 
     // Retention only after a complete backup; its failures are logged, not the backup's.
-    match retention::apply(plan, store, finished, false).await {
+    match retention::apply_after_backup(plan, store, finished).await {
         Ok(r) if !r.errors.is_empty() => {
             tracing::warn!(job = %plan.job, event = "retention_failed", errors = ?r.errors)
         }

@@ -91,3 +91,54 @@ pub async fn complete_backups<S: Storage>(
     });
     Ok((out, entries))
 }
+
+/// The newest complete backup of `job` in `folder` (plus the listing), reading records newest
+/// first and stopping at the first that qualifies: one record read in the usual case, instead of
+/// one per backup (each read is an rclone process on a remote).
+pub async fn newest_backup<S: Storage>(
+    store: &S,
+    folder: &str,
+    job: &str,
+) -> Result<(Option<Backup>, Vec<Entry>), StorageError> {
+    let entries = store.list(folder).await?;
+    let names: HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let mut records: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| {
+            e.name
+                .strip_suffix(SUFFIX)
+                .is_some_and(|object| names.contains(object))
+        })
+        .collect();
+    records.sort_by(|a, b| {
+        b.modified
+            .cmp(&a.modified)
+            .then_with(|| b.name.cmp(&a.name))
+    });
+    let mut best: Option<Backup> = None;
+    // Only sizes the next upload's chunks: the most recently written record that qualifies.
+    for e in records {
+        if best.is_some() {
+            break;
+        }
+        let Some(object) = e.name.strip_suffix(SUFFIX) else {
+            continue;
+        };
+        let key = join_key(folder, &e.name);
+        let Ok(bytes) = store.read_small(&key).await else {
+            continue;
+        };
+        let Ok(record) = serde_json::from_slice::<Record>(&bytes) else {
+            continue;
+        };
+        if record.job != job || record.object != object || record.format != FORMAT {
+            continue;
+        }
+        best = Some(Backup {
+            id: object.to_string(),
+            key: join_key(folder, object),
+            record,
+        });
+    }
+    Ok((best, entries))
+}

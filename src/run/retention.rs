@@ -95,3 +95,33 @@ pub async fn apply(
     }
     Ok(report)
 }
+
+/// Retention right after a successful backup. With an unlimited policy nothing can be due, so
+/// the records are not read at all (one rclone call per record on a remote): only the listing, for
+/// leftovers of crashed runs (an object with a record file is never a leftover).
+pub async fn apply_after_backup(
+    plan: &JobPlan,
+    store: &AnyStorage,
+    now: Timestamp,
+) -> Result<PruneReport, StorageError> {
+    if !plan.retention.is_unlimited() {
+        return apply(plan, store, now, false).await;
+    }
+    let folder = folder(plan, now);
+    let entries = store.list(&folder).await?;
+    let mut report = PruneReport {
+        leftovers: leftovers::find(plan, &entries, &HashSet::new(), now),
+        ..Default::default()
+    };
+    for name in report.leftovers.clone() {
+        let key = join_key(&folder, &name);
+        match store.delete(&key).await {
+            Ok(()) => {
+                tracing::info!(job = %plan.job, event = "leftover_deleted", object = %key);
+                report.deleted.push(key);
+            }
+            Err(e) => report.errors.push(format!("{key}: {e}")),
+        }
+    }
+    Ok(report)
+}
