@@ -120,6 +120,7 @@ fn dump_killed_mid_stream(remote: &str) {
     }
     let Some(s3) = with_s3(remote) else { return };
     let db = support::pg_fixture("flt_kill", 30000);
+    let _guard = support::PgDropGuard(db.clone());
     let job = support::unique("killed");
     let t = env_for(
         Test::new()
@@ -133,7 +134,6 @@ fn dump_killed_mid_stream(remote: &str) {
     assert!(took < Duration::from_secs(10), "took {took:?}");
     let dir = t.dir.path().display().to_string();
     assert_clean(&t, s3.as_ref(), &[&job, &dir]);
-    support::pg_drop(&db);
 }
 
 #[test]
@@ -325,6 +325,7 @@ fn unreachable_remote_fails_within_seconds() {
         return;
     }
     let db = support::pg_fixture("flt_unreach", 100);
+    let _guard = support::PgDropGuard(db.clone());
     let job = support::unique("unreach");
     let port = support::free_port(); // nothing listens there
     let env: Vec<(String, String)> = [
@@ -360,7 +361,6 @@ fn unreachable_remote_fails_within_seconds() {
     );
     assert!(took < Duration::from_secs(15), "took {took:?}");
     assert_clean(&t, None, &[&job]);
-    support::pg_drop(&db);
 }
 
 #[test]

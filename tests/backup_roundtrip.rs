@@ -181,6 +181,7 @@ fn postgres_plain_and_custom_round_trip_locally_and_over_s3() {
     }
     let Some(s3) = start_s3() else { return };
     let db = support::pg_fixture("rt_pg", 3000);
+    let _guard = support::PgDropGuard(db.clone());
     support::psql(&db, PG_EXTRA);
     let want = pg_fingerprint(&db);
     let conn =
@@ -203,7 +204,7 @@ fn postgres_plain_and_custom_round_trip_locally_and_over_s3() {
     for (job, s) in &results {
         let target = support::unique("rt_pg_restore");
         support::psql("postgres", &format!("create database {target}"));
-        restored.push(target.clone());
+        restored.push(support::PgDropGuard(target.clone()));
         let custom = job.contains("native") || job.contains("custom");
         let file = write_temp(t.dir.path(), &format!("{job}.dump"), &s.dump);
         if custom {
@@ -269,10 +270,7 @@ fn postgres_plain_and_custom_round_trip_locally_and_over_s3() {
         .expect("l-native")
         .1;
     assert_eq!(native.record["compression"], "zstd");
-    for d in restored {
-        support::pg_drop(&d);
-    }
-    support::pg_drop(&db);
+    drop(restored);
 }
 
 // ------------------------------------------------------------------------------ mariadb / mysql

@@ -117,6 +117,10 @@ fn passwords_never_reach_argv_environment_of_dbstash_logs_or_plan() {
         "create database `{mdb}`; create table `{mdb}`.t as select seq id, md5(seq) v from `{mdb}`.seq_1_to_60000; \
          create user '{muser}'@'127.0.0.1' identified by '{my_pw}'; grant all on `{mdb}`.* to '{muser}'@'127.0.0.1'"
     ));
+    // dropped even when an assertion fails
+    let _cleanup = MariaCleanup(format!(
+        "drop user if exists '{muser}'@'127.0.0.1'; drop database if exists `{mdb}`"
+    ));
     redis.cli(&["debug", "populate", "50000"]);
     // wrong-password access is refused: the passwords are real
     assert!(support::sh(&format!(
@@ -231,10 +235,16 @@ exit 1
             r.stderr()
         );
     }
+}
 
-    support::mariadb(&format!(
-        "drop user '{muser}'@'127.0.0.1'; drop database `{mdb}`"
-    ));
+struct MariaCleanup(String);
+
+impl Drop for MariaCleanup {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("mariadb")
+            .args(["-e", &self.0])
+            .output();
+    }
 }
 
 /// The option file that carries the MariaDB password: 0600, in a 0700 run folder, named by

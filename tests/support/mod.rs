@@ -611,3 +611,12 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// Drops a database on the shared PostgreSQL when it goes out of scope (a failing test too).
+pub struct PgDropGuard(pub String);
+
+impl Drop for PgDropGuard {
+    fn drop(&mut self) {
+        pg_drop(&self.0);
+    }
+}
