@@ -73,11 +73,23 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     let run_dir = env.temp_dir.join("runs").join(&run_id);
     let store = AnyStorage::for_plan(plan);
     let group = ProcGroup::new();
+    // The upload runs in a group of its own: when the dump fails, its whole family is SIGKILLed at
+    // once, while rclone is stopped by `Upload::abort` (SIGTERM first, so it can abort its S3
+    // multipart upload instead of leaving the parts behind; its stdin stays open, so it never
+    // completes the object).
+    let upload_group = ProcGroup::new();
     let partial: Mutex<Option<String>> = Mutex::new(None);
 
     let result = {
         let work = attempt(
-            plan, env, &store, &group, &run_dir, started, &partial, &run_id,
+            plan,
+            env,
+            &store,
+            (&group, &upload_group),
+            &run_dir,
+            started,
+            &partial,
+            &run_id,
         );
         tokio::pin!(work);
         let mut shutdown = env.shutdown.clone();
@@ -94,17 +106,18 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
         tokio::select! {
             r = &mut work => r,
             _ = tokio::time::sleep(plan.timeout) => {
-                group.terminate(KILL_GRACE).await;
+                tokio::join!(group.terminate(KILL_GRACE), upload_group.terminate(KILL_GRACE));
                 Err(format!("timed out after {}", crate::manifest::units::human_duration(plan.timeout)))
             }
             _ = stop => {
-                group.terminate(KILL_GRACE).await;
+                tokio::join!(group.terminate(KILL_GRACE), upload_group.terminate(KILL_GRACE));
                 Err("stopped: dbstash is shutting down".to_string())
             }
         }
     };
     // Anything still running belongs to an abandoned attempt.
     group.kill();
+    upload_group.kill();
     let partial_key = partial.lock().ok().and_then(|mut p| p.take());
     match result {
         Ok(done) => {
@@ -222,7 +235,7 @@ async fn attempt(
     plan: &JobPlan,
     env: &RunEnv,
     store: &AnyStorage,
-    group: &ProcGroup,
+    (group, upload_group): (&ProcGroup, &ProcGroup),
     run_dir: &Path,
     started: Timestamp,
     partial: &Mutex<Option<String>>,
@@ -264,7 +277,7 @@ async fn attempt(
 
     // Start the upload first, so the dump's bytes have somewhere to go.
     let mut upload = store
-        .begin_upload(&key, group, expected)
+        .begin_upload(&key, upload_group, expected)
         .await
         .map_err(|e| format!("cannot start upload to `{}`: {e}", plan.remote.name))?;
     if let Ok(mut p) = partial.lock() {
@@ -331,7 +344,7 @@ async fn attempt(
     let mut relay_task =
         tokio::task::spawn_blocking(move || relay::relay(source, writer, codec, progress));
     // Watch all three at once: the relay, the dump and the upload. Whichever fails first stops the
-    // others now (SIGKILL to the run's group, rclone included, so it never sees EOF) — a dump whose
+    // others now (SIGKILL to the dump's group; rclone, which never sees EOF, is aborted below) — a dump whose
     // child still holds the pipe, or an idle dump behind a dead upload, must not keep the run alive.
     let mut relayed = None;
     let mut dump_status = None;

@@ -13,9 +13,12 @@ use tokio::process::Child;
 
 /// Small calls (list, read a record, delete) give up after this long.
 const SMALL_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long an aborted upload gets to cancel its multipart upload before SIGKILL.
+const ABORT_GRACE: Duration = Duration::from_secs(3);
 /// Attempts of a small call that fails with rclone's "temporary error" exit status.
 const SMALL_CALL_ATTEMPTS: u64 = 3;
-const SMALL_CALL_RETRIES: &str = "--low-level-retries=1";
+/// One attempt per rclone call (low-level and high-level); `call` retries temporary errors itself.
+const SMALL_CALL_RETRIES: [&str; 2] = ["--low-level-retries=1", "--retries=1"];
 
 pub struct RcloneStorage {
     remote: String,
@@ -69,9 +72,24 @@ impl RcloneUpload {
         }
     }
 
-    /// SIGKILL rclone while its stdin is still open, so it never completes a partial object.
+    /// Stop rclone while its stdin is still open, so it never completes a partial object: SIGTERM
+    /// first (rclone then aborts an S3 multipart upload instead of leaving its parts behind), and
+    /// SIGKILL if it has not exited within a few seconds.
     pub(super) async fn kill(mut self) -> String {
-        let _ = self.child.start_kill();
+        if let Ok(None) = self.child.try_wait() {
+            if let Some(pid) = self.child.id().and_then(|p| i32::try_from(p).ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            if tokio::time::timeout(ABORT_GRACE, self.child.wait())
+                .await
+                .is_err()
+            {
+                let _ = self.child.start_kill();
+            }
+        }
         let _ = self.child.wait().await;
         self.tail.finish().await
     }
@@ -137,7 +155,8 @@ impl RcloneStorage {
         args: &[String],
         input: Option<&[u8]>,
     ) -> Result<Vec<u8>, StorageError> {
-        let spec = rclone_args::command_with(&self.conf, op, &[SMALL_CALL_RETRIES.into()], args);
+        let defaults: Vec<String> = SMALL_CALL_RETRIES.iter().map(|s| s.to_string()).collect();
+        let spec = rclone_args::command_with(&self.conf, op, &defaults, args);
         let mut cmd = proc::command(&spec, None);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         if input.is_some() {
