@@ -34,7 +34,7 @@ pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> i32 {
                 }
             }
         }
-        rows.sort_by(|a, b| b.1.record.finished.cmp(&a.1.record.finished));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.1.record.finished));
         match format {
             OutputFormat::Json => {
                 let v: Vec<_> = rows

@@ -245,12 +245,6 @@ pub fn load_or_report(config: &std::path::Path) -> Option<crate::manifest::Manif
     }
 }
 
-/// For commands that are not built yet: a clear message and exit 1.
-pub(crate) fn not_yet(what: &str) -> i32 {
-    eprintln!("dbstash: `{what}` is not implemented in this version");
-    1
-}
-
 /// A small runtime for commands that do a little I/O.
 pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Builder::new_multi_thread()

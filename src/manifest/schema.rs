@@ -6,7 +6,6 @@
 use super::tree::Locations;
 use super::types::ManifestDoc;
 use serde_json::Value;
-use std::sync::OnceLock;
 
 /// A schema problem at a JSON pointer; `on_key` points the location at the key instead of the value.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,15 +34,15 @@ pub fn schema_text() -> String {
     s
 }
 
-fn validator() -> Option<&'static jsonschema::Validator> {
-    static V: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
-    V.get_or_init(|| {
-        jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft7)
-            .build(&schema())
-            .ok()
-    })
-    .as_ref()
+/// Built per load, not kept (compiling takes ~5 ms). Formats are not checked: schemars' `format`s
+/// here (`uint32`, …) are annotations whose ranges the schema already states, and the format
+/// checkers' regex tables would cost a long-running supervisor ~10 MB.
+fn validator() -> Option<jsonschema::Validator> {
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft7)
+        .should_validate_formats(false)
+        .build(&schema())
+        .ok()
 }
 
 pub fn check(doc: &Value, _locs: &Locations) -> Vec<SchemaIssue> {

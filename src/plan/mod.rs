@@ -2,6 +2,7 @@
 //! `dbstash plan` prints this very value; `dbstash run`/`backup` executes it.
 
 pub mod command;
+pub mod gfs;
 pub mod naming;
 pub mod render;
 pub mod retention;

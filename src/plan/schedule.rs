@@ -6,18 +6,19 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// croner's parser is the most expensive step of loading a large manifest (~150k instructions per
 /// expression) and manifests repeat expressions (defaults, templates): parse each text once.
-fn parse_cached(e: &str) -> Result<croner::Cron, croner::errors::CronError> {
+fn parse_cached(e: &str) -> Result<Arc<croner::Cron>, croner::errors::CronError> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<String, croner::Cron>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<croner::Cron>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(c) = cache.lock().ok().and_then(|m| m.get(e).cloned()) {
         return Ok(c);
     }
-    let c = croner::Cron::from_str(e)?;
+    let c = Arc::new(croner::Cron::from_str(e)?);
     if let Ok(mut m) = cache.lock() {
         if m.len() < 10_000 {
             m.insert(e.to_string(), c.clone());
@@ -29,7 +30,8 @@ fn parse_cached(e: &str) -> Result<croner::Cron, croner::errors::CronError> {
 #[derive(Clone)]
 pub struct Schedule {
     expr: String,
-    cron: croner::Cron,
+    /// Shared: a parsed pattern holds bitmaps for every field (incl. years), ~10 KB.
+    cron: Arc<croner::Cron>,
 }
 
 impl Schedule {

@@ -1,7 +1,6 @@
 //! What a manifest reload changes, by job name (pure; unit-tested).
 
 use crate::manifest::model::Settings;
-use crate::plan::JobPlan;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -18,7 +17,7 @@ impl Diff {
     }
 }
 
-pub fn jobs(old: &BTreeMap<String, JobPlan>, new: &BTreeMap<String, JobPlan>) -> Diff {
+pub fn jobs<P: PartialEq>(old: &BTreeMap<String, P>, new: &BTreeMap<String, P>) -> Diff {
     let mut d = Diff::default();
     for (name, plan) in new {
         match old.get(name) {
@@ -56,6 +55,7 @@ pub fn needs_restart(old: &Settings, new: &Settings) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::JobPlan;
     use std::path::Path;
 
     fn plans(yaml: &str) -> BTreeMap<String, JobPlan> {

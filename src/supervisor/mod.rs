@@ -45,12 +45,16 @@ pub fn run(config: &Path) -> i32 {
     runtime.block_on(Supervisor::start(config.to_path_buf(), m))
 }
 
-fn plans_of(m: &Manifest) -> BTreeMap<String, JobPlan> {
-    m.jobs
+/// Plans of every job; the manifest's own job list is dropped afterwards (the plans carry it).
+fn plans_of(m: &mut Manifest) -> BTreeMap<String, Arc<JobPlan>> {
+    let plans = m
+        .jobs
         .values()
         .filter_map(|j| plan::build(m, j).ok())
-        .map(|p| (p.job.clone(), p))
-        .collect()
+        .map(|p| (p.job.clone(), Arc::new(p)))
+        .collect();
+    m.jobs.clear();
+    plans
 }
 
 struct Supervisor {
@@ -62,9 +66,9 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    async fn start(path: PathBuf, m: Manifest) -> i32 {
-        let plans = plans_of(&m);
-        let dispatcher = Dispatcher::new(m.notifiers.clone()).ok();
+    async fn start(path: PathBuf, mut m: Manifest) -> i32 {
+        let plans = plans_of(&mut m);
+        let dispatcher = dispatcher_for(&m, None);
         let settings = m.settings.clone();
         let shared = Arc::new(Shared::new(Current {
             manifest: m,
@@ -84,6 +88,7 @@ impl Supervisor {
             }
         }
         reaper::spawn_if_pid1();
+        trim_heap();
         let mut sup = Supervisor {
             path: path.clone(),
             shared: shared.clone(),
@@ -125,7 +130,7 @@ impl Supervisor {
         0
     }
 
-    fn start_loop(&mut self, plan: JobPlan, run_now: bool) {
+    fn start_loop(&mut self, plan: Arc<JobPlan>, run_now: bool) {
         let name = plan.job.clone();
         let ctx = RunCtx {
             shared: self.shared.clone(),
@@ -197,8 +202,8 @@ impl Supervisor {
                     });
                 }
             }
-            Ok(m) => {
-                let new_plans = plans_of(&m);
+            Ok(mut m) => {
+                let new_plans = plans_of(&mut m);
                 let (old_plans, restart) = match self.shared.current.read() {
                     Ok(c) => (
                         c.plans.clone(),
@@ -215,7 +220,7 @@ impl Supervisor {
                         self.start_loop(p.clone(), false);
                     }
                 }
-                let dispatcher = Dispatcher::new(m.notifiers.clone()).ok();
+                let dispatcher = dispatcher_for(&m, self.shared.dispatcher());
                 self.shared.metrics.set_manifest(&m.hash);
                 if let Ok(mut c) = self.shared.current.write() {
                     *c = Current {
@@ -225,6 +230,7 @@ impl Supervisor {
                     };
                 }
                 self.shared.metrics.count_reload("success");
+                trim_heap();
                 for s in &restart {
                     tracing::warn!(
                         event = "restart_needed",
@@ -265,6 +271,30 @@ impl Supervisor {
     }
 }
 
+/// Notifications for this manifest: none without notifiers (no HTTP client, no CA store in memory);
+/// the previous dispatcher's client is reused (building one loads the CA store, ~50 ms).
+fn dispatcher_for(m: &Manifest, previous: Option<Dispatcher>) -> Option<Dispatcher> {
+    if m.notifiers.is_empty() {
+        return None;
+    }
+    match previous {
+        Some(d) => Some(Dispatcher::with_client(
+            m.notifiers.clone(),
+            d.client().clone(),
+        )),
+        None => Dispatcher::new(m.notifiers.clone()).ok(),
+    }
+}
+
+/// Give the parse-time garbage of a (large) manifest back to the OS; glibc keeps freed memory.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap pages.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 async fn wait_idle(shared: &Shared, limit: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
@@ -291,7 +321,7 @@ struct RunCtx {
 /// One job's schedule: sleep until the next run (re-checking the wall clock at least every 30 s),
 /// fire, repeat. Next times are computed from the later of the last fired instant and now, so a
 /// clock that jumps back never runs a slot twice, and one that jumps forward runs once, not N times.
-async fn job_loop(ctx: RunCtx, plan: JobPlan, run_now: bool) {
+async fn job_loop(ctx: RunCtx, plan: Arc<JobPlan>, run_now: bool) {
     let name = plan.job.clone();
     if run_now {
         fire(&ctx, &name);
@@ -354,7 +384,10 @@ fn fire(ctx: &RunCtx, job: &str) {
         shared.metrics.running.get_or_create(&label).set(1);
         let mut env = ctx.env.clone();
         if let Some(d) = shared.dispatcher() {
-            env.on_start = Some(run::notice::start_hook(&d, std::slice::from_ref(&plan)));
+            env.on_start = Some(run::notice::start_hook(
+                &d,
+                std::slice::from_ref(plan.as_ref()),
+            ));
         }
         let outcome = run::backup::backup(&plan, &env).await;
         shared.metrics.running.get_or_create(&label).set(0);

@@ -8,12 +8,13 @@ use crate::server::Health;
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// The active manifest and what was derived from it.
 pub struct Current {
     pub manifest: Manifest,
-    pub plans: BTreeMap<String, JobPlan>,
+    /// Shared with the job loops and runs: one copy per job.
+    pub plans: BTreeMap<String, Arc<JobPlan>>,
     pub dispatcher: Option<Dispatcher>,
 }
 
@@ -55,7 +56,7 @@ impl Shared {
             .store(Timestamp::now().as_second(), Ordering::Relaxed);
     }
 
-    pub fn plan(&self, job: &str) -> Option<JobPlan> {
+    pub fn plan(&self, job: &str) -> Option<Arc<JobPlan>> {
         self.current
             .read()
             .ok()
