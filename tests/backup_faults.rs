@@ -177,11 +177,13 @@ fn dump_killed_while_its_child_keeps_writing_fails_at_once() {
     }
 }
 
-/// Emits bytes for a while, then fails: the error names the failure and carries stderr's tail.
+/// Emits bytes for a while (9 MB: past rclone's first 5 MiB S3 chunk, so a multipart upload is
+/// under way), then fails: the error names the failure and carries stderr's tail, and the
+/// multipart upload's parts are gone too.
 const SLOW_THEN_EXIT_1: &str = "#!/bin/sh
 if [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi
 i=0
-while [ $i -lt 15 ]; do head -c 200000 /dev/urandom; sleep 0.05; i=$((i+1)); done
+while [ $i -lt 15 ]; do head -c 600000 /dev/urandom; sleep 0.05; i=$((i+1)); done
 echo 'pg_dump: error: query failed: boom-4711' >&2
 exit 1
 ";

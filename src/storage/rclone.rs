@@ -80,7 +80,7 @@ impl RcloneUpload {
             if let Some(pid) = self.child.id().and_then(|p| i32::try_from(p).ok()) {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
+                    nix::sys::signal::Signal::SIGTERM,
                 );
             }
             if tokio::time::timeout(ABORT_GRACE, self.child.wait())
