@@ -449,3 +449,40 @@ fn as_pid1_it_reaps_orphans_and_stops_on_sigterm() {
         "PID 1 did not stop cleanly on SIGTERM"
     );
 }
+
+#[test]
+fn scheduled_restore_drill_runs_and_leaves_no_scratch_database() {
+    if !support::require(support::pg_available(), "PostgreSQL on 127.0.0.1:5432") {
+        return;
+    }
+    let db = support::pg_fixture("dbstash_drill", 500);
+    let scratch = support::unique("dbstash_scratch");
+    let port = support::free_port();
+    let t = Test::new().manifest(&format!(
+        "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', health: {{ listen: '127.0.0.1:{port}' }} }}\nremotes: {{ l: {{ path: '{{dir}}/out' }} }}\njobs:\n  pg: {{ engine: postgres, host: 127.0.0.1, user: postgres, database: {db}, remote: l, compress: zstd,\n        verify: {{ schedule: '*/2 * * * * *', restore_to: 'postgresql://postgres@127.0.0.1:5432/{scratch}' }} }}\n"
+    ));
+    t.run(&["backup", "pg"]).success();
+    let _sup = Sup::start(&t);
+    assert!(support::wait_port(port, Duration::from_secs(10)));
+    assert!(
+        wait_until(Duration::from_secs(30), || metric(
+            port,
+            "dbstash_verify_runs_total{job=\"pg\",status=\"success\"}"
+        ) >= 1.0),
+        "no successful drill:\n{}",
+        t.log()
+    );
+    let exists = support::psql(
+        "postgres",
+        &format!("select count(*) from pg_database where datname = '{scratch}'"),
+    );
+    // a drill may be mid-way; wait for quiet and check the scratch database is gone
+    assert!(
+        wait_until(Duration::from_secs(10), || support::psql(
+            "postgres",
+            &format!("select count(*) from pg_database where datname = '{scratch}'")
+        ) == "0"),
+        "scratch db left ({exists})"
+    );
+    support::pg_drop(&db);
+}

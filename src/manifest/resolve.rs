@@ -325,7 +325,7 @@ fn notifier(name: &str, n: &NotifierDoc, ctx: &mut Ctx) -> Option<Notifier> {
         if n.from.is_none() {
             ctx.error_key(&ptr, format!("email notifier `{name}` needs `from`"));
         }
-        if n.to.as_ref().map_or(true, Vec::is_empty) {
+        if n.to.as_ref().is_none_or(Vec::is_empty) {
             ctx.error_key(
                 &ptr,
                 format!("email notifier `{name}` needs at least one address in `to`"),

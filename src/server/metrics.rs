@@ -42,6 +42,7 @@ pub struct Metrics {
     pub last_duration: Family<JobLabel, FloatGauge>,
     pub last_size: Family<JobLabel, Gauge>,
     pub runs: Family<RunLabel, Counter>,
+    pub drills: Family<RunLabel, Counter>,
     pub reloads: Family<ResultLabel, Counter>,
     pub notifications: Family<NotifierLabel, Counter>,
     pub next_run: Family<JobLabel, FloatGauge>,
@@ -63,6 +64,7 @@ impl Metrics {
             last_duration: Family::default(),
             last_size: Family::default(),
             runs: Family::default(),
+            drills: Family::default(),
             reloads: Family::default(),
             notifications: Family::default(),
             next_run: Family::default(),
@@ -84,6 +86,11 @@ impl Metrics {
             "dbstash_backup_last_size_bytes",
             "Stored size of the job's last successful backup",
             m.last_size.clone(),
+        );
+        registry.register(
+            "dbstash_verify_runs",
+            "Scheduled restore drills by outcome",
+            m.drills.clone(),
         );
         // prometheus-client appends `_total` to counters.
         registry.register(
@@ -127,6 +134,15 @@ impl Metrics {
 
     pub fn count_run(&self, job: &str, status: &str) {
         self.runs
+            .get_or_create(&RunLabel {
+                job: job.to_string(),
+                status: status.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn count_drill(&self, job: &str, status: &str) {
+        self.drills
             .get_or_create(&RunLabel {
                 job: job.to_string(),
                 status: status.to_string(),

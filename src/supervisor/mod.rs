@@ -11,8 +11,10 @@ pub mod watch;
 use crate::manifest::{self, Manifest};
 use crate::notify::event::Event;
 use crate::notify::Dispatcher;
+use crate::plan::schedule::Schedule;
 use crate::plan::{self, JobPlan};
 use crate::run::{self, RunEnv, Status};
+use crate::secret::Secret;
 use jiff::Timestamp;
 use state::{Current, Shared};
 use std::collections::{BTreeMap, HashMap};
@@ -137,6 +139,18 @@ impl Supervisor {
             env: self.env.clone(),
             sem: self.sem.clone(),
         };
+        let drill = plan
+            .job()
+            .and_then(|j| j.verify.as_ref())
+            .and_then(|v| Some((v.schedule.clone()?, v.restore_to.clone()?)));
+        if let Some((schedule, target)) = drill {
+            let handle = tokio::spawn(drill_loop(ctx.clone(), plan.clone(), schedule, target));
+            if let Some(old) = self.loops.insert(format!("{name}#verify"), handle) {
+                old.abort();
+            }
+        } else if let Some(old) = self.loops.remove(&format!("{name}#verify")) {
+            old.abort();
+        }
         let handle = tokio::spawn(job_loop(ctx, plan, run_now));
         if let Some(old) = self.loops.insert(name, handle) {
             old.abort();
@@ -144,8 +158,10 @@ impl Supervisor {
     }
 
     fn stop_loop(&mut self, name: &str) {
-        if let Some(h) = self.loops.remove(name) {
-            h.abort();
+        for key in [name.to_string(), format!("{name}#verify")] {
+            if let Some(h) = self.loops.remove(&key) {
+                h.abort();
+            }
         }
         self.shared.metrics.forget_job(name);
     }
@@ -321,28 +337,28 @@ struct RunCtx {
 /// One job's schedule: sleep until the next run (re-checking the wall clock at least every 30 s),
 /// fire, repeat. Next times are computed from the later of the last fired instant and now, so a
 /// clock that jumps back never runs a slot twice, and one that jumps forward runs once, not N times.
-async fn job_loop(ctx: RunCtx, plan: Arc<JobPlan>, run_now: bool) {
-    let name = plan.job.clone();
-    if run_now {
-        fire(&ctx, &name);
-    }
-    let Some(schedule) = plan.job().and_then(|j| j.schedule.clone()) else {
-        return;
-    };
-    let tz = plan.zone().tz;
+/// Sleep until each run time of `schedule` (re-checking the wall clock at least every 30 s) and
+/// call `on_tick`. Next times are computed from the later of the last fired instant and now, so a
+/// clock that jumps back never runs a slot twice, and one that jumps forward runs once, not N times.
+async fn schedule_loop(
+    schedule: Schedule,
+    tz: jiff::tz::TimeZone,
+    mut on_next: impl FnMut(Timestamp),
+    on_tick: impl Fn(),
+) {
     let mut last = Timestamp::now();
     loop {
         let from = last.max(Timestamp::now());
         let Some(next) = schedule.next_after(from, &tz) else {
-            tracing::warn!(job = %name, event = "schedule_exhausted", "no future run time");
+            tracing::warn!(
+                event = "schedule_exhausted",
+                schedule = schedule.expr(),
+                "no future run time"
+            );
             return;
         };
         let next = next.timestamp();
-        ctx.shared
-            .metrics
-            .next_run
-            .get_or_create(&crate::server::metrics::Metrics::job(&name))
-            .set(next.as_second() as f64);
+        on_next(next);
         loop {
             let now = Timestamp::now();
             if now >= next {
@@ -353,8 +369,92 @@ async fn job_loop(ctx: RunCtx, plan: Arc<JobPlan>, run_now: bool) {
             tokio::time::sleep(wait.min(MAX_NAP)).await;
         }
         last = next;
+        on_tick();
+    }
+}
+
+/// One job's backups on its schedule (and once at start with `run_on_start`).
+async fn job_loop(ctx: RunCtx, plan: Arc<JobPlan>, run_now: bool) {
+    let name = plan.job.clone();
+    if run_now {
         fire(&ctx, &name);
     }
+    let Some(schedule) = plan.job().and_then(|j| j.schedule.clone()) else {
+        return;
+    };
+    let metrics = ctx.shared.clone();
+    let label = crate::server::metrics::Metrics::job(&name);
+    let on_next = move |t: Timestamp| {
+        metrics
+            .metrics
+            .next_run
+            .get_or_create(&label)
+            .set(t.as_second() as f64);
+    };
+    schedule_loop(schedule, plan.zone().tz, on_next, || fire(&ctx, &name)).await;
+}
+
+/// One job's test-restore drill (`verify: { schedule, restore_to }`).
+async fn drill_loop(ctx: RunCtx, plan: Arc<JobPlan>, schedule: Schedule, target: Secret) {
+    let tz = plan.zone().tz;
+    schedule_loop(
+        schedule,
+        tz,
+        |_| {},
+        || fire_drill(&ctx, plan.clone(), target.clone()),
+    )
+    .await;
+}
+
+/// Run a drill unless the previous one is still going; notify like a backup run.
+fn fire_drill(ctx: &RunCtx, plan: Arc<JobPlan>, target: Secret) {
+    let key = format!("{}#verify", plan.job);
+    let shared = ctx.shared.clone();
+    if !shared.claim(&key) {
+        tracing::warn!(job = %plan.job, event = "drill_skipped", "previous drill still in progress");
+        shared.metrics.count_drill(&plan.job, "skipped");
+        return;
+    }
+    shared.active.fetch_add(1, Ordering::SeqCst);
+    tokio::spawn(async move {
+        let started = Timestamp::now();
+        let clock = std::time::Instant::now();
+        let mut outcome = run::RunOutcome::new(
+            &plan,
+            &uuid::Uuid::new_v4().simple().to_string()[..12],
+            started,
+        );
+        tracing::info!(job = %plan.job, run_id = %outcome.run_id, event = "drill_started");
+        match tokio::time::timeout(plan.timeout, crate::restore::drill(&plan, &target)).await {
+            Ok(Ok(report)) => {
+                outcome.status = Status::Success;
+                outcome.object = Some(report.backup.clone());
+                outcome.size = Some(report.stored_bytes);
+                tracing::info!(job = %plan.job, run_id = %outcome.run_id, event = "drill_succeeded", "{}", report.summary());
+            }
+            Ok(Err(e)) => outcome.fail(format!("restore drill failed: {e}")),
+            Err(_) => outcome.fail(format!(
+                "restore drill timed out after {}",
+                crate::manifest::units::human_duration(plan.timeout)
+            )),
+        }
+        outcome.finished = Timestamp::now();
+        outcome.duration = clock.elapsed();
+        if let Some(e) = &outcome.error {
+            tracing::error!(job = %plan.job, run_id = %outcome.run_id, event = "drill_failed", error = %e);
+        }
+        shared
+            .metrics
+            .count_drill(&plan.job, outcome.status.as_str());
+        shared.release(&format!("{}#verify", plan.job));
+        if let Some(d) = shared.dispatcher() {
+            for del in run::notice::finished(&d, &plan.notify, &outcome).await {
+                shared.metrics.count_notification(&del.notifier, del.ok);
+            }
+        }
+        shared.active.fetch_sub(1, Ordering::SeqCst);
+        shared.idle.notify_waiters();
+    });
 }
 
 /// Start a run of `job` unless one is queued or running (then the tick is skipped and counted).

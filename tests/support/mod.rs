@@ -178,12 +178,23 @@ impl Test {
 
     /// Start dbstash in the background (e.g. the supervisor).
     pub fn spawn(&self, args: &[&str]) -> Child {
+        // stderr goes to `dbstash.log` in the test folder: a pipe nobody reads fills up and blocks.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("dbstash.log"))
+            .expect("log file");
         self.command(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("spawn dbstash")
+    }
+
+    /// What a spawned dbstash has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("dbstash.log")).unwrap_or_default()
     }
 
     /// Files under `rel`, recursively, relative names sorted.
