@@ -54,7 +54,7 @@ struct Sup {
 impl Sup {
     fn start(t: &Test) -> Sup {
         Sup {
-            child: t.spawn(&["run"]),
+            child: t.spawn_logged(&["run"]),
         }
     }
     fn term(&mut self) -> (Option<i32>, Duration, String) {

@@ -178,7 +178,17 @@ impl Test {
 
     /// Start dbstash in the background (e.g. the supervisor).
     pub fn spawn(&self, args: &[&str]) -> Child {
-        // stderr goes to `dbstash.log` in the test folder: a pipe nobody reads fills up and blocks.
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn dbstash")
+    }
+
+    /// Start a long-running dbstash (the supervisor) whose stderr goes to `dbstash.log` in the test
+    /// folder: a pipe nobody reads would fill up and block it.
+    pub fn spawn_logged(&self, args: &[&str]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
