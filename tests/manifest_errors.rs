@@ -480,9 +480,9 @@ jobs: {}
         errors: &[(14, 5, "`encrypt` is not supported yet; use an rclone `crypt` remote")],
     },
     Case {
-        name: "keep_daily is not supported yet",
-        yaml: concat!(base!(), "    retention: { max_files: 3, keep_daily: 7 }\n"),
-        errors: &[(14, 32, "retention `keep_daily` is not supported yet; use max_files/max_days")],
+        name: "keep_daily must be a whole number",
+        yaml: concat!(base!(), "    retention: { max_files: 3, keep_daily: seven }\n"),
+        errors: &[(14, 44, "expected a whole number, found a string")],
     },
 ];
 

@@ -97,11 +97,13 @@ pub struct RemoteTarget {
 pub struct Retention {
     pub max_files: u32,
     pub max_days: u32,
+    /// keep_last/hourly/daily/weekly/monthly/yearly, in the job's time zone.
+    pub gfs: crate::plan::gfs::Gfs,
 }
 
 impl Retention {
     pub fn is_unlimited(&self) -> bool {
-        self.max_files == 0 && self.max_days == 0
+        self.max_files == 0 && self.max_days == 0 && !self.gfs.is_set()
     }
 }
 

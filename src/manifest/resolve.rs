@@ -881,25 +881,17 @@ fn job(
         );
     }
     let retention_doc = d.retention.clone().unwrap_or_default();
-    let gfs = [
-        ("keep_last", retention_doc.keep_last),
-        ("keep_hourly", retention_doc.keep_hourly),
-        ("keep_daily", retention_doc.keep_daily),
-        ("keep_weekly", retention_doc.keep_weekly),
-        ("keep_monthly", retention_doc.keep_monthly),
-        ("keep_yearly", retention_doc.keep_yearly),
-    ];
-    for (k, v) in gfs {
-        if v.is_some() {
-            ctx.error_key(
-                &p(&format!("retention/{k}")),
-                format!("retention `{k}` is not supported yet; use max_files/max_days"),
-            );
-        }
-    }
     let retention = Retention {
         max_files: retention_doc.max_files.unwrap_or(0),
         max_days: retention_doc.max_days.unwrap_or(0),
+        gfs: crate::plan::gfs::Gfs {
+            last: retention_doc.keep_last.unwrap_or(0),
+            hourly: retention_doc.keep_hourly.unwrap_or(0),
+            daily: retention_doc.keep_daily.unwrap_or(0),
+            weekly: retention_doc.keep_weekly.unwrap_or(0),
+            monthly: retention_doc.keep_monthly.unwrap_or(0),
+            yearly: retention_doc.keep_yearly.unwrap_or(0),
+        },
     };
     let notify = d.notify.clone().unwrap_or_default();
     for (i, n) in notify.iter().enumerate() {

@@ -38,7 +38,7 @@ pub async fn evaluate(
             time: b.record.finished,
         })
         .collect();
-    let verdicts = choose(&candidates, plan.retention, now);
+    let verdicts = choose(&candidates, plan.retention, now, &plan.zone().tz);
     let complete: HashSet<String> = backups.iter().map(|b| b.id.clone()).collect();
     let leftovers = leftovers::find(plan, &entries, &complete, now);
     Ok((
