@@ -2,22 +2,14 @@
 
 use super::OutputFormat;
 use crate::manifest::units::human_size;
-use crate::plan;
 use crate::run::{record, retention};
 use crate::storage::AnyStorage;
 use std::path::Path;
 
 pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> i32 {
-    let Some(m) = super::load_or_report(config) else {
-        return 2;
-    };
-    let only: Vec<String> = job.map(|j| vec![j.to_string()]).unwrap_or_default();
-    let plans = match plan::build_all(&m, &only) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{}: {e}", config.display());
-            return 2;
-        }
+    let (_, plans) = match super::load_plans(config, job) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let Some(rt) = super::runtime() else { return 1 };
     rt.block_on(async {

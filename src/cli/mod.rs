@@ -258,3 +258,20 @@ pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
         }
     }
 }
+
+/// Load the manifest and build the plans of `job` (all jobs when None); prints the error and
+/// gives the exit code on failure.
+pub(crate) fn load_plans(
+    config: &std::path::Path,
+    job: Option<&str>,
+) -> Result<(crate::manifest::Manifest, Vec<crate::plan::JobPlan>), i32> {
+    let m = load_or_report(config).ok_or(2)?;
+    let only: Vec<String> = job.map(|j| vec![j.to_string()]).unwrap_or_default();
+    match crate::plan::build_all(&m, &only) {
+        Ok(p) => Ok((m, p)),
+        Err(e) => {
+            eprintln!("{}: {e}", config.display());
+            Err(2)
+        }
+    }
+}

@@ -1,23 +1,15 @@
 //! `dbstash prune [--job J] [--dry-run]`: apply retention now.
 
-use crate::plan;
 use crate::run::retention;
 use crate::storage::AnyStorage;
 use std::path::Path;
 
 pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> i32 {
-    let Some(m) = super::load_or_report(config) else {
-        return 2;
+    let (m, plans) = match super::load_plans(config, job) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     crate::logging::init(m.settings.log_level, m.settings.log_format);
-    let only: Vec<String> = job.map(|j| vec![j.to_string()]).unwrap_or_default();
-    let plans = match plan::build_all(&m, &only) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{}: {e}", config.display());
-            return 2;
-        }
-    };
     let Some(rt) = super::runtime() else { return 1 };
     rt.block_on(async {
         let now = jiff::Timestamp::now();

@@ -25,15 +25,8 @@ pub(crate) fn run_once(config: &Path, jobs: &[String], interactive: bool) -> i32
             return 2;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("dbstash: cannot start the runtime: {e}");
-            return 1;
-        }
+    let Some(runtime) = super::runtime() else {
+        return 1;
     };
     runtime.block_on(async move {
         let (mut env, stop) = RunEnv::new(m.settings.temp_dir.clone());

@@ -44,24 +44,30 @@ fn spawn_err<'a>(
     move |e| StorageError::Other(format!("rclone {op} {key}: cannot start rclone: {e}"))
 }
 
+/// Wait for a streaming rclone call to exit; its stderr tail in the error.
+async fn finish_child(
+    mut child: Child,
+    mut tail: StderrTail,
+    op: &'static str,
+    key: String,
+) -> Result<(), StorageError> {
+    let status = child.wait().await.map_err(spawn_err(op, &key))?;
+    let tail = tail.finish().await;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(StorageError::Rclone {
+            op,
+            key,
+            code: proc::describe_status(status),
+            tail,
+        })
+    }
+}
+
 impl RcloneUpload {
-    pub(super) async fn commit(mut self) -> Result<(), StorageError> {
-        let status = self
-            .child
-            .wait()
-            .await
-            .map_err(spawn_err("rcat", &self.key))?;
-        let tail = self.tail.finish().await;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(StorageError::Rclone {
-                op: "rcat",
-                key: self.key,
-                code: proc::describe_status(status),
-                tail,
-            })
-        }
+    pub(super) async fn commit(self) -> Result<(), StorageError> {
+        finish_child(self.child, self.tail, "rcat", self.key).await
     }
 
     /// Wait for rclone to exit (cancel-safe); the status for messages.
@@ -96,23 +102,8 @@ impl RcloneUpload {
 }
 
 impl RcloneDownload {
-    pub(super) async fn finish(mut self) -> Result<(), StorageError> {
-        let status = self
-            .child
-            .wait()
-            .await
-            .map_err(spawn_err("cat", &self.key))?;
-        let tail = self.tail.finish().await;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(StorageError::Rclone {
-                op: "cat",
-                key: self.key,
-                code: proc::describe_status(status),
-                tail,
-            })
-        }
+    pub(super) async fn finish(self) -> Result<(), StorageError> {
+        finish_child(self.child, self.tail, "cat", self.key).await
     }
 }
 

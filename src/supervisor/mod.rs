@@ -34,15 +34,8 @@ pub fn run(config: &Path) -> i32 {
         return 2;
     };
     crate::logging::init(m.settings.log_level, m.settings.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("dbstash: cannot start the runtime: {e}");
-            return 1;
-        }
+    let Some(runtime) = crate::cli::runtime() else {
+        return 1;
     };
     runtime.block_on(Supervisor::start(config.to_path_buf(), m))
 }
