@@ -216,10 +216,11 @@ fn free_name(obj: &ObjectName, ext: &str, taken: &[crate::storage::Entry]) -> Ob
 
 async fn tool_version(spec: &CommandSpec) -> Option<String> {
     let mut cmd = proc::command(spec, None);
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(10), cmd.output())
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    // Through a ProcGroup like every child: registered, so a PID-1 reaper never steals its status.
+    let group = ProcGroup::new();
+    let child = group.spawn(&mut cmd).ok()?;
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
         .await
         .ok()?
         .ok()?;
