@@ -9,10 +9,10 @@
 
 use super::layout::Layout;
 use super::pump::{self, Expect, PumpError, Pumped};
-use super::run_dir::{self, RunDir};
+use super::run_dir;
 use super::RestoreError;
 use crate::plan::command::CommandSpec;
-use crate::proc::{self, ProcGroup, StderrTail};
+use crate::proc::{self, ProcGroup};
 use crate::run::record::Backup;
 use crate::secret::{redact, Secret};
 use crate::storage::{AnyStorage, Download, Storage};
@@ -137,23 +137,12 @@ pub async fn into_tool(
     secrets: &[Secret],
 ) -> Result<ToolDone, RestoreError> {
     let refs: Vec<&Secret> = secrets.iter().collect();
-    let dir = RunDir::create(base)?;
-    run_dir::write_private_files(dir.path(), spec)?;
-    let mut cmd = proc::command(spec, Some(dir.path()));
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let group = ProcGroup::new();
-    let mut child = group
-        .spawn(&mut cmd)
-        .map_err(|source| RestoreError::Spawn {
-            program: spec.program.clone(),
-            source,
-        })?;
-    let mut tail = child
-        .stderr
-        .take()
-        .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "restore"));
+    let run_dir::Started {
+        dir: _dir, // keeps the option files until the tool is done
+        group,
+        mut child,
+        mut tail,
+    } = run_dir::start(spec, base, Stdio::null(), "restore")?;
     let io_err = |what: &str, source: std::io::Error| RestoreError::Io {
         what: format!("{} {what}", spec.program),
         source,

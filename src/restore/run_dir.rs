@@ -2,8 +2,10 @@
 
 use super::RestoreError;
 use crate::plan::command::CommandSpec;
+use crate::proc::{self, ProcGroup, StderrTail};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 pub struct RunDir {
     path: PathBuf,
@@ -56,4 +58,44 @@ pub fn write_private_files(dir: &Path, spec: &CommandSpec) -> Result<(), Restore
             })?;
     }
     Ok(())
+}
+
+/// A restore-side tool: its option files in a private folder, the child in its own process group
+/// (stdin piped), its stderr drained into a tail.
+pub struct Started {
+    pub dir: RunDir,
+    pub group: ProcGroup,
+    pub child: tokio::process::Child,
+    pub tail: StderrTail,
+}
+
+pub fn start(
+    spec: &CommandSpec,
+    base: &Path,
+    stdout: Stdio,
+    who: &'static str,
+) -> Result<Started, RestoreError> {
+    let dir = RunDir::create(base)?;
+    write_private_files(dir.path(), spec)?;
+    let mut cmd = proc::command(spec, Some(dir.path()));
+    cmd.stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(Stdio::piped());
+    let group = ProcGroup::new();
+    let mut child = group
+        .spawn(&mut cmd)
+        .map_err(|source| RestoreError::Spawn {
+            program: spec.program.clone(),
+            source,
+        })?;
+    let tail = child
+        .stderr
+        .take()
+        .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, who));
+    Ok(Started {
+        dir,
+        group,
+        child,
+        tail,
+    })
 }

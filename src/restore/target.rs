@@ -2,13 +2,13 @@
 //! bare database name on the job's server), and the SQL that checks, creates and drops it.
 //! Identifiers are always quoted and literals hex-encoded: a name is never interpolated raw.
 
-use super::run_dir::{self, RunDir};
+use super::run_dir::{self};
 use super::RestoreError;
 use crate::engine::{mongo, mysql, postgres};
 use crate::manifest::connection::parse_uri;
 use crate::manifest::model::{Engine, Job};
 use crate::plan::command::CommandSpec;
-use crate::proc::{self, ProcGroup, StderrTail};
+use crate::proc;
 use crate::secret::{redact, Secret};
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -128,23 +128,12 @@ pub async fn admin_sql(
     secrets: &[Secret],
     base: &std::path::Path,
 ) -> Result<String, RestoreError> {
-    let dir = RunDir::create(base)?;
-    run_dir::write_private_files(dir.path(), spec)?;
-    let mut cmd = proc::command(spec, Some(dir.path()));
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let group = ProcGroup::new();
-    let mut child = group
-        .spawn(&mut cmd)
-        .map_err(|source| RestoreError::Spawn {
-            program: spec.program.clone(),
-            source,
-        })?;
-    let mut tail = child
-        .stderr
-        .take()
-        .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "restore-admin"));
+    let run_dir::Started {
+        dir: _dir, // keeps the option files until the tool is done
+        group,
+        mut child,
+        mut tail,
+    } = run_dir::start(spec, base, Stdio::piped(), "restore-admin")?;
     let mut stdout = child.stdout.take();
     let stdin = child.stdin.take();
     let work = async {
