@@ -212,32 +212,27 @@ pub async fn exists(t: &Target, base: &std::path::Path) -> Result<Option<bool>, 
 pub async fn create(t: &Target, base: &std::path::Path) -> Result<(), RestoreError> {
     let db = t.database();
     let secrets = t.secrets();
-    match t.job.engine {
-        Engine::Postgres | Engine::Postgis => {
-            let spec = postgres::admin(&t.job, "postgres", None);
-            admin_sql(
-                &spec,
-                &format!("CREATE DATABASE {};\n", quote_pg_ident(db)),
-                &secrets,
-                base,
-            )
-            .await?;
-        }
-        Engine::Mysql | Engine::Mariadb => {
-            let spec = mysql::admin(&t.job);
-            admin_sql(
-                &spec,
-                &format!("CREATE DATABASE {};\n", quote_mysql_ident(db)),
-                &secrets,
-                base,
-            )
-            .await?;
-        }
-        // mongorestore creates databases itself; SQLite files are created by the restore.
-        _ => {}
+    // mongorestore creates databases itself; SQLite files are created by the restore.
+    if let Some(spec) = server_admin(t) {
+        let sql = match t.job.engine {
+            Engine::Mysql | Engine::Mariadb => {
+                format!("CREATE DATABASE {};\n", quote_mysql_ident(db))
+            }
+            _ => format!("CREATE DATABASE {};\n", quote_pg_ident(db)),
+        };
+        admin_sql(&spec, &sql, &secrets, base).await?;
     }
     tracing::info!(job = %t.job.name, event = "restore_target_created", target = %t.label);
     Ok(())
+}
+
+/// The admin client of a PostgreSQL (maintenance database `postgres`) or MySQL/MariaDB server.
+fn server_admin(t: &Target) -> Option<CommandSpec> {
+    match t.job.engine {
+        Engine::Postgres | Engine::Postgis => Some(postgres::admin(&t.job, "postgres", None)),
+        Engine::Mysql | Engine::Mariadb => Some(mysql::admin(&t.job)),
+        _ => None,
+    }
 }
 
 /// postgis: `CREATE EXTENSION IF NOT EXISTS postgis` as the job's `admin_user` (skipped when unset).
@@ -291,14 +286,8 @@ pub async fn drop_database(t: &Target, base: &std::path::Path) -> Result<(), Res
             }
         }
         Engine::Mysql | Engine::Mariadb => {
-            let spec = mysql::admin(&t.job);
-            admin_sql(
-                &spec,
-                &format!("DROP DATABASE IF EXISTS {};\n", quote_mysql_ident(db)),
-                &secrets,
-                base,
-            )
-            .await?;
+            let sql = format!("DROP DATABASE IF EXISTS {};\n", quote_mysql_ident(db));
+            admin_sql(&mysql::admin(&t.job), &sql, &secrets, base).await?;
         }
         Engine::Mongo => {
             let spec = mongo::shell(mongo_script(t, "db.dropDatabase();"));

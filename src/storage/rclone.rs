@@ -44,6 +44,41 @@ fn spawn_err<'a>(
     move |e| StorageError::Other(format!("rclone {op} {key}: cannot start rclone: {e}"))
 }
 
+/// Which end of a streaming rclone call dbstash holds.
+enum Pipe {
+    Stdin,
+    Stdout,
+}
+
+/// Start a streaming rclone call (`rcat` or `cat`) in `group`: its stderr drained into a tail, the
+/// streaming pipe handed back as a blocking file for the relay thread.
+fn spawn_streaming(
+    spec: &crate::plan::command::CommandSpec,
+    group: &ProcGroup,
+    op: &'static str,
+    key: &str,
+    pipe: Pipe,
+) -> Result<(Child, StderrTail, File), StorageError> {
+    let mut cmd = proc::command(spec, None);
+    match pipe {
+        Pipe::Stdin => cmd.stdin(Stdio::piped()).stdout(Stdio::null()),
+        Pipe::Stdout => cmd.stdout(Stdio::piped()),
+    };
+    cmd.stderr(Stdio::piped());
+    let mut child = group.spawn(&mut cmd).map_err(spawn_err(op, key))?;
+    let tail = child
+        .stderr
+        .take()
+        .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "rclone"));
+    let no_pipe = || StorageError::Other(format!("rclone {op}: no pipe"));
+    let fd = match pipe {
+        Pipe::Stdin => child.stdin.take().ok_or_else(no_pipe)?.into_owned_fd(),
+        Pipe::Stdout => child.stdout.take().ok_or_else(no_pipe)?.into_owned_fd(),
+    }
+    .map_err(spawn_err(op, key))?;
+    Ok((child, tail, File::from(fd)))
+}
+
 /// Wait for a streaming rclone call to exit; its stderr tail in the error.
 async fn finish_child(
     mut child: Child,
@@ -304,27 +339,13 @@ impl Storage for RcloneStorage {
         expected: Option<u64>,
     ) -> Result<Upload, StorageError> {
         let spec = rclone_args::rcat(&self.conf, &self.remote, key, expected);
-        let mut cmd = proc::command(&spec, None);
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = group.spawn(&mut cmd).map_err(spawn_err("rcat", key))?;
-        let tail = child
-            .stderr
-            .take()
-            .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "rclone"));
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| StorageError::Other("rclone rcat: no stdin".into()))?;
-        let fd = stdin.into_owned_fd().map_err(spawn_err("rcat", key))?;
+        let (child, tail, pipe) = spawn_streaming(&spec, group, "rcat", key, Pipe::Stdin)?;
         let upload = RcloneUpload {
             child,
             tail,
             key: key.to_string(),
         };
-        Upload::new(File::from(fd), UploadKind::Rclone(Box::new(upload)))
-            .map_err(spawn_err("rcat", key))
+        Upload::new(pipe, UploadKind::Rclone(Box::new(upload))).map_err(spawn_err("rcat", key))
     }
 
     async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError> {
@@ -357,20 +378,9 @@ impl Storage for RcloneStorage {
             }
         }
         let spec = rclone_args::command(&self.conf, "cat", &cat_args(&self.remote, key));
-        let mut cmd = proc::command(&spec, None);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = group.spawn(&mut cmd).map_err(spawn_err("cat", key))?;
-        let tail = child
-            .stderr
-            .take()
-            .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "rclone"));
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| StorageError::Other("rclone cat: no stdout".into()))?;
-        let fd = stdout.into_owned_fd().map_err(spawn_err("cat", key))?;
+        let (child, tail, pipe) = spawn_streaming(&spec, group, "cat", key, Pipe::Stdout)?;
         Ok(Download {
-            reader: File::from(fd),
+            reader: pipe,
             kind: DownloadKind::Rclone(Box::new(RcloneDownload {
                 child,
                 tail,
