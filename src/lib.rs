@@ -6,6 +6,7 @@
 //! health and metrics, `cli` is the imperative shell.
 
 pub mod cli;
+pub mod crypt;
 pub mod engine;
 pub mod logging;
 pub mod manifest;

@@ -463,21 +463,21 @@ jobs: {}
         yaml: concat!(base!(), "defaults: { template: pg }\n"),
         errors: &[(14, 13, "`template` cannot be set in `defaults`")],
     },
-    // ---- reserved keys that are not supported yet ----
+    // ---- modes, several databases, encryption ----
     Case {
-        name: "mode: tar is not supported yet",
-        yaml: concat!(base!(), "    mode: tar\n"),
-        errors: &[(14, 11, "modes `directory` and `tar` are not supported yet; use `mode: stream`")],
+        name: "mode: directory is not supported yet",
+        yaml: concat!(base!(), "    mode: directory\n"),
+        errors: &[(14, 11, "`mode: directory` is not supported yet; `mode: tar` dumps the same folder and stores it as one archive")],
     },
     Case {
-        name: "database: \"*\" is not supported yet",
-        yaml: concat!(base!(), "  all:\n    template: pg\n    remote: nas\n    database: \"*\"\n"),
-        errors: &[(17, 15, "`database: \"*\"` (every database) is not supported yet; name one database")],
+        name: "database: \"*\" with {db} in the path",
+        yaml: concat!(base!(), "  all:\n    template: pg\n    remote: nas\n    database: \"*\"\n    path: \"pg/{db}\"\n"),
+        errors: &[(18, 11, "with several databases (or `globals`) the backups share the job's folder: keep `{db}` out of `path` and in `name`")],
     },
     Case {
-        name: "encrypt is not supported yet",
+        name: "encrypt with a malformed recipient",
         yaml: concat!(base!(), "    encrypt: { age_recipients: [age1xyz] }\n"),
-        errors: &[(14, 5, "`encrypt` is not supported yet; use an rclone `crypt` remote")],
+        errors: &[(14, 33, "AGE_ERROR")],
     },
     Case {
         name: "keep_daily must be a whole number",

@@ -16,6 +16,7 @@ pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> i32 {
         let now = jiff::Timestamp::now();
         let mut rows = Vec::new();
         let mut failed = false;
+        let plans: Vec<_> = plans.iter().flat_map(|p| p.per_remote()).collect();
         for p in &plans {
             let store = AnyStorage::for_plan(p);
             match record::complete_backups(&store, &retention::folder(p, now), &p.job).await {
@@ -47,7 +48,8 @@ pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> i32 {
                 }
                 for (p, b) in &rows {
                     let t = b.record.finished.to_zoned(p.zone().tz).strftime("%Y-%m-%d %H:%M:%S %Z").to_string();
-                    println!("{:<16} {:<48} {}  {:>10}  {}", p.job, b.id, t, human_size(b.record.size), b.record.sha256);
+                    let on = if p.remotes.len() > 1 { format!("  on {}", p.remote.name) } else { String::new() };
+                    println!("{:<16} {:<48} {}  {:>10}  {}{on}", p.job, b.id, t, human_size(b.record.size), b.record.sha256);
                 }
             }
         }

@@ -108,6 +108,8 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        pick: Pick,
     },
     /// Apply retention now.
     Prune {
@@ -127,6 +129,8 @@ pub enum Command {
         /// Drill: restore into this scratch database, report counts, drop it.
         #[arg(long, value_name = "URI")]
         restore_to: Option<String>,
+        #[command(flatten)]
+        pick: Pick,
     },
     /// Notifier tools.
     Notify {
@@ -201,6 +205,7 @@ pub fn main() -> i32 {
             to,
             to_file,
             yes,
+            pick,
         } => restore::run(
             &config,
             &job,
@@ -208,13 +213,15 @@ pub fn main() -> i32 {
             to.as_deref(),
             to_file.as_deref(),
             yes,
+            &pick,
         ),
         Command::Prune { job, dry_run } => prune::run(&config, job.as_deref(), dry_run),
         Command::Verify {
             job,
             backup,
             restore_to,
-        } => verify::run(&config, &job, &backup, restore_to.as_deref()),
+            pick,
+        } => verify::run(&config, &job, &backup, restore_to.as_deref(), &pick),
         Command::Notify {
             command: NotifyCommand::Test { name },
         } => notify::test(&config, &name),
@@ -224,6 +231,49 @@ pub fn main() -> i32 {
         } => render::kubernetes(&config, &jobs, &image),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),
+    }
+}
+
+/// Which copy of which backup `restore`/`verify` read, and how to decrypt it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Pick {
+    /// Read from this remote of the job (default: its first).
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// Several-database jobs: the database whose backups to use (`_globals` for roles).
+    #[arg(long, value_name = "DB")]
+    pub database: Option<String>,
+    /// age identity file for encrypted backups (`AGE-SECRET-KEY-1...` lines).
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+}
+
+impl Pick {
+    /// The plan narrowed to the chosen remote and database, with the identities loaded.
+    pub fn apply(&self, plan: crate::plan::JobPlan) -> Result<crate::plan::JobPlan, String> {
+        let mut plan = match &self.remote {
+            Some(r) => plan.on_remote(r).ok_or_else(|| {
+                format!(
+                    "job `{}` has no remote `{r}` (its remotes: {})",
+                    plan.job,
+                    plan.remotes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+                )
+            })?,
+            None => plan,
+        };
+        if let Some(db) = &self.database {
+            if !plan.per_database {
+                return Err(format!(
+                    "job `{}` backs up one database; --database is for `database: \"*\"`, lists and `globals`",
+                    plan.job
+                ));
+            }
+            plan = plan.for_database(db);
+        }
+        if let Some(f) = &self.identity {
+            plan.identities = Some(crate::crypt::Identities::load(f)?);
+        }
+        Ok(plan)
     }
 }
 

@@ -14,6 +14,7 @@ pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> i32 {
     rt.block_on(async {
         let now = jiff::Timestamp::now();
         let mut code = 0;
+        let plans: Vec<_> = plans.iter().flat_map(|p| p.per_remote()).collect();
         for p in &plans {
             let store = AnyStorage::for_plan(p);
             match retention::apply(p, &store, now, dry_run).await {

@@ -46,11 +46,23 @@ pub fn run(
     to: Option<&str>,
     to_file: Option<&Path>,
     yes: bool,
+    pick: &super::Pick,
 ) -> i32 {
     let (m, plan) = match plan_of(config, job) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    let plan = match pick.apply(plan) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("dbstash: {e}");
+            return 2;
+        }
+    };
+    if plan.databases.is_many() {
+        eprintln!("dbstash: job {job} backs up several databases: pass --database NAME (see `dbstash list --job {job}`)");
+        return 2;
+    }
     let consent = if yes {
         Consent::Given
     } else if std::io::stdin().is_terminal() {

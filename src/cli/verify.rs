@@ -6,10 +6,23 @@ use crate::secret::{redact, Secret};
 use crate::storage::AnyStorage;
 use std::path::Path;
 
-pub fn run(config: &Path, job: &str, backup: &str, restore_to: Option<&str>) -> i32 {
+pub fn run(
+    config: &Path,
+    job: &str,
+    backup: &str,
+    restore_to: Option<&str>,
+    pick: &super::Pick,
+) -> i32 {
     let (m, plan) = match super::restore::plan_of(config, job) {
         Ok(x) => x,
         Err(code) => return code,
+    };
+    let plan = match pick.apply(plan) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("dbstash: {e}");
+            return 2;
+        }
     };
     let secrets = restore::secrets_of(
         &plan,

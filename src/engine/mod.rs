@@ -6,7 +6,7 @@ pub mod postgres;
 pub mod redis;
 pub mod sqlite;
 
-use crate::manifest::model::{Compress, DumpFormat, Engine, Job};
+use crate::manifest::model::{Compress, DumpFormat, Engine, Job, Mode};
 use crate::plan::command::CommandSpec;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -58,6 +58,30 @@ pub fn dump(job: &Job) -> DumpSpec {
     }
 }
 
+/// The folder a `directory`/`tar` dump writes into (inside the run's private folder).
+pub fn dump_dir() -> String {
+    format!("{}/dump", crate::plan::command::RUN_DIR)
+}
+
+/// The command listing the server's databases, for `database: "*"`.
+pub fn list_databases(job: &Job) -> Option<CommandSpec> {
+    match job.engine {
+        Engine::Postgres | Engine::Postgis => Some(postgres::list_databases(job)),
+        Engine::Mysql | Engine::Mariadb => Some(mysql::list_databases(job)),
+        Engine::Mongo => Some(mongo::list_databases(job)),
+        Engine::Redis | Engine::Sqlite => None,
+    }
+}
+
+/// Databases that `database: "*"` never includes.
+pub fn system_databases(engine: Engine) -> &'static [&'static str] {
+    match engine {
+        Engine::Mysql | Engine::Mariadb => mysql::SYSTEM_SCHEMAS,
+        Engine::Mongo => mongo::SYSTEM_DATABASES,
+        _ => &[],
+    }
+}
+
 /// The tool's `--version` call, recorded in each backup's record.
 pub fn version_command(job: &Job) -> Option<CommandSpec> {
     let program = match dump(job) {
@@ -94,20 +118,34 @@ pub fn codec(job: &Job) -> Codec {
         (Compress::Zstd, _) => Codec::Zstd {
             level: level.unwrap_or(3),
         },
-        (Compress::Native, Engine::Postgres | Engine::Postgis) => Codec::Zstd {
-            level: level.unwrap_or(3),
-        },
+        // In tar/directory modes `native` is pg_dump's own per-file compression.
+        (Compress::Native, Engine::Postgres | Engine::Postgis) if job.mode == Mode::Stream => {
+            Codec::Zstd {
+                level: level.unwrap_or(3),
+            }
+        }
         (Compress::Native, _) | (Compress::None, _) => Codec::None,
     }
 }
 
+/// The object's full extension: dump format (or `.tar`), dbstash's compression, `.age`. A
+/// `directory` backup is a folder named without an extension.
 pub fn extension(job: &Job) -> String {
-    format!("{}{}", base_extension(job), codec(job).extension())
+    let age = if job.encrypt.is_some() { ".age" } else { "" };
+    match job.mode {
+        Mode::Stream => format!("{}{}{age}", base_extension(job), codec(job).extension()),
+        Mode::Tar => format!(".tar{}{age}", codec(job).extension()),
+        Mode::Directory => String::new(),
+    }
 }
 
 /// Dumps smaller than this (before compression) are suspicious: even an empty database's dump
 /// has a header this long. Zero bytes is always a failure unless the job says `allow_empty`.
 pub fn min_raw_bytes(job: &Job) -> u64 {
+    if job.mode != Mode::Stream {
+        // A tar of pg_dump's folder holds at least toc.dat; mongodump at least one metadata file.
+        return 64;
+    }
     match (job.engine, job.format) {
         (Engine::Postgres | Engine::Postgis, DumpFormat::Custom) => 5, // "PGDMP"
         (Engine::Postgres | Engine::Postgis, _) => 64,

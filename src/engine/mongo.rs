@@ -1,7 +1,7 @@
 //! mongodump --archive. The connection URI (with the password) is written to a 0600 YAML file
 //! passed as `--config`, mongodump's documented way to keep credentials out of argv.
 
-use crate::manifest::model::{Compress, Job};
+use crate::manifest::model::{Compress, Job, Mode};
 use crate::plan::command::{CommandSpec, PrivateFile, RUN_DIR};
 use crate::secret::Secret;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -59,12 +59,32 @@ pub fn dump(job: &Job) -> CommandSpec {
     let mut c = CommandSpec::new("mongodump");
     c.arg(format!("--config={RUN_DIR}/{CONFIG_FILE}"));
     c.files.push(config_file(job));
-    c.arg("--archive");
+    match job.mode {
+        Mode::Stream => {
+            c.arg("--archive");
+        }
+        Mode::Directory | Mode::Tar => {
+            c.arg(format!("--out={}", super::dump_dir()));
+        }
+    }
     if job.compress == Compress::Native {
         c.arg("--gzip");
     }
     super::push_user_args(&mut c, job);
     c
+}
+
+/// Databases that are the server's own, never backed up by `database: "*"`.
+pub const SYSTEM_DATABASES: &[&str] = &["admin", "config", "local"];
+
+/// listDatabases through mongosh, one name per line (the URI lives in the 0600 script).
+pub fn list_databases(job: &Job) -> CommandSpec {
+    let mut j = job.clone();
+    j.connection.database = None;
+    let lit = serde_json::to_string(uri(&j).expose()).unwrap_or_else(|_| "\"\"".into());
+    shell(Secret::new(format!(
+        "const db = connect({lit});\ndb.adminCommand({{ listDatabases: 1, nameOnly: true }}).databases.forEach(function (d) {{ print(d.name); }});\n"
+    )))
 }
 
 /// Escape a database name for mongorestore's namespace patterns (`*` and `\` are special).

@@ -100,3 +100,13 @@ pub fn admin(job: &Job) -> CommandSpec {
     c.arg("--batch").arg("--skip-column-names");
     c
 }
+
+/// Schemas that are the server's own, never backed up by `database: "*"`.
+pub const SYSTEM_SCHEMAS: &[&str] = &["information_schema", "performance_schema", "mysql", "sys"];
+
+/// `SHOW DATABASES`, one name per line.
+pub fn list_databases(job: &Job) -> CommandSpec {
+    let mut c = admin(job);
+    c.arg("--execute=SHOW DATABASES");
+    c
+}

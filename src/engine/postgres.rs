@@ -1,7 +1,7 @@
 //! pg_dump: plain SQL by default, custom format (`-Fc -Z0`, compressed by dbstash) with `native`.
 //! The password travels in PGPASSWORD on the child only; TLS options become libpq env vars.
 
-use crate::manifest::model::{DumpFormat, Job};
+use crate::manifest::model::{Compress, DumpFormat, Job, Mode};
 use crate::plan::command::{CommandSpec, EnvValue};
 
 /// URI query options → the libpq environment variable that carries them.
@@ -47,8 +47,17 @@ pub fn connect(c: &mut CommandSpec, job: &Job) {
 pub fn dump(job: &Job) -> CommandSpec {
     let mut c = CommandSpec::new("pg_dump");
     connect(&mut c, job);
-    match job.format {
-        DumpFormat::Custom => {
+    match (job.mode, job.format) {
+        (Mode::Directory | Mode::Tar, _) => {
+            // pg_dump writes the folder (in parallel with `--jobs` in dump_args); it compresses
+            // each file itself only with `compress: native`.
+            c.arg("--format=directory");
+            if job.compress != Compress::Native {
+                c.arg("--compress=0");
+            }
+            c.arg(format!("--file={}", super::dump_dir()));
+        }
+        (_, DumpFormat::Custom) => {
             c.arg("--format=custom");
             c.arg("--compress=0");
         }
@@ -57,10 +66,36 @@ pub fn dump(job: &Job) -> CommandSpec {
         }
     }
     super::push_user_args(&mut c, job);
-    c.arg(format!(
-        "--dbname={}",
-        job.connection.database.clone().unwrap_or_default()
+    c.arg(dbname_arg(
+        job.connection.database.as_deref().unwrap_or_default(),
     ));
+    c
+}
+
+/// `pg_dumpall --globals-only`: roles and tablespaces (never passwords in argv: PGPASSWORD).
+pub fn globals(job: &Job) -> CommandSpec {
+    let mut c = CommandSpec::new("pg_dumpall");
+    connect(&mut c, job);
+    c.arg("--globals-only");
+    c.arg(format!(
+        "--database={}",
+        job.connection.database.as_deref().unwrap_or(MAINTENANCE_DB)
+    ));
+    c
+}
+
+/// Where a connection goes when no database is named (listing, globals).
+pub const MAINTENANCE_DB: &str = "postgres";
+
+/// Every database that accepts connections, templates excluded, one per line.
+pub fn list_databases(job: &Job) -> CommandSpec {
+    let mut c = CommandSpec::new("psql");
+    connect(&mut c, job);
+    for flag in ["-X", "--no-align", "--tuples-only", "--set=ON_ERROR_STOP=1"] {
+        c.arg(flag);
+    }
+    c.arg("--command=SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1");
+    c.arg(dbname_arg(MAINTENANCE_DB));
     c
 }
 

@@ -117,6 +117,8 @@ pub struct Hooks {
 pub struct Verify {
     pub schedule: Option<Schedule>,
     pub restore_to: Option<Secret>,
+    /// age identity file for drills of encrypted backups.
+    pub identity_file: Option<PathBuf>,
 }
 
 /// Where a resolved job value came from (`plan` shows it).
@@ -138,6 +140,31 @@ impl std::fmt::Display for Origin {
             Origin::Job => f.write_str("job"),
         }
     }
+}
+
+/// Which databases a job backs up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "select", content = "names")]
+pub enum Databases {
+    /// The one in `connection.database` (or the engine's whole server for redis/sqlite/mongo).
+    #[default]
+    One,
+    /// Every database the server lists (minus system ones and `exclude`), found at run time.
+    All,
+    /// These, minus `exclude`.
+    List(Vec<String>),
+}
+
+impl Databases {
+    pub fn is_many(&self) -> bool {
+        !matches!(self, Databases::One)
+    }
+}
+
+/// `encrypt:` — age recipients (public keys; nothing secret lives on the backup host).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Encrypt {
+    pub recipients: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -170,6 +197,12 @@ pub struct Job {
     pub verify: Option<Verify>,
     pub allow_empty: bool,
     pub expected_size: Option<u64>,
+    pub databases: Databases,
+    /// Glob patterns (`*`, `?`) of databases to skip when several are backed up.
+    pub exclude: Vec<String>,
+    /// postgres: also store `pg_dumpall --globals-only`.
+    pub globals: bool,
+    pub encrypt: Option<Encrypt>,
     /// Top-level key → where its value came from.
     pub origins: BTreeMap<String, Origin>,
 }

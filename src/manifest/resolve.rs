@@ -667,32 +667,57 @@ fn job(
     }
     // Reported once; the database is then not reported missing as well.
     let mut database_unsupported = false;
-    match &d.database {
-        Some(OneOrMany::One(db)) if db == "*" => {
-            database_unsupported = true;
+    let multi_ok = engine.is_postgres() || engine.is_mysql() || engine == Engine::Mongo;
+    let databases = match &d.database {
+        Some(OneOrMany::One(db)) if db == "*" => Databases::All,
+        Some(OneOrMany::Many(list)) => {
+            if list.is_empty() {
+                ctx.error(&p("database"), "the database list is empty");
+            }
+            for (i, db) in list.iter().enumerate() {
+                if db.is_empty() || db == "*" || list[..i].contains(db) {
+                    ctx.error(
+                        &format!("{}/{i}", p("database")),
+                        format!("`{db}` in the database list must be a name, once (use `database: \"*\"` for every database)"),
+                    );
+                }
+            }
+            Databases::List(list.clone())
+        }
+        Some(OneOrMany::One(db)) => {
+            conn.database = Some(db.clone());
+            Databases::One
+        }
+        None => Databases::One,
+    };
+    if databases.is_many() {
+        database_unsupported = true;
+        conn.database = None;
+        if !multi_ok {
             ctx.error(
                 &p("database"),
-                "`database: \"*\"` (every database) is not supported yet; name one database",
-            )
+                format!("several databases per job are for postgres, mysql/mariadb and mongo; {} has no databases to list", engine.as_str()),
+            );
         }
-        Some(OneOrMany::Many(_)) => {
-            database_unsupported = true;
-            ctx.error(
-                &p("database"),
-                "a list of databases is not supported yet; name one database",
-            )
-        }
-        Some(OneOrMany::One(db)) => conn.database = Some(db.clone()),
-        None => {}
     }
-    if d.exclude.is_some() {
+    let exclude = d.exclude.clone().unwrap_or_default();
+    if d.exclude.is_some() && !databases.is_many() {
         ctx.error_key(
             &p("exclude"),
-            "`exclude` applies to `database: \"*\"`, which is not supported yet",
+            "`exclude` applies only with `database: \"*\"` or a list of databases",
         );
     }
-    if d.globals.is_some() {
-        ctx.error_key(&p("globals"), "`globals` is not supported yet");
+    for (i, pat) in exclude.iter().enumerate() {
+        if pat.is_empty() {
+            ctx.error(&format!("{}/{i}", p("exclude")), "empty exclude pattern");
+        }
+    }
+    let globals = d.globals.unwrap_or(false);
+    if globals && !engine.is_postgres() {
+        ctx.error(
+            &p("globals"),
+            "`globals: true` (pg_dumpall --globals-only) is for postgres jobs",
+        );
     }
     if engine == Engine::Sqlite {
         match conn.database.clone() {
@@ -735,17 +760,17 @@ fn job(
         None => ctx.error_key(&jptr, format!("job `{name}` has no `remote`")),
         Some(r) => {
             let list = r.to_vec();
-            if list.len() > 1 {
-                ctx.error(
-                    &p("remote"),
-                    "several remotes per job are not supported yet; name one remote",
-                );
-            }
             for (i, item) in list.iter().enumerate() {
                 let (rname, optional) = match item {
                     RemoteRef::Name(n) => (n.clone(), false),
                     RemoteRef::Entry(e) => (e.name.clone(), e.optional),
                 };
+                if targets.iter().any(|t: &RemoteTarget| t.name == rname) {
+                    ctx.error(
+                        &format!("{}/{i}", p("remote")),
+                        format!("remote `{rname}` is listed twice"),
+                    );
+                }
                 if !remotes.contains_key(&rname) && !ctx.declared("remotes", &rname) {
                     let rp = if matches!(r, OneOrMany::Many(_)) {
                         format!("{}/{i}", p("remote"))
@@ -762,6 +787,12 @@ fn job(
             }
         }
     }
+    if !targets.is_empty() && targets.iter().all(|t| t.optional) {
+        ctx.error(
+            &p("remote"),
+            "every remote is `optional: true`: at least one must be required, or a run could succeed with no backup anywhere",
+        );
+    }
     let path = d.path.clone().unwrap_or_else(|| DEFAULT_PATH.into());
     if let Err(e) = naming::check_template(&path, true) {
         ctx.error(&p("path"), format!("path: {e}"));
@@ -774,6 +805,21 @@ fn job(
             &p("name"),
             "name has no {time}, {ts} or {uuid}: two runs on the same day get numbered suffixes",
         );
+    }
+
+    if databases.is_many() || globals {
+        // One folder per job keeps list/prune/restore simple: they look in one place.
+        if path.contains("{db}") {
+            ctx.error(
+                &p("path"),
+                "with several databases (or `globals`) the backups share the job's folder: keep `{db}` out of `path` and in `name`",
+            );
+        } else if !name_template.contains("{db}") {
+            ctx.error(
+                &p("name"),
+                "with several databases (or `globals`) each database gets its own backup: put `{db}` in `name`",
+            );
+        }
     }
 
     // When.
@@ -823,13 +869,39 @@ fn job(
 
     // How.
     let mode = d.mode.unwrap_or_default();
-    if mode != Mode::Stream {
+    let compress = d.compress.unwrap_or_default();
+    if mode == Mode::Directory {
         ctx.error(
             &p("mode"),
-            "modes `directory` and `tar` are not supported yet; use `mode: stream`",
+            "`mode: directory` is not supported yet; `mode: tar` dumps the same folder and stores it as one archive",
         );
     }
-    let compress = d.compress.unwrap_or_default();
+    if mode != Mode::Stream {
+        if !(engine.is_postgres() || engine == Engine::Mongo) {
+            ctx.error(
+                &p("mode"),
+                format!("`mode: {}` needs a dump tool that writes a folder (pg_dump -Fd, mongodump --out); {} streams only (mysqldump --tab would need the server to write into dbstash's folder)", mode.as_str(), engine.as_str()),
+            );
+        }
+        if mode == Mode::Directory && matches!(compress, Compress::Gzip | Compress::Zstd) {
+            ctx.error(
+                &p("compress"),
+                "a `directory` backup is uploaded file by file: use `compress: native` (the dump tool compresses each file) or `none`, or `mode: tar`",
+            );
+        }
+        if mode == Mode::Directory && d.encrypt.is_some() {
+            ctx.error_key(
+                &p("encrypt"),
+                "`encrypt` works on one stream: use `mode: tar` (or an rclone crypt remote) for encrypted folder dumps",
+            );
+        }
+        if d.format.is_some() && engine.is_postgres() {
+            ctx.error(
+                &p("format"),
+                format!("`mode: {}` dumps in pg_dump's directory format; drop `format`", mode.as_str()),
+            );
+        }
+    }
     if compress == Compress::Native
         && !matches!(engine, Engine::Postgres | Engine::Postgis | Engine::Mongo)
     {
@@ -919,12 +991,22 @@ fn job(
             }
             Secret::new(u.clone())
         }),
+        identity_file: v.identity_file.as_ref().map(|f| ctx.path(f)),
     });
-    if d.encrypt.is_some() {
-        ctx.error_key(
-            &p("encrypt"),
-            "`encrypt` is not supported yet; use an rclone `crypt` remote",
-        );
+    let encrypt = d.encrypt.as_ref().and_then(|e| recipients(ctx, e, &p("encrypt")));
+    if let Some(v) = &verify {
+        if v.schedule.is_some() && encrypt.is_some() && v.identity_file.is_none() {
+            ctx.error_key(
+                &p("verify/schedule"),
+                "a drill of an encrypted job needs `verify.identity_file` (the age identity that decrypts it)",
+            );
+        }
+        if v.identity_file.is_some() && encrypt.is_none() {
+            ctx.warn(
+                &p("verify/identity_file"),
+                "`identity_file` is used only when the job has `encrypt`",
+            );
+        }
     }
     let expected_size = d.expected_size.as_ref().and_then(|s| {
         parse_size(s)
@@ -966,6 +1048,57 @@ fn job(
         verify,
         allow_empty: d.allow_empty.unwrap_or(false),
         expected_size,
+        databases,
+        exclude,
+        globals,
+        encrypt,
         origins,
     })
+}
+
+/// `encrypt:` → validated age recipients (x25519 `age1...` keys), from the list and/or the file.
+fn recipients(ctx: &mut Ctx, e: &types::EncryptDoc, ptr: &str) -> Option<Encrypt> {
+    use std::str::FromStr;
+    let mut out = Vec::new();
+    for (i, r) in e.age_recipients.iter().enumerate() {
+        match age::x25519::Recipient::from_str(r.trim()) {
+            Ok(_) => out.push(r.trim().to_string()),
+            Err(err) => ctx.error(
+                &format!("{ptr}/age_recipients/{i}"),
+                format!("not an age recipient (`age1...`): {err}"),
+            ),
+        }
+    }
+    if let Some(f) = &e.age_recipients_file {
+        let path = ctx.path(f);
+        match (ctx.read_file)(&path) {
+            Ok(text) => {
+                for (n, line) in text.lines().enumerate() {
+                    let line = line.trim();
+                    if line.is_empty() || line.starts_with('#') {
+                        continue;
+                    }
+                    match age::x25519::Recipient::from_str(line) {
+                        Ok(_) => out.push(line.to_string()),
+                        Err(err) => ctx.error(
+                            &format!("{ptr}/age_recipients_file"),
+                            format!("{}:{}: not an age recipient (`age1...`): {err}", path.display(), n + 1),
+                        ),
+                    }
+                }
+            }
+            Err(err) => ctx.error(
+                &format!("{ptr}/age_recipients_file"),
+                format!("cannot read age_recipients_file `{}`: {err}", path.display()),
+            ),
+        }
+    }
+    if out.is_empty() {
+        ctx.error_key(
+            ptr,
+            "`encrypt` needs at least one age recipient (`age_recipients` or `age_recipients_file`)",
+        );
+        return None;
+    }
+    Some(Encrypt { recipients: out })
 }

@@ -141,6 +141,16 @@ pub enum Mode {
     Tar,
 }
 
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Stream => "stream",
+            Mode::Directory => "directory",
+            Mode::Tar => "tar",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Compress {
@@ -231,13 +241,17 @@ pub struct VerifyDoc {
     pub schedule: Option<String>,
     /// Scratch database the drill restores into (dropped afterwards).
     pub restore_to: Option<String>,
+    /// age identity file, for drills of an encrypted job (keep it off the backup host otherwise).
+    pub identity_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptDoc {
+    /// age public keys (`age1...`); every backup can be read by any of them.
     #[serde(default)]
     pub age_recipients: Vec<String>,
+    /// A file of age public keys, one per line (`#` comments allowed).
     pub age_recipients_file: Option<String>,
 }
 

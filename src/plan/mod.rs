@@ -2,6 +2,7 @@
 //! `dbstash plan` prints this very value; `dbstash run`/`backup` executes it.
 
 pub mod command;
+pub mod databases;
 pub mod gfs;
 pub mod naming;
 pub mod render;
@@ -10,7 +11,8 @@ pub mod schedule;
 
 use crate::engine::{self, Codec, DumpSpec};
 use crate::manifest::model::{
-    Engine, Hooks, Job, Manifest, Mode, Origin, RcloneSettings, RemoteKind, Retention, Zone,
+    Databases, Encrypt, Engine, Hooks, Job, Manifest, Mode, Origin, RcloneSettings, RemoteKind,
+    Retention, Zone,
 };
 use command::CommandSpec;
 use jiff::Timestamp;
@@ -68,9 +70,36 @@ pub struct JobPlan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<CommandSpec>,
     pub codec: Codec,
-    /// Full extension added to every object, e.g. `.sql.zst`.
+    /// Full extension added to every object, e.g. `.sql.zst` (empty for `directory` folders).
     pub extension: String,
+    /// age recipients: the stored stream is encrypted after compression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypt: Option<Encrypt>,
+    /// The remote this plan addresses (list, prune, restore); the first of `remotes` unless
+    /// chosen with `on_remote`.
+    #[serde(skip)]
     pub remote: RemotePlan,
+    /// Every remote a backup is written to (one dump, one upload each).
+    pub remotes: Vec<RemotePlan>,
+    /// Several databases: found (or taken from the list) at run time, one backup each.
+    #[serde(skip_serializing_if = "is_one")]
+    pub databases: Databases,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// The command that lists the server's databases (for `database: "*"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_databases: Option<CommandSpec>,
+    /// postgres `globals: true`: `pg_dumpall --globals-only`, stored as its own backup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub globals: Option<CommandSpec>,
+    /// Backups of several databases share the job's folder: retention and cleanup must tell
+    /// them apart by database.
+    #[serde(skip)]
+    pub per_database: bool,
+    /// age identities for reading encrypted backups: set by `restore`/`verify --identity` and by
+    /// drills from `verify.identity_file`; never part of a backup run.
+    #[serde(skip)]
+    pub identities: Option<crate::crypt::Identities>,
     pub folder_template: String,
     pub name_template: String,
     pub schedule: Option<String>,
@@ -108,6 +137,10 @@ impl From<&Hooks> for HooksPlan {
     }
 }
 
+fn is_one(d: &Databases) -> bool {
+    !d.is_many()
+}
+
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::manifest::units::human_duration(*d))
 }
@@ -129,27 +162,35 @@ pub enum PlanError {
 
 /// Build the plan of one job. Pure: same manifest in, same plan out.
 pub fn build(m: &Manifest, job: &Job) -> Result<JobPlan, PlanError> {
-    let target = job
-        .remotes
+    let mut remotes = Vec::new();
+    for target in &job.remotes {
+        let remote = m
+            .remotes
+            .get(&target.name)
+            .ok_or_else(|| PlanError::UnknownRemote {
+                job: job.name.clone(),
+                remote: target.name.clone(),
+            })?;
+        let target_plan = match &remote.kind {
+            RemoteKind::Local(root) => Target::Local { root: root.clone() },
+            RemoteKind::Rclone(r) => Target::Rclone {
+                remote: r.clone(),
+                rclone: RcloneConf::from(&m.settings.rclone),
+            },
+        };
+        remotes.push(RemotePlan {
+            name: target.name.clone(),
+            optional: target.optional,
+            target: target_plan,
+        });
+    }
+    let first = remotes
         .first()
+        .cloned()
         .ok_or_else(|| PlanError::UnknownRemote {
             job: job.name.clone(),
             remote: String::new(),
         })?;
-    let remote = m
-        .remotes
-        .get(&target.name)
-        .ok_or_else(|| PlanError::UnknownRemote {
-            job: job.name.clone(),
-            remote: target.name.clone(),
-        })?;
-    let target_plan = match &remote.kind {
-        RemoteKind::Local(root) => Target::Local { root: root.clone() },
-        RemoteKind::Rclone(r) => Target::Rclone {
-            remote: r.clone(),
-            rclone: RcloneConf::from(&m.settings.rclone),
-        },
-    };
     Ok(JobPlan {
         job: job.name.clone(),
         engine: job.engine,
@@ -159,11 +200,19 @@ pub fn build(m: &Manifest, job: &Job) -> Result<JobPlan, PlanError> {
         version: engine::version_command(job),
         codec: engine::codec(job),
         extension: engine::extension(job),
-        remote: RemotePlan {
-            name: target.name.clone(),
-            optional: target.optional,
-            target: target_plan,
-        },
+        encrypt: job.encrypt.clone(),
+        remote: first,
+        remotes,
+        databases: job.databases.clone(),
+        exclude: job.exclude.clone(),
+        list_databases: job
+            .databases
+            .is_many()
+            .then(|| engine::list_databases(job))
+            .flatten(),
+        globals: job.globals.then(|| engine::postgres::globals(job)),
+        per_database: job.databases.is_many() || job.globals,
+        identities: None,
         folder_template: job.path.clone(),
         name_template: job.name_template.clone(),
         schedule: job.schedule.as_ref().map(|s| s.expr().to_string()),
@@ -198,6 +247,55 @@ pub fn build_all(m: &Manifest, only: &[String]) -> Result<Vec<JobPlan>, PlanErro
 }
 
 impl JobPlan {
+    /// This plan addressing remote `name` (for list/prune/restore).
+    pub fn on_remote(&self, name: &str) -> Option<JobPlan> {
+        let r = self.remotes.iter().find(|r| r.name == name)?;
+        let mut p = self.clone();
+        p.remote = r.clone();
+        Some(p)
+    }
+
+    /// One plan per remote.
+    pub fn per_remote(&self) -> Vec<JobPlan> {
+        self.remotes
+            .iter()
+            .filter_map(|r| self.on_remote(&r.name))
+            .collect()
+    }
+
+    /// The plan of one database of a several-database job: its own dump, `{db}` and retention.
+    pub fn for_database(&self, db: &str) -> JobPlan {
+        let mut p = self.clone();
+        if let Some(job) = self.job() {
+            let mut job = job.clone();
+            job.connection.database = Some(db.to_string());
+            job.databases = Databases::One;
+            p.dump = engine::dump(&job);
+            p.job_spec = Some(Box::new(job));
+        }
+        p.database = db.to_string();
+        p.databases = Databases::One;
+        p.list_databases = None;
+        p.globals = None;
+        p
+    }
+
+    /// The plan of the `pg_dumpall --globals-only` backup: a plain SQL stream named `{db}` =
+    /// [`GLOBALS_DB`].
+    pub fn for_globals(&self) -> Option<JobPlan> {
+        let spec = self.globals.clone()?;
+        let mut p = self.for_database(GLOBALS_DB);
+        p.dump = DumpSpec::Command(spec);
+        p.mode = Mode::Stream;
+        p.min_raw_bytes = 16;
+        p.extension = format!(
+            ".sql{}{}",
+            p.codec.extension(),
+            if p.encrypt.is_some() { ".age" } else { "" }
+        );
+        Some(p)
+    }
+
     pub fn zone(&self) -> Zone {
         self.zone.clone().unwrap_or_else(Zone::utc)
     }
@@ -235,6 +333,9 @@ impl JobPlan {
         )
     }
 }
+
+/// `{db}` of the roles/tablespaces backup of a `globals: true` job.
+pub const GLOBALS_DB: &str = "_globals";
 
 /// `folder/file` relative to the remote's root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -9,7 +9,15 @@ use serde_json::{json, Value};
 
 /// The upload step as one line.
 pub fn upload_line(p: &JobPlan, key: &str) -> String {
-    match &p.remote.target {
+    p.remotes
+        .iter()
+        .map(|r| upload_line_to(p, &r.target, key))
+        .collect::<Vec<_>>()
+        .join("\n               ")
+}
+
+fn upload_line_to(p: &JobPlan, target: &Target, key: &str) -> String {
+    match target {
         Target::Local { root } => format!(
             "write {} (fsync, then the record)",
             root.join(key).display()
@@ -70,10 +78,58 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
         "compress",
         format!("{}{}", codec_line(p.codec), origin(p, "compress")),
     );
+    let remotes: Vec<String> = p
+        .remotes
+        .iter()
+        .map(|r| {
+            if r.optional {
+                format!("{} (optional)", r.name)
+            } else {
+                r.name.clone()
+            }
+        })
+        .collect();
     row(
         "remote",
-        format!("{}{}", p.remote.name, origin(p, "remote")),
+        format!("{}{}", remotes.join(", "), origin(p, "remote")),
     );
+    if p.databases.is_many() {
+        let which = match &p.databases {
+            crate::manifest::model::Databases::List(l) => l.join(", "),
+            _ => "every database the server lists".into(),
+        };
+        let mut line = which;
+        if !p.exclude.is_empty() {
+            line.push_str(&format!(" except {}", p.exclude.join(", ")));
+        }
+        if let Some(l) = &p.list_databases {
+            line.push_str(&format!("; listed by: {}", l.display_line()));
+        }
+        row("databases", line);
+    }
+    if let Some(g) = &p.globals {
+        row("globals", format!("{} (as {{db}} = {})", g.display_line(), super::GLOBALS_DB));
+    }
+    if p.mode != crate::manifest::model::Mode::Stream {
+        row(
+            "mode",
+            format!(
+                "{}: the dump tool writes a folder in settings.temp_dir{}",
+                p.mode.as_str(),
+                if p.mode == crate::manifest::model::Mode::Tar {
+                    ", streamed as a tar archive"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+    if let Some(e) = &p.encrypt {
+        row(
+            "encrypt",
+            format!("age, after compression, to {}", e.recipients.join(", ")),
+        );
+    }
     row(
         "object",
         format!(

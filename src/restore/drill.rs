@@ -81,6 +81,13 @@ impl DrillReport {
 /// The scheduled drill: the newest complete backup into `target`, temp files under the system
 /// temp folder.
 pub async fn drill(plan: &JobPlan, target: &Secret) -> Result<DrillReport, RestoreError> {
+    let mut plan = plan.clone();
+    if plan.identities.is_none() {
+        if let Some(f) = plan.job().and_then(|j| j.verify.as_ref()?.identity_file.clone()) {
+            plan.identities = Some(crate::crypt::Identities::load(&f).map_err(RestoreError::Usage)?);
+        }
+    }
+    let plan = &plan;
     let store = AnyStorage::for_plan(plan);
     let backup = select(plan, &store, "latest")
         .await?
@@ -169,6 +176,7 @@ pub async fn drill_backup(
         backup,
         layout,
         progress: None,
+        identities: plan.identities.clone(),
     };
     let result = async {
         target::postgis(&target, base).await?;

@@ -28,6 +28,8 @@ pub enum Payload {
 pub struct Layout {
     pub codec: Codec,
     pub payload: Payload,
+    /// The stored bytes are an age file (decrypted before decompression).
+    pub encrypted: bool,
 }
 
 impl Layout {
@@ -61,6 +63,11 @@ pub fn detect(engine: Engine, name: &str, record: Option<&Record>) -> Result<Lay
         .map(str::to_string)
         .unwrap_or_else(|| extension_chain(name));
     let mut exts: Vec<&str> = chain.split('.').filter(|s| !s.is_empty()).collect();
+    // age is always the outermost layer.
+    let encrypted = record.map_or(false, |r| r.encryption == "age") || exts.last() == Some(&"age");
+    if exts.last() == Some(&"age") {
+        exts.pop();
+    }
     let codec = match record.and_then(|r| codec_named(&r.compression)) {
         Some(c) => {
             // Strip dbstash's own suffix (if present) so the rest is the dump format.
@@ -99,14 +106,18 @@ pub fn detect(engine: Engine, name: &str, record: Option<&Record>) -> Result<Lay
             )))
         }
     };
-    Ok(Layout { codec, payload })
+    Ok(Layout {
+        codec,
+        payload,
+        encrypted,
+    })
 }
 
 /// `.sql.gz` from `app-2024-01-01-020000.sql.gz`: every dot-suffix made of letters/digits after
 /// the last character that cannot be part of an extension.
 fn extension_chain(name: &str) -> String {
     let known = [
-        "sql", "dump", "archive", "rdb", "sqlite3", "sqlite", "db", "tar", "gz", "zst",
+        "sql", "dump", "archive", "rdb", "sqlite3", "sqlite", "db", "tar", "gz", "zst", "age",
     ];
     let mut chain = String::new();
     let mut rest = name;
@@ -139,6 +150,8 @@ mod tests {
             sha256: String::new(),
             compression: compression.into(),
             dump_format: dump_format.into(),
+            mode: "stream".into(),
+            encryption: "none".into(),
             tool_versions: Default::default(),
             dbstash_version: "0".into(),
             host: "h".into(),

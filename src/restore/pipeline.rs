@@ -30,6 +30,8 @@ pub struct Source<'a> {
     pub backup: &'a Backup,
     pub layout: Layout,
     pub progress: Option<Arc<AtomicU64>>,
+    /// Needed when `layout.encrypted`.
+    pub identities: Option<crate::crypt::Identities>,
 }
 
 /// Read, check and decompress the backup into `writer`. On failure every process of `group`
@@ -40,6 +42,16 @@ pub async fn transfer<W: Write + Send + 'static>(
     writer: W,
 ) -> Result<Pumped, RestoreError> {
     let key = src.backup.key.clone();
+    let identities = match (&src.layout.encrypted, &src.identities) {
+        (false, _) => None,
+        (true, Some(ids)) => Some(ids.clone()),
+        (true, None) => {
+            return Err(RestoreError::Usage(format!(
+                "backup {} is encrypted with age: pass --identity FILE (an age identity file)",
+                src.backup.id
+            )))
+        }
+    };
     let download = src
         .store
         .open_read(&key, group)
@@ -58,7 +70,8 @@ pub async fn transfer<W: Write + Send + 'static>(
     let task = tokio::task::spawn_blocking(move || {
         let mut reader = reader;
         let mut writer = writer;
-        let r = pump::pump(&mut reader, codec, &expect, &mut writer, progress);
+        let ids = identities.as_ref().map(|i| i.0.as_slice());
+        let r = pump::pump_with(&mut reader, codec, ids, &expect, &mut writer, progress);
         drop(writer);
         (r, reader)
     });

@@ -59,6 +59,8 @@ pub enum PumpError {
     },
     #[error("{0}")]
     Sink(io::Error),
+    #[error("cannot decrypt the backup: {0}")]
+    Decrypt(String),
     #[error("the object has {actual} bytes, its record says {expected} (truncated or replaced)")]
     Size { expected: u64, actual: u64 },
     #[error("the object's sha256 {actual} does not match its record's {expected} (corrupted or replaced)")]
@@ -138,6 +140,18 @@ pub fn pump<R: Read, W: Write>(
     dst: &mut W,
     progress: Option<Arc<AtomicU64>>,
 ) -> Result<Pumped, PumpError> {
+    pump_with(src, codec, None, expect, dst, progress)
+}
+
+/// [`pump`] with age decryption (before decompression) when `identities` are given.
+pub fn pump_with<R: Read, W: Write>(
+    src: &mut R,
+    codec: Codec,
+    identities: Option<&[age::x25519::Identity]>,
+    expect: &Expect,
+    dst: &mut W,
+    progress: Option<Arc<AtomicU64>>,
+) -> Result<Pumped, PumpError> {
     let mut tally = Tally::default();
     let limit = expect.size;
     let mut raw = 0u64;
@@ -153,8 +167,24 @@ pub fn pump<R: Read, W: Write>(
             limit,
             progress: progress.as_deref(),
         };
+        let tap: Box<dyn Read + '_> = match identities {
+            None => Box::new(tap),
+            Some(ids) => {
+                let dec = age::Decryptor::new_buffered(io::BufReader::new(tap))
+                    .map_err(|e| PumpError::Decrypt(e.to_string()))?;
+                let r = dec
+                    .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
+                    .map_err(|e| match e {
+                        age::DecryptError::NoMatchingKeys => PumpError::Decrypt(
+                            "no identity matches its recipients (wrong --identity?)".into(),
+                        ),
+                        e => PumpError::Decrypt(e.to_string()),
+                    })?;
+                Box::new(r)
+            }
+        };
         let mut decoder: Box<dyn Read + '_> = match codec {
-            Codec::None => Box::new(tap),
+            Codec::None => tap,
             Codec::Gzip { .. } => Box::new(flate2::read::MultiGzDecoder::new(tap)),
             Codec::Zstd { .. } => match zstd::stream::read::Decoder::new(tap) {
                 Ok(d) => Box::new(d),
@@ -238,7 +268,7 @@ mod tests {
     }
 
     fn stored(codec: Codec) -> (Vec<u8>, Expect) {
-        let (stats, out) = relay(&data()[..], Vec::new(), codec, None).unwrap();
+        let (stats, out) = relay(&data()[..], Vec::new(), codec, None, None).unwrap();
         (
             out,
             Expect {

@@ -17,6 +17,7 @@ pub fn name_regex(plan: &JobPlan) -> Option<regex::Regex> {
         let close = rest[open..].find('}')? + open;
         let part = match &rest[open + 1..close] {
             "job" => regex::escape(&sanitize(&plan.job)),
+            "db" if plan.per_database => r"[^/]+".into(),
             "db" => regex::escape(&sanitize(&plan.database)),
             "engine" => regex::escape(&sanitize(plan.engine.as_str())),
             "date" => r"\d{4}-\d{2}-\d{2}".into(),

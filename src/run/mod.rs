@@ -1,6 +1,7 @@
 //! Executing plans: one backup (`backup`), several in parallel (`run_many`), retention, records.
 
 pub mod backup;
+pub mod folder;
 pub mod hooks;
 pub mod leftovers;
 pub mod lock;
@@ -9,6 +10,7 @@ pub mod progress;
 pub mod record;
 pub mod relay;
 pub mod retention;
+pub mod unit;
 
 use crate::plan::JobPlan;
 use jiff::Timestamp;
@@ -58,6 +60,25 @@ pub struct RunOutcome {
     pub finished: Timestamp,
     #[serde(serialize_with = "secs")]
     pub duration: Duration,
+    /// One entry per backup the run made (one per database for several-database jobs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
+    /// Things that went wrong without failing the run (an optional remote that failed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One backup object of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Part {
+    pub database: String,
+    pub object: Option<String>,
+    pub size: u64,
+    pub raw_size: u64,
+    pub sha256: String,
+    /// Remotes holding it complete.
+    pub remotes: Vec<String>,
+    pub error: Option<String>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -71,7 +92,12 @@ impl RunOutcome {
             run_id: run_id.to_string(),
             engine: plan.engine.as_str().to_string(),
             database: plan.database.clone(),
-            remote: plan.remote.name.clone(),
+            remote: plan
+                .remotes
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             status: Status::Running,
             object: None,
             size: None,
@@ -81,6 +107,8 @@ impl RunOutcome {
             started,
             finished: started,
             duration: Duration::ZERO,
+            parts: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -90,6 +118,9 @@ impl RunOutcome {
     }
 
     pub fn log(&self) {
+        for w in &self.warnings {
+            tracing::warn!(job = %self.job, run_id = %self.run_id, event = "backup_warning", warning = %w);
+        }
         match self.status {
             Status::Success => tracing::info!(
                 job = %self.job, run_id = %self.run_id, event = "backup_succeeded",

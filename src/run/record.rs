@@ -27,10 +27,24 @@ pub struct Record {
     pub sha256: String,
     pub compression: String,
     pub dump_format: String,
+    /// `stream` (one dump stream) or `tar` (a tar of the dump tool's folder).
+    #[serde(default = "stream")]
+    pub mode: String,
+    /// `none` or `age` (the stored bytes are an age file; `--identity` reads them).
+    #[serde(default = "none")]
+    pub encryption: String,
     #[serde(default)]
     pub tool_versions: BTreeMap<String, String>,
     pub dbstash_version: String,
     pub host: String,
+}
+
+fn stream() -> String {
+    "stream".into()
+}
+
+fn none() -> String {
+    "none".into()
 }
 
 /// A complete backup: object + record.

@@ -1,5 +1,6 @@
 //! The in-process transform between the dump and the storage: optional compression (zstd with
-//! worker threads, or gzip on all cores), then sha256 and a byte count of exactly what is stored.
+//! worker threads, or gzip on all cores), optional age encryption, then sha256 and a byte count
+//! of exactly what is stored, then the tee into every remote's upload.
 //! Synchronous on purpose: it runs on its own thread with blocking pipes, and its buffers are
 //! bounded, so memory does not grow with the database.
 
@@ -79,12 +80,66 @@ fn workers() -> u32 {
     std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
 }
 
-/// Copy `src` into `dst` through `codec`. `dst` is handed back so the caller decides when the far
-/// end sees EOF.
+/// The stored bytes' last stage before hashing: age encryption, or nothing.
+enum Sealed<W: Write> {
+    Plain(HashingWriter<W>),
+    Age(age::stream::StreamWriter<HashingWriter<W>>),
+}
+
+impl<W: Write> Write for Sealed<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sealed::Plain(w) => w.write(buf),
+            Sealed::Age(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sealed::Plain(w) => w.flush(),
+            Sealed::Age(w) => w.flush(),
+        }
+    }
+}
+
+impl<W: Write> Sealed<W> {
+    fn new(sink: HashingWriter<W>, recipients: Option<&[String]>) -> io::Result<Self> {
+        let Some(list) = recipients else {
+            return Ok(Sealed::Plain(sink));
+        };
+        let parsed = parse_recipients(list)?;
+        let enc = age::Encryptor::with_recipients(parsed.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| io::Error::other(format!("age: {e}")))?;
+        let w = enc
+            .wrap_output(sink)
+            .map_err(|e| io::Error::other(format!("age: {e}")))?;
+        Ok(Sealed::Age(w))
+    }
+
+    /// Finish the age stream (its last chunk and tag) and hand back the hashing sink.
+    fn finish(self) -> io::Result<HashingWriter<W>> {
+        match self {
+            Sealed::Plain(w) => Ok(w),
+            Sealed::Age(w) => w.finish(),
+        }
+    }
+}
+
+pub fn parse_recipients(list: &[String]) -> io::Result<Vec<age::x25519::Recipient>> {
+    list.iter()
+        .map(|r| {
+            r.parse::<age::x25519::Recipient>()
+                .map_err(|e| io::Error::other(format!("age recipient `{r}`: {e}")))
+        })
+        .collect()
+}
+
+/// Copy `src` into `dst` through `codec` (and age when `recipients` are given). `dst` is handed
+/// back so the caller decides when the far end sees EOF.
 pub fn relay<R: Read, W: Write + Send>(
     src: R,
     dst: W,
     codec: Codec,
+    recipients: Option<&[String]>,
     progress: Option<Arc<AtomicU64>>,
 ) -> io::Result<(RelayStats, W)> {
     let mut reader = CountingReader {
@@ -92,7 +147,7 @@ pub fn relay<R: Read, W: Write + Send>(
         count: 0,
         progress,
     };
-    let sink = HashingWriter::new(dst);
+    let sink = Sealed::new(HashingWriter::new(dst), recipients)?;
     let sink = match codec {
         Codec::None => {
             let mut s = sink;
@@ -111,7 +166,7 @@ pub fn relay<R: Read, W: Write + Send>(
         }
         Codec::Gzip { level } => parallel_gzip(&mut reader, sink, level)?,
     };
-    let (mut dst, stored, sha) = sink.finish();
+    let (mut dst, stored, sha) = sink.finish()?.finish();
     dst.flush()?;
     Ok((
         RelayStats {
@@ -226,6 +281,46 @@ fn parallel_gzip<R: Read, W: Write + Send>(r: &mut R, mut out: W, level: u32) ->
     })
 }
 
+/// One stream into several uploads. A write error on an optional remote drops that remote (the
+/// run goes on for the others); on a required one it fails the relay.
+pub struct Tee<W: Write> {
+    pub outs: Vec<TeeOut<W>>,
+}
+
+pub struct TeeOut<W: Write> {
+    pub name: String,
+    pub optional: bool,
+    pub writer: W,
+    /// Why this (optional) remote was dropped mid-stream.
+    pub failed: Option<String>,
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for o in self.outs.iter_mut().filter(|o| o.failed.is_none()) {
+            if let Err(e) = o.writer.write_all(buf) {
+                if !o.optional {
+                    return Err(io::Error::new(e.kind(), format!("remote `{}`: {e}", o.name)));
+                }
+                o.failed = Some(e.to_string());
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        for o in self.outs.iter_mut().filter(|o| o.failed.is_none()) {
+            if let Err(e) = o.writer.flush() {
+                if !o.optional {
+                    return Err(e);
+                }
+                o.failed = Some(e.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,7 +336,7 @@ mod tests {
     #[test]
     fn gzip_output_is_standard_and_hash_matches() {
         let input = data();
-        let (stats, out) = relay(&input[..], Vec::new(), Codec::Gzip { level: 6 }, None).unwrap();
+        let (stats, out) = relay(&input[..], Vec::new(), Codec::Gzip { level: 6 }, None, None).unwrap();
         assert_eq!(stats.raw_bytes, input.len() as u64);
         assert_eq!(stats.stored_bytes, out.len() as u64);
         assert_eq!(stats.sha256, hex::encode(Sha256::digest(&out)));
@@ -255,22 +350,99 @@ mod tests {
     #[test]
     fn zstd_and_none_round_trip() {
         let input = data();
-        let (_, z) = relay(&input[..], Vec::new(), Codec::Zstd { level: 3 }, None).unwrap();
+        let (_, z) = relay(&input[..], Vec::new(), Codec::Zstd { level: 3 }, None, None).unwrap();
         assert!(z.len() < input.len() / 3);
         assert_eq!(zstd::decode_all(&z[..]).unwrap(), input);
-        let (s, plain) = relay(&input[..], Vec::new(), Codec::None, None).unwrap();
+        let (s, plain) = relay(&input[..], Vec::new(), Codec::None, None, None).unwrap();
         assert_eq!(plain, input);
         assert_eq!(s.stored_bytes, s.raw_bytes);
     }
 
     #[test]
     fn empty_input_gives_valid_empty_streams() {
-        let (s, out) = relay(&b""[..], Vec::new(), Codec::Gzip { level: 6 }, None).unwrap();
+        let (s, out) = relay(&b""[..], Vec::new(), Codec::Gzip { level: 6 }, None, None).unwrap();
         assert_eq!(s.raw_bytes, 0);
         let mut back = Vec::new();
         flate2::read::MultiGzDecoder::new(&out[..])
             .read_to_end(&mut back)
             .unwrap();
         assert!(back.is_empty() && !out.is_empty());
+    }
+
+    #[test]
+    fn age_stage_encrypts_after_compression_and_hashes_the_ciphertext() {
+        use std::str::FromStr;
+        let id = age::x25519::Identity::generate();
+        let recipients = vec![id.to_public().to_string()];
+        let input = data();
+        let (stats, out) = relay(
+            &input[..],
+            Vec::new(),
+            Codec::Zstd { level: 3 },
+            Some(&recipients),
+            None,
+        )
+        .unwrap();
+        assert_eq!(stats.stored_bytes, out.len() as u64);
+        assert_eq!(stats.sha256, hex::encode(Sha256::digest(&out)));
+        assert!(out.starts_with(b"age-encryption.org/v1"));
+        let dec = age::Decryptor::new(&out[..]).unwrap();
+        let mut plain = Vec::new();
+        dec.decrypt(std::iter::once(&id as &dyn age::Identity))
+            .unwrap()
+            .read_to_end(&mut plain)
+            .unwrap();
+        assert_eq!(zstd::decode_all(&plain[..]).unwrap(), input);
+        let other = age::x25519::Identity::generate();
+        let dec = age::Decryptor::new(&out[..]).unwrap();
+        assert!(dec
+            .decrypt(std::iter::once(&other as &dyn age::Identity))
+            .is_err());
+        assert!(age::x25519::Recipient::from_str("age1nope").is_err());
+    }
+
+    #[test]
+    fn tee_drops_a_failing_optional_output_and_fails_on_a_required_one() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::from(io::ErrorKind::BrokenPipe))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        enum Out {
+            Ok(Vec<u8>),
+            Broken(Broken),
+        }
+        impl Write for Out {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                match self {
+                    Out::Ok(v) => v.write(b),
+                    Out::Broken(x) => x.write(b),
+                }
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let out = |name: &str, optional, w| TeeOut {
+            name: name.into(),
+            optional,
+            writer: w,
+            failed: None,
+        };
+        let mut tee = Tee {
+            outs: vec![out("a", false, Out::Ok(Vec::new())), out("b", true, Out::Broken(Broken))],
+        };
+        tee.write_all(b"hello").unwrap();
+        assert!(tee.outs[1].failed.is_some());
+        assert!(matches!(&tee.outs[0].writer, Out::Ok(v) if v == b"hello"));
+        let mut tee = Tee {
+            outs: vec![out("a", true, Out::Ok(Vec::new())), out("b", false, Out::Broken(Broken))],
+        };
+        let err = tee.write_all(b"x").unwrap_err();
+        assert!(err.to_string().contains("remote `b`"));
     }
 }

@@ -31,14 +31,24 @@ pub async fn evaluate(
 ) -> Result<(Vec<Backup>, PruneReport), StorageError> {
     let folder = folder(plan, now);
     let (backups, entries) = record::complete_backups(store, &folder, &plan.job).await?;
-    let candidates: Vec<Candidate> = backups
-        .iter()
-        .map(|b| Candidate {
+    // Several databases share the folder: each database's backups are a history of their own
+    // (its own newest is kept, its own counts apply).
+    let mut groups: std::collections::BTreeMap<&str, Vec<Candidate>> = Default::default();
+    for b in &backups {
+        let g = if plan.per_database {
+            b.record.database.as_str()
+        } else {
+            ""
+        };
+        groups.entry(g).or_default().push(Candidate {
             id: b.id.clone(),
             time: b.record.finished,
-        })
+        });
+    }
+    let verdicts = groups
+        .values()
+        .flat_map(|c| choose(c, plan.retention, now, &plan.zone().tz))
         .collect();
-    let verdicts = choose(&candidates, plan.retention, now, &plan.zone().tz);
     let complete: HashSet<String> = backups.iter().map(|b| b.id.clone()).collect();
     let leftovers = leftovers::find(plan, &entries, &complete, now);
     Ok((

@@ -9,7 +9,7 @@ pub mod local;
 pub mod rclone;
 pub mod rclone_args;
 
-use crate::plan::{JobPlan, Target};
+use crate::plan::{JobPlan, RemotePlan, Target};
 use crate::proc::ProcGroup;
 use std::fs::File;
 
@@ -168,8 +168,13 @@ pub enum AnyStorage {
 }
 
 impl AnyStorage {
+    /// The storage of the remote this plan addresses (`plan.remote`).
     pub fn for_plan(plan: &JobPlan) -> Self {
-        match &plan.remote.target {
+        Self::for_remote(&plan.remote)
+    }
+
+    pub fn for_remote(remote: &RemotePlan) -> Self {
+        match &remote.target {
             Target::Local { root } => AnyStorage::Local(local::LocalStorage::new(root.clone())),
             Target::Rclone { remote, rclone } => {
                 AnyStorage::Rclone(rclone::RcloneStorage::new(remote.clone(), rclone.clone()))

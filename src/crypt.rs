@@ -1,0 +1,66 @@
+//! age identities for reading encrypted backups (`restore`/`verify --identity FILE`, drills'
+//! `verify.identity_file`). Only restore-side code ever holds them; backups need public keys only.
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// The identities of an age identity file (`AGE-SECRET-KEY-1...` lines, `#` comments). Never
+/// printed: Debug shows how many there are.
+#[derive(Clone)]
+pub struct Identities(pub Arc<Vec<age::x25519::Identity>>);
+
+impl std::fmt::Debug for Identities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Identities({} keys, redacted)", self.0.len())
+    }
+}
+
+impl PartialEq for Identities {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Identities {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let id = line
+                .parse::<age::x25519::Identity>()
+                .map_err(|_| format!("line {}: not an age identity (`AGE-SECRET-KEY-1...`)", n + 1))?;
+            out.push(id);
+        }
+        if out.is_empty() {
+            return Err("no age identity in it".into());
+        }
+        Ok(Identities(Arc::new(out)))
+    }
+
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read identity file {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("identity file {}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use age::secrecy::ExposeSecret;
+
+    #[test]
+    fn parses_identity_files_and_never_prints_keys() {
+        let id = age::x25519::Identity::generate();
+        let secret = id.to_string().expose_secret().to_string();
+        let ids = Identities::parse(&format!("# created: now\n# public key: {}\n{secret}\n", id.to_public())).unwrap();
+        assert_eq!(ids.0.len(), 1);
+        assert!(!format!("{ids:?}").contains("AGE-SECRET"));
+        assert!(Identities::parse("# nothing\n").is_err());
+        let e = Identities::parse("AGE-SECRET-KEY-1NOPE\n").unwrap_err();
+        assert!(e.contains("line 1") && !e.contains("NOPE"), "{e}");
+    }
+}

@@ -1,0 +1,95 @@
+//! `tar` mode's first half: the dump tool writes a folder in the run's private temp space (checked
+//! for room first), which is then streamed as a tar archive into the same relay as stream mode.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Free bytes for an unprivileged writer on the file system holding `dir`.
+pub fn free_bytes(dir: &Path) -> io::Result<u64> {
+    let st = nix::sys::statvfs::statvfs(dir).map_err(io::Error::from)?;
+    Ok((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
+}
+
+/// Refuse up front when the temp space cannot hold a dump of about `estimate` bytes (the previous
+/// backup's raw size, or the job's `expected_size`), with 10% headroom.
+pub fn check_space(dir: &Path, estimate: Option<u64>) -> Result<(), String> {
+    let Some(need) = estimate else { return Ok(()) };
+    let need = need.saturating_add(need / 10);
+    let free = free_bytes(dir).map_err(|e| format!("cannot read free space of {}: {e}", dir.display()))?;
+    if free < need {
+        return Err(format!(
+            "not enough temp space in {}: {} free, about {} needed for the dump folder (previous backup's size or `expected_size`, plus 10%); free space or point `settings.temp_dir` elsewhere",
+            dir.display(),
+            crate::manifest::units::human_size(free),
+            crate::manifest::units::human_size(need)
+        ));
+    }
+    Ok(())
+}
+
+/// Total bytes of the regular files under `dir` (what the dump tool wrote).
+pub fn folder_size(dir: &Path) -> u64 {
+    fn walk(d: &Path, total: &mut u64) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => walk(&e.path(), total),
+                Ok(t) if t.is_file() => *total += e.metadata().map_or(0, |m| m.len()),
+                _ => {}
+            }
+        }
+    }
+    let mut total = 0;
+    walk(dir, &mut total);
+    total
+}
+
+/// A tar stream of `dir`'s contents (paths relative to it), written by a blocking task into a
+/// pipe whose read end is returned for the relay. The task's result must be judged before the
+/// backup is committed: if it fails, the relay sees an early EOF that looks like a complete stream.
+pub fn tar_stream(
+    dir: PathBuf,
+) -> io::Result<(File, tokio::task::JoinHandle<io::Result<()>>)> {
+    let (r, w) = nix::unistd::pipe().map_err(io::Error::from)?;
+    let task = tokio::task::spawn_blocking(move || {
+        let mut b = tar::Builder::new(File::from(w));
+        b.follow_symlinks(false);
+        b.mode(tar::HeaderMode::Deterministic);
+        b.append_dir_all(".", &dir)?;
+        b.into_inner()?.flush()
+    });
+    Ok((File::from(r), task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[tokio::test]
+    async fn tar_stream_holds_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("toc.dat"), b"PGDMP...").unwrap();
+        std::fs::write(dir.path().join("sub/1.dat"), vec![7u8; 100_000]).unwrap();
+        assert_eq!(folder_size(dir.path()), 100_008);
+        let (mut r, task) = tar_stream(dir.path().to_path_buf()).unwrap();
+        let mut bytes = Vec::new();
+        r.read_to_end(&mut bytes).unwrap();
+        task.await.unwrap().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        tar::Archive::new(&bytes[..]).unpack(out.path()).unwrap();
+        assert_eq!(std::fs::read(out.path().join("toc.dat")).unwrap(), b"PGDMP...");
+        assert_eq!(std::fs::read(out.path().join("sub/1.dat")).unwrap().len(), 100_000);
+    }
+
+    #[test]
+    fn space_check_refuses_an_impossible_estimate() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_space(dir.path(), None).is_ok());
+        assert!(check_space(dir.path(), Some(1)).is_ok());
+        let e = check_space(dir.path(), Some(u64::MAX / 2)).unwrap_err();
+        assert!(e.contains("not enough temp space"), "{e}");
+    }
+}

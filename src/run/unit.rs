@@ -1,0 +1,683 @@
+//! One backup object: one database's dump ⇒ relay (compress, encrypt, hash) ⇒ tee ⇒ one upload
+//! per remote → checks → commit every upload → a record on each remote (last) → retention.
+//! Any failure of the dump or of a required remote aborts every upload before it sees EOF; an
+//! optional remote that fails is dropped (its partial object deleted) and the others go on.
+
+use super::folder;
+use super::record::{self, Record};
+use super::relay::{self, RelayStats, Tee, TeeOut};
+use super::{retention, RunEnv};
+use crate::engine::DumpSpec;
+use crate::manifest::model::Mode;
+use crate::plan::command::CommandSpec;
+use crate::plan::{JobPlan, ObjectName};
+use crate::proc::{self, ProcGroup, StderrTail};
+use crate::secret::{redact, Secret};
+use crate::storage::{AnyStorage, Entry, Storage, Upload};
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::future::Future;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+/// What a run shares with each of its backups.
+pub struct Ctx<'a> {
+    pub env: &'a RunEnv,
+    /// One per `plan.remotes`, same order.
+    pub stores: &'a [AnyStorage],
+    pub group: &'a ProcGroup,
+    pub upload_group: &'a ProcGroup,
+    pub started: Timestamp,
+    /// (remote index, key) of objects that may be on a remote without a record yet: deleted by
+    /// the run if it is cut short.
+    pub partial: &'a Mutex<Vec<(usize, String)>>,
+    pub run_id: &'a str,
+    pub secrets: &'a [Secret],
+}
+
+pub struct Done {
+    pub key: String,
+    pub database: String,
+    pub stats: RelayStats,
+    /// Remotes holding the complete backup.
+    pub remotes: Vec<String>,
+    /// Optional remotes that failed, with why.
+    pub dropped: Vec<String>,
+}
+
+pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+pub fn write_private_files(dir: &Path, spec: &CommandSpec) -> std::io::Result<()> {
+    use std::io::Write;
+    for f in &spec.files {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join(&f.name))?;
+        file.write_all(f.contents.expose().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// First free object name: `NAME.EXT`, else `NAME-2.EXT`, … (never overwrite a backup).
+pub fn free_name(obj: &ObjectName, ext: &str, taken: &[Entry]) -> ObjectName {
+    let exists = |n: &str| {
+        taken
+            .iter()
+            .any(|e| e.name == n || e.name == format!("{n}{}", record::SUFFIX))
+    };
+    if !exists(&obj.file) {
+        return obj.clone();
+    }
+    let stem = obj.file.strip_suffix(ext).unwrap_or(&obj.file).to_string();
+    (2..)
+        .map(|i| ObjectName {
+            folder: obj.folder.clone(),
+            file: format!("{stem}-{i}{ext}"),
+        })
+        .find(|o| !exists(&o.file))
+        .unwrap_or_else(|| obj.clone())
+}
+
+async fn tool_version(spec: &CommandSpec) -> Option<String> {
+    let mut cmd = proc::command(spec, None);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    // Through a ProcGroup like every child: registered, so a PID-1 reaper never steals its status.
+    let group = ProcGroup::new();
+    let child = group.spawn(&mut cmd).ok()?;
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .next()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+}
+
+/// A running upload to remote `idx`.
+struct Up {
+    idx: usize,
+    name: String,
+    optional: bool,
+    upload: Upload,
+}
+
+/// What produces the bytes the relay reads: the dump tool itself (stream mode), or the task
+/// writing a tar of the dump's folder (tar mode), or nothing to wait for (SQLite snapshot file).
+enum Producer {
+    Child(tokio::process::Child),
+    Tar(tokio::task::JoinHandle<std::io::Result<()>>),
+    Done,
+}
+
+impl Producer {
+    /// Ok(()) when it finished cleanly; Err(description) otherwise. Cancel-safe for `Child`.
+    async fn wait(&mut self) -> Result<(), String> {
+        match self {
+            Producer::Child(c) => match c.wait().await {
+                Ok(s) if s.success() => Ok(()),
+                Ok(s) => Err(proc::describe_status(s)),
+                Err(e) => Err(e.to_string()),
+            },
+            Producer::Tar(t) => {
+                let r = t.await;
+                *self = Producer::Done;
+                match r {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(format!("writing the tar stream: {e}")),
+                    Err(e) => Err(format!("tar task: {e}")),
+                }
+            }
+            Producer::Done => Ok(()),
+        }
+    }
+}
+
+/// Resolves when a required upload exits on its own (crashed, killed, gave up). Cancel-safe:
+/// built once and polled across the select loop's iterations.
+async fn required_exit(ups: &mut [Up]) -> (String, String) {
+    type Fut<'a> = Pin<Box<dyn Future<Output = (String, String)> + Send + 'a>>;
+    let mut futs: Vec<Fut<'_>> = ups
+        .iter_mut()
+        .filter(|u| !u.optional)
+        .map(|u| {
+            let name = u.name.clone();
+            let up = &mut u.upload;
+            Box::pin(async move { (name, up.exited().await) }) as Fut<'_>
+        })
+        .collect();
+    std::future::poll_fn(move |cx| {
+        for f in futs.iter_mut() {
+            if let Poll::Ready(v) = f.as_mut().poll(cx) {
+                return Poll::Ready(v);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+async fn abort_all(ups: Vec<Up>, ctx: &Ctx<'_>, key: &str) -> Vec<String> {
+    let mut tails = Vec::new();
+    for u in ups {
+        let t = u.upload.abort(&ctx.stores[u.idx], key).await;
+        if !t.is_empty() {
+            tails.push(format!("{}: {t}", u.name));
+        }
+    }
+    tails
+}
+
+fn forget_partial(ctx: &Ctx<'_>, idx: usize, key: &str) {
+    if let Ok(mut p) = ctx.partial.lock() {
+        p.retain(|(i, k)| !(*i == idx && k == key));
+    }
+}
+
+async fn delete_object(ctx: &Ctx<'_>, idx: usize, key: &str, with_record: bool) {
+    let store = &ctx.stores[idx];
+    if with_record {
+        if let Err(e) = store.delete(&record::record_key(key)).await {
+            tracing::warn!(event = "cleanup_failed", key, error = %e);
+        }
+    }
+    if let Err(e) = store.delete(key).await {
+        tracing::warn!(event = "cleanup_failed", key, error = %e);
+    }
+    forget_partial(ctx, idx, key);
+}
+
+fn tail_or(t: &str) -> String {
+    if t.is_empty() {
+        "(no output on stderr)".into()
+    } else {
+        t.to_string()
+    }
+}
+
+/// Run the dump tool to completion writing its folder (tar mode's first half).
+async fn dump_to_folder(
+    plan: &JobPlan,
+    spec: &CommandSpec,
+    ctx: &Ctx<'_>,
+    unit_dir: &Path,
+) -> Result<PathBuf, String> {
+    let refs: Vec<&Secret> = ctx.secrets.iter().collect();
+    let out = unit_dir.join("dump");
+    let mut cmd = proc::command(spec, Some(unit_dir));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = ctx
+        .group
+        .spawn(&mut cmd)
+        .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
+    let mut tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
+        StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
+    });
+    let status = child.wait().await;
+    let tail = redact(&tail.finish().await, &refs);
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            return Err(format!(
+                "{} failed ({}): {}",
+                spec.program,
+                proc::describe_status(s),
+                tail_or(&tail)
+            ))
+        }
+        Err(e) => return Err(format!("{}: {e}", spec.program)),
+    }
+    let size = folder::folder_size(&out);
+    if size < plan.min_raw_bytes.max(1) && !plan.allow_empty {
+        return Err(format!(
+            "{} wrote only {size} bytes into its folder. {}",
+            spec.program,
+            tail_or(&tail)
+        ));
+    }
+    Ok(out)
+}
+
+/// Back up `plan` (one database) to every remote of the run.
+pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Result<Done, String> {
+    let refs: Vec<&Secret> = ctx.secrets.iter().collect();
+    make_private_dir(unit_dir)
+        .map_err(|e| format!("cannot create run folder {}: {e}", unit_dir.display()))?;
+
+    // Name the object from every remote's listing; never overwrite an existing backup.
+    let wanted = plan.object_for(&plan.name_vars(ctx.started));
+    let mut live: Vec<usize> = Vec::new();
+    let mut dropped: Vec<String> = Vec::new();
+    let mut taken: Vec<Entry> = Vec::new();
+    let mut previous = None;
+    for (i, r) in plan.remotes.iter().enumerate() {
+        match record::newest_backup(&ctx.stores[i], &wanted.folder, &plan.job).await {
+            Ok((prev, entries)) => {
+                previous = previous.or(prev);
+                taken.extend(entries);
+                live.push(i);
+            }
+            Err(e) if r.optional => {
+                tracing::warn!(job = %plan.job, event = "remote_dropped", remote = %r.name, error = %e);
+                dropped.push(format!("{}: cannot list: {e}", r.name));
+            }
+            Err(e) => return Err(format!("cannot list remote `{}`: {e}", r.name)),
+        }
+    }
+    let obj = free_name(&wanted, &plan.extension, &taken);
+    let key = obj.key();
+    let estimate = plan
+        .expected_size
+        .or_else(|| previous.as_ref().map(|b| b.record.size + b.record.size / 4));
+
+    let mut versions = BTreeMap::new();
+    if let Some(v) = &plan.version {
+        if let Some(text) = tool_version(v).await {
+            versions.insert(v.program.clone(), text);
+        }
+    }
+
+    // tar mode: the folder first (temp space checked up front), then the tar of it is the stream.
+    let mut folder_src = None;
+    if plan.mode != Mode::Stream {
+        let DumpSpec::Command(spec) = &plan.dump else {
+            return Err("internal error: a folder dump needs a command".into());
+        };
+        let space_estimate = plan
+            .expected_size
+            .or_else(|| previous.as_ref().map(|b| b.record.raw_size));
+        folder::check_space(&ctx.env.temp_dir, space_estimate)?;
+        write_private_files(unit_dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
+        folder_src = Some(dump_to_folder(plan, spec, ctx, unit_dir).await?);
+    }
+
+    // Start the uploads first, so the bytes have somewhere to go.
+    let mut ups: Vec<Up> = Vec::new();
+    for i in live {
+        let r = &plan.remotes[i];
+        match ctx.stores[i]
+            .begin_upload(&key, ctx.upload_group, estimate)
+            .await
+        {
+            Ok(u) => {
+                if let Ok(mut p) = ctx.partial.lock() {
+                    p.push((i, key.clone()));
+                }
+                ups.push(Up {
+                    idx: i,
+                    name: r.name.clone(),
+                    optional: r.optional,
+                    upload: u,
+                });
+            }
+            Err(e) if r.optional => {
+                tracing::warn!(job = %plan.job, event = "remote_dropped", remote = %r.name, error = %e);
+                dropped.push(format!("{}: cannot start upload: {e}", r.name));
+            }
+            Err(e) => {
+                abort_all(ups, ctx, &key).await;
+                return Err(format!("cannot start upload to `{}`: {e}", r.name));
+            }
+        }
+    }
+    let mut outs = Vec::new();
+    for u in ups.iter_mut() {
+        match u.upload.take_writer() {
+            Ok(w) => outs.push(TeeOut {
+                name: u.name.clone(),
+                optional: u.optional,
+                writer: w,
+                failed: None,
+            }),
+            Err(e) => {
+                abort_all(ups, ctx, &key).await;
+                return Err(format!("upload: {e}"));
+            }
+        }
+    }
+
+    // Start the producer of the bytes.
+    let mut dump_tail = StderrTail::empty();
+    let (source, mut producer): (File, Producer) = match (&plan.dump, folder_src) {
+        (_, Some(dir)) => match folder::tar_stream(dir) {
+            Ok((r, task)) => (r, Producer::Tar(task)),
+            Err(e) => {
+                abort_all(ups, ctx, &key).await;
+                return Err(format!("cannot start the tar stream: {e}"));
+            }
+        },
+        (DumpSpec::Command(spec), None) => {
+            let started = async {
+                write_private_files(unit_dir, spec)
+                    .map_err(|e| format!("cannot write option file: {e}"))?;
+                let mut cmd = proc::command(spec, Some(unit_dir));
+                cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+                let mut child = ctx
+                    .group
+                    .spawn(&mut cmd)
+                    .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
+                let tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
+                    StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
+                });
+                let out = child.stdout.take().ok_or("dump has no stdout")?;
+                let fd = out.into_owned_fd().map_err(|e| format!("dump stdout: {e}"))?;
+                Ok::<_, String>((File::from(fd), child, tail))
+            }
+            .await;
+            match started {
+                Ok((f, child, tail)) => {
+                    dump_tail = tail;
+                    (f, Producer::Child(child))
+                }
+                Err(e) => {
+                    abort_all(ups, ctx, &key).await;
+                    return Err(e);
+                }
+            }
+        }
+        (DumpSpec::SqliteSnapshot { path }, None) => {
+            match sqlite_snapshot(path.clone(), unit_dir.join("snapshot.sqlite3")).await {
+                Ok(f) => (f, Producer::Done),
+                Err(e) => {
+                    abort_all(ups, ctx, &key).await;
+                    return Err(e);
+                }
+            }
+        }
+    };
+
+    let progress = ctx.env.progress.then(|| Arc::new(AtomicU64::new(0)));
+    let bar = progress
+        .clone()
+        .map(|p| super::progress::Progress::start(&plan.job, p));
+    let codec = plan.codec;
+    let recipients = plan.encrypt.as_ref().map(|e| e.recipients.clone());
+    let mut relay_task = tokio::task::spawn_blocking(move || {
+        relay::relay(source, Tee { outs }, codec, recipients.as_deref(), progress)
+    });
+    // Watch the relay, the producer and the required uploads at once. Whichever fails first stops
+    // the others now (SIGKILL to the dump's group; rclone, which never sees EOF, is aborted below):
+    // a dump whose child still holds the pipe, or an idle dump behind a dead upload, must not keep
+    // the run alive.
+    let mut relayed = None;
+    let mut produced: Option<Result<(), String>> = None;
+    let mut upload_died: Option<(String, String)> = None;
+    let mut relay_failed_first = false;
+    {
+        let mut stopped = false;
+        let watch = required_exit(&mut ups);
+        tokio::pin!(watch);
+        while relayed.is_none() || produced.is_none() {
+            tokio::select! {
+                r = &mut relay_task, if relayed.is_none() => {
+                    if !matches!(r, Ok(Ok(_))) && !stopped {
+                        relay_failed_first = true;
+                        stopped = true;
+                        ctx.group.kill();
+                    }
+                    relayed = Some(r);
+                }
+                s = producer.wait(), if produced.is_none() => {
+                    if s.is_err() && !stopped {
+                        stopped = true;
+                        ctx.group.kill();
+                    }
+                    produced = Some(s);
+                }
+                how = &mut watch, if upload_died.is_none() && !stopped => {
+                    upload_died = Some(how);
+                    stopped = true;
+                    ctx.group.kill();
+                }
+            }
+        }
+    }
+    if let Some(b) = bar {
+        b.stop();
+    }
+    // The relay and the dump often fail together (the relay stops reading, the dump then dies of
+    // SIGPIPE): a broken pipe in the relay names the real culprit, so look for a dead upload and
+    // let the relay's error win over the dump's SIGPIPE.
+    let relay_broke = !matches!(relayed, Some(Ok(Ok(_))));
+    if relay_broke {
+        if upload_died.is_none() {
+            for u in ups.iter_mut().filter(|u| !u.optional) {
+                if let Ok(how) =
+                    tokio::time::timeout(Duration::from_millis(300), u.upload.exited()).await
+                {
+                    upload_died = Some((u.name.clone(), how));
+                    break;
+                }
+            }
+        }
+        if matches!(&produced, Some(Err(how)) if how == "exit 141" || how == "killed by signal 13")
+        {
+            relay_failed_first = true;
+        }
+    }
+    let dump_tail = redact(&dump_tail.finish().await, &refs);
+    let program = match &plan.dump {
+        DumpSpec::Command(c) if plan.mode == Mode::Stream => c.program.clone(),
+        DumpSpec::Command(_) => "tar".into(),
+        DumpSpec::SqliteSnapshot { .. } => "sqlite snapshot".into(),
+    };
+    let (Some(relayed), Some(produced)) = (relayed, produced) else {
+        abort_all(ups, ctx, &key).await;
+        return Err("internal error: the relay or the dump was not waited for".into());
+    };
+
+    // A required upload died on its own: that is the failure, whatever the dump then saw.
+    if let Some((remote, how)) = upload_died {
+        let tails = abort_all(ups, ctx, &key).await;
+        return Err(format!(
+            "upload to `{remote}` failed: the upload ended before the dump did ({how}){}",
+            tails_text(&tails)
+        ));
+    }
+    // Judge the dump first: a failed dump must never become an object, whatever the relay saw
+    // (unless the relay failed first and the dump only died because we stopped it).
+    if let Err(how) = &produced {
+        if !relay_failed_first {
+            abort_all(ups, ctx, &key).await;
+            return Err(format!("{program} failed ({how}): {}", tail_or(&dump_tail)));
+        }
+    }
+    let (stats, tee) = match relayed {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            let tails = abort_all(ups, ctx, &key).await;
+            return Err(format!(
+                "upload failed: {}{}",
+                redact(&e.to_string(), &refs),
+                tails_text(&tails)
+            ));
+        }
+        Err(e) => {
+            let tails = abort_all(ups, ctx, &key).await;
+            return Err(format!("relay: {e}{}", tails_text(&tails)));
+        }
+    };
+    if stats.raw_bytes < plan.min_raw_bytes.max(1) && !plan.allow_empty {
+        abort_all(ups, ctx, &key).await;
+        return Err(format!(
+            "{program} produced only {} bytes (an empty database still dumps at least {}); set `allow_empty: true` if this is expected. {}",
+            stats.raw_bytes,
+            plan.min_raw_bytes,
+            tail_or(&dump_tail)
+        ));
+    }
+    // Optional remotes whose pipe broke mid-stream are dropped now.
+    let failed: BTreeMap<String, String> = tee
+        .outs
+        .into_iter()
+        .filter_map(|o| o.failed.map(|f| (o.name, f)))
+        .collect();
+    let mut keep = Vec::new();
+    for u in ups {
+        match failed.get(&u.name) {
+            Some(why) => {
+                let tail = u.upload.abort(&ctx.stores[u.idx], &key).await;
+                forget_partial(ctx, u.idx, &key);
+                tracing::warn!(job = %plan.job, event = "remote_dropped", remote = %u.name, error = %why, tail = %tail);
+                dropped.push(format!("{}: {why} {tail}", u.name).trim_end().to_string());
+            }
+            None => keep.push(u),
+        }
+    }
+
+    // Commit every upload; a required one failing undoes the others.
+    let mut committed: Vec<(usize, String)> = Vec::new();
+    let mut commit_error = None;
+    for u in keep {
+        if commit_error.is_some() {
+            let _ = u.upload.abort(&ctx.stores[u.idx], &key).await;
+            forget_partial(ctx, u.idx, &key);
+            continue;
+        }
+        match u.upload.commit().await {
+            Ok(()) => committed.push((u.idx, u.name)),
+            Err(e) => {
+                let msg = redact(&e.to_string(), &refs);
+                delete_object(ctx, u.idx, &key, false).await;
+                if u.optional {
+                    tracing::warn!(job = %plan.job, event = "remote_dropped", remote = %u.name, error = %msg);
+                    dropped.push(format!("{}: {msg}", u.name));
+                } else {
+                    commit_error = Some(format!("upload to `{}` failed: {msg}", u.name));
+                }
+            }
+        }
+    }
+    if let Some(e) = commit_error {
+        for (i, _) in &committed {
+            delete_object(ctx, *i, &key, false).await;
+        }
+        return Err(e);
+    }
+
+    // The records, last.
+    let finished = Timestamp::now();
+    let rec = Record {
+        format: record::FORMAT.into(),
+        job: plan.job.clone(),
+        engine: plan.engine.as_str().into(),
+        database: plan.database.clone(),
+        object: obj.file.clone(),
+        run_id: ctx.run_id.to_string(),
+        started: ctx.started,
+        finished,
+        size: stats.stored_bytes,
+        raw_size: stats.raw_bytes,
+        sha256: stats.sha256.clone(),
+        compression: plan.codec.name().into(),
+        dump_format: plan.extension.clone(),
+        mode: plan.mode.as_str().into(),
+        encryption: if plan.encrypt.is_some() { "age" } else { "none" }.into(),
+        tool_versions: versions,
+        dbstash_version: env!("CARGO_PKG_VERSION").into(),
+        host: hostname(),
+    };
+    let body = serde_json::to_vec_pretty(&rec).map_err(|e| format!("record: {e}"))?;
+    let mut written: Vec<(usize, String)> = Vec::new();
+    for (i, name) in committed {
+        match ctx.stores[i]
+            .write_small(&record::record_key(&key), &body)
+            .await
+        {
+            Ok(()) => {
+                forget_partial(ctx, i, &key);
+                written.push((i, name));
+            }
+            Err(e) if plan.remotes[i].optional => {
+                delete_object(ctx, i, &key, true).await;
+                dropped.push(format!("{name}: cannot write the record: {e}"));
+            }
+            Err(e) => {
+                delete_object(ctx, i, &key, true).await;
+                for (j, _) in &written {
+                    delete_object(ctx, *j, &key, true).await;
+                }
+                return Err(format!("cannot write the record on `{name}`: {e}"));
+            }
+        }
+    }
+
+    // Retention only after a complete backup, per remote; its failures are logged, not the backup's.
+    for (i, name) in &written {
+        let on = plan.on_remote(name).unwrap_or_else(|| plan.clone());
+        match retention::apply_after_backup(&on, &ctx.stores[*i], finished).await {
+            Ok(r) if !r.errors.is_empty() => {
+                tracing::warn!(job = %plan.job, remote = %name, event = "retention_failed", errors = ?r.errors)
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(job = %plan.job, remote = %name, event = "retention_failed", error = %e)
+            }
+        }
+    }
+    Ok(Done {
+        key,
+        database: plan.database.clone(),
+        stats,
+        remotes: written.into_iter().map(|(_, n)| n).collect(),
+        dropped,
+    })
+}
+
+fn tails_text(tails: &[String]) -> String {
+    if tails.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", tails.join("; "))
+    }
+}
+
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// SQLite's online backup API into a private file: a consistent copy even while the application
+/// writes (it restarts when the source changes mid-copy).
+async fn sqlite_snapshot(src: PathBuf, dst: PathBuf) -> Result<File, String> {
+    tokio::task::spawn_blocking(move || {
+        if !src.exists() {
+            return Err(format!("SQLite database {} does not exist", src.display()));
+        }
+        let from = rusqlite::Connection::open_with_flags(
+            &src,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| format!("cannot open SQLite database {}: {e}", src.display()))?;
+        let mut to = rusqlite::Connection::open(&dst).map_err(|e| format!("snapshot: {e}"))?;
+        {
+            let b = rusqlite::backup::Backup::new(&from, &mut to)
+                .map_err(|e| format!("snapshot: {e}"))?;
+            b.run_to_completion(256, Duration::from_millis(5), None)
+                .map_err(|e| format!("SQLite snapshot of {} failed: {e}", src.display()))?;
+        }
+        drop(to);
+        File::open(&dst).map_err(|e| format!("snapshot: {e}"))
+    })
+    .await
+    .map_err(|e| format!("snapshot task: {e}"))?
+}

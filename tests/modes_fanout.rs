@@ -1,0 +1,467 @@
+//! Issue 8: several remotes per job (tee), age encryption, several databases per job (+ globals),
+//! and tar mode — against real PostgreSQL, MariaDB and `rclone serve s3`.
+
+mod support;
+
+use age::secrecy::ExposeSecret;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{pg_drop, pg_fixture, processes_with, psql, PgDropGuard, Run, Test, S3};
+
+fn pg_ready() -> bool {
+    support::require(support::pg_available(), "PostgreSQL on 127.0.0.1:5432")
+}
+
+fn s3() -> Option<S3> {
+    let s = S3::start();
+    support::require(s.is_some(), "rclone serve s3").then_some(s?)
+}
+
+fn sig(db: &str) -> String {
+    psql(
+        db,
+        "select count(*) || ':' || md5(string_agg(id || ',' || v, ';' order by id)) from t",
+    )
+}
+
+fn pg_body(db: &str) -> String {
+    format!("engine: postgres, host: 127.0.0.1, port: 5432, user: postgres, database: {db}")
+}
+
+/// Object (not record) files under `rel` of the test folder.
+fn objects(t: &Test, rel: &str) -> Vec<String> {
+    t.files(rel)
+        .into_iter()
+        .filter(|f| !f.ends_with(".dbstash.json"))
+        .collect()
+}
+
+fn records(t: &Test, rel: &str) -> Vec<String> {
+    t.files(rel)
+        .into_iter()
+        .filter(|f| f.ends_with(".dbstash.json"))
+        .collect()
+}
+
+fn no_run_folders(t: &Test) {
+    let left: Vec<String> = t
+        .files("tmp")
+        .into_iter()
+        .filter(|f| f.starts_with("runs/"))
+        .collect();
+    assert!(left.is_empty(), "temp space not cleaned: {left:?}");
+}
+
+// ---------------------------------------------------------------- several remotes
+
+#[test]
+fn two_remotes_get_identical_bytes_and_a_record_each() {
+    if !pg_ready() {
+        return;
+    }
+    let Some(s3) = s3() else { return };
+    let db = pg_fixture("tee", 3000);
+    let _g = PgDropGuard(db.clone());
+    let job = support::unique("tee");
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\n  s3: {{ rclone: 't:bucket' }}\njobs:\n  {job}: {{ remote: [local, s3], compress: zstd, {} }}\n",
+            pg_body(&db)
+        ))
+        .envs(&s3.env());
+    t.run(&["backup", &job]).success();
+    let local = objects(&t, "out");
+    assert_eq!(local.len(), 1, "{local:?}");
+    assert_eq!(records(&t, "out").len(), 1);
+    let in_bucket = s3.objects();
+    assert_eq!(in_bucket.len(), 2, "object + record: {in_bucket:?}");
+    assert!(in_bucket.contains(&local[0]), "{in_bucket:?} vs {local:?}");
+    let a = std::fs::read(t.path("out").join(&local[0])).unwrap();
+    let b = std::fs::read(s3.root.path().join("bucket").join(&local[0])).unwrap();
+    assert!(a.len() > 1000);
+    assert_eq!(a, b, "both remotes must hold identical bytes");
+    // both listed, and each copy restores
+    let list = t.run(&["list", "--job", &job]).success().stdout();
+    assert!(list.contains("on local") && list.contains("on s3"), "{list}");
+    for remote in ["local", "s3"] {
+        t.run(&["verify", &job, "--remote", remote]).success();
+    }
+    let to = format!("{db}_from_s3");
+    let _g2 = PgDropGuard(to.clone());
+    t.run(&["restore", &job, "--remote", "s3", "--to", &to, "--yes"])
+        .success();
+    assert_eq!(sig(&to), sig(&db));
+    no_run_folders(&t);
+}
+
+/// A fake pg_dump writing 40 MB of random bytes, so the upload runs long enough to be killed.
+const BIG_DUMP: &str = "#!/bin/sh
+if [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi
+head -c 40000000 /dev/urandom
+";
+
+fn kill_s3_upload(optional: bool) {
+    let Some(s3) = s3() else { return };
+    let job = support::unique(if optional { "teeopt" } else { "teereq" });
+    let s3_ref = if optional {
+        "{ name: s3, optional: true }"
+    } else {
+        "s3"
+    };
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', rclone: {{ extra_args: ['--bwlimit', '1M'] }} }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\n  s3: {{ rclone: 't:bucket' }}\njobs:\n  {job}: {{ remote: [local, {s3_ref}], {} }}\n",
+            pg_body("nodb")
+        ))
+        .write_executable("pg_dump", BIG_DUMP)
+        .envs(&s3.env());
+    let mut child = t.spawn(&["backup", &job]);
+    let found = support::wait_until(Duration::from_secs(15), || {
+        processes_with(&job).iter().any(|p| p.contains(" rcat "))
+    });
+    assert!(found, "no rclone rcat for {job}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let rcat: Vec<String> = processes_with(&job)
+        .iter()
+        .filter(|p| p.contains(" rcat "))
+        .filter_map(|l| l.split(':').next().map(|p| p.trim().to_string()))
+        .collect();
+    assert_eq!(rcat.len(), 1, "{:?}", processes_with(&job));
+    let killed = Instant::now();
+    Command::new("kill")
+        .args(["-9", &rcat[0]])
+        .status()
+        .expect("kill");
+    let done = support::wait_until(Duration::from_secs(60), || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    if !done {
+        let _ = child.kill();
+    }
+    let r = Run {
+        out: child.wait_with_output().expect("output"),
+    };
+    assert!(done, "dbstash did not finish: {}", r.stderr());
+    // no record on the failed remote, ever
+    let bucket = s3.objects();
+    assert!(bucket.is_empty(), "left in the bucket: {bucket:?}");
+    if optional {
+        assert_eq!(r.code(), 0, "an optional remote's failure must not fail the run: {}", r.stderr());
+        assert!(r.stderr().contains("optional remote s3"), "{}", r.stderr());
+        assert_eq!(objects(&t, "out").len(), 1);
+        assert_eq!(records(&t, "out").len(), 1);
+    } else {
+        assert_eq!(r.code(), 1, "{}", r.stderr());
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "noticed after {:?}",
+            killed.elapsed()
+        );
+        assert!(r.stderr().contains("upload to `s3` failed"), "{}", r.stderr());
+        let left = t.files("out");
+        assert!(left.is_empty(), "a failed run leaves nothing: {left:?}");
+    }
+    no_run_folders(&t);
+}
+
+#[test]
+fn a_required_remote_killed_mid_stream_fails_the_run_everywhere() {
+    kill_s3_upload(false);
+}
+
+#[test]
+fn an_optional_remote_killed_mid_stream_is_dropped_and_the_run_succeeds() {
+    kill_s3_upload(true);
+}
+
+// ---------------------------------------------------------------- age
+
+#[test]
+fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
+    if !pg_ready() {
+        return;
+    }
+    let db = pg_fixture("age", 2000);
+    let _g = PgDropGuard(db.clone());
+    let id = age::x25519::Identity::generate();
+    let other = age::x25519::Identity::generate();
+    let job = support::unique("age");
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, compress: gzip, encrypt: {{ age_recipients: ['{}'] }}, {} }}\n",
+            id.to_public(),
+            pg_body(&db)
+        ))
+        .write("id.txt", &format!("# test key\n{}\n", id.to_string().expose_secret()))
+        .write("other.txt", &format!("{}\n", other.to_string().expose_secret()));
+    t.run(&["backup", &job]).success();
+    let objs = objects(&t, "out");
+    assert_eq!(objs.len(), 1);
+    assert!(objs[0].ends_with(".sql.gz.age"), "{objs:?}");
+    let bytes = std::fs::read(t.path("out").join(&objs[0])).unwrap();
+    assert!(bytes.starts_with(b"age-encryption.org/v1"));
+    assert!(!bytes.windows(6).any(|w| w == b"CREATE"), "plaintext leaked");
+    let rec = std::fs::read_to_string(t.path("out").join(format!("{}.dbstash.json", objs[0]))).unwrap();
+    assert!(rec.contains("\"encryption\": \"age\""), "{rec}");
+
+    // without the identity: refused clearly, nothing created
+    let to = format!("{db}_r");
+    let _g2 = PgDropGuard(to.clone());
+    let r = t.run(&["restore", &job, "--to", &to, "--yes"]).failure(1);
+    assert!(r.stderr().contains("--identity"), "{}", r.stderr());
+    assert!(!r.stderr().contains("panicked"));
+    // the wrong identity: a clean failure, the new database dropped again
+    let r = t
+        .run(&["restore", &job, "--to", &to, "--yes", "--identity", &t.path("other.txt").display().to_string()])
+        .failure(1);
+    assert!(r.stderr().contains("no identity matches"), "{}", r.stderr());
+    assert_eq!(
+        psql("postgres", &format!("select count(*) from pg_database where datname = '{to}'")),
+        "0"
+    );
+    // verify without the identity checks the stored bytes only; with it, the contents too
+    let v = t.run(&["verify", &job]).success().stdout();
+    assert!(v.contains("encrypted with age"), "{v}");
+    let idf = t.path("id.txt").display().to_string();
+    let v = t.run(&["verify", &job, "--identity", &idf]).success().stdout();
+    assert!(v.contains("gzip") && !v.contains("encrypted with age"), "{v}");
+    // the right identity restores it
+    t.run(&["restore", &job, "--to", &to, "--yes", "--identity", &idf])
+        .success();
+    assert_eq!(sig(&to), sig(&db));
+}
+
+#[test]
+fn bad_recipients_are_manifest_errors() {
+    let t = Test::new().manifest(
+        "version: 1\nremotes: { l: { path: '{dir}/out' } }\njobs:\n  j: { remote: l, engine: postgres, database: x, encrypt: { age_recipients: ['age1nope'] } }\n",
+    );
+    let r = t.run(&["validate"]).failure(2);
+    assert!(
+        r.stderr().contains(":4:") && r.stderr().contains("not an age recipient"),
+        "{}",
+        r.stderr()
+    );
+}
+
+// ---------------------------------------------------------------- several databases
+
+#[test]
+fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
+    let Some(pg) = support::PgScram::start("s3cr3t-multi") else {
+        assert!(!support::strict(), "cannot start a private PostgreSQL");
+        return;
+    };
+    for db in ["alpha", "beta", "scratch_1"] {
+        pg.psql("postgres", &format!("create database {db}"));
+        pg.psql(db, &format!("create table t(id int primary key, v text); insert into t select g, '{db}' || g from generate_series(1,500) g"));
+    }
+    pg.psql("postgres", "create role reporting login password 'x'");
+    let job = support::unique("pgall");
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: postgres, host: 127.0.0.1, port: {}, user: postgres, password: '${{PGPW}}', database: '*', exclude: ['scratch_*', postgres], globals: true, compress: zstd, name: '{{db}}-{{date}}-{{time}}' }}\n",
+            pg.port
+        ))
+        .env("PGPW", &pg.password);
+    let r = t.run(&["backup", &job]).success();
+    let mut objs = objects(&t, "out");
+    objs.sort();
+    let names: Vec<&str> = objs
+        .iter()
+        .map(|o| o.rsplit('/').next().unwrap_or(o))
+        .collect();
+    assert_eq!(names.len(), 3, "{objs:?}\n{}", r.stderr());
+    assert!(names[0].starts_with("_globals-") && names[0].ends_with(".sql.zst"), "{names:?}");
+    assert!(names[1].starts_with("alpha-"), "{names:?}");
+    assert!(names[2].starts_with("beta-"), "{names:?}");
+    assert_eq!(records(&t, "out").len(), 3);
+    let globals = zstd::decode_all(&std::fs::read(t.path("out").join(&objs[0])).unwrap()[..]).unwrap();
+    assert!(String::from_utf8_lossy(&globals).contains("CREATE ROLE reporting"));
+    // restoring needs a database; then only that database's backups count
+    let r = t.run(&["restore", &job, "--yes"]).failure(2);
+    assert!(r.stderr().contains("--database"), "{}", r.stderr());
+    t.run(&["restore", &job, "--database", "beta", "--to", "beta_copy", "--yes"])
+        .success();
+    let q = "select count(*) || ':' || min(v) from t";
+    assert_eq!(pg.psql("beta_copy", q), pg.psql("beta", q));
+    assert_eq!(pg.psql("beta_copy", q), "500:beta1");
+    t.run(&["verify", &job, "--backup", "all"]).success();
+    // retention keeps one per database
+    let t = t.manifest(&format!(
+        "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: postgres, host: 127.0.0.1, port: {}, user: postgres, password: '${{PGPW}}', database: [alpha, beta], compress: zstd, name: '{{db}}-{{date}}-{{time}}-{{uuid}}', retention: {{ keep_last: 1 }} }}\n",
+        pg.port
+    ));
+    t.run(&["backup", &job]).success();
+    let mut after: Vec<String> = objects(&t, "out")
+        .iter()
+        .map(|o| o.rsplit('/').next().unwrap_or(o).split('-').next().unwrap_or("").to_string())
+        .collect();
+    after.sort();
+    assert_eq!(after, vec!["_globals", "alpha", "beta"], "one newest per database survives");
+}
+
+#[test]
+fn every_mariadb_database_the_user_can_see_one_backup_each() {
+    if !support::require(support::mariadb_available(), "MariaDB") {
+        return;
+    }
+    let u = support::unique("mu");
+    let (d1, d2) = (format!("{u}_a"), format!("{u}_b"));
+    support::mariadb(&format!(
+        "create database {d1}; create database {d2}; create table {d1}.t(id int primary key, v text); insert into {d1}.t values (1,'one'),(2,'two'); create table {d2}.t(id int primary key); insert into {d2}.t values (7); create user '{u}'@'localhost' identified by 'pw-{u}'; create user '{u}'@'127.0.0.1' identified by 'pw-{u}'; grant all on {d1}.* to '{u}'@'localhost'; grant all on {d2}.* to '{u}'@'localhost'; grant all on {d1}.* to '{u}'@'127.0.0.1'; grant all on {d2}.* to '{u}'@'127.0.0.1'"
+    ));
+    let cleanup = format!("drop database if exists {d1}; drop database if exists {d2}; drop database if exists {d1}_copy; drop user if exists '{u}'@'localhost'; drop user if exists '{u}'@'127.0.0.1'");
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = Command::new("mariadb").args(["-e", &self.0]).output();
+        }
+    }
+    let _c = Cleanup(cleanup);
+    let job = support::unique("myall");
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: mariadb, host: 127.0.0.1, port: 3306, user: {u}, password: 'pw-{u}', database: '*', compress: gzip }}\n"
+        ));
+    let r = t.run(&["backup", &job]).success();
+    let mut objs: Vec<String> = objects(&t, "out")
+        .iter()
+        .map(|o| o.rsplit('/').next().unwrap_or(o).to_string())
+        .collect();
+    objs.sort();
+    assert_eq!(objs.len(), 2, "{objs:?}\n{}", r.stderr());
+    assert!(objs[0].starts_with(&d1) && objs[1].starts_with(&d2), "{objs:?}");
+    // restore one of them into a new database (as root: the test user cannot create databases)
+    let t = t.manifest(&format!(
+        "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: mariadb, host: 127.0.0.1, port: 3306, user: root, database: '*', compress: gzip }}\n"
+    ));
+    t.run(&["restore", &job, "--database", &d1, "--to", &format!("{d1}_copy"), "--yes"])
+        .success();
+    assert_eq!(
+        support::mariadb(&format!("select group_concat(v order by id) from {d1}_copy.t")),
+        "one,two"
+    );
+}
+
+// ---------------------------------------------------------------- tar mode
+
+#[test]
+fn postgres_tar_mode_with_parallel_dump_restores_and_cleans_its_temp_space() {
+    if !pg_ready() {
+        return;
+    }
+    let db = pg_fixture("tarm", 5000);
+    let _g = PgDropGuard(db.clone());
+    psql(&db, "create table u as select g as id, repeat('x', 50) as w from generate_series(1, 3000) g");
+    let job = support::unique("tar");
+    let t = Test::new().manifest(&format!(
+        "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, mode: tar, compress: zstd, dump_args: ['--jobs=2'], {} }}\n",
+        pg_body(&db)
+    ));
+    let plan = t.run(&["plan", "--job", &job, "--offline"]).success().stdout();
+    assert!(plan.contains("--format=directory") && plan.contains("--jobs=2"), "{plan}");
+    t.run(&["backup", &job]).success();
+    let objs = objects(&t, "out");
+    assert_eq!(objs.len(), 1);
+    assert!(objs[0].ends_with(".tar.zst"), "{objs:?}");
+    // a real tar of pg_dump's folder
+    let tar = zstd::decode_all(&std::fs::read(t.path("out").join(&objs[0])).unwrap()[..]).unwrap();
+    let mut names: Vec<String> = tar::Archive::new(&tar[..])
+        .entries()
+        .unwrap()
+        .filter_map(|e| e.ok()?.path().ok().map(|p| p.display().to_string()))
+        .collect();
+    names.sort();
+    assert!(names.iter().any(|n| n.ends_with("toc.dat")), "{names:?}");
+    no_run_folders(&t);
+    let to = format!("{db}_tar");
+    let _g2 = PgDropGuard(to.clone());
+    t.run(&["restore", &job, "--to", &to, "--yes"]).success();
+    assert_eq!(sig(&to), sig(&db));
+    assert_eq!(psql(&to, "select count(*) from u"), "3000");
+    t.run(&["verify", &job]).success();
+    let restore_left: Vec<String> = t.files("tmp").into_iter().filter(|f| f.starts_with("restore/")).collect();
+    assert!(restore_left.is_empty(), "{restore_left:?}");
+}
+
+/// pg_dump stand-ins for tar mode: write part of a folder, then die / hang.
+fn folder_dump(then: &str) -> String {
+    format!(
+        "#!/bin/sh
+if [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi
+touch \"$DBSTASH_TEST_MARK\"
+for a; do case \"$a\" in --file=*) d=\"${{a#--file=}}\";; esac; done
+mkdir -p \"$d\" && head -c 2000000 /dev/urandom > \"$d/toc.dat\"
+{then}
+"
+    )
+}
+
+fn tar_fault(dump_then: &str, extra: &str) -> (Test, Run) {
+    let job = support::unique("tarf");
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, mode: tar, {}{extra} }}\n",
+            pg_body("nodb")
+        ))
+        .write_executable("pg_dump", &folder_dump(dump_then));
+    let mark = t.path("started").display().to_string();
+    let t = t.env("DBSTASH_TEST_MARK", &mark);
+    let r = t.run(&["backup", &job]);
+    (t, r)
+}
+
+#[test]
+fn tar_mode_dump_killed_leaves_nothing_and_an_empty_temp_folder() {
+    let (t, r) = tar_fault("kill -9 $$", "");
+    let r = r.failure(1);
+    assert!(r.stderr().contains("pg_dump failed"), "{}", r.stderr());
+    assert!(t.files("out").is_empty(), "{:?}", t.files("out"));
+    no_run_folders(&t);
+}
+
+#[test]
+fn tar_mode_timeout_leaves_nothing_and_an_empty_temp_folder() {
+    let start = Instant::now();
+    let (t, r) = tar_fault("sleep 30", ", timeout: 2s");
+    let r = r.failure(1);
+    assert!(r.stderr().contains("timed out"), "{}", r.stderr());
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(t.files("out").is_empty());
+    no_run_folders(&t);
+}
+
+#[test]
+fn tar_mode_without_room_for_the_dump_is_refused_before_it_starts() {
+    let (t, r) = tar_fault("exit 0", ", expected_size: 900TiB");
+    let r = r.failure(1);
+    assert!(r.stderr().contains("not enough temp space"), "{}", r.stderr());
+    assert!(!t.path("started").exists(), "the dump must not start");
+    assert!(t.files("out").is_empty());
+    no_run_folders(&t);
+}
+
+#[test]
+fn modes_and_fanout_are_checked_by_validate() {
+    let t = Test::new().manifest(
+        "version: 1\nremotes: { l: { path: '{dir}/out' }, m: { path: '{dir}/m' } }\njobs:\n  a: { remote: l, engine: redis, mode: tar }\n  b: { remote: l, engine: postgres, database: '*', name: 'x-{date}' }\n  c: { remote: [{ name: l, optional: true }, { name: m, optional: true }], engine: postgres, database: x }\n  d: { remote: [l, l], engine: postgres, database: x }\n  e: { remote: l, engine: sqlite, database: '*' }\n",
+    );
+    let r = t.run(&["validate"]).failure(2);
+    let e = r.stderr();
+    for want in [
+        ":4:",
+        "streams only",
+        ":5:",
+        "put `{db}` in `name`",
+        ":6:",
+        "at least one must be required",
+        ":7:",
+        "listed twice",
+        ":8:",
+        "several databases per job are for",
+    ] {
+        assert!(e.contains(want), "missing {want}: {e}");
+    }
+    let _ = pg_drop;
+}
