@@ -29,9 +29,12 @@ impl Identities {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let id = line
-                .parse::<age::x25519::Identity>()
-                .map_err(|_| format!("line {}: not an age identity (`AGE-SECRET-KEY-1...`)", n + 1))?;
+            let id = line.parse::<age::x25519::Identity>().map_err(|_| {
+                format!(
+                    "line {}: not an age identity (`AGE-SECRET-KEY-1...`)",
+                    n + 1
+                )
+            })?;
             out.push(id);
         }
         if out.is_empty() {
@@ -56,7 +59,11 @@ mod tests {
     fn parses_identity_files_and_never_prints_keys() {
         let id = age::x25519::Identity::generate();
         let secret = id.to_string().expose_secret().to_string();
-        let ids = Identities::parse(&format!("# created: now\n# public key: {}\n{secret}\n", id.to_public())).unwrap();
+        let ids = Identities::parse(&format!(
+            "# created: now\n# public key: {}\n{secret}\n",
+            id.to_public()
+        ))
+        .unwrap();
         assert_eq!(ids.0.len(), 1);
         assert!(!format!("{ids:?}").contains("AGE-SECRET"));
         assert!(Identities::parse("# nothing\n").is_err());

@@ -477,7 +477,17 @@ jobs: {}
     Case {
         name: "encrypt with a malformed recipient",
         yaml: concat!(base!(), "    encrypt: { age_recipients: [age1xyz] }\n"),
-        errors: &[(14, 33, "AGE_ERROR")],
+        errors: &[(14, 33, "not an age recipient (`age1...`): invalid Bech32 encoding")],
+    },
+    Case {
+        name: "encrypt without recipients",
+        yaml: concat!(base!(), "    encrypt: {}\n"),
+        errors: &[(14, 5, "`encrypt` needs at least one age recipient (`age_recipients` or `age_recipients_file`)")],
+    },
+    Case {
+        name: "globals on a mysql job",
+        yaml: concat!(base!(), "  my:\n    engine: mysql\n    remote: nas\n    database: shop\n    globals: true\n"),
+        errors: &[(18, 14, "`globals: true` (pg_dumpall --globals-only) is for postgres jobs")],
     },
     Case {
         name: "keep_daily must be a whole number",

@@ -82,7 +82,10 @@ fn two_remotes_get_identical_bytes_and_a_record_each() {
     assert_eq!(a, b, "both remotes must hold identical bytes");
     // both listed, and each copy restores
     let list = t.run(&["list", "--job", &job]).success().stdout();
-    assert!(list.contains("on local") && list.contains("on s3"), "{list}");
+    assert!(
+        list.contains("on local") && list.contains("on s3"),
+        "{list}"
+    );
     for remote in ["local", "s3"] {
         t.run(&["verify", &job, "--remote", remote]).success();
     }
@@ -146,7 +149,12 @@ fn kill_s3_upload(optional: bool) {
     let bucket = s3.objects();
     assert!(bucket.is_empty(), "left in the bucket: {bucket:?}");
     if optional {
-        assert_eq!(r.code(), 0, "an optional remote's failure must not fail the run: {}", r.stderr());
+        assert_eq!(
+            r.code(),
+            0,
+            "an optional remote's failure must not fail the run: {}",
+            r.stderr()
+        );
         assert!(r.stderr().contains("optional remote s3"), "{}", r.stderr());
         assert_eq!(objects(&t, "out").len(), 1);
         assert_eq!(records(&t, "out").len(), 1);
@@ -157,7 +165,11 @@ fn kill_s3_upload(optional: bool) {
             "noticed after {:?}",
             killed.elapsed()
         );
-        assert!(r.stderr().contains("upload to `s3` failed"), "{}", r.stderr());
+        assert!(
+            r.stderr().contains("upload to `s3` failed"),
+            "{}",
+            r.stderr()
+        );
         let left = t.files("out");
         assert!(left.is_empty(), "a failed run leaves nothing: {left:?}");
     }
@@ -200,8 +212,12 @@ fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
     assert!(objs[0].ends_with(".sql.gz.age"), "{objs:?}");
     let bytes = std::fs::read(t.path("out").join(&objs[0])).unwrap();
     assert!(bytes.starts_with(b"age-encryption.org/v1"));
-    assert!(!bytes.windows(6).any(|w| w == b"CREATE"), "plaintext leaked");
-    let rec = std::fs::read_to_string(t.path("out").join(format!("{}.dbstash.json", objs[0]))).unwrap();
+    assert!(
+        !bytes.windows(6).any(|w| w == b"CREATE"),
+        "plaintext leaked"
+    );
+    let rec =
+        std::fs::read_to_string(t.path("out").join(format!("{}.dbstash.json", objs[0]))).unwrap();
     assert!(rec.contains("\"encryption\": \"age\""), "{rec}");
 
     // without the identity: refused clearly, nothing created
@@ -212,19 +228,36 @@ fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
     assert!(!r.stderr().contains("panicked"));
     // the wrong identity: a clean failure, the new database dropped again
     let r = t
-        .run(&["restore", &job, "--to", &to, "--yes", "--identity", &t.path("other.txt").display().to_string()])
+        .run(&[
+            "restore",
+            &job,
+            "--to",
+            &to,
+            "--yes",
+            "--identity",
+            &t.path("other.txt").display().to_string(),
+        ])
         .failure(1);
     assert!(r.stderr().contains("no identity matches"), "{}", r.stderr());
     assert_eq!(
-        psql("postgres", &format!("select count(*) from pg_database where datname = '{to}'")),
+        psql(
+            "postgres",
+            &format!("select count(*) from pg_database where datname = '{to}'")
+        ),
         "0"
     );
     // verify without the identity checks the stored bytes only; with it, the contents too
     let v = t.run(&["verify", &job]).success().stdout();
     assert!(v.contains("encrypted with age"), "{v}");
     let idf = t.path("id.txt").display().to_string();
-    let v = t.run(&["verify", &job, "--identity", &idf]).success().stdout();
-    assert!(v.contains("gzip") && !v.contains("encrypted with age"), "{v}");
+    let v = t
+        .run(&["verify", &job, "--identity", &idf])
+        .success()
+        .stdout();
+    assert!(
+        v.contains("gzip") && !v.contains("encrypted with age"),
+        "{v}"
+    );
     // the right identity restores it
     t.run(&["restore", &job, "--to", &to, "--yes", "--identity", &idf])
         .success();
@@ -272,17 +305,29 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
         .map(|o| o.rsplit('/').next().unwrap_or(o))
         .collect();
     assert_eq!(names.len(), 3, "{objs:?}\n{}", r.stderr());
-    assert!(names[0].starts_with("_globals-") && names[0].ends_with(".sql.zst"), "{names:?}");
+    assert!(
+        names[0].starts_with("_globals-") && names[0].ends_with(".sql.zst"),
+        "{names:?}"
+    );
     assert!(names[1].starts_with("alpha-"), "{names:?}");
     assert!(names[2].starts_with("beta-"), "{names:?}");
     assert_eq!(records(&t, "out").len(), 3);
-    let globals = zstd::decode_all(&std::fs::read(t.path("out").join(&objs[0])).unwrap()[..]).unwrap();
+    let globals =
+        zstd::decode_all(&std::fs::read(t.path("out").join(&objs[0])).unwrap()[..]).unwrap();
     assert!(String::from_utf8_lossy(&globals).contains("CREATE ROLE reporting"));
     // restoring needs a database; then only that database's backups count
     let r = t.run(&["restore", &job, "--yes"]).failure(2);
     assert!(r.stderr().contains("--database"), "{}", r.stderr());
-    t.run(&["restore", &job, "--database", "beta", "--to", "beta_copy", "--yes"])
-        .success();
+    t.run(&[
+        "restore",
+        &job,
+        "--database",
+        "beta",
+        "--to",
+        "beta_copy",
+        "--yes",
+    ])
+    .success();
     let q = "select count(*) || ':' || min(v) from t";
     assert_eq!(pg.psql("beta_copy", q), pg.psql("beta", q));
     assert_eq!(pg.psql("beta_copy", q), "500:beta1");
@@ -295,10 +340,22 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
     t.run(&["backup", &job]).success();
     let mut after: Vec<String> = objects(&t, "out")
         .iter()
-        .map(|o| o.rsplit('/').next().unwrap_or(o).split('-').next().unwrap_or("").to_string())
+        .map(|o| {
+            o.rsplit('/')
+                .next()
+                .unwrap_or(o)
+                .split('-')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
         .collect();
     after.sort();
-    assert_eq!(after, vec!["_globals", "alpha", "beta"], "one newest per database survives");
+    assert_eq!(
+        after,
+        vec!["_globals", "alpha", "beta"],
+        "one newest per database survives"
+    );
 }
 
 #[test]
@@ -331,15 +388,28 @@ fn every_mariadb_database_the_user_can_see_one_backup_each() {
         .collect();
     objs.sort();
     assert_eq!(objs.len(), 2, "{objs:?}\n{}", r.stderr());
-    assert!(objs[0].starts_with(&d1) && objs[1].starts_with(&d2), "{objs:?}");
+    assert!(
+        objs[0].starts_with(&d1) && objs[1].starts_with(&d2),
+        "{objs:?}"
+    );
     // restore one of them into a new database (as root: the test user cannot create databases)
     let t = t.manifest(&format!(
         "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: mariadb, host: 127.0.0.1, port: 3306, user: root, database: '*', compress: gzip }}\n"
     ));
-    t.run(&["restore", &job, "--database", &d1, "--to", &format!("{d1}_copy"), "--yes"])
-        .success();
+    t.run(&[
+        "restore",
+        &job,
+        "--database",
+        &d1,
+        "--to",
+        &format!("{d1}_copy"),
+        "--yes",
+    ])
+    .success();
     assert_eq!(
-        support::mariadb(&format!("select group_concat(v order by id) from {d1}_copy.t")),
+        support::mariadb(&format!(
+            "select group_concat(v order by id) from {d1}_copy.t"
+        )),
         "one,two"
     );
 }
@@ -353,14 +423,23 @@ fn postgres_tar_mode_with_parallel_dump_restores_and_cleans_its_temp_space() {
     }
     let db = pg_fixture("tarm", 5000);
     let _g = PgDropGuard(db.clone());
-    psql(&db, "create table u as select g as id, repeat('x', 50) as w from generate_series(1, 3000) g");
+    psql(
+        &db,
+        "create table u as select g as id, repeat('x', 50) as w from generate_series(1, 3000) g",
+    );
     let job = support::unique("tar");
     let t = Test::new().manifest(&format!(
         "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, mode: tar, compress: zstd, dump_args: ['--jobs=2'], {} }}\n",
         pg_body(&db)
     ));
-    let plan = t.run(&["plan", "--job", &job, "--offline"]).success().stdout();
-    assert!(plan.contains("--format=directory") && plan.contains("--jobs=2"), "{plan}");
+    let plan = t
+        .run(&["plan", "--job", &job, "--offline"])
+        .success()
+        .stdout();
+    assert!(
+        plan.contains("--format=directory") && plan.contains("--jobs=2"),
+        "{plan}"
+    );
     t.run(&["backup", &job]).success();
     let objs = objects(&t, "out");
     assert_eq!(objs.len(), 1);
@@ -381,7 +460,11 @@ fn postgres_tar_mode_with_parallel_dump_restores_and_cleans_its_temp_space() {
     assert_eq!(sig(&to), sig(&db));
     assert_eq!(psql(&to, "select count(*) from u"), "3000");
     t.run(&["verify", &job]).success();
-    let restore_left: Vec<String> = t.files("tmp").into_iter().filter(|f| f.starts_with("restore/")).collect();
+    let restore_left: Vec<String> = t
+        .files("tmp")
+        .into_iter()
+        .filter(|f| f.starts_with("restore/"))
+        .collect();
     assert!(restore_left.is_empty(), "{restore_left:?}");
 }
 
@@ -436,7 +519,11 @@ fn tar_mode_timeout_leaves_nothing_and_an_empty_temp_folder() {
 fn tar_mode_without_room_for_the_dump_is_refused_before_it_starts() {
     let (t, r) = tar_fault("exit 0", ", expected_size: 900TiB");
     let r = r.failure(1);
-    assert!(r.stderr().contains("not enough temp space"), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("not enough temp space"),
+        "{}",
+        r.stderr()
+    );
     assert!(!t.path("started").exists(), "the dump must not start");
     assert!(t.files("out").is_empty());
     no_run_folders(&t);

@@ -256,7 +256,11 @@ impl Pick {
                 format!(
                     "job `{}` has no remote `{r}` (its remotes: {})",
                     plan.job,
-                    plan.remotes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+                    plan.remotes
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })?,
             None => plan,

@@ -898,7 +898,10 @@ fn job(
         if d.format.is_some() && engine.is_postgres() {
             ctx.error(
                 &p("format"),
-                format!("`mode: {}` dumps in pg_dump's directory format; drop `format`", mode.as_str()),
+                format!(
+                    "`mode: {}` dumps in pg_dump's directory format; drop `format`",
+                    mode.as_str()
+                ),
             );
         }
     }
@@ -993,7 +996,10 @@ fn job(
         }),
         identity_file: v.identity_file.as_ref().map(|f| ctx.path(f)),
     });
-    let encrypt = d.encrypt.as_ref().and_then(|e| recipients(ctx, e, &p("encrypt")));
+    let encrypt = d
+        .encrypt
+        .as_ref()
+        .and_then(|e| recipients(ctx, e, &p("encrypt")));
     if let Some(v) = &verify {
         if v.schedule.is_some() && encrypt.is_some() && v.identity_file.is_none() {
             ctx.error_key(
@@ -1082,22 +1088,32 @@ fn recipients(ctx: &mut Ctx, e: &types::EncryptDoc, ptr: &str) -> Option<Encrypt
                         Ok(_) => out.push(line.to_string()),
                         Err(err) => ctx.error(
                             &format!("{ptr}/age_recipients_file"),
-                            format!("{}:{}: not an age recipient (`age1...`): {err}", path.display(), n + 1),
+                            format!(
+                                "{}:{}: not an age recipient (`age1...`): {err}",
+                                path.display(),
+                                n + 1
+                            ),
                         ),
                     }
                 }
             }
             Err(err) => ctx.error(
                 &format!("{ptr}/age_recipients_file"),
-                format!("cannot read age_recipients_file `{}`: {err}", path.display()),
+                format!(
+                    "cannot read age_recipients_file `{}`: {err}",
+                    path.display()
+                ),
             ),
         }
     }
     if out.is_empty() {
-        ctx.error_key(
-            ptr,
-            "`encrypt` needs at least one age recipient (`age_recipients` or `age_recipients_file`)",
-        );
+        // Reported once: a list of bad recipients already said what is wrong.
+        if e.age_recipients.is_empty() && e.age_recipients_file.is_none() {
+            ctx.error_key(
+                ptr,
+                "`encrypt` needs at least one age recipient (`age_recipients` or `age_recipients_file`)",
+            );
+        }
         return None;
     }
     Some(Encrypt { recipients: out })

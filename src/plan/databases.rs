@@ -31,12 +31,7 @@ pub fn glob(pattern: &str, name: &str) -> bool {
 
 /// The databases to back up, in name order. `listed` is the server's answer (one per line) for
 /// `database: "*"`, unused for an explicit list.
-pub fn select(
-    which: &Databases,
-    listed: &str,
-    system: &[&str],
-    exclude: &[String],
-) -> Vec<String> {
+pub fn select(which: &Databases, listed: &str, system: &[&str], exclude: &[String]) -> Vec<String> {
     let mut names: Vec<String> = match which {
         Databases::One => Vec::new(),
         Databases::List(l) => l.clone(),

@@ -108,7 +108,10 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
         row("databases", line);
     }
     if let Some(g) = &p.globals {
-        row("globals", format!("{} (as {{db}} = {})", g.display_line(), super::GLOBALS_DB));
+        row(
+            "globals",
+            format!("{} (as {{db}} = {})", g.display_line(), super::GLOBALS_DB),
+        );
     }
     if p.mode != crate::manifest::model::Mode::Stream {
         row(

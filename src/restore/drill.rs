@@ -83,8 +83,12 @@ impl DrillReport {
 pub async fn drill(plan: &JobPlan, target: &Secret) -> Result<DrillReport, RestoreError> {
     let mut plan = plan.clone();
     if plan.identities.is_none() {
-        if let Some(f) = plan.job().and_then(|j| j.verify.as_ref()?.identity_file.clone()) {
-            plan.identities = Some(crate::crypt::Identities::load(&f).map_err(RestoreError::Usage)?);
+        if let Some(f) = plan
+            .job()
+            .and_then(|j| j.verify.as_ref()?.identity_file.clone())
+        {
+            plan.identities =
+                Some(crate::crypt::Identities::load(&f).map_err(RestoreError::Usage)?);
         }
     }
     let plan = &plan;

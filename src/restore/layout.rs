@@ -64,7 +64,7 @@ pub fn detect(engine: Engine, name: &str, record: Option<&Record>) -> Result<Lay
         .unwrap_or_else(|| extension_chain(name));
     let mut exts: Vec<&str> = chain.split('.').filter(|s| !s.is_empty()).collect();
     // age is always the outermost layer.
-    let encrypted = record.map_or(false, |r| r.encryption == "age") || exts.last() == Some(&"age");
+    let encrypted = record.is_some_and(|r| r.encryption == "age") || exts.last() == Some(&"age");
     if exts.last() == Some(&"age") {
         exts.pop();
     }

@@ -497,7 +497,10 @@ pub async fn verify(
             payload: Payload::Sql,
             encrypted: false,
         };
-        note = Some("encrypted with age: size and sha256 checked; pass --identity to check the contents".to_string());
+        note = Some(
+            "encrypted with age: size and sha256 checked; pass --identity to check the contents"
+                .to_string(),
+        );
     }
     let rdb = Arc::new(Mutex::new(rdb::RdbCheck::new()));
     let src = Source {

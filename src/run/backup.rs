@@ -109,7 +109,10 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     // Anything still running belongs to an abandoned attempt.
     group.kill();
     upload_group.kill();
-    let partial_keys = partial.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+    let partial_keys = partial
+        .lock()
+        .map(|mut p| std::mem::take(&mut *p))
+        .unwrap_or_default();
     for (i, key) in &partial_keys {
         for k in [record::record_key(key), key.clone()] {
             if let Err(err) = stores[*i].delete(&k).await {
@@ -197,7 +200,9 @@ async fn attempt(
                 &plan.exclude,
             );
             if names.is_empty() {
-                return Err("no databases to back up (the server listed none that are not excluded)".into());
+                return Err(
+                    "no databases to back up (the server listed none that are not excluded)".into(),
+                );
             }
             tracing::info!(job = %plan.job, run_id = ctx.run_id, event = "databases_found", databases = ?names);
             names.iter().map(|db| plan.for_database(db)).collect()
@@ -265,7 +270,8 @@ impl RunOutcome {
         for (db, r) in results {
             match r {
                 Ok(d) => {
-                    self.warnings.extend(d.dropped.iter().map(|w| format!("optional remote {w}")));
+                    self.warnings
+                        .extend(d.dropped.iter().map(|w| format!("optional remote {w}")));
                     self.parts.push(Part {
                         database: db,
                         object: Some(d.key),
@@ -278,7 +284,11 @@ impl RunOutcome {
                 }
                 Err(e) => {
                     let e = redact(&e, secrets);
-                    errors.push(if per_database { format!("{db}: {e}") } else { e.clone() });
+                    errors.push(if per_database {
+                        format!("{db}: {e}")
+                    } else {
+                        e.clone()
+                    });
                     self.parts.push(Part {
                         database: db,
                         object: None,

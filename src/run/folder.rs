@@ -16,7 +16,8 @@ pub fn free_bytes(dir: &Path) -> io::Result<u64> {
 pub fn check_space(dir: &Path, estimate: Option<u64>) -> Result<(), String> {
     let Some(need) = estimate else { return Ok(()) };
     let need = need.saturating_add(need / 10);
-    let free = free_bytes(dir).map_err(|e| format!("cannot read free space of {}: {e}", dir.display()))?;
+    let free =
+        free_bytes(dir).map_err(|e| format!("cannot read free space of {}: {e}", dir.display()))?;
     if free < need {
         return Err(format!(
             "not enough temp space in {}: {} free, about {} needed for the dump folder (previous backup's size or `expected_size`, plus 10%); free space or point `settings.temp_dir` elsewhere",
@@ -48,9 +49,7 @@ pub fn folder_size(dir: &Path) -> u64 {
 /// A tar stream of `dir`'s contents (paths relative to it), written by a blocking task into a
 /// pipe whose read end is returned for the relay. The task's result must be judged before the
 /// backup is committed: if it fails, the relay sees an early EOF that looks like a complete stream.
-pub fn tar_stream(
-    dir: PathBuf,
-) -> io::Result<(File, tokio::task::JoinHandle<io::Result<()>>)> {
+pub fn tar_stream(dir: PathBuf) -> io::Result<(File, tokio::task::JoinHandle<io::Result<()>>)> {
     let (r, w) = nix::unistd::pipe().map_err(io::Error::from)?;
     let task = tokio::task::spawn_blocking(move || {
         let mut b = tar::Builder::new(File::from(w));
@@ -80,8 +79,14 @@ mod tests {
         task.await.unwrap().unwrap();
         let out = tempfile::tempdir().unwrap();
         tar::Archive::new(&bytes[..]).unpack(out.path()).unwrap();
-        assert_eq!(std::fs::read(out.path().join("toc.dat")).unwrap(), b"PGDMP...");
-        assert_eq!(std::fs::read(out.path().join("sub/1.dat")).unwrap().len(), 100_000);
+        assert_eq!(
+            std::fs::read(out.path().join("toc.dat")).unwrap(),
+            b"PGDMP..."
+        );
+        assert_eq!(
+            std::fs::read(out.path().join("sub/1.dat")).unwrap().len(),
+            100_000
+        );
     }
 
     #[test]

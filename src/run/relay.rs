@@ -300,7 +300,10 @@ impl<W: Write> Write for Tee<W> {
         for o in self.outs.iter_mut().filter(|o| o.failed.is_none()) {
             if let Err(e) = o.writer.write_all(buf) {
                 if !o.optional {
-                    return Err(io::Error::new(e.kind(), format!("remote `{}`: {e}", o.name)));
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("remote `{}`: {e}", o.name),
+                    ));
                 }
                 o.failed = Some(e.to_string());
             }
@@ -336,7 +339,8 @@ mod tests {
     #[test]
     fn gzip_output_is_standard_and_hash_matches() {
         let input = data();
-        let (stats, out) = relay(&input[..], Vec::new(), Codec::Gzip { level: 6 }, None, None).unwrap();
+        let (stats, out) =
+            relay(&input[..], Vec::new(), Codec::Gzip { level: 6 }, None, None).unwrap();
         assert_eq!(stats.raw_bytes, input.len() as u64);
         assert_eq!(stats.stored_bytes, out.len() as u64);
         assert_eq!(stats.sha256, hex::encode(Sha256::digest(&out)));
@@ -434,13 +438,19 @@ mod tests {
             failed: None,
         };
         let mut tee = Tee {
-            outs: vec![out("a", false, Out::Ok(Vec::new())), out("b", true, Out::Broken(Broken))],
+            outs: vec![
+                out("a", false, Out::Ok(Vec::new())),
+                out("b", true, Out::Broken(Broken)),
+            ],
         };
         tee.write_all(b"hello").unwrap();
         assert!(tee.outs[1].failed.is_some());
         assert!(matches!(&tee.outs[0].writer, Out::Ok(v) if v == b"hello"));
         let mut tee = Tee {
-            outs: vec![out("a", true, Out::Ok(Vec::new())), out("b", false, Out::Broken(Broken))],
+            outs: vec![
+                out("a", true, Out::Ok(Vec::new())),
+                out("b", false, Out::Broken(Broken)),
+            ],
         };
         let err = tee.write_all(b"x").unwrap_err();
         assert!(err.to_string().contains("remote `b`"));

@@ -304,7 +304,8 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
             .expected_size
             .or_else(|| previous.as_ref().map(|b| b.record.raw_size));
         folder::check_space(&ctx.env.temp_dir, space_estimate)?;
-        write_private_files(unit_dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
+        write_private_files(unit_dir, spec)
+            .map_err(|e| format!("cannot write option file: {e}"))?;
         folder_src = Some(dump_to_folder(plan, spec, ctx, unit_dir).await?);
     }
 
@@ -377,7 +378,9 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
                     StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
                 });
                 let out = child.stdout.take().ok_or("dump has no stdout")?;
-                let fd = out.into_owned_fd().map_err(|e| format!("dump stdout: {e}"))?;
+                let fd = out
+                    .into_owned_fd()
+                    .map_err(|e| format!("dump stdout: {e}"))?;
                 Ok::<_, String>((File::from(fd), child, tail))
             }
             .await;
@@ -589,7 +592,12 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         compression: plan.codec.name().into(),
         dump_format: plan.extension.clone(),
         mode: plan.mode.as_str().into(),
-        encryption: if plan.encrypt.is_some() { "age" } else { "none" }.into(),
+        encryption: if plan.encrypt.is_some() {
+            "age"
+        } else {
+            "none"
+        }
+        .into(),
         tool_versions: versions,
         dbstash_version: env!("CARGO_PKG_VERSION").into(),
         host: hostname(),
