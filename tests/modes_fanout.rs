@@ -552,3 +552,232 @@ fn modes_and_fanout_are_checked_by_validate() {
     }
     let _ = pg_drop;
 }
+
+// ---------------------------------------------------------------- directory mode
+
+#[test]
+fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders() {
+    if !pg_ready() {
+        return;
+    }
+    let Some(s3) = s3() else { return };
+    let db = pg_fixture("dirm", 4000);
+    let _g = PgDropGuard(db.clone());
+    let job = support::unique("dir");
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\n  s3: {{ rclone: 't:bucket' }}\njobs:\n  {job}: {{ remote: [local, s3], mode: directory, compress: native, dump_args: ['--jobs=2'], name: '{{db}}-{{date}}-{{time}}-{{uuid}}', retention: {{ keep_last: 1 }}, {} }}\n",
+            pg_body(&db)
+        ))
+        .envs(&s3.env());
+    t.run(&["backup", &job]).success();
+    no_run_folders(&t);
+    let local = t.files("out");
+    let recs: Vec<&String> = local
+        .iter()
+        .filter(|f| f.ends_with(".dbstash.json"))
+        .collect();
+    assert_eq!(recs.len(), 1, "{local:?}");
+    let folder = recs[0].trim_end_matches(".dbstash.json").to_string();
+    assert!(
+        local.contains(&format!("{folder}/toc.dat")),
+        "pg_dump's folder, file by file: {local:?}"
+    );
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path("out").join(recs[0])).unwrap())
+            .unwrap();
+    assert_eq!(rec["mode"], "directory");
+    let files = rec["files"].as_array().expect("files in the record");
+    assert_eq!(
+        files.len(),
+        local
+            .iter()
+            .filter(|f| f.starts_with(&format!("{folder}/")))
+            .count()
+    );
+    // the same folder on S3
+    let bucket = s3.objects();
+    for f in local.iter() {
+        assert!(bucket.contains(f), "{f} missing on s3: {bucket:?}");
+    }
+    t.run(&["verify", &job, "--remote", "s3"]).success();
+    for remote in ["local", "s3"] {
+        let to = format!("{db}_{remote}");
+        let _g = PgDropGuard(to.clone());
+        t.run(&["restore", &job, "--remote", remote, "--to", &to, "--yes"])
+            .success();
+        assert_eq!(sig(&to), sig(&db));
+    }
+    // a damaged file fails verify and restore, naming the file
+    let data = files
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .find(|p| p.ends_with(".dat.gz") || (p.ends_with(".dat") && *p != "toc.dat"))
+        .expect("a table data file")
+        .to_string();
+    let victim = t.path("out").join(&folder).join(&data);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&victim, &bytes).unwrap();
+    let r = t.run(&["verify", &job, "--remote", "local"]).failure(1);
+    assert!(
+        r.stdout().contains(&data) && r.stdout().contains("sha256"),
+        "{}",
+        r.stdout()
+    );
+    let to = format!("{db}_bad");
+    let _g = PgDropGuard(to.clone());
+    t.run(&["restore", &job, "--remote", "local", "--to", &to, "--yes"])
+        .failure(1);
+    assert_eq!(
+        psql(
+            "postgres",
+            &format!("select count(*) from pg_database where datname = '{to}'")
+        ),
+        "0",
+        "a failed restore drops the database it created"
+    );
+    // a second backup: retention (keep_last 1) deletes the old folder and its record everywhere
+    t.run(&["backup", &job]).success();
+    let after = t.files("out");
+    let recs: Vec<&String> = after
+        .iter()
+        .filter(|f| f.ends_with(".dbstash.json"))
+        .collect();
+    assert_eq!(recs.len(), 1, "{after:?}");
+    assert!(
+        !after.iter().any(|f| f.starts_with(&format!("{folder}/"))),
+        "old folder kept: {after:?}"
+    );
+    assert!(!s3
+        .objects()
+        .iter()
+        .any(|f| f.starts_with(&format!("{folder}/"))));
+    no_run_folders(&t);
+}
+
+#[test]
+fn directory_mode_failed_copy_to_a_required_remote_leaves_no_folder_and_no_record() {
+    if !pg_ready() {
+        return;
+    }
+    let Some(s3) = s3() else { return };
+    let real = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v rclone"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let db = pg_fixture("dirf", 300);
+    let _g = PgDropGuard(db.clone());
+    let job = support::unique("dirf");
+    // an rclone whose `copy` transfers everything and then reports failure: the folder is on S3
+    // and must be removed again
+    let t = Test::new()
+        .write_executable(
+            "rclone-flaky",
+            &format!("#!/bin/sh\nfor a; do if [ \"$a\" = copy ]; then {real} \"$@\"; echo 'copy: simulated failure' >&2; exit 1; fi; done\nexec {real} \"$@\"\n"),
+        )
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', rclone: {{ binary: '{{dir}}/bin/rclone-flaky' }} }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\n  s3: {{ rclone: 't:bucket' }}\njobs:\n  {job}: {{ remote: [local, s3], mode: directory, {} }}\n",
+            pg_body(&db)
+        ))
+        .envs(&s3.env());
+    let r = t.run(&["backup", &job]).failure(1);
+    assert!(
+        r.stderr().contains("copy to `s3` failed") && r.stderr().contains("simulated failure"),
+        "{}",
+        r.stderr()
+    );
+    let left = t.files("out");
+    assert!(left.is_empty(), "the local copy is undone too: {left:?}");
+    let bucket = s3.objects();
+    assert!(bucket.is_empty(), "nothing left on s3: {bucket:?}");
+    no_run_folders(&t);
+}
+
+// ---------------------------------------------------------------- mongo (fakes: no MongoDB here)
+
+/// mongosh: answers listDatabases (and records that the URI came in its 0600 script, not argv).
+const FAKE_MONGOSH: &str = "#!/bin/sh
+echo \"$@\" >> {dir}/mongosh.argv
+for a; do case \"$a\" in *.js) cat \"$a\" >> {dir}/mongosh.script; stat -c %a \"$a\" >> {dir}/mongosh.mode;; esac; done
+printf 'admin\\nconfig\\nlocal\\nshop\\nusers\\n'
+";
+
+/// mongodump --out=DIR for the database named in its --config file's URI.
+const FAKE_MONGODUMP_DIR: &str = "#!/bin/sh
+if [ \"$1\" = --version ]; then echo 'mongodump version: 100.9.9-fake'; exit 0; fi
+echo \"$@\" >> {dir}/mongodump.argv
+for a; do case \"$a\" in --out=*) out=\"${a#--out=}\";; --config=*) cfg=\"${a#--config=}\";; esac; done
+db=$(sed -n 's/.*27017\\/\\([^?\"]*\\).*/\\1/p' \"$cfg\")
+mkdir -p \"$out/$db\"
+head -c 3000 /dev/urandom > \"$out/$db/things.bson\"
+echo '{\"indexes\":[]}' > \"$out/$db/things.metadata.json\"
+";
+
+/// mongorestore: records argv and what the --dir folder holds.
+const FAKE_MONGORESTORE: &str = "#!/bin/sh
+echo \"$@\" >> {dir}/mongorestore.argv
+for a; do case \"$a\" in --dir=*) (cd \"${a#--dir=}\" && find . -type f | sort) >> {dir}/mongorestore.files;; esac; done
+";
+
+#[test]
+fn mongo_every_database_in_tar_mode_with_fake_tools() {
+    let job = support::unique("mgall");
+    let t = Test::new()
+        .write_executable("mongosh", FAKE_MONGOSH)
+        .write_executable("mongodump", FAKE_MONGODUMP_DIR)
+        .write_executable("mongorestore", FAKE_MONGORESTORE)
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: mongo, uri: 'mongodb://app:Sup3rSecret9@127.0.0.1:27017/?authSource=admin', database: '*', exclude: [users], mode: tar, compress: zstd }}\n"
+        ));
+    t.run(&["backup", &job]).success();
+    let objs = objects(&t, "out");
+    assert_eq!(
+        objs.len(),
+        1,
+        "only `shop`: system databases and excludes are skipped: {objs:?}"
+    );
+    assert!(
+        objs[0].contains("shop-") && objs[0].ends_with(".tar.zst"),
+        "{objs:?}"
+    );
+    let argv = std::fs::read_to_string(t.path("mongosh.argv")).unwrap();
+    assert!(!argv.contains("Sup3rSecret9"), "{argv}");
+    let script = std::fs::read_to_string(t.path("mongosh.script")).unwrap();
+    assert!(script.contains("listDatabases") && script.contains("Sup3rSecret9"));
+    assert_eq!(
+        std::fs::read_to_string(t.path("mongosh.mode"))
+            .unwrap()
+            .trim(),
+        "600"
+    );
+    let dump = std::fs::read_to_string(t.path("mongodump.argv")).unwrap();
+    assert!(
+        dump.contains("--out=") && !dump.contains("Sup3rSecret9"),
+        "{dump}"
+    );
+    t.run(&["restore", &job, "--database", "shop", "--yes"])
+        .success();
+    let rargv = std::fs::read_to_string(t.path("mongorestore.argv")).unwrap();
+    assert!(
+        rargv.contains("--dir=") && rargv.contains("--nsInclude=shop.*"),
+        "{rargv}"
+    );
+    assert!(
+        !rargv.contains("--archive") && !rargv.contains("Sup3rSecret9"),
+        "{rargv}"
+    );
+    let files = std::fs::read_to_string(t.path("mongorestore.files")).unwrap();
+    assert!(
+        files.contains("./shop/things.bson") && files.contains("./shop/things.metadata.json"),
+        "{files}"
+    );
+    no_run_folders(&t);
+}

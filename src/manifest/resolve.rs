@@ -870,12 +870,6 @@ fn job(
     // How.
     let mode = d.mode.unwrap_or_default();
     let compress = d.compress.unwrap_or_default();
-    if mode == Mode::Directory {
-        ctx.error(
-            &p("mode"),
-            "`mode: directory` is not supported yet; `mode: tar` dumps the same folder and stores it as one archive",
-        );
-    }
     if mode != Mode::Stream {
         if !(engine.is_postgres() || engine == Engine::Mongo) {
             ctx.error(

@@ -3,14 +3,18 @@
 //! (`pg_restore --format=directory`, `mongorestore --dir`).
 
 use super::pipeline::{self, Source, ToolDone};
+use super::pump::Pumped;
 use super::run_dir::{self, RunDir};
 use super::target::Target;
 use super::RestoreError;
 use crate::engine;
 use crate::manifest::model::{DumpFormat, Engine, Job};
 use crate::proc::{self, ProcGroup};
+use crate::run::record::{self, FileSum};
 use crate::secret::{redact, Secret};
+use crate::storage::Storage;
 use std::fs::File;
+use std::path::Component;
 use std::path::Path;
 use std::process::Stdio;
 
@@ -63,7 +67,115 @@ pub async fn restore_tar(
         .map_err(|e| io("unpack task")(std::io::Error::other(e.to_string())))?;
     let pumped = pumped?;
     unpacked.map_err(io("unpack the tar stream"))?;
+    let stderr = run_tool(job, target, &out, base, &refs).await?;
+    Ok(ToolDone { pumped, stderr })
+}
 
+/// Copy a `directory`-mode backup into `dest` and check every file against the record: the
+/// same set of files, each with its size and sha256. Nothing else is trusted.
+pub async fn fetch_dir(src: &Source<'_>, dest: &Path) -> Result<Pumped, RestoreError> {
+    let rec = &src.backup.record;
+    let key = src.backup.key.clone();
+    let integrity = |detail: String| RestoreError::Check(format!("{key}: {detail}"));
+    if record::folder_digest(&rec.files) != rec.sha256 {
+        return Err(integrity(
+            "the record's file list does not match its own digest".into(),
+        ));
+    }
+    for f in &rec.files {
+        let p = Path::new(&f.path);
+        if p.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(integrity(format!("unsafe path `{}` in the record", f.path)));
+        }
+    }
+    std::fs::create_dir_all(dest).map_err(io("create the download folder"))?;
+    let group = ProcGroup::new();
+    let fetched = src.store.download_dir(&key, dest, &group).await;
+    group.kill();
+    fetched.map_err(|e| RestoreError::Download {
+        key: key.clone(),
+        detail: e.to_string(),
+    })?;
+    let root = dest.to_path_buf();
+    let files = rec.files.clone();
+    let checked = tokio::task::spawn_blocking(move || check_tree(&root, &files))
+        .await
+        .map_err(|e| io("check task")(std::io::Error::other(e.to_string())))?;
+    checked.map_err(integrity)?;
+    Ok(Pumped {
+        stored: rec.size,
+        raw: rec.raw_size,
+        sha256: rec.sha256.clone(),
+        head: Vec::new(),
+    })
+}
+
+/// Every recorded file present with its size and sha256, and no file the record does not name.
+fn check_tree(root: &Path, files: &[FileSum]) -> Result<(), String> {
+    use sha2::{Digest, Sha256};
+    let mut seen = 0usize;
+    fn count(d: &Path) -> usize {
+        std::fs::read_dir(d).map_or(0, |rd| {
+            rd.flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => count(&e.path()),
+                    _ => 1,
+                })
+                .sum()
+        })
+    }
+    for f in files {
+        let path = root.join(&f.path);
+        let mut file = File::open(&path).map_err(|e| format!("{}: missing ({e})", f.path))?;
+        let mut h = Sha256::new();
+        let size = std::io::copy(&mut file, &mut h).map_err(|e| format!("{}: {e}", f.path))?;
+        if size != f.size {
+            return Err(format!(
+                "{} has {size} bytes, its record says {} (truncated or replaced)",
+                f.path, f.size
+            ));
+        }
+        let sha = hex::encode(h.finalize());
+        if sha != f.sha256 {
+            return Err(format!(
+                "{}: sha256 {sha} does not match its record's {} (corrupted or replaced)",
+                f.path, f.sha256
+            ));
+        }
+        seen += 1;
+    }
+    let present = count(root);
+    if present != seen {
+        return Err(format!(
+            "{present} files in the folder, its record names {seen}"
+        ));
+    }
+    Ok(())
+}
+
+pub async fn restore_dir(
+    job: &Job,
+    target: &Target,
+    src: &Source<'_>,
+    base: &Path,
+    secrets: &[Secret],
+) -> Result<ToolDone, RestoreError> {
+    let refs: Vec<&Secret> = secrets.iter().collect();
+    let work = RunDir::create(base)?;
+    let out = work.path().join("dump");
+    let pumped = fetch_dir(src, &out).await?;
+    let stderr = run_tool(job, target, &out, base, &refs).await?;
+    Ok(ToolDone { pumped, stderr })
+}
+
+/// `pg_restore --format=directory DIR` or `mongorestore --dir DIR`, into the target.
+async fn run_tool(
+    job: &Job,
+    target: &Target,
+    out: &Path,
+    base: &Path,
+    refs: &[&Secret],
+) -> Result<String, RestoreError> {
     let t = &target.job;
     let mut spec = match job.engine {
         Engine::Mongo => {
@@ -89,10 +201,10 @@ pub async fn restore_tar(
     } = run_dir::start(&spec, base, Stdio::null(), "restore")?;
     drop(child.stdin.take());
     let status = child.wait().await;
-    let stderr = redact(&tail.finish().await, &refs);
+    let stderr = redact(&tail.finish().await, refs);
     group.kill();
     match status {
-        Ok(s) if s.success() => Ok(ToolDone { pumped, stderr }),
+        Ok(s) if s.success() => Ok(stderr),
         Ok(s) => Err(RestoreError::Tool {
             program: spec.program.clone(),
             status: proc::describe_status(s),

@@ -20,8 +20,10 @@ pub enum Payload {
     Rdb,
     /// A SQLite database file.
     SqliteFile,
-    /// `directory`/`tar` mode output.
+    /// `tar` mode: a tar of the dump tool's folder.
     Tar,
+    /// `directory` mode: the dump tool's folder, stored file by file.
+    Directory,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +58,13 @@ fn codec_named(name: &str) -> Option<Codec> {
 
 /// The layout of object `name` of an `engine` job, with its record when there is one.
 pub fn detect(engine: Engine, name: &str, record: Option<&Record>) -> Result<Layout, RestoreError> {
+    if record.is_some_and(|r| r.mode == "directory") {
+        return Ok(Layout {
+            codec: Codec::None,
+            payload: Payload::Directory,
+            encrypted: false,
+        });
+    }
     // The full extension chain: the record's, else the name's.
     let chain = record
         .map(|r| r.dump_format.as_str())
@@ -150,6 +159,7 @@ mod tests {
             sha256: String::new(),
             compression: compression.into(),
             dump_format: dump_format.into(),
+            files: Vec::new(),
             mode: "stream".into(),
             encryption: "none".into(),
             tool_versions: Default::default(),

@@ -249,6 +249,9 @@ pub(crate) async fn apply(
         (Engine::Postgres | Engine::Postgis | Engine::Mongo, Payload::Tar) => {
             folder::restore_tar(job, target, src, base, &secrets).await
         }
+        (Engine::Postgres | Engine::Postgis | Engine::Mongo, Payload::Directory) => {
+            folder::restore_dir(job, target, src, base, &secrets).await
+        }
         (Engine::Redis, _) => Err(redis_unsupported()),
         (e, p) => Err(RestoreError::Unsupported(format!(
             "a {p:?} backup cannot be restored by a {} job",
@@ -511,7 +514,10 @@ pub async fn verify(
         identities: plan.identities.clone(),
     };
     let group = crate::proc::ProcGroup::new();
-    let pumped: Pumped = if layout.payload == Payload::Rdb {
+    let pumped: Pumped = if layout.payload == Payload::Directory {
+        let work = run_dir::RunDir::create(&std::env::temp_dir().join("dbstash"))?;
+        folder::fetch_dir(&src, &work.path().join("dump")).await?
+    } else if layout.payload == Payload::Rdb {
         pipeline::transfer(&src, &group, Shared(rdb.clone())).await?
     } else {
         pipeline::transfer(&src, &group, std::io::sink()).await?

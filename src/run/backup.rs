@@ -68,7 +68,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     // multipart upload instead of leaving the parts behind; its stdin stays open, so it never
     // completes the object).
     let upload_group = ProcGroup::new();
-    let partial: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+    let partial: Mutex<Vec<(usize, String, bool)>> = Mutex::new(Vec::new());
     let ctx = Ctx {
         env,
         stores: &stores,
@@ -113,17 +113,24 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
         .lock()
         .map(|mut p| std::mem::take(&mut *p))
         .unwrap_or_default();
-    for (i, key) in &partial_keys {
-        for k in [record::record_key(key), key.clone()] {
-            if let Err(err) = stores[*i].delete(&k).await {
-                tracing::warn!(job = %plan.job, run_id, event = "cleanup_failed", key = %k, error = %err);
-            }
+    for (i, key, folder) in &partial_keys {
+        let store = &stores[*i];
+        let results = [
+            store.delete(&record::record_key(key)).await,
+            if *folder {
+                store.delete_dir(key).await
+            } else {
+                store.delete(key).await
+            },
+        ];
+        for err in results.into_iter().filter_map(Result::err) {
+            tracing::warn!(job = %plan.job, run_id, event = "cleanup_failed", key = %key, error = %err);
         }
     }
     match result {
         Ok(parts) => outcome.settle(parts, plan.per_database, &secret_refs),
         Err(e) => {
-            if let Some((_, key)) = partial_keys.first() {
+            if let Some((_, key, _)) = partial_keys.first() {
                 outcome.object = Some(key.clone());
             }
             outcome.fail(redact(&e, &secret_refs));

@@ -33,10 +33,58 @@ pub struct Record {
     /// `none` or `age` (the stored bytes are an age file; `--identity` reads them).
     #[serde(default = "none")]
     pub encryption: String,
+    /// `directory` mode: every file of the folder, with its size and sha256 (the record's own
+    /// `sha256` is then the digest of this list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileSum>,
     #[serde(default)]
     pub tool_versions: BTreeMap<String, String>,
     pub dbstash_version: String,
     pub host: String,
+}
+
+/// One file of a `directory`-mode backup, relative to its folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSum {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The digest of a folder's file list: sha256 over `path\tsize\tsha256\n` lines in path order.
+pub fn folder_digest(files: &[FileSum]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(format!("{}\t{}\t{}\n", f.path, f.size, f.sha256).as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Where an object named in a record lives: a file in the listing, or (directory mode) a folder,
+/// looked up only when some record needs it.
+struct Present<'a, S: Storage> {
+    store: &'a S,
+    folder: &'a str,
+    files: HashSet<String>,
+    folders: Option<HashSet<String>>,
+}
+
+impl<S: Storage> Present<'_, S> {
+    async fn has(&mut self, object: &str) -> bool {
+        if self.files.contains(object) {
+            return true;
+        }
+        if self.folders.is_none() {
+            let listed = self
+                .store
+                .list_folders(self.folder)
+                .await
+                .unwrap_or_default();
+            self.folders = Some(listed.into_iter().map(|e| e.name).collect());
+        }
+        self.folders.as_ref().is_some_and(|f| f.contains(object))
+    }
 }
 
 fn stream() -> String {
@@ -68,13 +116,18 @@ pub async fn complete_backups<S: Storage>(
     job: &str,
 ) -> Result<(Vec<Backup>, Vec<Entry>), StorageError> {
     let entries = store.list(folder).await?;
-    let names: HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let mut present = Present {
+        store,
+        folder,
+        files: entries.iter().map(|e| e.name.clone()).collect(),
+        folders: None,
+    };
     let mut out = Vec::new();
     for e in &entries {
         let Some(object) = e.name.strip_suffix(SUFFIX) else {
             continue;
         };
-        if !names.contains(object) {
+        if !present.has(object).await {
             continue;
         }
         let key = join_key(folder, &e.name);
@@ -115,15 +168,20 @@ pub async fn newest_backup<S: Storage>(
     job: &str,
 ) -> Result<(Option<Backup>, Vec<Entry>), StorageError> {
     let entries = store.list(folder).await?;
-    let names: HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-    let mut records: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| {
-            e.name
-                .strip_suffix(SUFFIX)
-                .is_some_and(|object| names.contains(object))
-        })
-        .collect();
+    let mut present = Present {
+        store,
+        folder,
+        files: entries.iter().map(|e| e.name.clone()).collect(),
+        folders: None,
+    };
+    let mut records: Vec<&Entry> = Vec::new();
+    for e in &entries {
+        if let Some(object) = e.name.strip_suffix(SUFFIX) {
+            if present.has(object).await {
+                records.push(e);
+            }
+        }
+    }
     records.sort_by(|a, b| {
         b.modified
             .cmp(&a.modified)

@@ -4,6 +4,7 @@
 
 use super::leftovers;
 use super::record::{self, Backup};
+use crate::manifest::model::Mode;
 use crate::plan::retention::{choose, Candidate, Verdict};
 use crate::plan::JobPlan;
 use crate::storage::{join_key, AnyStorage, Storage, StorageError};
@@ -17,6 +18,35 @@ pub struct PruneReport {
     pub leftovers: Vec<String>,
     pub deleted: Vec<String>,
     pub errors: Vec<String>,
+}
+
+/// What a crashed run of this job could have left: files, or folders in `directory` mode (a
+/// record file beside one marks it complete, so its names are part of the listing too).
+async fn leftover_candidates(
+    plan: &JobPlan,
+    store: &AnyStorage,
+    folder: &str,
+    files: Vec<crate::storage::Entry>,
+) -> Result<Vec<crate::storage::Entry>, StorageError> {
+    if plan.mode != Mode::Directory {
+        return Ok(files);
+    }
+    let mut all = store.list_folders(folder).await?;
+    all.extend(
+        files
+            .into_iter()
+            .filter(|e| e.name.ends_with(record::SUFFIX)),
+    );
+    Ok(all)
+}
+
+/// Delete a backup's object: a file, or a `directory`-mode folder.
+async fn delete_object(plan: &JobPlan, store: &AnyStorage, key: &str) -> Result<(), StorageError> {
+    if plan.mode == Mode::Directory {
+        store.delete_dir(key).await
+    } else {
+        store.delete(key).await
+    }
 }
 
 /// The folder retention looks at: the job's folder rendered for `now`.
@@ -50,7 +80,12 @@ pub async fn evaluate(
         .flat_map(|c| choose(c, plan.retention, now, &plan.zone().tz))
         .collect();
     let complete: HashSet<String> = backups.iter().map(|b| b.id.clone()).collect();
-    let leftovers = leftovers::find(plan, &entries, &complete, now);
+    let leftovers = leftovers::find(
+        plan,
+        &leftover_candidates(plan, store, &folder, entries).await?,
+        &complete,
+        now,
+    );
     Ok((
         backups,
         PruneReport {
@@ -82,7 +117,7 @@ pub async fn apply(
         let key = join_key(&folder, &id);
         let result = async {
             store.delete(&record::record_key(&key)).await?;
-            store.delete(&key).await
+            delete_object(plan, store, &key).await
         }
         .await;
         match result {
@@ -95,7 +130,7 @@ pub async fn apply(
     }
     for name in report.leftovers.clone() {
         let key = join_key(&folder, &name);
-        match store.delete(&key).await {
+        match delete_object(plan, store, &key).await {
             Ok(()) => {
                 tracing::info!(job = %plan.job, event = "leftover_deleted", object = %key);
                 report.deleted.push(key);
@@ -119,13 +154,14 @@ pub async fn apply_after_backup(
     }
     let folder = folder(plan, now);
     let entries = store.list(&folder).await?;
+    let entries = leftover_candidates(plan, store, &folder, entries).await?;
     let mut report = PruneReport {
         leftovers: leftovers::find(plan, &entries, &HashSet::new(), now),
         ..Default::default()
     };
     for name in report.leftovers.clone() {
         let key = join_key(&folder, &name);
-        match store.delete(&key).await {
+        match delete_object(plan, store, &key).await {
             Ok(()) => {
                 tracing::info!(job = %plan.job, event = "leftover_deleted", object = %key);
                 report.deleted.push(key);

@@ -35,9 +35,9 @@ pub struct Ctx<'a> {
     pub group: &'a ProcGroup,
     pub upload_group: &'a ProcGroup,
     pub started: Timestamp,
-    /// (remote index, key) of objects that may be on a remote without a record yet: deleted by
-    /// the run if it is cut short.
-    pub partial: &'a Mutex<Vec<(usize, String)>>,
+    /// (remote index, key, is a folder) of objects that may be on a remote without a record
+    /// yet: deleted by the run if it is cut short.
+    pub partial: &'a Mutex<Vec<(usize, String, bool)>>,
     pub run_id: &'a str,
     pub secrets: &'a [Secret],
 }
@@ -185,7 +185,7 @@ async fn abort_all(ups: Vec<Up>, ctx: &Ctx<'_>, key: &str) -> Vec<String> {
 
 fn forget_partial(ctx: &Ctx<'_>, idx: usize, key: &str) {
     if let Ok(mut p) = ctx.partial.lock() {
-        p.retain(|(i, k)| !(*i == idx && k == key));
+        p.retain(|(i, k, _)| !(*i == idx && k == key));
     }
 }
 
@@ -306,7 +306,16 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         folder::check_space(&ctx.env.temp_dir, space_estimate)?;
         write_private_files(unit_dir, spec)
             .map_err(|e| format!("cannot write option file: {e}"))?;
-        folder_src = Some(dump_to_folder(plan, spec, ctx, unit_dir).await?);
+        let dir = dump_to_folder(plan, spec, ctx, unit_dir).await?;
+        if plan.mode == Mode::Directory {
+            let named = Named {
+                obj: &obj,
+                key,
+                versions,
+            };
+            return directory(plan, ctx, &dir, named, live, dropped).await;
+        }
+        folder_src = Some(dir);
     }
 
     // Start the uploads first, so the bytes have somewhere to go.
@@ -319,7 +328,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         {
             Ok(u) => {
                 if let Ok(mut p) = ctx.partial.lock() {
-                    p.push((i, key.clone()));
+                    p.push((i, key.clone(), false));
                 }
                 ups.push(Up {
                     idx: i,
@@ -591,6 +600,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         sha256: stats.sha256.clone(),
         compression: plan.codec.name().into(),
         dump_format: plan.extension.clone(),
+        files: Vec::new(),
         mode: plan.mode.as_str().into(),
         encryption: if plan.encrypt.is_some() {
             "age"
@@ -627,8 +637,19 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         }
     }
 
-    // Retention only after a complete backup, per remote; its failures are logged, not the backup's.
-    for (i, name) in &written {
+    retain(plan, ctx, &written, finished).await;
+    Ok(Done {
+        key,
+        database: plan.database.clone(),
+        stats,
+        remotes: written.into_iter().map(|(_, n)| n).collect(),
+        dropped,
+    })
+}
+
+/// Retention only after a complete backup, per remote; its failures are logged, not the backup's.
+async fn retain(plan: &JobPlan, ctx: &Ctx<'_>, written: &[(usize, String)], finished: Timestamp) {
+    for (i, name) in written {
         let on = plan.on_remote(name).unwrap_or_else(|| plan.clone());
         match retention::apply_after_backup(&on, &ctx.stores[*i], finished).await {
             Ok(r) if !r.errors.is_empty() => {
@@ -640,10 +661,148 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
             }
         }
     }
+}
+
+/// The chosen name of a backup and what its record will say about the tools.
+struct Named<'a> {
+    obj: &'a ObjectName,
+    key: String,
+    versions: BTreeMap<String, String>,
+}
+
+/// Every file under `dir` with its size and sha256, in path order.
+fn sum_tree(dir: &Path) -> std::io::Result<Vec<record::FileSum>> {
+    use sha2::{Digest, Sha256};
+    fn walk(root: &Path, d: &Path, out: &mut Vec<record::FileSum>) -> std::io::Result<()> {
+        for e in std::fs::read_dir(d)? {
+            let e = e?;
+            let t = e.file_type()?;
+            if t.is_dir() {
+                walk(root, &e.path(), out)?;
+            } else if t.is_file() {
+                let mut f = File::open(e.path())?;
+                let mut h = Sha256::new();
+                let size = std::io::copy(&mut f, &mut h)?;
+                let path = e.path();
+                let rel = path.strip_prefix(root).map_err(std::io::Error::other)?;
+                out.push(record::FileSum {
+                    path: rel.to_string_lossy().into_owned(),
+                    size,
+                    sha256: hex::encode(h.finalize()),
+                });
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// `directory` mode's second half: the folder is copied to every remote (a required one failing
+/// undoes the others), then each gets its record listing every file's size and sha256.
+async fn directory(
+    plan: &JobPlan,
+    ctx: &Ctx<'_>,
+    dir: &Path,
+    named: Named<'_>,
+    live: Vec<usize>,
+    mut dropped: Vec<String>,
+) -> Result<Done, String> {
+    let key = named.key;
+    let d = dir.to_path_buf();
+    let files = tokio::task::spawn_blocking(move || sum_tree(&d))
+        .await
+        .map_err(|e| format!("hashing task: {e}"))?
+        .map_err(|e| format!("cannot read the dump folder: {e}"))?;
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let mut copied: Vec<(usize, String)> = Vec::new();
+    for i in live {
+        let r = &plan.remotes[i];
+        if let Ok(mut p) = ctx.partial.lock() {
+            p.push((i, key.clone(), true));
+        }
+        match ctx.stores[i].upload_dir(dir, &key, ctx.upload_group).await {
+            Ok(()) => copied.push((i, r.name.clone())),
+            Err(e) => {
+                let _ = ctx.stores[i].delete_dir(&key).await;
+                forget_partial(ctx, i, &key);
+                if r.optional {
+                    tracing::warn!(job = %plan.job, event = "remote_dropped", remote = %r.name, error = %e);
+                    dropped.push(format!("{}: {e}", r.name));
+                    continue;
+                }
+                for (j, _) in &copied {
+                    let _ = ctx.stores[*j].delete_dir(&key).await;
+                    forget_partial(ctx, *j, &key);
+                }
+                return Err(format!("copy to `{}` failed: {e}", r.name));
+            }
+        }
+    }
+    let finished = Timestamp::now();
+    let digest = record::folder_digest(&files);
+    let native = plan
+        .job()
+        .is_some_and(|j| j.compress == crate::manifest::model::Compress::Native);
+    let rec = Record {
+        format: record::FORMAT.into(),
+        job: plan.job.clone(),
+        engine: plan.engine.as_str().into(),
+        database: plan.database.clone(),
+        object: named.obj.file.clone(),
+        run_id: ctx.run_id.to_string(),
+        started: ctx.started,
+        finished,
+        size: total,
+        raw_size: total,
+        sha256: digest.clone(),
+        compression: if native { "native" } else { "none" }.into(),
+        dump_format: String::new(),
+        files,
+        mode: plan.mode.as_str().into(),
+        encryption: "none".into(),
+        tool_versions: named.versions,
+        dbstash_version: env!("CARGO_PKG_VERSION").into(),
+        host: hostname(),
+    };
+    let body = serde_json::to_vec_pretty(&rec).map_err(|e| format!("record: {e}"))?;
+    let mut written: Vec<(usize, String)> = Vec::new();
+    for (i, name) in copied {
+        match ctx.stores[i]
+            .write_small(&record::record_key(&key), &body)
+            .await
+        {
+            Ok(()) => {
+                forget_partial(ctx, i, &key);
+                written.push((i, name));
+            }
+            Err(e) => {
+                let _ = ctx.stores[i].delete(&record::record_key(&key)).await;
+                let _ = ctx.stores[i].delete_dir(&key).await;
+                forget_partial(ctx, i, &key);
+                if plan.remotes[i].optional {
+                    dropped.push(format!("{name}: cannot write the record: {e}"));
+                    continue;
+                }
+                for (j, _) in &written {
+                    let _ = ctx.stores[*j].delete(&record::record_key(&key)).await;
+                    let _ = ctx.stores[*j].delete_dir(&key).await;
+                }
+                return Err(format!("cannot write the record on `{name}`: {e}"));
+            }
+        }
+    }
+    retain(plan, ctx, &written, finished).await;
     Ok(Done {
         key,
         database: plan.database.clone(),
-        stats,
+        stats: RelayStats {
+            raw_bytes: total,
+            stored_bytes: total,
+            sha256: digest,
+        },
         remotes: written.into_iter().map(|(_, n)| n).collect(),
         dropped,
     })

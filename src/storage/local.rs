@@ -144,7 +144,115 @@ impl Storage for LocalStorage {
         })
     }
 
+    async fn list_folders(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
+        let dir = self.path(folder);
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io("list", folder)(e)),
+        };
+        let mut out = Vec::new();
+        for ent in rd.flatten() {
+            let Ok(meta) = ent.metadata() else { continue };
+            let name = ent.file_name().to_string_lossy().into_owned();
+            // Our own in-progress copies (`.NAME.part-PID`) are not folders of anyone's.
+            if !meta.is_dir() || name.starts_with('.') {
+                continue;
+            }
+            out.push(Entry {
+                name,
+                size: 0,
+                modified: meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| jiff::Timestamp::try_from(t).ok()),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn upload_dir(
+        &self,
+        local: &Path,
+        key: &str,
+        _group: &ProcGroup,
+    ) -> Result<(), StorageError> {
+        let dest = self.path(key);
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // Copied beside its final place, then renamed: the folder appears whole or not at all.
+        let part = dest.with_file_name(format!(".{name}.part-{}", std::process::id()));
+        let (src, d, p) = (local.to_path_buf(), dest.clone(), part.clone());
+        let k = key.to_string();
+        tokio::task::spawn_blocking(move || {
+            if let Some(parent) = d.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            let _ = fs::remove_dir_all(&p);
+            copy_tree(&src, &p)?;
+            fs::rename(&p, &d)?;
+            sync_dir(&d);
+            Ok::<(), std::io::Error>(())
+        })
+        .await
+        .map_err(|e| StorageError::Other(format!("copy task failed: {e}")))?
+        .map_err(|e| {
+            let _ = fs::remove_dir_all(&part);
+            io("copy folder", &k)(e)
+        })
+    }
+
+    async fn download_dir(
+        &self,
+        key: &str,
+        local: &Path,
+        _group: &ProcGroup,
+    ) -> Result<(), StorageError> {
+        let (src, dst) = (self.path(key), local.to_path_buf());
+        if !src.is_dir() {
+            return Err(StorageError::Other(format!(
+                "{} is not a folder (backup not found)",
+                src.display()
+            )));
+        }
+        tokio::task::spawn_blocking(move || copy_tree(&src, &dst))
+            .await
+            .map_err(|e| StorageError::Other(format!("copy task failed: {e}")))?
+            .map_err(io("copy folder", key))
+    }
+
+    async fn delete_dir(&self, key: &str) -> Result<(), StorageError> {
+        match fs::remove_dir_all(self.path(key)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("delete folder", key)(e)),
+        }
+    }
+
     fn describe(&self, key: &str) -> String {
         self.path(key).display().to_string()
     }
+}
+
+/// Copy regular files and folders (symlinks are not followed nor copied), fsync'ing each file.
+fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(dst)?;
+    for e in fs::read_dir(src)? {
+        let e = e?;
+        let t = e.file_type()?;
+        let to = dst.join(e.file_name());
+        if t.is_dir() {
+            copy_tree(&e.path(), &to)?;
+        } else if t.is_file() {
+            fs::copy(e.path(), &to)?;
+            File::open(&to)?.sync_all()?;
+        }
+    }
+    if let Ok(d) = File::open(dst) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }

@@ -157,6 +157,24 @@ pub trait Storage {
         expected: Option<u64>,
     ) -> Result<Upload, StorageError>;
     async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError>;
+    /// Sub-folders directly in `folder` (`directory`-mode backups are folders).
+    async fn list_folders(&self, folder: &str) -> Result<Vec<Entry>, StorageError>;
+    /// Copy the local folder `local` to `key` (a folder), in `group`; done when this returns Ok.
+    async fn upload_dir(
+        &self,
+        local: &std::path::Path,
+        key: &str,
+        group: &ProcGroup,
+    ) -> Result<(), StorageError>;
+    /// Copy the folder `key` into the local folder `local`.
+    async fn download_dir(
+        &self,
+        key: &str,
+        local: &std::path::Path,
+        group: &ProcGroup,
+    ) -> Result<(), StorageError>;
+    /// Delete the folder `key` and everything in it; a missing folder succeeds.
+    async fn delete_dir(&self, key: &str) -> Result<(), StorageError>;
     /// Human description for logs and messages (no secrets).
     fn describe(&self, key: &str) -> String;
 }
@@ -215,6 +233,28 @@ impl Storage for AnyStorage {
     }
     async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError> {
         dispatch!(self, s => s.open_read(key, group).await)
+    }
+    async fn list_folders(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
+        dispatch!(self, s => s.list_folders(folder).await)
+    }
+    async fn upload_dir(
+        &self,
+        local: &std::path::Path,
+        key: &str,
+        group: &ProcGroup,
+    ) -> Result<(), StorageError> {
+        dispatch!(self, s => s.upload_dir(local, key, group).await)
+    }
+    async fn download_dir(
+        &self,
+        key: &str,
+        local: &std::path::Path,
+        group: &ProcGroup,
+    ) -> Result<(), StorageError> {
+        dispatch!(self, s => s.download_dir(key, local, group).await)
+    }
+    async fn delete_dir(&self, key: &str) -> Result<(), StorageError> {
+        dispatch!(self, s => s.delete_dir(key).await)
     }
     fn describe(&self, key: &str) -> String {
         dispatch!(self, s => s.describe(key))

@@ -389,7 +389,100 @@ impl Storage for RcloneStorage {
         })
     }
 
+    async fn list_folders(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
+        let args = vec![
+            "--dirs-only".into(),
+            "--no-mimetype".into(),
+            join(&self.remote, folder),
+        ];
+        let out = match self.call("lsjson", folder, &args, None).await {
+            Ok(o) => o,
+            Err(e) if not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let entries: Vec<LsEntry> = serde_json::from_slice(&out).map_err(|e| {
+            StorageError::Other(format!("rclone lsjson {folder}: unexpected output: {e}"))
+        })?;
+        let mut v: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| e.is_dir)
+            .map(|e| Entry {
+                name: e.name,
+                size: 0,
+                modified: e.mod_time.and_then(|t| t.parse().ok()),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    async fn upload_dir(
+        &self,
+        local: &std::path::Path,
+        key: &str,
+        group: &ProcGroup,
+    ) -> Result<(), StorageError> {
+        let spec = rclone_args::command(
+            &self.conf,
+            "copy",
+            &[local.display().to_string(), join(&self.remote, key)],
+        );
+        self.run_in(&spec, group, "copy", key).await
+    }
+
+    async fn download_dir(
+        &self,
+        key: &str,
+        local: &std::path::Path,
+        group: &ProcGroup,
+    ) -> Result<(), StorageError> {
+        let spec = rclone_args::command(
+            &self.conf,
+            "copy",
+            &[
+                "--error-on-no-transfer".into(),
+                join(&self.remote, key),
+                local.display().to_string(),
+            ],
+        );
+        self.run_in(&spec, group, "copy", key).await
+    }
+
+    async fn delete_dir(&self, key: &str) -> Result<(), StorageError> {
+        match self
+            .call("purge", key, &[join(&self.remote, key)], None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn describe(&self, key: &str) -> String {
         join(&self.remote, key)
+    }
+}
+
+impl RcloneStorage {
+    /// A long rclone call (folder copies) in the run's `group`: no timeout of its own (the
+    /// run's covers it), stderr drained into a tail for the error.
+    async fn run_in(
+        &self,
+        spec: &crate::plan::command::CommandSpec,
+        group: &ProcGroup,
+        op: &'static str,
+        key: &str,
+    ) -> Result<(), StorageError> {
+        let mut cmd = proc::command(spec, None);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = group.spawn(&mut cmd).map_err(spawn_err(op, key))?;
+        let tail = child
+            .stderr
+            .take()
+            .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "rclone"));
+        finish_child(child, tail, op, key.to_string()).await
     }
 }
