@@ -178,6 +178,65 @@ async fn contract<S: Storage>(store: &S, base: &str, stored: impl Fn() -> Vec<St
         assert!(left.is_empty(), "abort left in the backing store: {left:?}");
     }
 
+    // Folders (directory-mode backups): copied up whole, listed as folders (never as files),
+    // copied back byte for byte, deleted whole; deleting a missing folder succeeds.
+    let local = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(local.path().join("sub")).expect("mkdir");
+    std::fs::write(local.path().join("toc.dat"), b"PGDMP-ish").expect("write");
+    std::fs::write(local.path().join("sub/3.dat"), payload(300_000)).expect("write");
+    store
+        .upload_dir(local.path(), &k("d/b1"), &group)
+        .await
+        .expect("upload_dir");
+    assert_eq!(
+        names(&store.list_folders(&k("d")).await.expect("folders")),
+        ["b1"]
+    );
+    assert!(
+        store.list(&k("d")).await.expect("list").is_empty(),
+        "a folder is not a file"
+    );
+    assert!(store
+        .list_folders(&k("nothing/here"))
+        .await
+        .expect("missing")
+        .is_empty());
+    let back = tempfile::tempdir().expect("tempdir");
+    store
+        .download_dir(&k("d/b1"), &back.path().join("x"), &group)
+        .await
+        .expect("download_dir");
+    assert_eq!(
+        std::fs::read(back.path().join("x/toc.dat")).expect("toc"),
+        b"PGDMP-ish"
+    );
+    assert_eq!(
+        std::fs::read(back.path().join("x/sub/3.dat")).expect("3.dat"),
+        payload(300_000)
+    );
+    assert!(
+        store
+            .download_dir(&k("d/none"), &back.path().join("y"), &group)
+            .await
+            .is_err(),
+        "downloading a missing folder must fail"
+    );
+    store.delete_dir(&k("d/b1")).await.expect("delete_dir");
+    store
+        .delete_dir(&k("d/b1"))
+        .await
+        .expect("delete_dir again");
+    assert!(store
+        .list_folders(&k("d"))
+        .await
+        .expect("folders")
+        .is_empty());
+    assert!(
+        !stored().iter().any(|p| p.contains(&format!("{base}/d/"))),
+        "{:?}",
+        stored()
+    );
+
     // Clean up what the contract created.
     for key in ["f/one.json", "f/sub/deeper.txt", "up/full.bin"] {
         store.delete(&k(key)).await.expect("cleanup");

@@ -179,7 +179,7 @@ async fn run_tool(
     let t = &target.job;
     let mut spec = match job.engine {
         Engine::Mongo => {
-            let mut s = engine::mongo::restore(t, job.connection.database.as_deref(), has_gz(&out));
+            let mut s = engine::mongo::restore(t, job.connection.database.as_deref(), has_gz(out));
             s.args.retain(|a| a != "--archive");
             s.arg(format!("--dir={}", out.display()));
             s
