@@ -297,6 +297,15 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
             pg.port
         ))
         .env("PGPW", &pg.password);
+    // plan asks the server which databases a run would back up now (and never prints the password)
+    let plan = t.run(&["plan", "--job", &job]).success().stdout();
+    assert!(plan.contains("found now    alpha, beta"), "{plan}");
+    assert!(!plan.contains(&pg.password), "{plan}");
+    let offline = t
+        .run(&["plan", "--job", &job, "--offline"])
+        .success()
+        .stdout();
+    assert!(!offline.contains("found now"), "{offline}");
     let r = t.run(&["backup", &job]).success();
     let mut objs = objects(&t, "out");
     objs.sort();

@@ -26,17 +26,50 @@ pub fn run(config: &Path, jobs: &[String], format: OutputFormat, offline: bool) 
         .iter()
         .map(|p| if offline { None } else { would_delete(p, now) })
         .collect();
+    // `database: "*"`: which databases a run would back up now (asks the server).
+    let found: Vec<Option<Result<Vec<String>, String>>> = plans
+        .iter()
+        .map(|p| {
+            if offline || !p.databases.is_many() {
+                return None;
+            }
+            let rt = super::runtime()?;
+            Some(rt.block_on(crate::run::backup::discover(p, &m.settings.temp_dir)))
+        })
+        .collect();
     match format {
         OutputFormat::Text => {
-            for (p, d) in plans.iter().zip(&deletions) {
-                println!("{}", render::text(p, now, d.as_ref()));
+            for ((p, d), f) in plans.iter().zip(&deletions).zip(&found) {
+                let mut text = render::text(p, now, d.as_ref());
+                if let Some(f) = f {
+                    let line = match f {
+                        Ok(dbs) if dbs.is_empty() => "(none)".to_string(),
+                        Ok(dbs) => dbs.join(", "),
+                        Err(e) => format!("(could not ask the server: {e})"),
+                    };
+                    text.push_str(&format!("  {:<13}{line}\n", "found now"));
+                }
+                println!("{text}");
             }
         }
         OutputFormat::Json => {
             let all: Vec<_> = plans
                 .iter()
                 .zip(&deletions)
-                .map(|(p, d)| render::json(p, now, d.as_ref()))
+                .zip(&found)
+                .map(|((p, d), f)| {
+                    let mut v = render::json(p, now, d.as_ref());
+                    if let (Some(f), Some(o)) = (f, v.as_object_mut()) {
+                        o.insert(
+                            "databases_found".into(),
+                            match f {
+                                Ok(dbs) => serde_json::json!(dbs),
+                                Err(e) => serde_json::json!({ "error": e }),
+                            },
+                        );
+                    }
+                    v
+                })
                 .collect();
             println!(
                 "{}",

@@ -196,16 +196,11 @@ async fn attempt(
         listing => {
             let listed = match listing {
                 Some(spec) if matches!(plan.databases, crate::manifest::model::Databases::All) => {
-                    list_databases(spec, ctx, &run_dir.join("list")).await?
+                    list_databases(spec, ctx.group, ctx.secrets, &run_dir.join("list")).await?
                 }
                 _ => String::new(),
             };
-            let names = databases::select(
-                &plan.databases,
-                &listed,
-                crate::engine::system_databases(plan.engine),
-                &plan.exclude,
-            );
+            let names = select(plan, &listed);
             if names.is_empty() {
                 return Err(
                     "no databases to back up (the server listed none that are not excluded)".into(),
@@ -231,25 +226,52 @@ async fn attempt(
     Ok(out)
 }
 
+fn select(plan: &JobPlan, listed: &str) -> Vec<String> {
+    databases::select(
+        &plan.databases,
+        listed,
+        crate::engine::system_databases(plan.engine),
+        &plan.exclude,
+    )
+}
+
+/// The databases a several-database job would back up now (`plan` shows them): the server is
+/// asked for `database: "*"`; a list needs no server.
+pub async fn discover(plan: &JobPlan, temp_dir: &Path) -> Result<Vec<String>, String> {
+    let listed = match &plan.list_databases {
+        Some(spec) if matches!(plan.databases, crate::manifest::model::Databases::All) => {
+            let dir = temp_dir
+                .join("runs")
+                .join(format!("plan-{}", uuid::Uuid::new_v4().simple()));
+            let group = ProcGroup::new();
+            let r = list_databases(spec, &group, &secrets(plan), &dir).await;
+            group.kill();
+            r?
+        }
+        _ => String::new(),
+    };
+    Ok(select(plan, &listed))
+}
+
 /// The server's databases, one per line, from the engine's listing command.
 async fn list_databases(
     spec: &crate::plan::command::CommandSpec,
-    ctx: &Ctx<'_>,
+    group: &ProcGroup,
+    secrets: &[Secret],
     dir: &Path,
 ) -> Result<String, String> {
-    let refs: Vec<&Secret> = ctx.secrets.iter().collect();
+    let refs: Vec<&Secret> = secrets.iter().collect();
     unit::make_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     unit::write_private_files(dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
     let mut cmd = proc::command(spec, Some(dir));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = ctx
-        .group
+    let mut child = group
         .spawn(&mut cmd)
         .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
     let mut tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
-        StderrTail::spawn_redacted(e, "list", ctx.secrets.to_vec())
+        StderrTail::spawn_redacted(e, "list", secrets.to_vec())
     });
     let out = child.wait_with_output().await;
     let tail = redact(&tail.finish().await, &refs);
