@@ -465,9 +465,9 @@ jobs: {}
     },
     // ---- modes, several databases, encryption ----
     Case {
-        name: "mode: directory is not supported yet",
-        yaml: concat!(base!(), "    mode: directory\n"),
-        errors: &[(14, 11, "`mode: directory` is not supported yet; `mode: tar` dumps the same folder and stores it as one archive")],
+        name: "mode: directory with dbstash's compression",
+        yaml: concat!(base!(), "    mode: directory\n    compress: gzip\n"),
+        errors: &[(15, 15, "a `directory` backup is uploaded file by file: use `compress: native` (the dump tool compresses each file) or `none`, or `mode: tar`")],
     },
     Case {
         name: "database: \"*\" with {db} in the path",

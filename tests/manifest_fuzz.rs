@@ -388,7 +388,7 @@ fn the_valid_manifest_loads() {
         &read_file,
     )
     .expect("examples/full.yaml loads");
-    assert_eq!(m.jobs.len(), 7);
+    assert_eq!(m.jobs.len(), 8);
 }
 
 #[test]

@@ -158,9 +158,13 @@ fn the_full_example_loads_through_the_library() {
             "files",
             "geo",
             "legacy",
-            "shop-mysql"
+            "shop-mysql",
+            "warehouse"
         ]
     );
+    let w = &m.jobs["warehouse"];
+    assert_eq!(w.databases, dbstash::manifest::model::Databases::All);
+    assert!(w.globals && w.encrypt.is_some() && w.remotes.len() == 2 && w.remotes[1].optional);
     assert!(m.warnings.is_empty(), "{:?}", m.warnings);
     // The template's keys are inherited, the job's own override them.
     let app = &m.jobs["app"];

@@ -191,12 +191,21 @@ pub fn build(m: &Manifest, job: &Job) -> Result<JobPlan, PlanError> {
             job: job.name.clone(),
             remote: String::new(),
         })?;
+    // Several databases: the job-level plan shows `{db}` where each run's database goes (each
+    // database's own plan comes from `for_database` at run time).
+    let shown = if job.databases.is_many() {
+        let mut j = job.clone();
+        j.connection.database = Some("{db}".into());
+        j
+    } else {
+        job.clone()
+    };
     Ok(JobPlan {
         job: job.name.clone(),
         engine: job.engine,
-        database: job.db_label(),
+        database: shown.db_label(),
         mode: job.mode,
-        dump: engine::dump(job),
+        dump: engine::dump(&shown),
         version: engine::version_command(job),
         codec: engine::codec(job),
         extension: engine::extension(job),

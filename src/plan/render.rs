@@ -17,6 +17,20 @@ pub fn upload_line(p: &JobPlan, key: &str) -> String {
 }
 
 fn upload_line_to(p: &JobPlan, target: &Target, key: &str) -> String {
+    if p.mode == crate::manifest::model::Mode::Directory {
+        return match target {
+            Target::Local { root } => format!(
+                "copy {{run_dir}}/dump to {}/ (as a hidden .part folder, renamed when whole)",
+                root.join(key).display()
+            ),
+            Target::Rclone { remote, rclone } => rclone_args::command(
+                rclone,
+                "copy",
+                &["{run_dir}/dump".into(), rclone_args::join(remote, key)],
+            )
+            .display_line(),
+        };
+    }
     match target {
         Target::Local { root } => format!(
             "write {} (fsync, then the record)",
@@ -61,11 +75,22 @@ fn redact_job(p: &JobPlan, text: &str) -> String {
     }
 }
 
+/// The object a run at `now` would write; for several databases with `{db}` left in place.
+fn shown_object(p: &JobPlan, now: Timestamp) -> super::ObjectName {
+    let mut obj = p.object_for(&p.name_vars(now));
+    if p.databases.is_many() {
+        obj.file = obj
+            .file
+            .replacen(&super::naming::sanitize(&p.database), &p.database, 1);
+    }
+    obj
+}
+
 /// Deletions retention would make, if the remote was listed (None = offline).
 pub type Deletions<'a> = Option<&'a Result<Vec<String>, String>>;
 
 pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
-    let obj = p.object_for(&p.name_vars(now));
+    let obj = shown_object(p, now);
     let mut out = format!("job {}\n", p.job);
     let mut row = |k: &str, v: String| out.push_str(&format!("  {k:<13}{v}\n"));
     row(
@@ -200,7 +225,7 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
 }
 
 pub fn json(p: &JobPlan, now: Timestamp, deletions: Deletions) -> Value {
-    let obj = p.object_for(&p.name_vars(now));
+    let obj = shown_object(p, now);
     let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.insert(
