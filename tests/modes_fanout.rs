@@ -341,6 +341,25 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
     assert_eq!(pg.psql("beta_copy", q), pg.psql("beta", q));
     assert_eq!(pg.psql("beta_copy", q), "500:beta1");
     t.run(&["verify", &job, "--backup", "all"]).success();
+    let drill = t
+        .run(&[
+            "verify",
+            &job,
+            "--database",
+            "alpha",
+            "--restore-to",
+            "alpha_drill",
+        ])
+        .success()
+        .stdout();
+    assert!(drill.contains("500"), "{drill}");
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            "select count(*) from pg_database where datname = 'alpha_drill'"
+        ),
+        "0"
+    );
     // retention keeps one per database
     let t = t.manifest(&format!(
         "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: postgres, host: 127.0.0.1, port: {}, user: postgres, password: '${{PGPW}}', database: [alpha, beta], compress: zstd, name: '{{db}}-{{date}}-{{time}}-{{uuid}}', retention: {{ keep_last: 1 }} }}\n",

@@ -91,18 +91,26 @@ pub async fn drill(plan: &JobPlan, target: &Secret) -> Result<DrillReport, Resto
                 Some(crate::crypt::Identities::load(&f).map_err(RestoreError::Usage)?);
         }
     }
-    let plan = &plan;
-    let store = AnyStorage::for_plan(plan);
-    let backup = select(plan, &store, "latest")
+    let store = AnyStorage::for_plan(&plan);
+    // Several databases: the newest backup of any database (never the roles-only `_globals`).
+    let which = if plan.databases.is_many() {
+        "all"
+    } else {
+        "latest"
+    };
+    let backup = select(&plan, &store, which)
         .await?
         .into_iter()
-        .next()
+        .find(|b| b.record.database != crate::plan::GLOBALS_DB)
         .ok_or_else(|| RestoreError::NoBackups {
             job: plan.job.clone(),
             remote: plan.remote.name.clone(),
         })?;
+    if plan.databases.is_many() {
+        plan = plan.for_database(&backup.record.database);
+    }
     drill_backup(
-        plan,
+        &plan,
         &store,
         &backup,
         target,
