@@ -273,7 +273,7 @@ fn kill_upload_mid_stream(dump: &str) {
     std::thread::sleep(Duration::from_millis(1500));
     let rcat: Vec<i32> = processes_with(&job)
         .iter()
-        .filter(|p| p.contains(" rcat "))
+        .filter(|p| p.contains(" rcat ") && !p.contains(".dbstash.json"))
         .filter_map(|l| l.split(':').next().and_then(|p| p.trim().parse().ok()))
         .collect();
     assert_eq!(rcat.len(), 1, "{:?}", processes_with(&job));

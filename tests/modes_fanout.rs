@@ -126,7 +126,7 @@ fn kill_s3_upload(optional: bool) {
     std::thread::sleep(Duration::from_millis(1500));
     let rcat: Vec<String> = processes_with(&job)
         .iter()
-        .filter(|p| p.contains(" rcat "))
+        .filter(|p| p.contains(" rcat ") && !p.contains(".dbstash.json"))
         .filter_map(|l| l.split(':').next().map(|p| p.trim().to_string()))
         .collect();
     assert_eq!(rcat.len(), 1, "{:?}", processes_with(&job));

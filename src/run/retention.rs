@@ -144,16 +144,23 @@ pub async fn apply(
 /// Retention right after a successful backup. With an unlimited policy nothing can be due, so
 /// the records are not read at all (one rclone call per record on a remote): only the listing, for
 /// leftovers of crashed runs (an object with a record file is never a leftover).
+///
+/// `listed` is the folder's listing taken when the run started, if the caller has it: leftovers
+/// of earlier crashed runs are in it already (this run's object is not, and is never old enough).
 pub async fn apply_after_backup(
     plan: &JobPlan,
     store: &AnyStorage,
     now: Timestamp,
+    listed: Option<Vec<crate::storage::Entry>>,
 ) -> Result<PruneReport, StorageError> {
     if !plan.retention.is_unlimited() {
         return apply(plan, store, now, false).await;
     }
     let folder = folder(plan, now);
-    let entries = store.list(&folder).await?;
+    let entries = match listed {
+        Some(l) if plan.mode != Mode::Directory => l,
+        _ => store.list(&folder).await?,
+    };
     let entries = leftover_candidates(plan, store, &folder, entries).await?;
     let mut report = PruneReport {
         leftovers: leftovers::find(plan, &entries, &HashSet::new(), now),

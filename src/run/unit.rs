@@ -115,6 +115,8 @@ struct Up {
     name: String,
     optional: bool,
     upload: Upload,
+    /// The record's uploader, started with the upload so its start-up is off the critical path.
+    record: Option<crate::storage::PendingSmall>,
 }
 
 /// What produces the bytes the relay reads: the dump tool itself (stream mode), or the task
@@ -255,23 +257,71 @@ async fn dump_to_folder(
     Ok(out)
 }
 
+/// Start a streaming dump: its stdout (a pipe the relay will read), the child, its stderr tail.
+fn start_dump(
+    spec: &CommandSpec,
+    ctx: &Ctx<'_>,
+    unit_dir: &Path,
+) -> Result<(File, tokio::process::Child, StderrTail), String> {
+    write_private_files(unit_dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
+    let mut cmd = proc::command(spec, Some(unit_dir));
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = ctx
+        .group
+        .spawn(&mut cmd)
+        .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
+    let tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
+        StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
+    });
+    let out = child.stdout.take().ok_or("dump has no stdout")?;
+    let fd = out
+        .into_owned_fd()
+        .map_err(|e| format!("dump stdout: {e}"))?;
+    crate::proc::widen_pipe(&fd);
+    Ok((File::from(fd), child, tail))
+}
+
 /// Back up `plan` (one database) to every remote of the run.
 pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Result<Done, String> {
     let refs: Vec<&Secret> = ctx.secrets.iter().collect();
     make_private_dir(unit_dir)
         .map_err(|e| format!("cannot create run folder {}: {e}", unit_dir.display()))?;
 
+    // Stream mode: start the dump now, so its start-up (connecting, reading the catalog)
+    // overlaps the listing below; it waits on its full pipe until the relay reads it. If anything
+    // fails before the relay starts, dropping the child kills it (kill_on_drop).
+    let mut early = None;
+    if let (Mode::Stream, DumpSpec::Command(spec)) = (plan.mode, &plan.dump) {
+        early = Some(start_dump(spec, ctx, unit_dir)?);
+    }
+
     // Name the object from every remote's listing; never overwrite an existing backup.
     let wanted = plan.object_for(&plan.name_vars(ctx.started));
+    let list_all = async {
+        let mut out = Vec::new();
+        for (i, _) in plan.remotes.iter().enumerate() {
+            out.push(record::newest_backup(&ctx.stores[i], &wanted.folder, &plan.job).await);
+        }
+        out
+    };
+    let version = async {
+        match &plan.version {
+            Some(v) => tool_version(v).await.map(|t| (v.program.clone(), t)),
+            None => None,
+        }
+    };
+    let (listings, version) = tokio::join!(list_all, version);
     let mut live: Vec<usize> = Vec::new();
     let mut dropped: Vec<String> = Vec::new();
     let mut taken: Vec<Entry> = Vec::new();
+    let mut listed: Vec<Option<Vec<Entry>>> = vec![None; plan.remotes.len()];
     let mut previous = None;
-    for (i, r) in plan.remotes.iter().enumerate() {
-        match record::newest_backup(&ctx.stores[i], &wanted.folder, &plan.job).await {
+    for (i, (r, l)) in plan.remotes.iter().zip(listings).enumerate() {
+        match l {
             Ok((prev, entries)) => {
                 previous = previous.or(prev);
-                taken.extend(entries);
+                taken.extend(entries.iter().cloned());
+                listed[i] = Some(entries);
                 live.push(i);
             }
             Err(e) if r.optional => {
@@ -286,13 +336,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     let estimate = plan
         .expected_size
         .or_else(|| previous.as_ref().map(|b| b.record.size + b.record.size / 4));
-
-    let mut versions = BTreeMap::new();
-    if let Some(v) = &plan.version {
-        if let Some(text) = tool_version(v).await {
-            versions.insert(v.program.clone(), text);
-        }
-    }
+    let versions: BTreeMap<String, String> = version.into_iter().collect();
 
     // tar mode: the folder first (temp space checked up front), then the tar of it is the stream.
     let mut folder_src = None;
@@ -330,11 +374,15 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
                 if let Ok(mut p) = ctx.partial.lock() {
                     p.push((i, key.clone(), false));
                 }
+                let record = ctx.stores[i]
+                    .prepare_small(&record::record_key(&key), ctx.upload_group)
+                    .await;
                 ups.push(Up {
                     idx: i,
                     name: r.name.clone(),
                     optional: r.optional,
                     upload: u,
+                    record: Some(record),
                 });
             }
             Err(e) if r.optional => {
@@ -373,37 +421,16 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
                 return Err(format!("cannot start the tar stream: {e}"));
             }
         },
-        (DumpSpec::Command(spec), None) => {
-            let started = async {
-                write_private_files(unit_dir, spec)
-                    .map_err(|e| format!("cannot write option file: {e}"))?;
-                let mut cmd = proc::command(spec, Some(unit_dir));
-                cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-                let mut child = ctx
-                    .group
-                    .spawn(&mut cmd)
-                    .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
-                let tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
-                    StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
-                });
-                let out = child.stdout.take().ok_or("dump has no stdout")?;
-                let fd = out
-                    .into_owned_fd()
-                    .map_err(|e| format!("dump stdout: {e}"))?;
-                Ok::<_, String>((File::from(fd), child, tail))
+        (DumpSpec::Command(_), None) => match early.take() {
+            Some((f, child, tail)) => {
+                dump_tail = tail;
+                (f, Producer::Child(child))
             }
-            .await;
-            match started {
-                Ok((f, child, tail)) => {
-                    dump_tail = tail;
-                    (f, Producer::Child(child))
-                }
-                Err(e) => {
-                    abort_all(ups, ctx, &key).await;
-                    return Err(e);
-                }
+            None => {
+                abort_all(ups, ctx, &key).await;
+                return Err("internal error: the dump was not started".into());
             }
-        }
+        },
         (DumpSpec::SqliteSnapshot { path }, None) => {
             match sqlite_snapshot(path.clone(), unit_dir.join("snapshot.sqlite3")).await {
                 Ok(f) => (f, Producer::Done),
@@ -555,7 +582,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     }
 
     // Commit every upload; a required one failing undoes the others.
-    let mut committed: Vec<(usize, String)> = Vec::new();
+    let mut committed: Vec<(usize, String, Option<crate::storage::PendingSmall>)> = Vec::new();
     let mut commit_error = None;
     for u in keep {
         if commit_error.is_some() {
@@ -564,7 +591,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
             continue;
         }
         match u.upload.commit().await {
-            Ok(()) => committed.push((u.idx, u.name)),
+            Ok(()) => committed.push((u.idx, u.name, u.record)),
             Err(e) => {
                 let msg = redact(&e.to_string(), &refs);
                 delete_object(ctx, u.idx, &key, false).await;
@@ -578,7 +605,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         }
     }
     if let Some(e) = commit_error {
-        for (i, _) in &committed {
+        for (i, _, _) in &committed {
             delete_object(ctx, *i, &key, false).await;
         }
         return Err(e);
@@ -614,11 +641,14 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     };
     let body = serde_json::to_vec_pretty(&rec).map_err(|e| format!("record: {e}"))?;
     let mut written: Vec<(usize, String)> = Vec::new();
-    for (i, name) in committed {
-        match ctx.stores[i]
-            .write_small(&record::record_key(&key), &body)
-            .await
-        {
+    for (i, name, pending) in committed {
+        let store = &ctx.stores[i];
+        let rkey = record::record_key(&key);
+        let result = match pending {
+            Some(p) => p.write(store, &rkey, &body).await,
+            None => store.write_small(&rkey, &body).await,
+        };
+        match result {
             Ok(()) => {
                 forget_partial(ctx, i, &key);
                 written.push((i, name));
@@ -637,7 +667,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         }
     }
 
-    retain(plan, ctx, &written, finished).await;
+    retain(plan, ctx, &written, finished, &listed).await;
     Ok(Done {
         key,
         database: plan.database.clone(),
@@ -648,10 +678,17 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
 }
 
 /// Retention only after a complete backup, per remote; its failures are logged, not the backup's.
-async fn retain(plan: &JobPlan, ctx: &Ctx<'_>, written: &[(usize, String)], finished: Timestamp) {
+async fn retain(
+    plan: &JobPlan,
+    ctx: &Ctx<'_>,
+    written: &[(usize, String)],
+    finished: Timestamp,
+    listed: &[Option<Vec<Entry>>],
+) {
     for (i, name) in written {
         let on = plan.on_remote(name).unwrap_or_else(|| plan.clone());
-        match retention::apply_after_backup(&on, &ctx.stores[*i], finished).await {
+        let pre = listed.get(*i).cloned().flatten();
+        match retention::apply_after_backup(&on, &ctx.stores[*i], finished, pre).await {
             Ok(r) if !r.errors.is_empty() => {
                 tracing::warn!(job = %plan.job, remote = %name, event = "retention_failed", errors = ?r.errors)
             }
@@ -794,7 +831,7 @@ async fn directory(
             }
         }
     }
-    retain(plan, ctx, &written, finished).await;
+    retain(plan, ctx, &written, finished, &[]).await;
     Ok(Done {
         key,
         database: plan.database.clone(),

@@ -144,6 +144,10 @@ impl Storage for LocalStorage {
         })
     }
 
+    async fn prepare_small(&self, _key: &str, _group: &ProcGroup) -> super::PendingSmall {
+        super::PendingSmall::Direct
+    }
+
     async fn list_folders(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
         let dir = self.path(folder);
         let rd = match fs::read_dir(&dir) {

@@ -119,6 +119,37 @@ impl Upload {
     }
 }
 
+/// A small write (a record) whose uploader is started early, so its start-up cost overlaps the
+/// backup instead of following it; the data is handed over at the end. Dropped or cancelled
+/// before `write`, nothing is stored (rclone is killed before it sees end-of-file).
+pub enum PendingSmall {
+    /// Local folders write directly when asked.
+    Direct,
+    Rclone(Box<rclone::PendingRcat>),
+}
+
+impl PendingSmall {
+    /// Store `data` at the key it was prepared for; falls back to a plain `write_small` (with
+    /// its retries) if the early uploader failed.
+    pub async fn write<S: Storage>(
+        self,
+        store: &S,
+        key: &str,
+        data: &[u8],
+    ) -> Result<(), StorageError> {
+        match self {
+            PendingSmall::Direct => store.write_small(key, data).await,
+            PendingSmall::Rclone(p) => match p.finish(data).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    tracing::debug!(event = "record_retry", key, error = %e);
+                    store.write_small(key, data).await
+                }
+            },
+        }
+    }
+}
+
 /// A byte source for reading a backup back.
 pub struct Download {
     pub reader: File,
@@ -157,6 +188,8 @@ pub trait Storage {
         expected: Option<u64>,
     ) -> Result<Upload, StorageError>;
     async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError>;
+    /// Start the uploader of a small object now; its data comes later (`PendingSmall::write`).
+    async fn prepare_small(&self, key: &str, group: &ProcGroup) -> PendingSmall;
     /// Sub-folders directly in `folder` (`directory`-mode backups are folders).
     async fn list_folders(&self, folder: &str) -> Result<Vec<Entry>, StorageError>;
     /// Copy the local folder `local` to `key` (a folder), in `group`; done when this returns Ok.
@@ -233,6 +266,9 @@ impl Storage for AnyStorage {
     }
     async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError> {
         dispatch!(self, s => s.open_read(key, group).await)
+    }
+    async fn prepare_small(&self, key: &str, group: &ProcGroup) -> PendingSmall {
+        dispatch!(self, s => s.prepare_small(key, group).await)
     }
     async fn list_folders(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
         dispatch!(self, s => s.list_folders(folder).await)

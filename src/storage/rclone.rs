@@ -76,6 +76,7 @@ fn spawn_streaming(
         Pipe::Stdout => child.stdout.take().ok_or_else(no_pipe)?.into_owned_fd(),
     }
     .map_err(spawn_err(op, key))?;
+    crate::proc::widen_pipe(&fd);
     Ok((child, tail, File::from(fd)))
 }
 
@@ -133,6 +134,54 @@ impl RcloneUpload {
         }
         let _ = self.child.wait().await;
         self.tail.finish().await
+    }
+}
+
+/// `rclone rcat KEY` started early, waiting for its few bytes (see `PendingSmall`).
+pub struct PendingRcat {
+    child: Child,
+    tail: StderrTail,
+    stdin: Option<File>,
+    key: String,
+}
+
+impl PendingRcat {
+    pub(super) async fn finish(mut self, data: &[u8]) -> Result<(), StorageError> {
+        use std::io::Write;
+        if let Some(mut w) = self.stdin.take() {
+            let written = w.write_all(data).and_then(|_| w.flush());
+            drop(w);
+            if let Err(e) = written {
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
+                return Err(StorageError::Other(format!(
+                    "rclone rcat {}: {e}",
+                    self.key
+                )));
+            }
+        }
+        let waited = tokio::time::timeout(SMALL_CALL_TIMEOUT, self.child.wait()).await;
+        let status = match waited {
+            Ok(s) => s.map_err(spawn_err("rcat", &self.key))?,
+            Err(_) => {
+                let _ = self.child.start_kill();
+                return Err(StorageError::Other(format!(
+                    "rclone rcat {}: timed out",
+                    self.key
+                )));
+            }
+        };
+        let tail = self.tail.finish().await;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(StorageError::Rclone {
+                op: "rcat",
+                key: self.key.clone(),
+                code: proc::describe_status(status),
+                tail,
+            })
+        }
     }
 }
 
@@ -387,6 +436,22 @@ impl Storage for RcloneStorage {
                 key: key.to_string(),
             })),
         })
+    }
+
+    async fn prepare_small(&self, key: &str, group: &ProcGroup) -> super::PendingSmall {
+        let defaults: Vec<String> = SMALL_CALL_RETRIES.iter().map(|s| s.to_string()).collect();
+        let spec =
+            rclone_args::command_with(&self.conf, "rcat", &defaults, &[join(&self.remote, key)]);
+        match spawn_streaming(&spec, group, "rcat", key, Pipe::Stdin) {
+            Ok((child, tail, stdin)) => super::PendingSmall::Rclone(Box::new(PendingRcat {
+                child,
+                tail,
+                stdin: Some(stdin),
+                key: key.to_string(),
+            })),
+            // Written the ordinary way at the end instead.
+            Err(_) => super::PendingSmall::Direct,
+        }
     }
 
     async fn list_folders(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
