@@ -120,7 +120,7 @@ fn the_schema_alone_accepts_the_full_example() {
     let doc = yaml_as_json(&root().join("examples/full.yaml"));
     let errors: Vec<String> = validator
         .iter_errors(&doc)
-        .map(|e| format!("{} at {}", e, e.instance_path))
+        .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
 

@@ -203,8 +203,10 @@ fn expected_type(k: &jsonschema::error::TypeKind) -> String {
 }
 
 fn is_type_error_at(e: &jsonschema::ValidationError, here: &str) -> bool {
-    matches!(e.kind, jsonschema::error::ValidationErrorKind::Type { .. })
-        && e.instance_path.as_str() == here
+    matches!(
+        e.kind(),
+        jsonschema::error::ValidationErrorKind::Type { .. }
+    ) && e.instance_path().as_str() == here
 }
 
 /// The literal values a failed branch accepts when it failed only because the value is not one
@@ -213,10 +215,10 @@ fn literals(errors: &[jsonschema::ValidationError], here: &str) -> Option<Vec<St
     use jsonschema::error::ValidationErrorKind as K;
     let mut out = Vec::new();
     for e in errors {
-        if e.instance_path.as_str() != here {
+        if e.instance_path().as_str() != here {
             return None;
         }
-        match &e.kind {
+        match e.kind() {
             K::Enum { options } => out.extend(
                 options
                     .as_array()
@@ -257,8 +259,8 @@ fn explain_branches(
     depth: usize,
 ) -> Vec<SchemaIssue> {
     use jsonschema::error::ValidationErrorKind as K;
-    let here = e.instance_path.as_str();
-    let found = type_name(&e.instance);
+    let here = e.instance_path().as_str();
+    let found = type_name(&e.instance());
     let issue = |message: String| SchemaIssue {
         ptr: here.to_string(),
         on_key: false,
@@ -272,7 +274,7 @@ fn explain_branches(
     if fitting.is_empty() {
         let mut expected: Vec<String> = Vec::new();
         for b in context.iter().flatten() {
-            if let K::Type { kind } = &b.kind {
+            if let K::Type { kind } = b.kind() {
                 let t = expected_type(kind);
                 if !t.is_empty() && t != "null" && !expected.contains(&t) {
                     expected.push(t);
@@ -291,7 +293,7 @@ fn explain_branches(
         .map(|v| v.into_iter().flatten().collect());
     if let Some(options) = lits {
         let got = e
-            .instance
+            .instance()
             .as_str()
             .map(|s| format!("`{s}` "))
             .unwrap_or_default();
@@ -316,10 +318,10 @@ fn explain_branches(
 /// secret) except where it must be one of a few fixed words.
 fn describe(e: &jsonschema::ValidationError, depth: usize) -> Vec<SchemaIssue> {
     use jsonschema::error::ValidationErrorKind as K;
-    let ptr = e.instance_path.as_str().to_string();
-    let found = type_name(&e.instance);
-    if ptr == "/version" && !matches!(e.kind, K::AdditionalProperties { .. }) {
-        let got = match &*e.instance {
+    let ptr = e.instance_path().as_str().to_string();
+    let found = type_name(&e.instance());
+    if ptr == "/version" && !matches!(e.kind(), K::AdditionalProperties { .. }) {
+        let got = match &**e.instance() {
             Value::Number(n) => format!("`version: {n}`"),
             _ => format!("{found} for `version`"),
         };
@@ -332,7 +334,7 @@ fn describe(e: &jsonschema::ValidationError, depth: usize) -> Vec<SchemaIssue> {
             remove: true,
         }];
     }
-    let message = match &e.kind {
+    let message = match e.kind() {
         K::AdditionalProperties { .. } => return Vec::new(),
         K::AnyOf { context } | K::OneOfNotValid { context } => {
             return explain_branches(e, context, depth)
@@ -359,7 +361,7 @@ fn describe(e: &jsonschema::ValidationError, depth: usize) -> Vec<SchemaIssue> {
                 })
                 .unwrap_or_default();
             let got = e
-                .instance
+                .instance()
                 .as_str()
                 .map(|s| format!("`{s}` "))
                 .unwrap_or_default();

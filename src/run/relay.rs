@@ -206,13 +206,20 @@ fn read_block<R: Read>(r: &mut R) -> io::Result<Vec<u8>> {
     Ok(block)
 }
 
-fn gzip_member(data: &[u8], level: u32) -> io::Result<Vec<u8>> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 3 + 64),
-        flate2::Compression::new(level),
-    );
-    enc.write_all(data)?;
-    enc.finish()
+/// One block as one gzip member, with libdeflate (whole-buffer deflate: about twice zlib's speed
+/// at the same level, and our blocks are whole buffers anyway).
+fn gzip_member(c: &mut libdeflater::Compressor, data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = vec![0u8; c.gzip_compress_bound(data.len())];
+    let n = c
+        .gzip_compress(data, &mut out)
+        .map_err(|e| io::Error::other(format!("gzip: {e:?}")))?;
+    out.truncate(n);
+    Ok(out)
+}
+
+fn gzip_level(level: u32) -> libdeflater::CompressionLvl {
+    libdeflater::CompressionLvl::new(level.clamp(1, 9) as i32)
+        .unwrap_or_else(|_| libdeflater::CompressionLvl::default())
 }
 
 /// gzip on every core: 1 MiB blocks compressed concurrently as independent gzip members, written
@@ -227,13 +234,16 @@ fn parallel_gzip<R: Read, W: Write + Send>(r: &mut R, mut out: W, level: u32) ->
     std::thread::scope(|scope| -> io::Result<W> {
         for _ in 0..n {
             let rx = job_rx.clone();
-            scope.spawn(move || loop {
-                let job = match rx.lock() {
-                    Ok(guard) => guard.recv(),
-                    Err(_) => return,
-                };
-                let Ok((data, reply)) = job else { return };
-                let _ = reply.send(gzip_member(&data, level));
+            scope.spawn(move || {
+                let mut c = libdeflater::Compressor::new(gzip_level(level));
+                loop {
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((data, reply)) = job else { return };
+                    let _ = reply.send(gzip_member(&mut c, &data));
+                }
             });
         }
         // Results come back in submission order through per-block one-shot channels.
