@@ -260,7 +260,7 @@ fn explain_branches(
 ) -> Vec<SchemaIssue> {
     use jsonschema::error::ValidationErrorKind as K;
     let here = e.instance_path().as_str();
-    let found = type_name(&e.instance());
+    let found = type_name(e.instance());
     let issue = |message: String| SchemaIssue {
         ptr: here.to_string(),
         on_key: false,
