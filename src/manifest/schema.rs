@@ -319,7 +319,7 @@ fn explain_branches(
 fn describe(e: &jsonschema::ValidationError, depth: usize) -> Vec<SchemaIssue> {
     use jsonschema::error::ValidationErrorKind as K;
     let ptr = e.instance_path().as_str().to_string();
-    let found = type_name(&e.instance());
+    let found = type_name(e.instance());
     if ptr == "/version" && !matches!(e.kind(), K::AdditionalProperties { .. }) {
         let got = match &**e.instance() {
             Value::Number(n) => format!("`version: {n}`"),
