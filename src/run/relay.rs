@@ -179,7 +179,7 @@ pub fn relay<R: Read, W: Write + Send>(
 }
 
 fn copy<R: Read, W: Write>(r: &mut R, w: &mut W) -> io::Result<()> {
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = match r.read(&mut buf) {
             Ok(0) => return Ok(()),
