@@ -1,6 +1,7 @@
 //! Issue 8: several remotes per job (tee), age encryption, several databases per job (+ globals),
 //! and tar mode — against real PostgreSQL, MariaDB and `rclone serve s3`.
 
+mod notify_support;
 mod support;
 
 use age::secrecy::ExposeSecret;
@@ -111,9 +112,13 @@ fn kill_s3_upload(optional: bool) {
     } else {
         "s3"
     };
+    // a webhook hears about the run (and, for an optional remote, about the dropped copy)
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let hook = rt.block_on(notify_support::Receiver::start());
     let t = Test::new()
         .manifest(&format!(
-            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', rclone: {{ extra_args: ['--bwlimit', '1M'] }} }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\n  s3: {{ rclone: 't:bucket' }}\njobs:\n  {job}: {{ remote: [local, {s3_ref}], {} }}\n",
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', rclone: {{ extra_args: ['--bwlimit', '1M'] }} }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\n  s3: {{ rclone: 't:bucket' }}\nnotifiers:\n  hook: {{ type: webhook, url: '{}', on: always }}\njobs:\n  {job}: {{ remote: [local, {s3_ref}], notify: [hook], {} }}\n",
+            hook.url("/hook"),
             pg_body("nodb")
         ))
         .write_executable("pg_dump", BIG_DUMP)
@@ -148,6 +153,18 @@ fn kill_s3_upload(optional: bool) {
     // no record on the failed remote, ever
     let bucket = s3.objects();
     assert!(bucket.is_empty(), "left in the bucket: {bucket:?}");
+    let sent = hook.requests();
+    assert_eq!(sent.len(), 1, "one notification");
+    let body = sent[0].json();
+    if optional {
+        assert_eq!(body["status"], "success");
+        assert!(
+            body["warnings"].as_str().unwrap_or("").contains("s3"),
+            "{body}"
+        );
+    } else {
+        assert_eq!(body["status"], "failure");
+    }
     if optional {
         assert_eq!(
             r.code(),

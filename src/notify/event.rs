@@ -76,6 +76,8 @@ pub struct Event {
     pub started: Option<jiff::Timestamp>,
     pub finished: Option<jiff::Timestamp>,
     pub host: String,
+    /// What went wrong without failing the run (an optional remote that failed).
+    pub warnings: Vec<String>,
 }
 
 /// `run_id` of the events made by [`Event::test`].
@@ -106,6 +108,7 @@ impl Event {
             "run_id": self.run_id,
             "started": self.started.map(timestamp).unwrap_or_default(),
             "finished": self.finished.map(timestamp).unwrap_or_default(),
+            "warnings": self.warnings.join("; "),
         })
     }
 
@@ -128,6 +131,7 @@ impl Event {
             started: Some(now),
             finished: Some(now),
             host: local_hostname(),
+            warnings: Vec::new(),
         }
     }
 
@@ -148,6 +152,7 @@ impl Event {
             started: None,
             finished: Some(jiff::Timestamp::now()),
             host: local_hostname(),
+            warnings: Vec::new(),
         }
     }
 
@@ -268,6 +273,7 @@ mod tests {
             started: None,
             finished: None,
             host: "h".into(),
+            warnings: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@ pub fn sample_context() -> Value {
         "job": "app", "engine": "postgres", "database": "shop", "status": "success",
         "event": "success", "object": "pg/app/shop-2026-01-01-020000.sql.zst", "remote": "offsite",
         "size": 1024, "size_human": "1.0 KiB", "duration": "3s", "duration_seconds": 3.0,
-        "sha256": "0".repeat(64), "error": "", "host": "backup-1", "run_id": "r1",
+        "sha256": "0".repeat(64), "error": "", "host": "backup-1", "run_id": "r1", "warnings": "",
         "started": "2026-01-01T02:00:00Z", "finished": "2026-01-01T02:00:03Z",
     })
 }

@@ -52,6 +52,7 @@ pub fn facts(event: &Event) -> Vec<(&'static str, String)> {
         &event.duration.map(human_duration).unwrap_or_default(),
     );
     push("SHA-256", event.sha256.as_deref().unwrap_or(""));
+    push("Warnings", &event.warnings.join("; "));
     push("Host", &event.host);
     push("Run", &event.run_id);
     push(
@@ -170,6 +171,7 @@ mod tests {
             started: None,
             finished: None,
             host: "backup-1".into(),
+            warnings: Vec::new(),
         };
         let t = default_text(&e, "ops");
         for needle in [

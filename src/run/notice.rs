@@ -23,6 +23,7 @@ pub fn event(o: &RunOutcome, kind: EventKind) -> Event {
         started: Some(o.started),
         finished: (kind != EventKind::Start).then_some(o.finished),
         host: super::backup::hostname(),
+        warnings: o.warnings.clone(),
     }
 }
 

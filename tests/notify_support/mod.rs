@@ -219,6 +219,7 @@ pub fn event(kind: EventKind) -> Event {
         started: Some("2026-01-01T02:00:00Z".parse().unwrap()),
         finished: Some("2026-01-01T02:00:42Z".parse().unwrap()),
         host: "backup-host-1".into(),
+        warnings: Vec::new(),
     }
 }
 
