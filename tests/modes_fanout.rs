@@ -344,6 +344,10 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
     // restoring needs a database; then only that database's backups count
     let r = t.run(&["restore", &job, "--yes"]).failure(2);
     assert!(r.stderr().contains("--database"), "{}", r.stderr());
+    let r = t
+        .run(&["restore", &job, "--database", "_globals", "--yes"])
+        .failure(2);
+    assert!(r.stderr().contains("psql -f"), "{}", r.stderr());
     t.run(&[
         "restore",
         &job,
@@ -824,5 +828,69 @@ fn mongo_every_database_in_tar_mode_with_fake_tools() {
         files.contains("./shop/things.bson") && files.contains("./shop/things.metadata.json"),
         "{files}"
     );
+    no_run_folders(&t);
+}
+
+#[test]
+fn tar_mode_with_age_encryption_round_trips() {
+    if !pg_ready() {
+        return;
+    }
+    let db = pg_fixture("tarage", 1500);
+    let _g = PgDropGuard(db.clone());
+    let id = age::x25519::Identity::generate();
+    let job = support::unique("tarage");
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, mode: tar, compress: zstd, encrypt: {{ age_recipients: ['{}'] }}, {} }}\n",
+            id.to_public(),
+            pg_body(&db)
+        ))
+        .write("id.txt", &format!("{}\n", id.to_string().expose_secret()));
+    t.run(&["backup", &job]).success();
+    let objs = objects(&t, "out");
+    assert!(objs[0].ends_with(".tar.zst.age"), "{objs:?}");
+    let to = format!("{db}_r");
+    let _g2 = PgDropGuard(to.clone());
+    let idf = t.path("id.txt").display().to_string();
+    t.run(&["restore", &job, "--to", &to, "--yes", "--identity", &idf])
+        .success();
+    assert_eq!(sig(&to), sig(&db));
+    no_run_folders(&t);
+}
+
+/// mongodump --out for directory mode (`--gzip` files with compress: native).
+const FAKE_MONGODUMP_GZ: &str = "#!/bin/sh
+if [ \"$1\" = --version ]; then echo 'mongodump version: 100.9.9-fake'; exit 0; fi
+for a; do case \"$a\" in --out=*) out=\"${a#--out=}\";; esac; done
+mkdir -p \"$out/events\"
+head -c 5000 /dev/urandom | gzip > \"$out/events/hits.bson.gz\"
+echo '{}' | gzip > \"$out/events/hits.metadata.json.gz\"
+";
+
+#[test]
+fn mongo_directory_mode_with_fake_tools_restores_with_gzip_from_the_folder() {
+    let job = support::unique("mgdir");
+    let t = Test::new()
+        .write_executable("mongodump", FAKE_MONGODUMP_GZ)
+        .write_executable("mongorestore", FAKE_MONGORESTORE)
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: mongo, uri: 'mongodb://127.0.0.1:27017/events', mode: directory, compress: native }}\n"
+        ));
+    t.run(&["backup", &job]).success();
+    let files = t.files("out");
+    assert!(
+        files.iter().any(|f| f.ends_with("/events/hits.bson.gz")),
+        "{files:?}"
+    );
+    t.run(&["verify", &job]).success();
+    t.run(&["restore", &job, "--yes"]).success();
+    let argv = std::fs::read_to_string(t.path("mongorestore.argv")).unwrap();
+    assert!(
+        argv.contains("--gzip") && argv.contains("--dir=") && argv.contains("--nsInclude=events.*"),
+        "{argv}"
+    );
+    let seen = std::fs::read_to_string(t.path("mongorestore.files")).unwrap();
+    assert!(seen.contains("./events/hits.bson.gz"), "{seen}");
     no_run_folders(&t);
 }

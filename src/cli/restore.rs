@@ -63,6 +63,10 @@ pub fn run(
         eprintln!("dbstash: job {job} backs up several databases: pass --database NAME (see `dbstash list --job {job}`)");
         return 2;
     }
+    if plan.database == crate::plan::GLOBALS_DB {
+        eprintln!("dbstash: the {} backup holds roles and tablespaces, which belong to the whole server and usually exist already; download it (`dbstash verify` checks it) and apply what you need with `psql -f`", crate::plan::GLOBALS_DB);
+        return 2;
+    }
     let consent = if yes {
         Consent::Given
     } else if std::io::stdin().is_terminal() {
