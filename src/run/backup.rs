@@ -330,6 +330,15 @@ impl RunOutcome {
                 }
             }
         }
+        if per_database {
+            // Several databases: name them all (the plan's `{db}` placeholder says nothing).
+            self.database = self
+                .parts
+                .iter()
+                .map(|p| p.database.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
         let ok: Vec<&Part> = self.parts.iter().filter(|p| p.error.is_none()).collect();
         if ok.len() == 1 && self.parts.len() == 1 {
             let p = ok[0];
