@@ -4,7 +4,7 @@
 
 use super::record;
 use super::unit::{self, Ctx, Done};
-use super::{hooks, lock, Part, RunEnv, RunOutcome, Status};
+use super::{hooks, lock, retention, Part, RunEnv, RunOutcome, Status};
 use crate::plan::databases;
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
@@ -222,6 +222,23 @@ async fn attempt(
         }
         let _ = std::fs::remove_dir_all(&dir);
         out.push((u.database.clone(), r));
+    }
+    if plan.per_database && out.iter().any(|(_, r)| r.is_ok()) {
+        // Once per remote for the whole job: each database's history is judged on its own
+        // (retention groups by the records' database), and every record is read once.
+        let now = Timestamp::now();
+        for (i, remote) in plan.remotes.iter().enumerate() {
+            let on = plan.on_remote(&remote.name).unwrap_or_else(|| plan.clone());
+            match retention::apply_after_backup(&on, &ctx.stores[i], now, None).await {
+                Ok(r) if !r.errors.is_empty() => {
+                    tracing::warn!(job = %plan.job, remote = %remote.name, event = "retention_failed", errors = ?r.errors)
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(job = %plan.job, remote = %remote.name, event = "retention_failed", error = %e)
+                }
+            }
+        }
     }
     Ok(out)
 }

@@ -685,6 +685,11 @@ async fn retain(
     finished: Timestamp,
     listed: &[Option<Vec<Entry>>],
 ) {
+    if plan.per_database {
+        // Several databases share the folder: the run applies retention once, after all of
+        // them (see run::backup), instead of re-reading every record once per database.
+        return;
+    }
     for (i, name) in written {
         let on = plan.on_remote(name).unwrap_or_else(|| plan.clone());
         let pre = listed.get(*i).cloned().flatten();
