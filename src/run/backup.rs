@@ -387,10 +387,3 @@ impl RunOutcome {
         }
     }
 }
-
-pub use unit::hostname;
-
-/// Key of a backup relative to the remote root.
-pub fn key_of(folder: &str, id: &str) -> String {
-    crate::storage::join_key(folder, id)
-}
