@@ -70,7 +70,16 @@ struct Present<'a, S: Storage> {
     folders: Option<HashSet<String>>,
 }
 
-impl<S: Storage> Present<'_, S> {
+impl<'a, S: Storage> Present<'a, S> {
+    fn new(store: &'a S, folder: &'a str, entries: &[Entry]) -> Self {
+        Present {
+            store,
+            folder,
+            files: entries.iter().map(|e| e.name.clone()).collect(),
+            folders: None,
+        }
+    }
+
     async fn has(&mut self, object: &str) -> bool {
         if self.files.contains(object) {
             return true;
@@ -116,12 +125,7 @@ pub async fn complete_backups<S: Storage>(
     job: &str,
 ) -> Result<(Vec<Backup>, Vec<Entry>), StorageError> {
     let entries = store.list(folder).await?;
-    let mut present = Present {
-        store,
-        folder,
-        files: entries.iter().map(|e| e.name.clone()).collect(),
-        folders: None,
-    };
+    let mut present = Present::new(store, folder, &entries);
     let mut out = Vec::new();
     for e in &entries {
         let Some(object) = e.name.strip_suffix(SUFFIX) else {
@@ -168,12 +172,7 @@ pub async fn newest_backup<S: Storage>(
     job: &str,
 ) -> Result<(Option<Backup>, Vec<Entry>), StorageError> {
     let entries = store.list(folder).await?;
-    let mut present = Present {
-        store,
-        folder,
-        files: entries.iter().map(|e| e.name.clone()).collect(),
-        folders: None,
-    };
+    let mut present = Present::new(store, folder, &entries);
     let mut records: Vec<&Entry> = Vec::new();
     for e in &entries {
         if let Some(object) = e.name.strip_suffix(SUFFIX) {

@@ -330,30 +330,7 @@ struct LsEntry {
 
 impl Storage for RcloneStorage {
     async fn list(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
-        let args = vec![
-            "--files-only".into(),
-            "--no-mimetype".into(),
-            join(&self.remote, folder),
-        ];
-        let out = match self.call("lsjson", folder, &args, None).await {
-            Ok(o) => o,
-            Err(e) if not_found(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let entries: Vec<LsEntry> = serde_json::from_slice(&out).map_err(|e| {
-            StorageError::Other(format!("rclone lsjson {folder}: unexpected output: {e}"))
-        })?;
-        let mut v: Vec<Entry> = entries
-            .into_iter()
-            .filter(|e| !e.is_dir)
-            .map(|e| Entry {
-                name: e.name,
-                size: u64::try_from(e.size).unwrap_or(0),
-                modified: e.mod_time.and_then(|t| t.parse().ok()),
-            })
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(v)
+        self.lsjson(folder, false).await
     }
 
     async fn read_small(&self, key: &str) -> Result<Vec<u8>, StorageError> {
@@ -455,30 +432,7 @@ impl Storage for RcloneStorage {
     }
 
     async fn list_folders(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
-        let args = vec![
-            "--dirs-only".into(),
-            "--no-mimetype".into(),
-            join(&self.remote, folder),
-        ];
-        let out = match self.call("lsjson", folder, &args, None).await {
-            Ok(o) => o,
-            Err(e) if not_found(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let entries: Vec<LsEntry> = serde_json::from_slice(&out).map_err(|e| {
-            StorageError::Other(format!("rclone lsjson {folder}: unexpected output: {e}"))
-        })?;
-        let mut v: Vec<Entry> = entries
-            .into_iter()
-            .filter(|e| e.is_dir)
-            .map(|e| Entry {
-                name: e.name,
-                size: 0,
-                modified: e.mod_time.and_then(|t| t.parse().ok()),
-            })
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(v)
+        self.lsjson(folder, true).await
     }
 
     async fn upload_dir(
@@ -530,6 +484,40 @@ impl Storage for RcloneStorage {
 }
 
 impl RcloneStorage {
+    /// The files (or the sub-folders) directly in `folder`, sorted by name; a missing folder is
+    /// empty.
+    async fn lsjson(&self, folder: &str, dirs: bool) -> Result<Vec<Entry>, StorageError> {
+        let only = if dirs { "--dirs-only" } else { "--files-only" };
+        let args = vec![
+            only.into(),
+            "--no-mimetype".into(),
+            join(&self.remote, folder),
+        ];
+        let out = match self.call("lsjson", folder, &args, None).await {
+            Ok(o) => o,
+            Err(e) if not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let entries: Vec<LsEntry> = serde_json::from_slice(&out).map_err(|e| {
+            StorageError::Other(format!("rclone lsjson {folder}: unexpected output: {e}"))
+        })?;
+        let mut v: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| e.is_dir == dirs)
+            .map(|e| Entry {
+                name: e.name,
+                size: if dirs {
+                    0
+                } else {
+                    u64::try_from(e.size).unwrap_or(0)
+                },
+                modified: e.mod_time.and_then(|t| t.parse().ok()),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
     /// A long rclone call (folder copies) in the run's `group`: no timeout of its own (the
     /// run's covers it), stderr drained into a tail for the error.
     async fn run_in(
