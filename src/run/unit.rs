@@ -191,19 +191,6 @@ fn forget_partial(ctx: &Ctx<'_>, idx: usize, key: &str) {
     }
 }
 
-async fn delete_object(ctx: &Ctx<'_>, idx: usize, key: &str, with_record: bool) {
-    let store = &ctx.stores[idx];
-    if with_record {
-        if let Err(e) = store.delete(&record::record_key(key)).await {
-            tracing::warn!(event = "cleanup_failed", key, error = %e);
-        }
-    }
-    if let Err(e) = store.delete(key).await {
-        tracing::warn!(event = "cleanup_failed", key, error = %e);
-    }
-    forget_partial(ctx, idx, key);
-}
-
 fn tail_or(t: &str) -> String {
     if t.is_empty() {
         "(no output on stderr)".into()
@@ -594,7 +581,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
             Ok(()) => committed.push((u.idx, u.name, u.record)),
             Err(e) => {
                 let msg = redact(&e.to_string(), &refs);
-                delete_object(ctx, u.idx, &key, false).await;
+                remove_backup(plan, ctx, u.idx, &key).await;
                 if u.optional {
                     tracing::warn!(job = %plan.job, event = "remote_dropped", remote = %u.name, error = %msg);
                     dropped.push(format!("{}: {msg}", u.name));
@@ -606,7 +593,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     }
     if let Some(e) = commit_error {
         for (i, _, _) in &committed {
-            delete_object(ctx, *i, &key, false).await;
+            remove_backup(plan, ctx, *i, &key).await;
         }
         return Err(e);
     }
@@ -614,58 +601,20 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     // The records, last.
     let finished = Timestamp::now();
     let rec = Record {
-        format: record::FORMAT.into(),
-        job: plan.job.clone(),
-        engine: plan.engine.as_str().into(),
-        database: plan.database.clone(),
-        object: obj.file.clone(),
-        run_id: ctx.run_id.to_string(),
-        started: ctx.started,
-        finished,
         size: stats.stored_bytes,
         raw_size: stats.raw_bytes,
         sha256: stats.sha256.clone(),
         compression: plan.codec.name().into(),
         dump_format: plan.extension.clone(),
-        files: Vec::new(),
-        mode: plan.mode.as_str().into(),
         encryption: if plan.encrypt.is_some() {
             "age"
         } else {
             "none"
         }
         .into(),
-        tool_versions: versions,
-        dbstash_version: env!("CARGO_PKG_VERSION").into(),
-        host: hostname(),
+        ..base_record(plan, ctx, &obj, finished, versions)
     };
-    let body = serde_json::to_vec_pretty(&rec).map_err(|e| format!("record: {e}"))?;
-    let mut written: Vec<(usize, String)> = Vec::new();
-    for (i, name, pending) in committed {
-        let store = &ctx.stores[i];
-        let rkey = record::record_key(&key);
-        let result = match pending {
-            Some(p) => p.write(store, &rkey, &body).await,
-            None => store.write_small(&rkey, &body).await,
-        };
-        match result {
-            Ok(()) => {
-                forget_partial(ctx, i, &key);
-                written.push((i, name));
-            }
-            Err(e) if plan.remotes[i].optional => {
-                delete_object(ctx, i, &key, true).await;
-                dropped.push(format!("{name}: cannot write the record: {e}"));
-            }
-            Err(e) => {
-                delete_object(ctx, i, &key, true).await;
-                for (j, _) in &written {
-                    delete_object(ctx, *j, &key, true).await;
-                }
-                return Err(format!("cannot write the record on `{name}`: {e}"));
-            }
-        }
-    }
+    let written = write_records(plan, ctx, &key, &rec, committed, &mut dropped).await?;
 
     retain(plan, ctx, &written, finished, &listed).await;
     Ok(Done {
@@ -675,6 +624,93 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         remotes: written.into_iter().map(|(_, n)| n).collect(),
         dropped,
     })
+}
+
+/// What every record says about the run; the caller fills in the object's sizes and format.
+fn base_record(
+    plan: &JobPlan,
+    ctx: &Ctx<'_>,
+    obj: &ObjectName,
+    finished: Timestamp,
+    tool_versions: BTreeMap<String, String>,
+) -> Record {
+    Record {
+        format: record::FORMAT.into(),
+        job: plan.job.clone(),
+        engine: plan.engine.as_str().into(),
+        database: plan.database.clone(),
+        object: obj.file.clone(),
+        run_id: ctx.run_id.to_string(),
+        started: ctx.started,
+        finished,
+        size: 0,
+        raw_size: 0,
+        sha256: String::new(),
+        compression: "none".into(),
+        dump_format: String::new(),
+        files: Vec::new(),
+        mode: plan.mode.as_str().into(),
+        encryption: "none".into(),
+        tool_versions,
+        dbstash_version: env!("CARGO_PKG_VERSION").into(),
+        host: hostname(),
+    }
+}
+
+/// Remove a backup from remote `idx`: its record, then its object (a folder in directory mode).
+async fn remove_backup(plan: &JobPlan, ctx: &Ctx<'_>, idx: usize, key: &str) {
+    let store = &ctx.stores[idx];
+    let object = if plan.mode == Mode::Directory {
+        store.delete_dir(key).await
+    } else {
+        store.delete(key).await
+    };
+    for r in [store.delete(&record::record_key(key)).await, object] {
+        if let Err(e) = r {
+            tracing::warn!(event = "cleanup_failed", key, error = %e);
+        }
+    }
+    forget_partial(ctx, idx, key);
+}
+
+/// Write `rec` beside the object on every remote that holds it — last. A required remote that
+/// cannot take it removes the backup everywhere (the run fails); an optional one is dropped.
+async fn write_records(
+    plan: &JobPlan,
+    ctx: &Ctx<'_>,
+    key: &str,
+    rec: &Record,
+    committed: Vec<(usize, String, Option<crate::storage::PendingSmall>)>,
+    dropped: &mut Vec<String>,
+) -> Result<Vec<(usize, String)>, String> {
+    let body = serde_json::to_vec_pretty(rec).map_err(|e| format!("record: {e}"))?;
+    let rkey = record::record_key(key);
+    let mut written: Vec<(usize, String)> = Vec::new();
+    for (i, name, pending) in committed {
+        let store = &ctx.stores[i];
+        let result = match pending {
+            Some(p) => p.write(store, &rkey, &body).await,
+            None => store.write_small(&rkey, &body).await,
+        };
+        match result {
+            Ok(()) => {
+                forget_partial(ctx, i, key);
+                written.push((i, name));
+            }
+            Err(e) if plan.remotes[i].optional => {
+                remove_backup(plan, ctx, i, key).await;
+                dropped.push(format!("{name}: cannot write the record: {e}"));
+            }
+            Err(e) => {
+                remove_backup(plan, ctx, i, key).await;
+                for (j, _) in &written {
+                    remove_backup(plan, ctx, *j, key).await;
+                }
+                return Err(format!("cannot write the record on `{name}`: {e}"));
+            }
+        }
+    }
+    Ok(written)
 }
 
 /// Retention only after a complete backup, per remote; its failures are logged, not the backup's.
@@ -768,16 +804,14 @@ async fn directory(
         match ctx.stores[i].upload_dir(dir, &key, ctx.upload_group).await {
             Ok(()) => copied.push((i, r.name.clone())),
             Err(e) => {
-                let _ = ctx.stores[i].delete_dir(&key).await;
-                forget_partial(ctx, i, &key);
+                remove_backup(plan, ctx, i, &key).await;
                 if r.optional {
                     tracing::warn!(job = %plan.job, event = "remote_dropped", remote = %r.name, error = %e);
                     dropped.push(format!("{}: {e}", r.name));
                     continue;
                 }
                 for (j, _) in &copied {
-                    let _ = ctx.stores[*j].delete_dir(&key).await;
-                    forget_partial(ctx, *j, &key);
+                    remove_backup(plan, ctx, *j, &key).await;
                 }
                 return Err(format!("copy to `{}` failed: {e}", r.name));
             }
@@ -789,53 +823,15 @@ async fn directory(
         .job()
         .is_some_and(|j| j.compress == crate::manifest::model::Compress::Native);
     let rec = Record {
-        format: record::FORMAT.into(),
-        job: plan.job.clone(),
-        engine: plan.engine.as_str().into(),
-        database: plan.database.clone(),
-        object: named.obj.file.clone(),
-        run_id: ctx.run_id.to_string(),
-        started: ctx.started,
-        finished,
         size: total,
         raw_size: total,
         sha256: digest.clone(),
         compression: if native { "native" } else { "none" }.into(),
-        dump_format: String::new(),
         files,
-        mode: plan.mode.as_str().into(),
-        encryption: "none".into(),
-        tool_versions: named.versions,
-        dbstash_version: env!("CARGO_PKG_VERSION").into(),
-        host: hostname(),
+        ..base_record(plan, ctx, named.obj, finished, named.versions)
     };
-    let body = serde_json::to_vec_pretty(&rec).map_err(|e| format!("record: {e}"))?;
-    let mut written: Vec<(usize, String)> = Vec::new();
-    for (i, name) in copied {
-        match ctx.stores[i]
-            .write_small(&record::record_key(&key), &body)
-            .await
-        {
-            Ok(()) => {
-                forget_partial(ctx, i, &key);
-                written.push((i, name));
-            }
-            Err(e) => {
-                let _ = ctx.stores[i].delete(&record::record_key(&key)).await;
-                let _ = ctx.stores[i].delete_dir(&key).await;
-                forget_partial(ctx, i, &key);
-                if plan.remotes[i].optional {
-                    dropped.push(format!("{name}: cannot write the record: {e}"));
-                    continue;
-                }
-                for (j, _) in &written {
-                    let _ = ctx.stores[*j].delete(&record::record_key(&key)).await;
-                    let _ = ctx.stores[*j].delete_dir(&key).await;
-                }
-                return Err(format!("cannot write the record on `{name}`: {e}"));
-            }
-        }
-    }
+    let committed = copied.into_iter().map(|(i, n)| (i, n, None)).collect();
+    let written = write_records(plan, ctx, &key, &rec, committed, &mut dropped).await?;
     retain(plan, ctx, &written, finished, &[]).await;
     Ok(Done {
         key,
