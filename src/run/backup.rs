@@ -2,6 +2,7 @@
 //! all under the job's timeout and dbstash's shutdown. Anything a cut-short run left on a remote
 //! without its record is deleted here.
 
+use super::dump;
 use super::record;
 use super::unit::{self, Ctx, Done};
 use super::{hooks, lock, retention, Part, RunEnv, RunOutcome, Status};
@@ -178,7 +179,7 @@ async fn attempt(
     run_dir: &Path,
 ) -> Result<Vec<(String, Result<Done, String>)>, String> {
     let secret_refs: Vec<&Secret> = ctx.secrets.iter().collect();
-    unit::make_private_dir(run_dir)
+    dump::make_private_dir(run_dir)
         .map_err(|e| format!("cannot create run folder {}: {e}", run_dir.display()))?;
     if let Some(pre) = &plan.hooks.pre {
         let henv = hooks::HookEnv {
@@ -278,8 +279,8 @@ async fn list_databases(
     dir: &Path,
 ) -> Result<String, String> {
     let refs: Vec<&Secret> = secrets.iter().collect();
-    unit::make_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    unit::write_private_files(dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
+    dump::make_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    dump::write_private_files(dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
     let mut cmd = proc::command(spec, Some(dir));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())

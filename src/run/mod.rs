@@ -1,6 +1,8 @@
 //! Executing plans: one backup (`backup`), several in parallel (`run_many`), retention, records.
 
 pub mod backup;
+pub mod directory;
+pub mod dump;
 pub mod folder;
 pub mod hooks;
 pub mod leftovers;

@@ -3,13 +3,16 @@
 //! Any failure of the dump or of a required remote aborts every upload before it sees EOF; an
 //! optional remote that fails is dropped (its partial object deleted) and the others go on.
 
+use super::dump::{
+    dump_to_folder, make_private_dir, sqlite_snapshot, start_dump, tail_or, tool_version,
+    write_private_files,
+};
 use super::folder;
 use super::record::{self, Record};
 use super::relay::{self, RelayStats, Tee, TeeOut};
 use super::{retention, RunEnv};
 use crate::engine::DumpSpec;
 use crate::manifest::model::Mode;
-use crate::plan::command::CommandSpec;
 use crate::plan::{JobPlan, ObjectName};
 use crate::proc::{self, ProcGroup, StderrTail};
 use crate::secret::{redact, Secret};
@@ -18,10 +21,8 @@ use jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::future::Future;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
-use std::process::Stdio;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -52,26 +53,6 @@ pub struct Done {
     pub dropped: Vec<String>,
 }
 
-pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-pub fn write_private_files(dir: &Path, spec: &CommandSpec) -> std::io::Result<()> {
-    use std::io::Write;
-    for f in &spec.files {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dir.join(&f.name))?;
-        file.write_all(f.contents.expose().as_bytes())?;
-    }
-    Ok(())
-}
-
 /// First free object name: `NAME.EXT`, else `NAME-2.EXT`, … (never overwrite a backup).
 pub fn free_name(obj: &ObjectName, ext: &str, taken: &[Entry]) -> ObjectName {
     let exists = |n: &str| {
@@ -90,23 +71,6 @@ pub fn free_name(obj: &ObjectName, ext: &str, taken: &[Entry]) -> ObjectName {
         })
         .find(|o| !exists(&o.file))
         .unwrap_or_else(|| obj.clone())
-}
-
-async fn tool_version(spec: &CommandSpec) -> Option<String> {
-    let mut cmd = proc::command(spec, None);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-    // Through a ProcGroup like every child: registered, so a PID-1 reaper never steals its status.
-    let group = ProcGroup::new();
-    let child = group.spawn(&mut cmd).ok()?;
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .ok()?
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .next()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
 }
 
 /// A running upload to remote `idx`.
@@ -191,83 +155,6 @@ fn forget_partial(ctx: &Ctx<'_>, idx: usize, key: &str) {
     }
 }
 
-fn tail_or(t: &str) -> String {
-    if t.is_empty() {
-        "(no output on stderr)".into()
-    } else {
-        t.to_string()
-    }
-}
-
-/// Run the dump tool to completion writing its folder (tar mode's first half).
-async fn dump_to_folder(
-    plan: &JobPlan,
-    spec: &CommandSpec,
-    ctx: &Ctx<'_>,
-    unit_dir: &Path,
-) -> Result<PathBuf, String> {
-    let refs: Vec<&Secret> = ctx.secrets.iter().collect();
-    let out = unit_dir.join("dump");
-    let mut cmd = proc::command(spec, Some(unit_dir));
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = ctx
-        .group
-        .spawn(&mut cmd)
-        .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
-    let mut tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
-        StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
-    });
-    let status = child.wait().await;
-    let tail = redact(&tail.finish().await, &refs);
-    match status {
-        Ok(s) if s.success() => {}
-        Ok(s) => {
-            return Err(format!(
-                "{} failed ({}): {}",
-                spec.program,
-                proc::describe_status(s),
-                tail_or(&tail)
-            ))
-        }
-        Err(e) => return Err(format!("{}: {e}", spec.program)),
-    }
-    let size = folder::folder_size(&out);
-    if size < plan.min_raw_bytes.max(1) && !plan.allow_empty {
-        return Err(format!(
-            "{} wrote only {size} bytes into its folder. {}",
-            spec.program,
-            tail_or(&tail)
-        ));
-    }
-    Ok(out)
-}
-
-/// Start a streaming dump: its stdout (a pipe the relay will read), the child, its stderr tail.
-fn start_dump(
-    spec: &CommandSpec,
-    ctx: &Ctx<'_>,
-    unit_dir: &Path,
-) -> Result<(File, tokio::process::Child, StderrTail), String> {
-    write_private_files(unit_dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
-    let mut cmd = proc::command(spec, Some(unit_dir));
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = ctx
-        .group
-        .spawn(&mut cmd)
-        .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
-    let tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
-        StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
-    });
-    let out = child.stdout.take().ok_or("dump has no stdout")?;
-    let fd = out
-        .into_owned_fd()
-        .map_err(|e| format!("dump stdout: {e}"))?;
-    crate::proc::widen_pipe(&fd);
-    Ok((File::from(fd), child, tail))
-}
-
 /// Back up `plan` (one database) to every remote of the run.
 pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Result<Done, String> {
     let refs: Vec<&Secret> = ctx.secrets.iter().collect();
@@ -339,12 +226,12 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
             .map_err(|e| format!("cannot write option file: {e}"))?;
         let dir = dump_to_folder(plan, spec, ctx, unit_dir).await?;
         if plan.mode == Mode::Directory {
-            let named = Named {
+            let named = super::directory::Named {
                 obj: &obj,
                 key,
                 versions,
             };
-            return directory(plan, ctx, &dir, named, live, dropped).await;
+            return super::directory::finish(plan, ctx, &dir, named, live, dropped).await;
         }
         folder_src = Some(dir);
     }
@@ -627,7 +514,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
 }
 
 /// What every record says about the run; the caller fills in the object's sizes and format.
-fn base_record(
+pub(super) fn base_record(
     plan: &JobPlan,
     ctx: &Ctx<'_>,
     obj: &ObjectName,
@@ -658,7 +545,7 @@ fn base_record(
 }
 
 /// Remove a backup from remote `idx`: its record, then its object (a folder in directory mode).
-async fn remove_backup(plan: &JobPlan, ctx: &Ctx<'_>, idx: usize, key: &str) {
+pub(super) async fn remove_backup(plan: &JobPlan, ctx: &Ctx<'_>, idx: usize, key: &str) {
     let store = &ctx.stores[idx];
     let object = if plan.mode == Mode::Directory {
         store.delete_dir(key).await
@@ -675,7 +562,7 @@ async fn remove_backup(plan: &JobPlan, ctx: &Ctx<'_>, idx: usize, key: &str) {
 
 /// Write `rec` beside the object on every remote that holds it — last. A required remote that
 /// cannot take it removes the backup everywhere (the run fails); an optional one is dropped.
-async fn write_records(
+pub(super) async fn write_records(
     plan: &JobPlan,
     ctx: &Ctx<'_>,
     key: &str,
@@ -714,7 +601,7 @@ async fn write_records(
 }
 
 /// Retention only after a complete backup, per remote; its failures are logged, not the backup's.
-async fn retain(
+pub(super) async fn retain(
     plan: &JobPlan,
     ctx: &Ctx<'_>,
     written: &[(usize, String)],
@@ -741,111 +628,6 @@ async fn retain(
     }
 }
 
-/// The chosen name of a backup and what its record will say about the tools.
-struct Named<'a> {
-    obj: &'a ObjectName,
-    key: String,
-    versions: BTreeMap<String, String>,
-}
-
-/// Every file under `dir` with its size and sha256, in path order.
-fn sum_tree(dir: &Path) -> std::io::Result<Vec<record::FileSum>> {
-    use sha2::{Digest, Sha256};
-    fn walk(root: &Path, d: &Path, out: &mut Vec<record::FileSum>) -> std::io::Result<()> {
-        for e in std::fs::read_dir(d)? {
-            let e = e?;
-            let t = e.file_type()?;
-            if t.is_dir() {
-                walk(root, &e.path(), out)?;
-            } else if t.is_file() {
-                let mut f = File::open(e.path())?;
-                let mut h = Sha256::new();
-                let size = std::io::copy(&mut f, &mut h)?;
-                let path = e.path();
-                let rel = path.strip_prefix(root).map_err(std::io::Error::other)?;
-                out.push(record::FileSum {
-                    path: rel.to_string_lossy().into_owned(),
-                    size,
-                    sha256: hex::encode(h.finalize()),
-                });
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
-}
-
-/// `directory` mode's second half: the folder is copied to every remote (a required one failing
-/// undoes the others), then each gets its record listing every file's size and sha256.
-async fn directory(
-    plan: &JobPlan,
-    ctx: &Ctx<'_>,
-    dir: &Path,
-    named: Named<'_>,
-    live: Vec<usize>,
-    mut dropped: Vec<String>,
-) -> Result<Done, String> {
-    let key = named.key;
-    let d = dir.to_path_buf();
-    let files = tokio::task::spawn_blocking(move || sum_tree(&d))
-        .await
-        .map_err(|e| format!("hashing task: {e}"))?
-        .map_err(|e| format!("cannot read the dump folder: {e}"))?;
-    let total: u64 = files.iter().map(|f| f.size).sum();
-    let mut copied: Vec<(usize, String)> = Vec::new();
-    for i in live {
-        let r = &plan.remotes[i];
-        if let Ok(mut p) = ctx.partial.lock() {
-            p.push((i, key.clone(), true));
-        }
-        match ctx.stores[i].upload_dir(dir, &key, ctx.upload_group).await {
-            Ok(()) => copied.push((i, r.name.clone())),
-            Err(e) => {
-                remove_backup(plan, ctx, i, &key).await;
-                if r.optional {
-                    tracing::warn!(job = %plan.job, event = "remote_dropped", remote = %r.name, error = %e);
-                    dropped.push(format!("{}: {e}", r.name));
-                    continue;
-                }
-                for (j, _) in &copied {
-                    remove_backup(plan, ctx, *j, &key).await;
-                }
-                return Err(format!("copy to `{}` failed: {e}", r.name));
-            }
-        }
-    }
-    let finished = Timestamp::now();
-    let digest = record::folder_digest(&files);
-    let native = plan
-        .job()
-        .is_some_and(|j| j.compress == crate::manifest::model::Compress::Native);
-    let rec = Record {
-        size: total,
-        raw_size: total,
-        sha256: digest.clone(),
-        compression: if native { "native" } else { "none" }.into(),
-        files,
-        ..base_record(plan, ctx, named.obj, finished, named.versions)
-    };
-    let committed = copied.into_iter().map(|(i, n)| (i, n, None)).collect();
-    let written = write_records(plan, ctx, &key, &rec, committed, &mut dropped).await?;
-    retain(plan, ctx, &written, finished, &[]).await;
-    Ok(Done {
-        key,
-        database: plan.database.clone(),
-        stats: RelayStats {
-            raw_bytes: total,
-            stored_bytes: total,
-            sha256: digest,
-        },
-        remotes: written.into_iter().map(|(_, n)| n).collect(),
-        dropped,
-    })
-}
-
 fn tails_text(tails: &[String]) -> String {
     if tails.is_empty() {
         String::new()
@@ -859,30 +641,4 @@ pub fn hostname() -> String {
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "unknown".into())
-}
-
-/// SQLite's online backup API into a private file: a consistent copy even while the application
-/// writes (it restarts when the source changes mid-copy).
-async fn sqlite_snapshot(src: PathBuf, dst: PathBuf) -> Result<File, String> {
-    tokio::task::spawn_blocking(move || {
-        if !src.exists() {
-            return Err(format!("SQLite database {} does not exist", src.display()));
-        }
-        let from = rusqlite::Connection::open_with_flags(
-            &src,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| format!("cannot open SQLite database {}: {e}", src.display()))?;
-        let mut to = rusqlite::Connection::open(&dst).map_err(|e| format!("snapshot: {e}"))?;
-        {
-            let b = rusqlite::backup::Backup::new(&from, &mut to)
-                .map_err(|e| format!("snapshot: {e}"))?;
-            b.run_to_completion(256, Duration::from_millis(5), None)
-                .map_err(|e| format!("SQLite snapshot of {} failed: {e}", src.display()))?;
-        }
-        drop(to);
-        File::open(&dst).map_err(|e| format!("snapshot: {e}"))
-    })
-    .await
-    .map_err(|e| format!("snapshot task: {e}"))?
 }

@@ -1,0 +1,117 @@
+//! `directory` mode's second half: the dump tool's folder is copied to every remote file by file
+//! (a required remote failing undoes the others), then each remote gets a record listing every
+//! file's size and sha256 (its own `sha256` is the digest of that list).
+
+use super::record::{self, Record};
+use super::relay::RelayStats;
+use super::unit::{base_record, remove_backup, retain, write_records, Ctx, Done};
+use crate::plan::{JobPlan, ObjectName};
+use crate::storage::Storage;
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+
+/// The chosen name of a backup and what its record will say about the tools.
+pub struct Named<'a> {
+    pub obj: &'a ObjectName,
+    pub key: String,
+    pub versions: BTreeMap<String, String>,
+}
+
+/// Every file under `dir` with its size and sha256, in path order.
+fn sum_tree(dir: &Path) -> std::io::Result<Vec<record::FileSum>> {
+    use sha2::{Digest, Sha256};
+    fn walk(root: &Path, d: &Path, out: &mut Vec<record::FileSum>) -> std::io::Result<()> {
+        for e in std::fs::read_dir(d)? {
+            let e = e?;
+            let t = e.file_type()?;
+            if t.is_dir() {
+                walk(root, &e.path(), out)?;
+            } else if t.is_file() {
+                let mut f = File::open(e.path())?;
+                let mut h = Sha256::new();
+                let size = std::io::copy(&mut f, &mut h)?;
+                let path = e.path();
+                let rel = path.strip_prefix(root).map_err(std::io::Error::other)?;
+                out.push(record::FileSum {
+                    path: rel.to_string_lossy().into_owned(),
+                    size,
+                    sha256: hex::encode(h.finalize()),
+                });
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Copy the folder to every live remote, then write the records.
+pub async fn finish(
+    plan: &JobPlan,
+    ctx: &Ctx<'_>,
+    dir: &Path,
+    named: Named<'_>,
+    live: Vec<usize>,
+    mut dropped: Vec<String>,
+) -> Result<Done, String> {
+    let key = named.key;
+    let d = dir.to_path_buf();
+    let files = tokio::task::spawn_blocking(move || sum_tree(&d))
+        .await
+        .map_err(|e| format!("hashing task: {e}"))?
+        .map_err(|e| format!("cannot read the dump folder: {e}"))?;
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let mut copied: Vec<(usize, String)> = Vec::new();
+    for i in live {
+        let r = &plan.remotes[i];
+        if let Ok(mut p) = ctx.partial.lock() {
+            p.push((i, key.clone(), true));
+        }
+        match ctx.stores[i].upload_dir(dir, &key, ctx.upload_group).await {
+            Ok(()) => copied.push((i, r.name.clone())),
+            Err(e) => {
+                remove_backup(plan, ctx, i, &key).await;
+                if r.optional {
+                    tracing::warn!(job = %plan.job, event = "remote_dropped", remote = %r.name, error = %e);
+                    dropped.push(format!("{}: {e}", r.name));
+                    continue;
+                }
+                for (j, _) in &copied {
+                    remove_backup(plan, ctx, *j, &key).await;
+                }
+                return Err(format!("copy to `{}` failed: {e}", r.name));
+            }
+        }
+    }
+    let finished = Timestamp::now();
+    let digest = record::folder_digest(&files);
+    let native = plan
+        .job()
+        .is_some_and(|j| j.compress == crate::manifest::model::Compress::Native);
+    let rec = Record {
+        size: total,
+        raw_size: total,
+        sha256: digest.clone(),
+        compression: if native { "native" } else { "none" }.into(),
+        files,
+        ..base_record(plan, ctx, named.obj, finished, named.versions)
+    };
+    let committed = copied.into_iter().map(|(i, n)| (i, n, None)).collect();
+    let written = write_records(plan, ctx, &key, &rec, committed, &mut dropped).await?;
+    retain(plan, ctx, &written, finished, &[]).await;
+    Ok(Done {
+        key,
+        database: plan.database.clone(),
+        stats: RelayStats {
+            raw_bytes: total,
+            stored_bytes: total,
+            sha256: digest,
+        },
+        remotes: written.into_iter().map(|(_, n)| n).collect(),
+        dropped,
+    })
+}

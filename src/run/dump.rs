@@ -1,0 +1,155 @@
+//! Starting the dump: its private folder and 0600 option files, the tool's version for the
+//! record, a streaming dump (stdout piped for the relay), a folder dump run to completion (tar and
+//! directory modes), or SQLite's online backup into a private file.
+
+use super::folder;
+use super::unit::Ctx;
+use crate::plan::command::CommandSpec;
+use crate::plan::JobPlan;
+use crate::proc::{self, ProcGroup, StderrTail};
+use crate::secret::{redact, Secret};
+use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+pub fn write_private_files(dir: &Path, spec: &CommandSpec) -> std::io::Result<()> {
+    use std::io::Write;
+    for f in &spec.files {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join(&f.name))?;
+        file.write_all(f.contents.expose().as_bytes())?;
+    }
+    Ok(())
+}
+
+pub async fn tool_version(spec: &CommandSpec) -> Option<String> {
+    let mut cmd = proc::command(spec, None);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    // Through a ProcGroup like every child: registered, so a PID-1 reaper never steals its status.
+    let group = ProcGroup::new();
+    let child = group.spawn(&mut cmd).ok()?;
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .next()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+}
+
+pub fn tail_or(t: &str) -> String {
+    if t.is_empty() {
+        "(no output on stderr)".into()
+    } else {
+        t.to_string()
+    }
+}
+
+/// Run the dump tool to completion writing its folder (tar mode's first half).
+pub async fn dump_to_folder(
+    plan: &JobPlan,
+    spec: &CommandSpec,
+    ctx: &Ctx<'_>,
+    unit_dir: &Path,
+) -> Result<PathBuf, String> {
+    let refs: Vec<&Secret> = ctx.secrets.iter().collect();
+    let out = unit_dir.join("dump");
+    let mut cmd = proc::command(spec, Some(unit_dir));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = ctx
+        .group
+        .spawn(&mut cmd)
+        .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
+    let mut tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
+        StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
+    });
+    let status = child.wait().await;
+    let tail = redact(&tail.finish().await, &refs);
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            return Err(format!(
+                "{} failed ({}): {}",
+                spec.program,
+                proc::describe_status(s),
+                tail_or(&tail)
+            ))
+        }
+        Err(e) => return Err(format!("{}: {e}", spec.program)),
+    }
+    let size = folder::folder_size(&out);
+    if size < plan.min_raw_bytes.max(1) && !plan.allow_empty {
+        return Err(format!(
+            "{} wrote only {size} bytes into its folder. {}",
+            spec.program,
+            tail_or(&tail)
+        ));
+    }
+    Ok(out)
+}
+
+/// Start a streaming dump: its stdout (a pipe the relay will read), the child, its stderr tail.
+pub fn start_dump(
+    spec: &CommandSpec,
+    ctx: &Ctx<'_>,
+    unit_dir: &Path,
+) -> Result<(File, tokio::process::Child, StderrTail), String> {
+    write_private_files(unit_dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
+    let mut cmd = proc::command(spec, Some(unit_dir));
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = ctx
+        .group
+        .spawn(&mut cmd)
+        .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
+    let tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
+        StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
+    });
+    let out = child.stdout.take().ok_or("dump has no stdout")?;
+    let fd = out
+        .into_owned_fd()
+        .map_err(|e| format!("dump stdout: {e}"))?;
+    crate::proc::widen_pipe(&fd);
+    Ok((File::from(fd), child, tail))
+}
+
+/// SQLite's online backup API into a private file: a consistent copy even while the application
+/// writes (it restarts when the source changes mid-copy).
+pub async fn sqlite_snapshot(src: PathBuf, dst: PathBuf) -> Result<File, String> {
+    tokio::task::spawn_blocking(move || {
+        if !src.exists() {
+            return Err(format!("SQLite database {} does not exist", src.display()));
+        }
+        let from = rusqlite::Connection::open_with_flags(
+            &src,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| format!("cannot open SQLite database {}: {e}", src.display()))?;
+        let mut to = rusqlite::Connection::open(&dst).map_err(|e| format!("snapshot: {e}"))?;
+        {
+            let b = rusqlite::backup::Backup::new(&from, &mut to)
+                .map_err(|e| format!("snapshot: {e}"))?;
+            b.run_to_completion(256, Duration::from_millis(5), None)
+                .map_err(|e| format!("SQLite snapshot of {} failed: {e}", src.display()))?;
+        }
+        drop(to);
+        File::open(&dst).map_err(|e| format!("snapshot: {e}"))
+    })
+    .await
+    .map_err(|e| format!("snapshot task: {e}"))?
+}
