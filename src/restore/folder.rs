@@ -2,6 +2,7 @@
 //! when size and sha256 matched the record does the restore tool read that folder
 //! (`pg_restore --format=directory`, `mongorestore --dir`).
 
+use super::layout::Payload;
 use super::pipeline::{self, Source, ToolDone};
 use super::pump::Pumped;
 use super::run_dir::{self, RunDir};
@@ -40,19 +41,11 @@ fn has_gz(dir: &Path) -> bool {
     })
 }
 
-pub async fn restore_tar(
-    job: &Job,
-    target: &Target,
-    src: &Source<'_>,
-    base: &Path,
-    secrets: &[Secret],
-) -> Result<ToolDone, RestoreError> {
-    let refs: Vec<&Secret> = secrets.iter().collect();
-    let work = RunDir::create(base)?;
-    let out = work.path().join("dump");
-    std::fs::create_dir(&out).map_err(io("create the unpack folder"))?;
+/// Unpack a `tar`-mode backup into `out`, the stream checked (size, sha256) as it arrives.
+async fn fetch_tar(src: &Source<'_>, out: &Path) -> Result<Pumped, RestoreError> {
+    std::fs::create_dir(out).map_err(io("create the unpack folder"))?;
     let (r, w) = nix::unistd::pipe().map_err(|e| io("pipe")(e.into()))?;
-    let dest = out.clone();
+    let dest = out.to_path_buf();
     let unpack = tokio::task::spawn_blocking(move || {
         let mut a = tar::Archive::new(File::from(r));
         a.set_preserve_permissions(false);
@@ -67,8 +60,7 @@ pub async fn restore_tar(
         .map_err(|e| io("unpack task")(std::io::Error::other(e.to_string())))?;
     let pumped = pumped?;
     unpacked.map_err(io("unpack the tar stream"))?;
-    let stderr = run_tool(job, target, &out, base, &refs).await?;
-    Ok(ToolDone { pumped, stderr })
+    Ok(pumped)
 }
 
 /// Copy a `directory`-mode backup into `dest` and check every file against the record: the
@@ -153,7 +145,9 @@ fn check_tree(root: &Path, files: &[FileSum]) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn restore_dir(
+/// Restore a `tar` or `directory` backup: the folder is rebuilt in a private place and checked,
+/// and only then does the restore tool read it.
+pub async fn restore_folder(
     job: &Job,
     target: &Target,
     src: &Source<'_>,
@@ -163,7 +157,10 @@ pub async fn restore_dir(
     let refs: Vec<&Secret> = secrets.iter().collect();
     let work = RunDir::create(base)?;
     let out = work.path().join("dump");
-    let pumped = fetch_dir(src, &out).await?;
+    let pumped = match src.layout.payload {
+        Payload::Directory => fetch_dir(src, &out).await?,
+        _ => fetch_tar(src, &out).await?,
+    };
     let stderr = run_tool(job, target, &out, base, &refs).await?;
     Ok(ToolDone { pumped, stderr })
 }

@@ -246,11 +246,8 @@ pub(crate) async fn apply(
             sib.commit(&dest, &["-wal", "-shm", "-journal"])?;
             Ok(done)
         }
-        (Engine::Postgres | Engine::Postgis | Engine::Mongo, Payload::Tar) => {
-            folder::restore_tar(job, target, src, base, &secrets).await
-        }
-        (Engine::Postgres | Engine::Postgis | Engine::Mongo, Payload::Directory) => {
-            folder::restore_dir(job, target, src, base, &secrets).await
+        (Engine::Postgres | Engine::Postgis | Engine::Mongo, Payload::Tar | Payload::Directory) => {
+            folder::restore_folder(job, target, src, base, &secrets).await
         }
         (Engine::Redis, _) => Err(redis_unsupported()),
         (e, p) => Err(RestoreError::Unsupported(format!(

@@ -100,7 +100,10 @@ pub async fn finish(
         files,
         ..base_record(plan, ctx, named.obj, finished, named.versions)
     };
-    let committed = copied.into_iter().map(|(i, n)| (i, n, None)).collect();
+    let committed = copied
+        .into_iter()
+        .map(|(i, n)| (i, n, crate::storage::PendingSmall::Direct))
+        .collect();
     let written = write_records(plan, ctx, &key, &rec, committed, &mut dropped).await?;
     retain(plan, ctx, &written, finished, &[]).await;
     Ok(Done {

@@ -80,7 +80,7 @@ struct Up {
     optional: bool,
     upload: Upload,
     /// The record's uploader, started with the upload so its start-up is off the critical path.
-    record: Option<crate::storage::PendingSmall>,
+    record: crate::storage::PendingSmall,
 }
 
 /// What produces the bytes the relay reads: the dump tool itself (stream mode), or the task
@@ -256,7 +256,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
                     name: r.name.clone(),
                     optional: r.optional,
                     upload: u,
-                    record: Some(record),
+                    record,
                 });
             }
             Err(e) if r.optional => {
@@ -456,7 +456,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     }
 
     // Commit every upload; a required one failing undoes the others.
-    let mut committed: Vec<(usize, String, Option<crate::storage::PendingSmall>)> = Vec::new();
+    let mut committed: Vec<(usize, String, crate::storage::PendingSmall)> = Vec::new();
     let mut commit_error = None;
     for u in keep {
         if commit_error.is_some() {
@@ -567,7 +567,7 @@ pub(super) async fn write_records(
     ctx: &Ctx<'_>,
     key: &str,
     rec: &Record,
-    committed: Vec<(usize, String, Option<crate::storage::PendingSmall>)>,
+    committed: Vec<(usize, String, crate::storage::PendingSmall)>,
     dropped: &mut Vec<String>,
 ) -> Result<Vec<(usize, String)>, String> {
     let body = serde_json::to_vec_pretty(rec).map_err(|e| format!("record: {e}"))?;
@@ -575,11 +575,7 @@ pub(super) async fn write_records(
     let mut written: Vec<(usize, String)> = Vec::new();
     for (i, name, pending) in committed {
         let store = &ctx.stores[i];
-        let result = match pending {
-            Some(p) => p.write(store, &rkey, &body).await,
-            None => store.write_small(&rkey, &body).await,
-        };
-        match result {
+        match pending.write(store, &rkey, &body).await {
             Ok(()) => {
                 forget_partial(ctx, i, key);
                 written.push((i, name));
