@@ -31,7 +31,12 @@ pub(crate) fn run_once(config: &Path, jobs: &[String], interactive: bool) -> i32
     runtime.block_on(async move {
         let (mut env, stop) = RunEnv::new(m.settings.temp_dir.clone());
         env.progress = interactive && std::io::stderr().is_terminal();
-        let notifier = crate::notify::Dispatcher::new(m.notifiers.clone()).ok();
+        // No notifiers, no HTTP client: building one loads the system's CA store (~30 ms CPU).
+        let notifier = if m.notifiers.is_empty() {
+            None
+        } else {
+            crate::notify::Dispatcher::new(m.notifiers.clone()).ok()
+        };
         if let Some(d) = &notifier {
             env.on_start = Some(run::notice::start_hook(d, &plans));
         }

@@ -182,6 +182,98 @@ pub fn relay<R: Read, W: Write + Send>(
     ))
 }
 
+/// `relay` for the run's own descriptors. A plain stream (no compression, no age) from a pipe
+/// into one upload pipe takes the zero-copy path (`tee_plain`); everything else goes to `relay`.
+pub fn relay_files(
+    src: std::fs::File,
+    dst: Tee<std::fs::File>,
+    codec: Codec,
+    recipients: Option<&[String]>,
+    progress: Option<Arc<AtomicU64>>,
+) -> io::Result<(RelayStats, Tee<std::fs::File>)> {
+    #[cfg(target_os = "linux")]
+    if codec == Codec::None && recipients.is_none() && dst.outs.len() == 1 {
+        let pipes = is_pipe(&src) && is_pipe(&dst.outs[0].writer);
+        if pipes {
+            let mut dst = dst;
+            let stats = tee_plain(&src, &mut dst.outs[0], progress.as_deref())?;
+            return Ok((stats, dst));
+        }
+    }
+    relay(src, dst, codec, recipients, progress)
+}
+
+#[cfg(target_os = "linux")]
+fn is_pipe(f: &std::fs::File) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    f.metadata().is_ok_and(|m| m.file_type().is_fifo())
+}
+
+/// tee(2) duplicates the dump's pipe pages into the upload's pipe without copying them; we then
+/// read (consume) the same bytes only to hash and count them. One copy of every byte fewer than
+/// read-then-write, which matters when the dump, rclone and the relay share a few cores.
+/// Failure handling is the `Tee`'s: an optional upload that fails is dropped and the dump is
+/// still drained; a required one fails the relay.
+#[cfg(target_os = "linux")]
+fn tee_plain(
+    src: &std::fs::File,
+    out: &mut TeeOut<std::fs::File>,
+    progress: Option<&AtomicU64>,
+) -> io::Result<RelayStats> {
+    use nix::errno::Errno;
+    use nix::fcntl::{tee, SpliceFFlags};
+    // Small enough that the bytes just read are still in cache when they are hashed.
+    const CHUNK: usize = 256 << 10;
+    let mut buf = vec![0u8; CHUNK];
+    let mut hasher = Sha256::new();
+    let mut count = 0u64;
+    let mut reader = src;
+    loop {
+        let want = if out.failed.is_some() {
+            CHUNK
+        } else {
+            match tee(src, &out.writer, CHUNK, SpliceFFlags::empty()) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    let e = io::Error::from(e);
+                    if !out.optional {
+                        return Err(io::Error::new(
+                            e.kind(),
+                            format!("remote `{}`: {e}", out.name),
+                        ));
+                    }
+                    out.failed = Some(e.to_string());
+                    continue;
+                }
+            }
+        };
+        // The tee'd bytes are in the pipe already: this read returns them at once.
+        let n = if out.failed.is_some() {
+            match reader.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        } else {
+            reader.read_exact(&mut buf[..want])?;
+            want
+        };
+        hasher.update(&buf[..n]);
+        count += n as u64;
+        if let Some(p) = progress {
+            p.store(count, Ordering::Relaxed);
+        }
+    }
+    Ok(RelayStats {
+        raw_bytes: count,
+        stored_bytes: count,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
+
 fn copy<R: Read, W: Write>(r: &mut R, w: &mut W) -> io::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -417,6 +509,84 @@ mod tests {
             .decrypt(std::iter::once(&other as &dyn age::Identity))
             .is_err());
         assert!(age::x25519::Recipient::from_str("age1nope").is_err());
+    }
+
+    #[cfg(target_os = "linux")]
+    fn pipe() -> (std::fs::File, std::fs::File) {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        (std::fs::File::from(r), std::fs::File::from(w))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn tee_out(w: std::fs::File, optional: bool) -> Tee<std::fs::File> {
+        Tee {
+            outs: vec![TeeOut {
+                name: "r".into(),
+                optional,
+                writer: w,
+                failed: None,
+            }],
+        }
+    }
+
+    /// The zero-copy path: every byte reaches the upload pipe, and the hash and counts are of
+    /// exactly those bytes.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn plain_pipe_to_pipe_takes_tee_and_keeps_every_byte() {
+        let input = data();
+        let (src_r, mut src_w) = pipe();
+        let (up_r, up_w) = pipe();
+        let feed = {
+            let input = input.clone();
+            std::thread::spawn(move || src_w.write_all(&input).unwrap())
+        };
+        let drain = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut up_r = up_r;
+            up_r.read_to_end(&mut got).unwrap();
+            got
+        });
+        let progress = AtomicU64::new(0);
+        let mut tee = tee_out(up_w, false);
+        let stats = tee_plain(&src_r, &mut tee.outs[0], Some(&progress)).unwrap();
+        drop(tee);
+        feed.join().unwrap();
+        let got = drain.join().unwrap();
+        assert_eq!(got, input);
+        assert_eq!(stats.raw_bytes, input.len() as u64);
+        assert_eq!(stats.stored_bytes, input.len() as u64);
+        assert_eq!(stats.sha256, hex::encode(Sha256::digest(&input)));
+        assert_eq!(progress.load(Ordering::Relaxed), input.len() as u64);
+    }
+
+    /// A dead upload pipe fails the relay when the remote is required; when it is optional the
+    /// remote is marked failed and the dump is still drained and hashed to its end.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn tee_path_fails_on_a_dead_required_upload_and_drains_for_an_optional_one() {
+        let input = data();
+        for optional in [false, true] {
+            let (src_r, mut src_w) = pipe();
+            let (up_r, up_w) = pipe();
+            drop(up_r);
+            let feed = {
+                let input = input.clone();
+                std::thread::spawn(move || src_w.write_all(&input).is_ok())
+            };
+            let res = relay_files(src_r, tee_out(up_w, optional), Codec::None, None, None);
+            if optional {
+                let (stats, tee) = res.unwrap();
+                assert!(tee.outs[0].failed.is_some());
+                assert_eq!(stats.raw_bytes, input.len() as u64);
+                assert_eq!(stats.sha256, hex::encode(Sha256::digest(&input)));
+                assert!(feed.join().unwrap());
+            } else {
+                let err = res.err().unwrap();
+                assert!(err.to_string().contains("remote `r`"), "{err}");
+                let _ = feed.join();
+            }
+        }
     }
 
     #[test]

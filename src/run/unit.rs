@@ -323,7 +323,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     let codec = plan.codec;
     let recipients = plan.encrypt.as_ref().map(|e| e.recipients.clone());
     let mut relay_task = tokio::task::spawn_blocking(move || {
-        relay::relay(source, Tee { outs }, codec, recipients.as_deref(), progress)
+        relay::relay_files(source, Tee { outs }, codec, recipients.as_deref(), progress)
     });
     // Watch the relay, the producer and the required uploads at once. Whichever fails first stops
     // the others now (SIGKILL to the dump's group; rclone, which never sees EOF, is aborted below):
