@@ -163,21 +163,39 @@ pub async fn complete_backups<S: Storage>(
     Ok((out, entries))
 }
 
-/// The newest complete backup of `job` in `folder` (plus the listing), reading records newest
-/// first and stopping at the first that qualifies: one record read in the usual case, instead of
-/// one per backup (each read is an rclone process on a remote).
+/// What a run needs to know of its folder before it uploads: the listing (names taken, leftovers)
+/// and what the last backup weighed (to size the upload's chunks and the temp space).
+pub struct Previous {
+    pub entries: Vec<Entry>,
+    /// The newest complete backup of the job, when its record was asked for.
+    pub backup: Option<Backup>,
+    /// The largest object in the folder that has a record (any job): an upper bound for the next
+    /// upload's size, known from the listing alone.
+    pub largest: Option<u64>,
+}
+
+/// List `folder` and, with `read_record`, find the newest complete backup of `job`: records are read
+/// newest first, stopping at the first that qualifies (one record read in the usual case, instead
+/// of one per backup: each read is an rclone process on a remote). Stream mode needs only a
+/// size bound, which the listing gives, so it reads no record (one rclone start fewer per run);
+/// folder modes need the raw size, which only the record has.
 pub async fn newest_backup<S: Storage>(
     store: &S,
     folder: &str,
     job: &str,
-) -> Result<(Option<Backup>, Vec<Entry>), StorageError> {
+    read_record: bool,
+) -> Result<Previous, StorageError> {
     let entries = store.list(folder).await?;
     let mut present = Present::new(store, folder, &entries);
     let mut records: Vec<&Entry> = Vec::new();
+    let mut largest: Option<u64> = None;
     for e in &entries {
         if let Some(object) = e.name.strip_suffix(SUFFIX) {
             if present.has(object).await {
                 records.push(e);
+                if let Some(o) = entries.iter().find(|o| o.name == object) {
+                    largest = largest.max(Some(o.size));
+                }
             }
         }
     }
@@ -187,8 +205,7 @@ pub async fn newest_backup<S: Storage>(
             .then_with(|| b.name.cmp(&a.name))
     });
     let mut best: Option<Backup> = None;
-    // Only sizes the next upload's chunks: the most recently written record that qualifies.
-    for e in records {
+    for e in records.into_iter().filter(|_| read_record) {
         if best.is_some() {
             break;
         }
@@ -211,5 +228,9 @@ pub async fn newest_backup<S: Storage>(
             record,
         });
     }
-    Ok((best, entries))
+    Ok(Previous {
+        entries,
+        backup: best,
+        largest,
+    })
 }

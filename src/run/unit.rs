@@ -171,10 +171,14 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
 
     // Name the object from every remote's listing; never overwrite an existing backup.
     let wanted = plan.object_for(&plan.name_vars(ctx.started));
+    // Only folder modes without `expected_size` need the previous backup's record (its raw size).
+    let read_record = plan.mode != Mode::Stream && plan.expected_size.is_none();
     let list_all = async {
         let mut out = Vec::new();
         for (i, _) in plan.remotes.iter().enumerate() {
-            out.push(record::newest_backup(&ctx.stores[i], &wanted.folder, &plan.job).await);
+            out.push(
+                record::newest_backup(&ctx.stores[i], &wanted.folder, &plan.job, read_record).await,
+            );
         }
         out
     };
@@ -190,12 +194,14 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     let mut taken: Vec<Entry> = Vec::new();
     let mut listed: Vec<Option<Vec<Entry>>> = vec![None; plan.remotes.len()];
     let mut previous = None;
+    let mut largest = None;
     for (i, (r, l)) in plan.remotes.iter().zip(listings).enumerate() {
         match l {
-            Ok((prev, entries)) => {
-                previous = previous.or(prev);
-                taken.extend(entries.iter().cloned());
-                listed[i] = Some(entries);
+            Ok(p) => {
+                previous = previous.or(p.backup);
+                largest = largest.max(p.largest);
+                taken.extend(p.entries.iter().cloned());
+                listed[i] = Some(p.entries);
                 live.push(i);
             }
             Err(e) if r.optional => {
@@ -207,9 +213,13 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     }
     let obj = free_name(&wanted, &plan.extension, &taken);
     let key = obj.key();
-    let estimate = plan
-        .expected_size
-        .or_else(|| previous.as_ref().map(|b| b.record.size + b.record.size / 4));
+    let estimate = plan.expected_size.or_else(|| {
+        previous
+            .as_ref()
+            .map(|b| b.record.size)
+            .or(largest)
+            .map(|s| s + s / 4)
+    });
     let versions: BTreeMap<String, String> = version.into_iter().collect();
 
     // tar mode: the folder first (temp space checked up front), then the tar of it is the stream.
