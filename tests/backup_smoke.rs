@@ -40,16 +40,7 @@ fn stream_upload_sizes_s3_chunks_from_the_listing_without_reading_records() {
     if !support::require(support::have("rclone"), "rclone") {
         return;
     }
-    let real = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v rclone"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_string();
+    let real = support::path_of("rclone");
     let t = Test::new()
         .write_executable(
             "rclone-logged",

@@ -712,16 +712,7 @@ fn directory_mode_failed_copy_to_a_required_remote_leaves_no_folder_and_no_recor
         return;
     }
     let Some(s3) = s3() else { return };
-    let real = String::from_utf8(
-        Command::new("sh")
-            .args(["-c", "command -v rclone"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_string();
+    let real = support::path_of("rclone");
     let db = pg_fixture("dirf", 300);
     let _g = PgDropGuard(db.clone());
     let job = support::unique("dirf");

@@ -29,6 +29,16 @@ pub fn require(ok: bool, what: &str) -> bool {
     false
 }
 
+/// Where `cmd` is on PATH (for wrappers that log and then exec the real tool).
+pub fn path_of(cmd: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .output()
+        .expect("sh");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 pub fn have(cmd: &str) -> bool {
     Command::new("sh")
         .arg("-c")
