@@ -188,14 +188,14 @@ pub async fn newest_backup<S: Storage>(
     let entries = store.list(folder).await?;
     let mut present = Present::new(store, folder, &entries);
     let mut records: Vec<&Entry> = Vec::new();
+    let sizes: std::collections::HashMap<&str, u64> =
+        entries.iter().map(|e| (e.name.as_str(), e.size)).collect();
     let mut largest: Option<u64> = None;
     for e in &entries {
         if let Some(object) = e.name.strip_suffix(SUFFIX) {
             if present.has(object).await {
                 records.push(e);
-                if let Some(o) = entries.iter().find(|o| o.name == object) {
-                    largest = largest.max(Some(o.size));
-                }
+                largest = largest.max(sizes.get(object).copied());
             }
         }
     }
