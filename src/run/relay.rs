@@ -192,13 +192,15 @@ pub fn relay_files(
     progress: Option<Arc<AtomicU64>>,
 ) -> io::Result<(RelayStats, Tee<std::fs::File>)> {
     #[cfg(target_os = "linux")]
-    if codec == Codec::None && recipients.is_none() && dst.outs.len() == 1 {
-        let pipes = is_pipe(&src) && is_pipe(&dst.outs[0].writer);
-        if pipes {
-            let mut dst = dst;
-            let stats = tee_plain(&src, &mut dst.outs[0], progress.as_deref())?;
-            return Ok((stats, dst));
-        }
+    if codec == Codec::None
+        && recipients.is_none()
+        && dst.outs.len() == 1
+        && is_pipe(&src)
+        && is_pipe(&dst.outs[0].writer)
+    {
+        let mut dst = dst;
+        let stats = tee_plain(&src, &mut dst.outs[0], progress.as_deref())?;
+        return Ok((stats, dst));
     }
     relay(src, dst, codec, recipients, progress)
 }

@@ -54,12 +54,11 @@ impl LocalStorage {
     fn path(&self, key: &str) -> PathBuf {
         self.root.join(key)
     }
-}
 
-impl Storage for LocalStorage {
-    async fn list(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
-        let dir = self.path(folder);
-        let rd = match fs::read_dir(&dir) {
+    /// The entries of `folder` (none if it does not exist yet), sorted by name. Entries whose
+    /// metadata cannot be read (removed meanwhile) are skipped.
+    fn read_entries(&self, folder: &str) -> Result<Vec<(String, fs::Metadata)>, StorageError> {
+        let rd = match fs::read_dir(self.path(folder)) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io("list", folder)(e)),
@@ -67,21 +66,33 @@ impl Storage for LocalStorage {
         let mut out = Vec::new();
         for ent in rd {
             let ent = ent.map_err(io("list", folder))?;
-            let meta = match ent.metadata() {
-                Ok(m) if m.is_file() => m,
-                _ => continue,
-            };
-            let modified = meta
-                .modified()
-                .ok()
-                .and_then(|t| jiff::Timestamp::try_from(t).ok());
-            out.push(Entry {
-                name: ent.file_name().to_string_lossy().into_owned(),
-                size: meta.len(),
-                modified,
-            });
+            if let Ok(meta) = ent.metadata() {
+                out.push((ent.file_name().to_string_lossy().into_owned(), meta));
+            }
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+fn mtime(meta: &fs::Metadata) -> Option<jiff::Timestamp> {
+    meta.modified()
+        .ok()
+        .and_then(|t| jiff::Timestamp::try_from(t).ok())
+}
+
+impl Storage for LocalStorage {
+    async fn list(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
+        let out = self
+            .read_entries(folder)?
+            .into_iter()
+            .filter(|(_, meta)| meta.is_file())
+            .map(|(name, meta)| Entry {
+                name,
+                size: meta.len(),
+                modified: mtime(&meta),
+            })
+            .collect();
         Ok(out)
     }
 
@@ -149,30 +160,17 @@ impl Storage for LocalStorage {
     }
 
     async fn list_folders(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
-        let dir = self.path(folder);
-        let rd = match fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io("list", folder)(e)),
-        };
-        let mut out = Vec::new();
-        for ent in rd.flatten() {
-            let Ok(meta) = ent.metadata() else { continue };
-            let name = ent.file_name().to_string_lossy().into_owned();
+        let out = self
+            .read_entries(folder)?
+            .into_iter()
             // Our own in-progress copies (`.NAME.part-PID`) are not folders of anyone's.
-            if !meta.is_dir() || name.starts_with('.') {
-                continue;
-            }
-            out.push(Entry {
+            .filter(|(name, meta)| meta.is_dir() && !name.starts_with('.'))
+            .map(|(name, meta)| Entry {
                 name,
                 size: 0,
-                modified: meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| jiff::Timestamp::try_from(t).ok()),
-            });
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+                modified: mtime(&meta),
+            })
+            .collect();
         Ok(out)
     }
 
