@@ -99,9 +99,13 @@ pub enum Command {
         /// Backup id (its object name) or `latest`.
         #[arg(long, default_value = "latest")]
         backup: String,
-        /// Restore into this database URI instead of the job's own.
+        /// Restore into this database URI instead of the job's own (`${VAR}` is expanded from
+        /// the environment: keep passwords out of the process list).
         #[arg(long, value_name = "URI")]
         to: Option<String>,
+        /// Read the `--to` URI from this file (one line).
+        #[arg(long, value_name = "PATH", conflicts_with = "to")]
+        to_uri_file: Option<PathBuf>,
         /// Redis: write the RDB file here (atomically) instead.
         #[arg(long, value_name = "PATH")]
         to_file: Option<PathBuf>,
@@ -126,9 +130,13 @@ pub enum Command {
         /// Backup id, `latest` or `all`.
         #[arg(long, default_value = "latest")]
         backup: String,
-        /// Drill: restore into this scratch database, report counts, drop it.
+        /// Drill: restore into this scratch database, report counts, drop it (`${VAR}` is
+        /// expanded from the environment).
         #[arg(long, value_name = "URI")]
         restore_to: Option<String>,
+        /// Read the `--restore-to` URI from this file (one line).
+        #[arg(long, value_name = "PATH", conflicts_with = "restore_to")]
+        restore_to_file: Option<PathBuf>,
         #[command(flatten)]
         pick: Pick,
     },
@@ -203,6 +211,7 @@ pub fn main() -> i32 {
             job,
             backup,
             to,
+            to_uri_file,
             to_file,
             yes,
             pick,
@@ -210,7 +219,7 @@ pub fn main() -> i32 {
             &config,
             &job,
             &backup,
-            to.as_deref(),
+            restore::TargetFlags::to(to.as_deref(), to_uri_file.as_deref()),
             to_file.as_deref(),
             yes,
             &pick,
@@ -220,8 +229,15 @@ pub fn main() -> i32 {
             job,
             backup,
             restore_to,
+            restore_to_file,
             pick,
-        } => verify::run(&config, &job, &backup, restore_to.as_deref(), &pick),
+        } => verify::run(
+            &config,
+            &job,
+            &backup,
+            restore::TargetFlags::restore_to(restore_to.as_deref(), restore_to_file.as_deref()),
+            &pick,
+        ),
         Command::Notify {
             command: NotifyCommand::Test { name },
         } => notify::test(&config, &name),

@@ -1,11 +1,12 @@
 //! `dbstash restore J [--backup ID|latest] [--to URI] [--to-file PATH] [--yes]`.
 
 use crate::manifest::connection::parse_uri;
+use crate::manifest::model::Engine;
 use crate::manifest::units::human_size;
 use crate::plan::{self, JobPlan};
 use crate::restore::{self, Consent, Request, RestoreError};
 use crate::secret::{redact, Secret};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::path::Path;
 
 /// The one plan of `job`, or the exit code after printing why not.
@@ -39,11 +40,158 @@ pub(super) fn uri_secret(plan: &JobPlan, uri: Option<&str>) -> Option<Secret> {
     parse_uri(plan.engine, uri).ok().and_then(|c| c.password)
 }
 
+/// A URI file holds one URI: anything bigger is a wrong path, not a secret.
+const URI_FILE_CAP: u64 = 64 * 1024;
+
+/// Why a restore target's URI could not be had. Never quotes the URI.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum TargetUriError {
+    #[error("give either {flag} or {file_flag}, not both")]
+    Both {
+        flag: &'static str,
+        file_flag: &'static str,
+    },
+    #[error("{flag}: {message}")]
+    Expand { flag: &'static str, message: String },
+    #[error("{file_flag} {path}: {source}")]
+    Read {
+        file_flag: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file_flag} {path}: {problem}")]
+    Unusable {
+        file_flag: &'static str,
+        path: String,
+        problem: String,
+    },
+}
+
+/// The two ways to name a restore target on the command line: a URI flag (`--to`,
+/// `--restore-to`) and its file twin (`--to-uri-file`, `--restore-to-file`).
+pub struct TargetFlags<'a> {
+    pub flag: &'static str,
+    pub value: Option<&'a str>,
+    pub file_flag: &'static str,
+    pub file: Option<&'a Path>,
+}
+
+impl<'a> TargetFlags<'a> {
+    /// `restore --to URI | --to-uri-file PATH`.
+    pub fn to(value: Option<&'a str>, file: Option<&'a Path>) -> Self {
+        TargetFlags {
+            flag: "--to",
+            value,
+            file_flag: "--to-uri-file",
+            file,
+        }
+    }
+
+    /// `verify --restore-to URI | --restore-to-file PATH`.
+    pub fn restore_to(value: Option<&'a str>, file: Option<&'a Path>) -> Self {
+        TargetFlags {
+            flag: "--restore-to",
+            value,
+            file_flag: "--restore-to-file",
+            file,
+        }
+    }
+
+    /// The target URI: the flag's value with `${VAR}`/`${VAR:-default}` expanded from the
+    /// environment (as in the manifest), or the file's contents. Warns (one line on stderr, naming
+    /// the flag) when a password stands literally in the flag's value, where `ps` shows it.
+    pub(super) fn resolve(&self, engine: Engine) -> Result<Option<Secret>, TargetUriError> {
+        match (self.value, self.file) {
+            (Some(_), Some(_)) => Err(TargetUriError::Both {
+                flag: self.flag,
+                file_flag: self.file_flag,
+            }),
+            (Some(raw), None) => {
+                if literal_password(engine, raw) {
+                    eprintln!(
+                        "dbstash: warning: {} holds a password in plain text, which every user of this host can read in the process list; use ${{VAR}} or {} PATH instead",
+                        self.flag, self.file_flag
+                    );
+                }
+                expand_env(raw)
+                    .map(|uri| Some(Secret::new(uri)))
+                    .map_err(|message| TargetUriError::Expand {
+                        flag: self.flag,
+                        message,
+                    })
+            }
+            (None, Some(path)) => read_uri_file(self.file_flag, path).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// `${VAR}` expansion with the manifest's rules; an error names a variable, never the value.
+fn expand_env(raw: &str) -> Result<String, String> {
+    crate::manifest::interp::expand(raw, &|k| std::env::var(k).ok()).map_err(|e| {
+        if e.starts_with("invalid variable name") {
+            "invalid `${...}`: a variable name is letters, digits and `_` (write `$${` for a literal `${`)".into()
+        } else {
+            e
+        }
+    })
+}
+
+/// Would a password remain in `raw` if every `${VAR}` in it were empty? Then it is in argv.
+fn literal_password(engine: Engine, raw: &str) -> bool {
+    let Ok(bare) = crate::manifest::interp::expand(raw, &|_| Some(String::new())) else {
+        return false;
+    };
+    parse_uri(engine, &bare)
+        .ok()
+        .and_then(|c| c.password)
+        .is_some_and(|p| !p.is_empty())
+}
+
+/// A small regular file holding the URI; one trailing newline (as `echo` writes) is dropped.
+fn read_uri_file(file_flag: &'static str, path: &Path) -> Result<Secret, TargetUriError> {
+    let shown = path.display().to_string();
+    let unusable = |problem: &str| TargetUriError::Unusable {
+        file_flag,
+        path: shown.clone(),
+        problem: problem.to_string(),
+    };
+    let read_err = |source| TargetUriError::Read {
+        file_flag,
+        path: shown.clone(),
+        source,
+    };
+    // Looked at before opening: opening a FIFO would block.
+    if !std::fs::metadata(path).map_err(read_err)?.is_file() {
+        return Err(unusable("not a regular file"));
+    }
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    file.take(URI_FILE_CAP + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > URI_FILE_CAP {
+        return Err(unusable(&format!(
+            "larger than {URI_FILE_CAP} bytes (it should hold one URI)"
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| unusable("not UTF-8 text"))?;
+    let uri = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    if uri.trim().is_empty() {
+        return Err(unusable("empty"));
+    }
+    Ok(Secret::new(uri))
+}
+
 pub fn run(
     config: &Path,
     job: &str,
     backup: &str,
-    to: Option<&str>,
+    to: TargetFlags<'_>,
     to_file: Option<&Path>,
     yes: bool,
     pick: &super::Pick,
@@ -59,6 +207,14 @@ pub fn run(
             return 2;
         }
     };
+    let to = match to.resolve(plan.engine) {
+        Ok(uri) => uri,
+        Err(e) => {
+            eprintln!("dbstash: {e}");
+            return 2;
+        }
+    };
+    let to = to.as_ref().map(Secret::expose);
     if plan.databases.is_many() {
         eprintln!("dbstash: job {job} backs up several databases: pass --database NAME (see `dbstash list --job {job}`)");
         return 2;
@@ -118,5 +274,58 @@ pub fn run(
             }
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_counts_as_literal_only_when_it_survives_empty_variables() {
+        let pg = Engine::Postgres;
+        assert!(literal_password(pg, "postgresql://u:hunter2@h/db"));
+        assert!(literal_password(pg, "postgresql://u@h/db?password=hunter2"));
+        assert!(literal_password(pg, "postgresql://u:pre${PW}@h/db"));
+        assert!(literal_password(pg, "postgresql://u:${PW:-fallback}@h/db"));
+        assert!(!literal_password(pg, "postgresql://u:${PW}@h/db"));
+        assert!(!literal_password(pg, "${TARGET_URI}"));
+        assert!(!literal_password(pg, "postgresql://u@h/db"));
+        assert!(!literal_password(pg, "app_copy"));
+        assert!(literal_password(Engine::Mariadb, "u:se:cret@tcp(h:3307)/x"));
+        assert!(!literal_password(Engine::Mariadb, "u:${PW}@tcp(h:3307)/x"));
+    }
+
+    #[test]
+    fn expansion_errors_never_quote_the_value() {
+        let e = expand_env("postgresql://u:hun${ter-2}@h/db").unwrap_err();
+        assert!(!e.contains("ter-2") && !e.contains("hun"), "{e}");
+        let e = expand_env("postgresql://u:${DBSTASH_UNIT_UNSET_VAR}@h/db").unwrap_err();
+        assert!(e.contains("DBSTASH_UNIT_UNSET_VAR"), "{e}");
+        assert_eq!(expand_env("a$${b}").unwrap(), "a${b}");
+    }
+
+    #[test]
+    fn uri_files_are_small_regular_files_with_one_trailing_newline_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("uri");
+        std::fs::write(&f, "postgresql://u:p w@h/db\r\n").unwrap();
+        assert_eq!(
+            read_uri_file("--to-uri-file", &f).unwrap().expose(),
+            "postgresql://u:p w@h/db"
+        );
+        std::fs::write(&f, "x\n\n").unwrap();
+        assert_eq!(read_uri_file("--to-uri-file", &f).unwrap().expose(), "x\n");
+        std::fs::write(&f, "\n").unwrap();
+        assert!(read_uri_file("--to-uri-file", &f).is_err());
+        std::fs::write(&f, vec![b'a'; URI_FILE_CAP as usize + 1]).unwrap();
+        let e = read_uri_file("--to-uri-file", &f).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--to-uri-file ") && e.contains("larger than"),
+            "{e}"
+        );
+        let e = read_uri_file("--to-uri-file", dir.path()).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(read_uri_file("--to-uri-file", &dir.path().join("none")).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! `dbstash verify J [--backup ID|latest|all] [--restore-to URI]`.
+//! `dbstash verify J [--backup ID|latest|all] [--restore-to URI | --restore-to-file PATH]`.
 
 use crate::manifest::units::human_size;
 use crate::restore;
@@ -10,7 +10,7 @@ pub fn run(
     config: &Path,
     job: &str,
     backup: &str,
-    restore_to: Option<&str>,
+    restore_to: super::restore::TargetFlags<'_>,
     pick: &super::Pick,
 ) -> i32 {
     let (m, plan) = match super::restore::plan_of(config, job) {
@@ -24,15 +24,22 @@ pub fn run(
             return 2;
         }
     };
+    let restore_to = match restore_to.resolve(plan.engine) {
+        Ok(uri) => uri,
+        Err(e) => {
+            eprintln!("dbstash: {e}");
+            return 2;
+        }
+    };
     let secrets = restore::secrets_of(
         &plan,
-        super::restore::uri_secret(&plan, restore_to).as_ref(),
+        super::restore::uri_secret(&plan, restore_to.as_ref().map(Secret::expose)).as_ref(),
     );
     let refs: Vec<&Secret> = secrets.iter().collect();
     let Some(rt) = super::runtime() else { return 1 };
     rt.block_on(async {
         let store = AnyStorage::for_plan(&plan);
-        if let Some(uri) = restore_to {
+        if let Some(target) = restore_to {
             if backup == "all" {
                 eprintln!("dbstash: a drill restores one backup; use --backup ID or latest with --restore-to");
                 return 1;
@@ -45,7 +52,6 @@ pub fn run(
                 }
             };
             let Some(b) = chosen.first() else { return 1 };
-            let target = Secret::new(uri);
             return match restore::drill_backup(&plan, &store, b, &target, &m.settings.temp_dir).await {
                 Ok(r) => {
                     for t in &r.tables {

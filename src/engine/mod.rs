@@ -63,6 +63,19 @@ pub fn dump_dir() -> String {
     format!("{}/dump", crate::plan::command::RUN_DIR)
 }
 
+/// Does the engine's restore apply a backup all-or-nothing? psql and pg_restore run with
+/// `--single-transaction`, and SQLite and Redis restores write a new file that is renamed into
+/// place only when complete, so a damaged stream changes nothing. `mysql`/`mariadb` (DDL commits
+/// implicitly, every statement autocommits) and `mongorestore --drop` apply what they read as they
+/// read it: into a database that already exists they must see nothing before the whole backup has
+/// been checked.
+pub fn restore_is_atomic(engine: Engine) -> bool {
+    match engine {
+        Engine::Postgres | Engine::Postgis | Engine::Sqlite | Engine::Redis => true,
+        Engine::Mysql | Engine::Mariadb | Engine::Mongo => false,
+    }
+}
+
 /// The command listing the server's databases, for `database: "*"`.
 pub fn list_databases(job: &Job) -> Option<CommandSpec> {
     match job.engine {

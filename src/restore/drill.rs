@@ -173,16 +173,20 @@ pub async fn drill_backup(
             "a MongoDB drill needs `mongosh` on PATH to count and drop its scratch database".into(),
         ));
     }
-    match target::exists(&target, base).await? {
+    // MongoDB cannot tell (`None`): mongorestore creates the database itself.
+    let created = match target::exists(&target, base).await? {
         Some(true) => {
             return Err(RestoreError::Target(format!(
                 "the scratch database {} already exists; a drill restores only into a database it creates (drop it first)",
                 target.label
             )))
         }
-        Some(false) => target::create(&target, base).await?,
-        None => {}
-    }
+        Some(false) => {
+            target::create(&target, base).await?;
+            true
+        }
+        None => false,
+    };
     let src = Source {
         store,
         backup,
@@ -192,7 +196,7 @@ pub async fn drill_backup(
     };
     let result = async {
         target::postgis(&target, base).await?;
-        let done = apply(job, &target, &src, base).await?;
+        let done = apply(job, &target, &src, base, created).await?;
         let tables = counts(&target, base).await?;
         Ok::<_, RestoreError>((done, tables))
     }

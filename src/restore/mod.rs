@@ -201,13 +201,18 @@ fn confirm(consent: Consent, question: &str) -> Result<(), RestoreError> {
     }
 }
 
-/// Restore `backup` into `target` (which exists now). Used by `restore` and by drills.
+/// Restore `backup` into `target` (which exists now). Used by `restore` and by drills. `fresh`:
+/// this restore created the target and drops it on failure, so nothing of value is at stake there.
 pub(crate) async fn apply(
     job: &Job,
     target: &Target,
     src: &Source<'_>,
     base: &Path,
+    fresh: bool,
 ) -> Result<pipeline::ToolDone, RestoreError> {
+    if needs_first_pass(job.engine, src.layout.payload, fresh) {
+        first_pass(job, src).await?;
+    }
     let secrets = target.secrets();
     let t = &target.job;
     match (job.engine, src.layout.payload) {
@@ -239,7 +244,8 @@ pub(crate) async fn apply(
         }
         (Engine::Sqlite, Payload::Sql) => {
             let dest = PathBuf::from(target.database());
-            let sib = pipeline::Sibling::reserve(&dest)?;
+            // Created here (0600), not by sqlite3, whose new files follow the umask.
+            let (sib, _empty) = pipeline::Sibling::create(&dest)?;
             let spec = engine::sqlite::restore_sql(t, &sib.path);
             let done = pipeline::into_tool(src, &spec, base, &secrets).await?;
             sqlite_check(&sib.path).await?;
@@ -254,6 +260,41 @@ pub(crate) async fn apply(
             "a {p:?} backup cannot be restored by a {} job",
             e.as_str()
         ))),
+    }
+}
+
+/// A tool that applies what it reads as it reads it (see [`engine::restore_is_atomic`]), fed
+/// straight from the stream, into a database that was there before: the damage would be seen only
+/// after the tool had already replaced part of it. (Folder payloads are checked before their tool
+/// starts; file payloads are renamed into place only when complete.)
+fn needs_first_pass(engine: Engine, payload: Payload, fresh: bool) -> bool {
+    let streamed = matches!(
+        payload,
+        Payload::Sql | Payload::PgCustom | Payload::MongoArchive { .. }
+    );
+    streamed && !fresh && !engine::restore_is_atomic(engine)
+}
+
+/// Read the whole backup once and check it (size, sha256, decryption, decompression, signature)
+/// before the restore tool sees a byte; the second pass that feeds the tool checks it again, so
+/// an object replaced in between still fails (though by then the tool has applied part of it).
+async fn first_pass(job: &Job, src: &Source<'_>) -> Result<(), RestoreError> {
+    let checked = pipeline::check(src).await?;
+    check_signature(&src.layout, &checked, &src.backup.key)?;
+    tracing::info!(job = %job.name, event = "restore_prechecked", backup = %src.backup.id,
+        size = checked.stored, sha256 = %checked.sha256,
+        "backup checked in full before {} sees it (its restore cannot roll back)", job.engine.as_str());
+    Ok(())
+}
+
+/// Does the decompressed stream start with its format's signature (when it has one)?
+fn check_signature(layout: &Layout, pumped: &Pumped, key: &str) -> Result<(), RestoreError> {
+    match layout.magic() {
+        Some(magic) if !pumped.head.starts_with(magic) => Err(RestoreError::Check(format!(
+            "{key}: the data does not start with the {:?} signature",
+            layout.payload
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -354,7 +395,7 @@ pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, Rest
     };
     let result = async {
         target::postgis(&target, req.temp_dir).await?;
-        apply(job, &target, &src, req.temp_dir).await
+        apply(job, &target, &src, req.temp_dir, created).await
     }
     .await;
     if let Some(b) = bar {
@@ -520,13 +561,8 @@ pub async fn verify(
         pipeline::transfer(&src, &group, std::io::sink()).await?
     };
     group.kill();
-    if let Some(magic) = layout.magic().filter(|_| note.is_none()) {
-        if !pumped.head.starts_with(magic) {
-            return Err(RestoreError::Check(format!(
-                "{}: the data does not start with the {:?} signature",
-                backup.key, layout.payload
-            )));
-        }
+    if note.is_none() {
+        check_signature(&layout, &pumped, &backup.key)?;
     }
     if layout.payload == Payload::Rdb && note.is_none() {
         let info = rdb
@@ -636,6 +672,34 @@ mod tests {
             "--nsTo=dst.*",
         ] {
             assert!(spec.args.contains(&a.to_string()), "{a}: {:?}", spec.args);
+        }
+    }
+
+    #[test]
+    fn only_tools_that_cannot_roll_back_get_a_first_pass_and_only_over_existing_data() {
+        let archive = Payload::MongoArchive { gzip: false };
+        for (engine, payload) in [
+            (Engine::Mysql, Payload::Sql),
+            (Engine::Mariadb, Payload::Sql),
+            (Engine::Mongo, archive),
+        ] {
+            assert!(needs_first_pass(engine, payload, false), "{engine:?}");
+            assert!(!needs_first_pass(engine, payload, true), "{engine:?}");
+        }
+        // Transactional tools, files renamed into place, folders checked before their tool.
+        for (engine, payload) in [
+            (Engine::Postgres, Payload::Sql),
+            (Engine::Postgis, Payload::PgCustom),
+            (Engine::Sqlite, Payload::Sql),
+            (Engine::Sqlite, Payload::SqliteFile),
+            (Engine::Redis, Payload::Rdb),
+            (Engine::Mongo, Payload::Tar),
+            (Engine::Mongo, Payload::Directory),
+        ] {
+            assert!(
+                !needs_first_pass(engine, payload, false),
+                "{engine:?} {payload:?}"
+            );
         }
     }
 

@@ -117,6 +117,15 @@ pub async fn transfer<W: Write + Send + 'static>(
     }
 }
 
+/// Read and check the whole backup (size, sha256, decryption, decompression) and hand its bytes to
+/// nobody: the first pass of a restore whose tool cannot roll back.
+pub async fn check(src: &Source<'_>) -> Result<Pumped, RestoreError> {
+    let group = ProcGroup::new();
+    let checked = transfer(src, &group, std::io::sink()).await;
+    group.kill();
+    checked
+}
+
 /// Fault injection for tests: wait this long between a failed check and killing the restore tool,
 /// so a test can prove the tool cannot commit in the meantime (it has seen neither EOF nor the
 /// stream's last bytes). Unset in normal use.
