@@ -5,6 +5,9 @@
 //!
 //! The rule that matters: a restore tool never sees end-of-file before the whole object has been
 //! read and found to match its record; on any failure the tool is killed first (see `pipeline`).
+//! That is enough for tools that roll back (psql, pg_restore). Tools that apply what they read
+//! (mysql, mongorestore) see nothing of a backup restored over an existing database until a first
+//! pass has read and checked all of it (`first_pass`).
 
 pub mod drill;
 mod folder;

@@ -291,16 +291,13 @@ impl Sibling {
         Ok((Sibling { path, keep: false }, f))
     }
 
-    /// fsync, take over `dest`'s permissions, remove `stale` companions, rename over `dest`,
-    /// fsync the folder.
+    /// fsync, remove `stale` companions, rename over `dest`, fsync the folder. The file keeps the
+    /// 0600 it was created with, also when it replaces a file that had a wider mode.
     pub fn commit(mut self, dest: &Path, stale: &[&str]) -> Result<(), RestoreError> {
         let io = |what: String| move |source| RestoreError::Io { what, source };
         let f = File::open(&self.path).map_err(io(format!("open {}", self.path.display())))?;
         f.sync_all()
             .map_err(io(format!("fsync {}", self.path.display())))?;
-        if let Ok(meta) = std::fs::metadata(dest) {
-            let _ = std::fs::set_permissions(&self.path, meta.permissions());
-        }
         for suffix in stale {
             let p = PathBuf::from(format!("{}{suffix}", dest.display()));
             match std::fs::remove_file(&p) {
