@@ -495,6 +495,23 @@ fn readyz_is_503_until_a_valid_manifest_is_loaded() {
 }
 
 #[test]
+fn sigterm_while_waiting_for_a_first_valid_manifest_exits_2() {
+    let port = support::free_port();
+    let t = Test::new().manifest(&manifest(
+        port,
+        "  ok: { engine: sqlite3, database: '{dir}/app.db', remote: l }\n",
+    ));
+    let mut sup = Sup::start(&t);
+    assert!(
+        support::wait_port(port, Duration::from_secs(10)),
+        "{}",
+        t.log()
+    );
+    assert_eq!(status(port, "/readyz"), Some(503));
+    assert_eq!(sup.stop(), Some(2), "{}", t.log());
+}
+
+#[test]
 fn a_timeout_is_reported_as_soon_as_the_group_is_dead() {
     if !require(support::have("pg_dump"), "pg_dump") {
         return;
