@@ -107,17 +107,17 @@ fn schedules_run_repeatedly_and_metrics_move() {
     assert_eq!(http_get(port, "/readyz").map(|r| r.0), Some(200));
     assert!(wait_until(Duration::from_secs(15), || metric(
         port,
-        "dbstash_backup_runs_total{job=\"a\",status=\"success\"}"
+        "dbstash_backup_runs_total{backup_job=\"a\",status=\"success\"}"
     ) >= 3.0));
     let (code, body) = http_get(port, "/healthz").unwrap();
     assert_eq!(code, 200, "{body}");
     assert!(
         metric(
             port,
-            "dbstash_backup_last_success_timestamp_seconds{job=\"a\"}"
+            "dbstash_backup_last_success_timestamp_seconds{backup_job=\"a\"}"
         ) > 1.7e9
     );
-    assert!(metric(port, "dbstash_backup_last_size_bytes{job=\"a\"}") > 0.0);
+    assert!(metric(port, "dbstash_backup_last_size_bytes{backup_job=\"a\"}") > 0.0);
     let (code, took, _) = sup.term();
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(10));
@@ -135,21 +135,21 @@ fn overlapping_ticks_are_skipped_not_doubled() {
     assert!(support::wait_port(port, Duration::from_secs(10)));
     assert!(wait_until(Duration::from_secs(12), || metric(
         port,
-        "dbstash_backup_runs_total{job=\"slow\",status=\"skipped\"}"
+        "dbstash_backup_runs_total{backup_job=\"slow\",status=\"skipped\"}"
     ) >= 2.0));
     // Never two at once: the running gauge is 0 or 1, and successes trail skips.
-    assert!(metric(port, "dbstash_backup_running{job=\"slow\"}") <= 1.0);
+    assert!(metric(port, "dbstash_backup_running{backup_job=\"slow\"}") <= 1.0);
     assert!(wait_until(Duration::from_secs(8), || metric(
         port,
-        "dbstash_backup_runs_total{job=\"slow\",status=\"success\"}"
+        "dbstash_backup_runs_total{backup_job=\"slow\",status=\"success\"}"
     ) >= 1.0));
     let ok = metric(
         port,
-        "dbstash_backup_runs_total{job=\"slow\",status=\"success\"}",
+        "dbstash_backup_runs_total{backup_job=\"slow\",status=\"success\"}",
     );
     let skipped = metric(
         port,
-        "dbstash_backup_runs_total{job=\"slow\",status=\"skipped\"}",
+        "dbstash_backup_runs_total{backup_job=\"slow\",status=\"skipped\"}",
     );
     assert!(skipped > ok, "ok={ok} skipped={skipped}");
 }
@@ -467,7 +467,7 @@ fn scheduled_restore_drill_runs_and_leaves_no_scratch_database() {
     assert!(
         wait_until(Duration::from_secs(30), || metric(
             port,
-            "dbstash_verify_runs_total{job=\"pg\",status=\"success\"}"
+            "dbstash_verify_runs_total{backup_job=\"pg\",status=\"success\"}"
         ) >= 1.0),
         "no successful drill:\n{}",
         t.log()

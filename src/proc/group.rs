@@ -90,12 +90,22 @@ impl ProcGroup {
         }
     }
 
-    /// Is any process of this run's groups still alive?
+    /// Is any process of this run's groups still running? Zombies do not count: a killed child
+    /// stays a zombie until its `Child` is waited for, which the run does only after the
+    /// grace wait — `killpg(pgid, 0)` succeeds for a zombie, so a group that died at once
+    /// would look alive for the whole grace period.
     pub fn alive(&self) -> bool {
         let pgids = self.pgids.lock().map(|g| g.clone()).unwrap_or_default();
-        pgids
-            .iter()
-            .any(|p| killpg(Pid::from_raw(*p), None).is_ok())
+        if pgids.is_empty() {
+            return false;
+        }
+        match running_groups() {
+            Some(running) => pgids.iter().any(|p| running.contains(p)),
+            // No /proc: a signal probe (zombies count as alive: the wait runs to its end).
+            None => pgids
+                .iter()
+                .any(|p| killpg(Pid::from_raw(*p), None).is_ok()),
+        }
     }
 
     /// SIGTERM, wait up to `grace`, then SIGKILL whatever is left.
@@ -110,5 +120,67 @@ impl ProcGroup {
 
     pub fn kill(&self) {
         self.signal(Signal::SIGKILL);
+    }
+}
+
+/// The process groups that have at least one process that is not a zombie, from /proc;
+/// `None` when /proc cannot be read.
+fn running_groups() -> Option<std::collections::HashSet<i32>> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    let groups = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|stat| live_pgid(&stat))
+        .collect();
+    Some(groups)
+}
+
+/// The process group of a `/proc/PID/stat` line, unless the process is a zombie (or dead).
+/// The fields after the command name (which may hold spaces and parentheses) are
+/// `state ppid pgrp ...`.
+fn live_pgid(stat: &str) -> Option<i32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_parse_and_zombies_do_not_count() {
+        assert_eq!(live_pgid("12 (sleep) S 1 12 12 0 -1"), Some(12));
+        assert_eq!(live_pgid("13 (a (b) c) R 1 40 40 0 -1"), Some(40));
+        assert_eq!(live_pgid("14 (pg_dump) Z 1 40 40 0 -1"), None);
+        assert_eq!(live_pgid("garbage"), None);
+    }
+
+    #[tokio::test]
+    async fn a_killed_group_is_not_alive_while_its_leader_is_a_zombie() {
+        let group = ProcGroup::new();
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        let mut child = group.spawn(&mut cmd).expect("spawn sleep");
+        assert!(group.alive());
+        let started = std::time::Instant::now();
+        // not waited for: the killed `sleep` stays a zombie during the grace wait
+        group.terminate(Duration::from_secs(5)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the grace wait ran {:?} for a dead group",
+            started.elapsed()
+        );
+        assert!(!group.alive());
+        let _ = child.wait().await;
     }
 }

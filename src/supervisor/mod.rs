@@ -3,6 +3,7 @@
 //! backup); `max_parallel` bounds concurrent backups through a fair semaphore.
 
 pub mod diff;
+mod pending;
 pub mod reaper;
 pub mod signals;
 pub mod state;
@@ -30,13 +31,21 @@ const MAX_NAP: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_secs(30);
 
 pub fn run(config: &Path) -> i32 {
-    let Some(m) = crate::cli::load_or_report(config) else {
-        return 2;
-    };
-    crate::logging::init(m.settings.log_level, m.settings.log_format);
     let Some(runtime) = crate::cli::runtime() else {
         return 1;
     };
+    // A first load that fails does not end `run`: it waits, not ready, for a valid manifest.
+    let m = match manifest::load(config) {
+        Ok(m) => m,
+        Err(e) => match runtime.block_on(pending::wait_for_manifest(config, &e)) {
+            Some(m) => m,
+            None => return 2,
+        },
+    };
+    for w in &m.warnings {
+        eprintln!("{w}");
+    }
+    crate::logging::init(m.settings.log_level, m.settings.log_format);
     runtime.block_on(Supervisor::start(config.to_path_buf(), m))
 }
 
@@ -94,6 +103,7 @@ impl Supervisor {
         for p in plans.values() {
             sup.start_loop(p.clone(), p.run_on_start);
         }
+        shared.set_ready(true);
         tracing::info!(event = "supervisor_started", jobs = plans.len(), manifest = %path.display(), "scheduling {} job(s)", plans.len());
 
         // Reload triggers: directory watcher, SIGHUP, slow poll.
@@ -156,7 +166,6 @@ impl Supervisor {
                 h.abort();
             }
         }
-        self.shared.metrics.forget_job(name);
     }
 
     /// Re-read the manifest; apply it by job name if it is valid and different.
@@ -238,6 +247,7 @@ impl Supervisor {
                         dispatcher,
                     };
                 }
+                self.shared.sync_metrics();
                 self.shared.metrics.count_reload("success");
                 trim_heap();
                 for s in &restart {
@@ -258,6 +268,7 @@ impl Supervisor {
 
     /// Stop scheduling; let running backups finish within `grace`; then stop them and clean up.
     async fn shutdown(&mut self, grace: Duration, stop_runs: tokio::sync::watch::Sender<bool>) {
+        self.shared.set_ready(false);
         let running = self.shared.active.load(Ordering::SeqCst);
         tracing::info!(
             event = "shutdown",
@@ -375,15 +386,9 @@ async fn job_loop(ctx: RunCtx, plan: Arc<JobPlan>, run_now: bool) {
     let Some(schedule) = plan.job().and_then(|j| j.schedule.clone()) else {
         return;
     };
-    let metrics = ctx.shared.clone();
-    let label = crate::server::metrics::Metrics::job(&name);
-    let on_next = move |t: Timestamp| {
-        metrics
-            .metrics
-            .next_run
-            .get_or_create(&label)
-            .set(t.as_second() as f64);
-    };
+    let shared = ctx.shared.clone();
+    let job = name.clone();
+    let on_next = move |t: Timestamp| shared.metrics.set_next_run(&job, t.as_second());
     schedule_loop(schedule, plan.zone().tz, on_next, || fire(&ctx, &name)).await;
 }
 
@@ -405,7 +410,7 @@ fn fire_drill(ctx: &RunCtx, plan: Arc<JobPlan>, target: Secret) {
     let shared = ctx.shared.clone();
     if !shared.claim(&key) {
         tracing::warn!(job = %plan.job, event = "drill_skipped", "previous drill still in progress");
-        shared.metrics.count_drill(&plan.job, "skipped");
+        shared.metrics.record_drill(&plan.job, &skipped_result());
         return;
     }
     shared.active.fetch_add(1, Ordering::SeqCst);
@@ -418,8 +423,10 @@ fn fire_drill(ctx: &RunCtx, plan: Arc<JobPlan>, target: Secret) {
             started,
         );
         tracing::info!(job = %plan.job, run_id = %outcome.run_id, event = "drill_started");
+        let mut restore_time = None;
         match tokio::time::timeout(plan.timeout, crate::restore::drill(&plan, &target)).await {
             Ok(Ok(report)) => {
+                restore_time = Some(report.duration);
                 outcome.status = Status::Success;
                 outcome.object = Some(report.backup.clone());
                 outcome.size = Some(report.stored_bytes);
@@ -436,9 +443,10 @@ fn fire_drill(ctx: &RunCtx, plan: Arc<JobPlan>, target: Secret) {
         if let Some(e) = &outcome.error {
             tracing::error!(job = %plan.job, run_id = %outcome.run_id, event = "drill_failed", error = %e);
         }
-        shared
-            .metrics
-            .count_drill(&plan.job, outcome.status.as_str());
+        // The restore SLO: how long the drill's restore and checks took.
+        let mut result = result_of(&outcome);
+        result.duration = restore_time.unwrap_or(outcome.duration);
+        shared.metrics.record_drill(&plan.job, &result);
         shared.release(&format!("{}#verify", plan.job));
         if let Some(d) = shared.dispatcher() {
             for del in run::notice::finished(&d, &plan.notify, &outcome).await {
@@ -459,7 +467,7 @@ fn fire(ctx: &RunCtx, job: &str) {
             event = "backup_skipped",
             "previous run still in progress; this tick is skipped"
         );
-        shared.metrics.count_run(job, "skipped");
+        shared.metrics.record_backup(job, &skipped_result());
         return;
     }
     // The plan as of now: a reload changes the next run, never a running one.
@@ -473,8 +481,7 @@ fn fire(ctx: &RunCtx, job: &str) {
         let shared = ctx.shared.clone();
         let job = plan.job.clone();
         let _permit = ctx.sem.clone().acquire_owned().await;
-        let label = crate::server::metrics::Metrics::job(&job);
-        shared.metrics.running.get_or_create(&label).set(1);
+        shared.metrics.set_running(&job, true);
         let mut env = ctx.env.clone();
         if let Some(d) = shared.dispatcher() {
             env.on_start = Some(run::notice::start_hook(
@@ -483,26 +490,9 @@ fn fire(ctx: &RunCtx, job: &str) {
             ));
         }
         let outcome = run::backup::backup(&plan, &env).await;
-        shared.metrics.running.get_or_create(&label).set(0);
-        shared.metrics.count_run(&job, outcome.status.as_str());
-        if outcome.status != Status::Skipped {
-            shared
-                .metrics
-                .last_duration
-                .get_or_create(&label)
-                .set(outcome.duration.as_secs_f64());
-        }
+        shared.metrics.set_running(&job, false);
+        shared.metrics.record_backup(&job, &result_of(&outcome));
         if outcome.status == Status::Success {
-            shared
-                .metrics
-                .last_success
-                .get_or_create(&label)
-                .set(outcome.finished.as_second() as f64);
-            shared
-                .metrics
-                .last_size
-                .get_or_create(&label)
-                .set(outcome.size.unwrap_or(0) as i64);
             if let Ok(mut l) = shared.last_success.lock() {
                 l.insert(job.clone(), outcome.finished);
             }
@@ -516,4 +506,24 @@ fn fire(ctx: &RunCtx, job: &str) {
         shared.active.fetch_sub(1, Ordering::SeqCst);
         shared.idle.notify_waiters();
     });
+}
+
+/// How a run or drill ended, for the metrics.
+fn result_of(outcome: &run::RunOutcome) -> crate::server::metrics::RunResult<'static> {
+    crate::server::metrics::RunResult {
+        status: outcome.status.as_str(),
+        finished: outcome.finished.as_second(),
+        duration: outcome.duration,
+        size: outcome.size,
+    }
+}
+
+/// A tick that found the previous run (or drill) still going.
+fn skipped_result() -> crate::server::metrics::RunResult<'static> {
+    crate::server::metrics::RunResult {
+        status: "skipped",
+        finished: Timestamp::now().as_second(),
+        duration: Duration::ZERO,
+        size: None,
+    }
 }

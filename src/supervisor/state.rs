@@ -3,7 +3,7 @@
 use crate::manifest::Manifest;
 use crate::notify::Dispatcher;
 use crate::plan::JobPlan;
-use crate::server::metrics::Metrics;
+use crate::server::metrics::{JobSeries, Metrics};
 use crate::server::Health;
 use jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -22,6 +22,8 @@ pub struct Shared {
     pub metrics: Metrics,
     pub current: RwLock<Current>,
     heartbeat: AtomicI64,
+    /// A valid manifest is loaded and the scheduler runs (false until the job loops start and
+    /// again from the start of shutdown).
     ready: AtomicBool,
     /// Jobs with a run queued or running (a tick finding its job here is skipped).
     pub running: Mutex<HashSet<String>>,
@@ -38,7 +40,7 @@ impl Shared {
             metrics: Metrics::new(),
             current: RwLock::new(current),
             heartbeat: AtomicI64::new(Timestamp::now().as_second()),
-            ready: AtomicBool::new(true),
+            ready: AtomicBool::new(false),
             running: Mutex::new(HashSet::new()),
             last_success: Mutex::new(HashMap::new()),
             started_at: Timestamp::now(),
@@ -48,7 +50,25 @@ impl Shared {
         if let Ok(c) = s.current.read() {
             s.metrics.set_manifest(&c.manifest.hash);
         }
+        s.sync_metrics();
         s
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Give every job of the current manifest its series and drop those of removed jobs.
+    pub fn sync_metrics(&self) {
+        let Ok(c) = self.current.read() else {
+            return;
+        };
+        let jobs = c
+            .plans
+            .values()
+            .map(|p| (p.job.clone(), series_of(p)))
+            .collect();
+        self.metrics.sync_jobs(jobs);
     }
 
     pub fn beat(&self) {
@@ -80,6 +100,21 @@ impl Shared {
             r.remove(job);
         }
     }
+}
+
+/// What a job's plan means for its metrics.
+fn series_of(plan: &JobPlan) -> JobSeries {
+    JobSeries {
+        drill: drill_scheduled(plan),
+        stale_after: plan.stale_after,
+    }
+}
+
+/// A restore drill runs on a schedule: `verify` has both `schedule` and `restore_to`.
+pub fn drill_scheduled(plan: &JobPlan) -> bool {
+    plan.job()
+        .and_then(|j| j.verify.as_ref())
+        .is_some_and(|v| v.schedule.is_some() && v.restore_to.is_some())
 }
 
 impl Health for Shared {
