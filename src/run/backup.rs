@@ -175,16 +175,16 @@ async fn sweep_then_create_folder(
     temp_dir: &Path,
     run_id: &str,
 ) -> Result<RunFolder, RunFolderError> {
-    let (temp_dir, run_id) = (temp_dir.to_path_buf(), run_id.to_string());
+    let (temp, id) = (temp_dir.to_path_buf(), run_id.to_string());
     // Blocking file system work (a dead tar-mode run may have left gigabytes).
     tokio::task::spawn_blocking(move || {
-        stale::sweep_logged(&temp_dir);
-        RunFolder::create(&temp_dir, &run_id)
+        stale::sweep_logged(&temp);
+        RunFolder::create(&temp, &id)
     })
     .await
     .unwrap_or_else(|e| {
         Err(RunFolderError::Create {
-            path: "runs".into(),
+            path: temp_dir.join("runs").join(run_id).display().to_string(),
             source: std::io::Error::other(e),
         })
     })
