@@ -1,6 +1,7 @@
-//! One run of a job: lock → pre-hook → which databases → one backup each (run::unit) → post-hook,
-//! all under the job's timeout and dbstash's shutdown. Anything a cut-short run left on a remote
-//! without its record is deleted here.
+//! One run of a job: lock → dead runs' temp folders removed (run::stale) → the run's own folder →
+//! pre-hook → which databases → one backup each (run::unit) → post-hook, all under the job's
+//! timeout and dbstash's shutdown. Anything a cut-short run left on a remote without its record is
+//! deleted here; whatever the hooks left running dies with the run's process group.
 
 use super::dump;
 use super::record;
