@@ -11,6 +11,9 @@ pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> i32 {
     };
     crate::logging::init(m.settings.log_level, m.settings.log_format);
     let Some(rt) = super::runtime() else { return 1 };
+    if !dry_run {
+        crate::run::stale::sweep_logged(&m.settings.temp_dir);
+    }
     rt.block_on(async {
         let now = jiff::Timestamp::now();
         let mut code = 0;

@@ -30,6 +30,36 @@ pub fn command(spec: &CommandSpec, run_dir: Option<&Path>) -> tokio::process::Co
     c
 }
 
+/// Files the child creates are private (0600, folders 0700) whatever dbstash's umask: dump tools
+/// such as `pg_dump --format=directory` create their files with the process umask.
+pub fn private_umask(cmd: &mut tokio::process::Command) {
+    // SAFETY: umask is async-signal-safe and touches nothing but the child's own state.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+}
+
+/// When process `pid` started, in clock ticks since boot (`/proc/PID/stat` field 22): with the
+/// pid it names one process, not whichever later reuses the pid. `None` when it is not running.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_time(&stat)
+}
+
+fn parse_start_time(stat: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may hold spaces or ')': count from the
+    // last ')'. What follows is field 3 (state) onwards; starttime is field 22.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    if fields.next()? == "Z" {
+        return None; // a zombie has finished running
+    }
+    fields.nth(18)?.parse().ok()
+}
+
 /// "exit 3" / "signal 9" for messages.
 pub fn describe_status(s: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
@@ -47,5 +77,22 @@ pub fn widen_pipe(fd: &impl std::os::fd::AsRawFd) {
     // SAFETY: F_SETPIPE_SZ on a descriptor we own; failure is reported by the return value only.
     unsafe {
         libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_counts_fields_after_the_command_name() {
+        let stat = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_start_time(stat), Some(987654));
+        assert_eq!(
+            parse_start_time("42 (x) Z 1 42 42 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0"),
+            None
+        );
+        assert_eq!(parse_start_time("garbage"), None);
+        assert!(start_time(std::process::id()).is_some());
     }
 }

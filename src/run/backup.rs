@@ -1,9 +1,11 @@
-//! One run of a job: lock → pre-hook → which databases → one backup each (run::unit) → post-hook,
-//! all under the job's timeout and dbstash's shutdown. Anything a cut-short run left on a remote
-//! without its record is deleted here.
+//! One run of a job: lock → dead runs' temp folders removed (run::stale) → the run's own folder →
+//! pre-hook → which databases → one backup each (run::unit) → post-hook, all under the job's
+//! timeout and dbstash's shutdown. Anything a cut-short run left on a remote without its record is
+//! deleted here; whatever the hooks left running dies with the run's process group.
 
 use super::dump;
 use super::record;
+use super::stale::{self, RunFolder, RunFolderError};
 use super::unit::{self, Ctx, Done};
 use super::{hooks, lock, retention, Part, RunEnv, RunOutcome, Status};
 use crate::plan::databases;
@@ -61,7 +63,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     }
     let secrets = secrets(plan);
     let secret_refs: Vec<&Secret> = secrets.iter().collect();
-    let run_dir = env.temp_dir.join("runs").join(&run_id);
+    let folder = sweep_then_create_folder(&env.temp_dir, &run_id).await;
     let stores: Vec<AnyStorage> = plan.remotes.iter().map(AnyStorage::for_remote).collect();
     let group = ProcGroup::new();
     // The uploads run in a group of their own: when the dump fails, its whole family is SIGKILLed
@@ -82,7 +84,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     };
 
     let result = {
-        let work = attempt(plan, &ctx, &run_dir);
+        let work = attempt(plan, &ctx, &folder);
         tokio::pin!(work);
         let mut shutdown = env.shutdown.clone();
         let stop = async move {
@@ -153,34 +155,50 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
             size: outcome.size.unwrap_or(0),
             error: outcome.error.as_deref().unwrap_or(""),
         };
-        let post_group = ProcGroup::new();
-        if let Err(e) = hooks::run(
-            post,
-            "post",
-            &henv,
-            &secret_refs,
-            &post_group,
-            POST_HOOK_LIMIT,
-        )
-        .await
+        // In the run's process group, like the pre-hook: what it leaves running in the
+        // background dies with the run below.
+        if let Err(e) = hooks::run(post, "post", &henv, &secret_refs, &group, POST_HOOK_LIMIT).await
         {
             tracing::warn!(job = %plan.job, run_id, event = "hook_failed", hook = "post", error = %e);
         }
+        group.kill();
     }
-    let _ = std::fs::remove_dir_all(&run_dir);
+    // The run folder goes while the job's lock is still held.
+    drop(folder);
     outcome.log();
     outcome
+}
+
+/// The run's private folder `<temp_dir>/runs/<run_id>`, after removing the folders dead runs
+/// left there (this run holds the job's lock, so none of this job's is live; other jobs' live
+/// folders are told apart by their owner lock).
+async fn sweep_then_create_folder(
+    temp_dir: &Path,
+    run_id: &str,
+) -> Result<RunFolder, RunFolderError> {
+    let (temp, id) = (temp_dir.to_path_buf(), run_id.to_string());
+    // Blocking file system work (a dead tar-mode run may have left gigabytes).
+    tokio::task::spawn_blocking(move || {
+        stale::sweep_logged(&temp);
+        RunFolder::create(&temp, &id)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(RunFolderError::Create {
+            path: temp_dir.join("runs").join(run_id).display().to_string(),
+            source: std::io::Error::other(e),
+        })
+    })
 }
 
 /// Pre-hook, then every database's backup. One database failing does not stop the others.
 async fn attempt(
     plan: &JobPlan,
     ctx: &Ctx<'_>,
-    run_dir: &Path,
+    folder: &Result<RunFolder, RunFolderError>,
 ) -> Result<Vec<(String, Result<Done, String>)>, String> {
     let secret_refs: Vec<&Secret> = ctx.secrets.iter().collect();
-    dump::make_private_dir(run_dir)
-        .map_err(|e| format!("cannot create run folder {}: {e}", run_dir.display()))?;
+    let run_dir = folder.as_ref().map_err(|e| e.to_string())?.path();
     if let Some(pre) = &plan.hooks.pre {
         let henv = hooks::HookEnv {
             job: &plan.job,
@@ -258,11 +276,10 @@ fn select(plan: &JobPlan, listed: &str) -> Vec<String> {
 pub async fn discover(plan: &JobPlan, temp_dir: &Path) -> Result<Vec<String>, String> {
     let listed = match &plan.list_databases {
         Some(spec) if matches!(plan.databases, crate::manifest::model::Databases::All) => {
-            let dir = temp_dir
-                .join("runs")
-                .join(format!("plan-{}", uuid::Uuid::new_v4().simple()));
+            let id = format!("plan-{}", uuid::Uuid::new_v4().simple());
+            let folder = RunFolder::create(temp_dir, &id).map_err(|e| e.to_string())?;
             let group = ProcGroup::new();
-            let r = list_databases(spec, &group, &secrets(plan), &dir).await;
+            let r = list_databases(spec, &group, &secrets(plan), &folder.path().join("list")).await;
             group.kill();
             r?
         }

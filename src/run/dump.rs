@@ -72,6 +72,8 @@ pub async fn dump_to_folder(
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    // The dump's own files 0600 (the run folder's 0700 already keeps others out).
+    proc::private_umask(&mut cmd);
     let mut child = ctx
         .group
         .spawn(&mut cmd)
@@ -113,6 +115,7 @@ pub fn start_dump(
     write_private_files(unit_dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
     let mut cmd = proc::command(spec, Some(unit_dir));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    proc::private_umask(&mut cmd);
     let mut child = ctx
         .group
         .spawn(&mut cmd)

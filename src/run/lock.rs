@@ -5,6 +5,7 @@
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 #[derive(Debug)]
@@ -35,14 +36,23 @@ pub fn try_lock(temp_dir: &Path, job: &str) -> Result<JobLock, LockError> {
         path: path.display().to_string(),
         source,
     };
-    fs::create_dir_all(&dir).map_err(io)?;
+    // Private whatever the umask (temp_dir and locks/ 0700, the lock file 0600).
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(io)?;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
         .open(&path)
         .map_err(io)?;
+    // A lock file an older version made under a loose umask is tightened too (best effort: it
+    // may belong to another user, whose lock still works).
+    let _ = file.set_permissions(fs::Permissions::from_mode(0o600));
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(mut lock) => {
             // Who holds it, for the message another process prints.
@@ -79,5 +89,16 @@ mod tests {
         assert!(try_lock(d.path(), "other").is_ok());
         drop(a);
         assert!(try_lock(d.path(), "app").is_ok());
+    }
+
+    #[test]
+    fn lock_folder_and_file_are_private() {
+        let d = tempfile::tempdir().unwrap();
+        let temp = d.path().join("tmp");
+        let _l = try_lock(&temp, "app").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&temp), 0o700);
+        assert_eq!(mode(&temp.join("locks")), 0o700);
+        assert_eq!(mode(&temp.join("locks/app.lock")), 0o600);
     }
 }

@@ -3,6 +3,23 @@
 use crate::plan::command::CommandSpec;
 use crate::plan::RcloneConf;
 
+/// A streaming upload (`rcat`) cannot be sent again: rclone's high-level retries only repeat the
+/// failure, and its default 10 low-level retries per part (each with the S3 SDK's own attempts and
+/// backoff) kept a run against a dead endpoint going for 7 to 8 minutes. One attempt, two tries per
+/// part (a part is buffered, so a transient error on one is still survived), and bounded connect
+/// and idle times make a dead endpoint fail the run within seconds and a hung one within a few
+/// minutes, with rclone's own error. Placed before the user's `extra_args`, which win.
+pub const STREAM_UPLOAD_DEFAULTS: [&str; 4] = [
+    "--retries=1",
+    "--low-level-retries=2",
+    "--contimeout=10s",
+    "--timeout=30s",
+];
+
+/// Every other call: a bounded connect time (rclone's default is a minute per attempt), the rest
+/// as rclone has it (downloads and copies can resend, so their retries are worth having).
+pub const CALL_DEFAULTS: [&str; 1] = ["--contimeout=10s"];
+
 /// rclone's streaming upload holds at most 10,000 parts; the default 5 MiB chunk caps a stream at
 /// 48.8 GiB. For larger expected streams pick a chunk that leaves 2x headroom.
 pub fn s3_chunk_size(expected: Option<u64>) -> Option<String> {
@@ -27,13 +44,15 @@ pub fn join(remote: &str, key: &str) -> String {
     }
 }
 
-/// `rclone [--config F] SUBCOMMAND [extra_args] ARGS...`
+/// `rclone [--config F] SUBCOMMAND [defaults] [extra_args] ARGS...`
 pub fn command(conf: &RcloneConf, sub: &str, args: &[String]) -> CommandSpec {
     command_with(conf, sub, &[], args)
 }
 
-/// `rclone [--config F] SUBCOMMAND [defaults] [extra_args] ARGS...`: `defaults` are dbstash's own
-/// flags, placed before the user's `extra_args` so that those win.
+/// `rclone [--config F] SUBCOMMAND [defaults] [call defaults] [extra_args] ARGS...`: `defaults`
+/// are dbstash's own flags for the subcommand (`STREAM_UPLOAD_DEFAULTS` for `rcat`,
+/// `CALL_DEFAULTS` otherwise), then the caller's (a later flag wins in rclone), then the user's
+/// `extra_args`, so that those win over both.
 pub fn command_with(
     conf: &RcloneConf,
     sub: &str,
@@ -45,6 +64,14 @@ pub fn command_with(
         c.arg(format!("--config={}", f.display()));
     }
     c.arg(sub);
+    let own: &[&str] = if sub == "rcat" {
+        &STREAM_UPLOAD_DEFAULTS
+    } else {
+        &CALL_DEFAULTS
+    };
+    for a in own {
+        c.arg(*a);
+    }
     for a in defaults {
         c.arg(a.clone());
     }
@@ -78,6 +105,41 @@ mod tests {
         assert_eq!(
             s3_chunk_size(Some(200 * 1024 * 1024 * 1024)).as_deref(),
             Some("41Mi")
+        );
+    }
+
+    fn conf(extra: &[&str]) -> RcloneConf {
+        RcloneConf {
+            binary: "rclone".into(),
+            config_file: None,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn stream_uploads_are_bounded_and_user_args_come_last() {
+        let c = rcat(&conf(&["--retries=5"]), "s3:b", "k", None);
+        let line = c.args.join(" ");
+        assert_eq!(
+            line,
+            "rcat --retries=1 --low-level-retries=2 --contimeout=10s --timeout=30s --retries=5 s3:b/k"
+        );
+    }
+
+    #[test]
+    fn callers_defaults_follow_ours_and_other_calls_keep_their_retries() {
+        let c = command_with(
+            &conf(&[]),
+            "lsjson",
+            &["--retries=1".into()],
+            &["s3:b".into()],
+        );
+        assert_eq!(c.args.join(" "), "lsjson --contimeout=10s --retries=1 s3:b");
+        let c = command(&conf(&[]), "cat", &["s3:b/k".into()]);
+        assert!(
+            !c.args.iter().any(|a| a.starts_with("--retries")),
+            "{:?}",
+            c.args
         );
     }
 

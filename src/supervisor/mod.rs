@@ -92,6 +92,7 @@ impl Supervisor {
             }
         }
         reaper::spawn_if_pid1();
+        crate::run::stale::sweep_logged(&settings.temp_dir);
         trim_heap();
         let mut sup = Supervisor {
             path: path.clone(),
