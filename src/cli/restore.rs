@@ -39,6 +39,7 @@ pub(super) fn uri_secret(plan: &JobPlan, uri: Option<&str>) -> Option<Secret> {
     parse_uri(plan.engine, uri).ok().and_then(|c| c.password)
 }
 
+#[allow(clippy::too_many_arguments)] // the command's flags, one each
 pub fn run(
     config: &Path,
     job: &str,
@@ -46,6 +47,7 @@ pub fn run(
     to: Option<&str>,
     to_file: Option<&Path>,
     yes: bool,
+    no_owner: bool,
     pick: &super::Pick,
 ) -> i32 {
     let (m, plan) = match plan_of(config, job) {
@@ -81,6 +83,7 @@ pub fn run(
         consent,
         temp_dir: &m.settings.temp_dir,
         progress: std::io::stderr().is_terminal(),
+        no_owner,
     };
     let secrets = restore::secrets_of(&plan, uri_secret(&plan, to).as_ref());
     let refs: Vec<&Secret> = secrets.iter().collect();
