@@ -73,7 +73,7 @@ pub async fn check(
         }
         return Ok(());
     }
-    if plain {
+    if plain || skipped_by_restore_args(&target.job.restore_args) {
         return Ok(());
     }
     let needed = needed_roles(src, base).await?;
@@ -89,6 +89,13 @@ pub async fn check(
         missing.join(", "),
         hint.text()
     )))
+}
+
+/// A job whose `restore_args` already leave owners and privileges out (as dbstash itself did
+/// before `--no-owner` became a choice) needs none of the backup's roles.
+fn skipped_by_restore_args(args: &[String]) -> bool {
+    let has = |flags: &[&str]| args.iter().any(|a| flags.contains(&a.as_str()));
+    has(&["--no-owner", "-O"]) && has(&["--no-acl", "--no-privileges", "-x"])
 }
 
 /// The target's server, for messages (`user@host:port`: no engine, no database).
@@ -524,6 +531,15 @@ ALTER DEFAULT PRIVILEGES FOR ROLE app_owner REVOKE ALL ON FUNCTIONS  FROM PUBLIC
                 "we\"ird role"
             ]
         );
+    }
+
+    #[test]
+    fn restore_args_that_leave_out_owners_and_acls_need_no_roles() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(skipped_by_restore_args(&v(&["--no-owner", "--no-acl"])));
+        assert!(skipped_by_restore_args(&v(&["-O", "-x", "--jobs=2"])));
+        assert!(!skipped_by_restore_args(&v(&["--no-owner"])));
+        assert!(!skipped_by_restore_args(&v(&[])));
     }
 
     #[test]
