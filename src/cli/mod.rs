@@ -112,6 +112,10 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        /// PostgreSQL: leave out the backup's owners and privileges (everything is owned by the
+        /// restoring role), for a server that does not have the backup's roles.
+        #[arg(long)]
+        no_owner: bool,
         #[command(flatten)]
         pick: Pick,
     },
@@ -214,6 +218,7 @@ pub fn main() -> i32 {
             to_uri_file,
             to_file,
             yes,
+            no_owner,
             pick,
         } => restore::run(
             &config,
@@ -222,6 +227,7 @@ pub fn main() -> i32 {
             restore::TargetFlags::to(to.as_deref(), to_uri_file.as_deref()),
             to_file.as_deref(),
             yes,
+            no_owner,
             &pick,
         ),
         Command::Prune { job, dry_run } => prune::run(&config, job.as_deref(), dry_run),

@@ -187,6 +187,7 @@ fn read_uri_file(file_flag: &'static str, path: &Path) -> Result<Secret, TargetU
     Ok(Secret::new(uri))
 }
 
+#[allow(clippy::too_many_arguments)] // the command's flags, one each
 pub fn run(
     config: &Path,
     job: &str,
@@ -194,6 +195,7 @@ pub fn run(
     to: TargetFlags<'_>,
     to_file: Option<&Path>,
     yes: bool,
+    no_owner: bool,
     pick: &super::Pick,
 ) -> i32 {
     let (m, plan) = match plan_of(config, job) {
@@ -237,6 +239,7 @@ pub fn run(
         consent,
         temp_dir: &m.settings.temp_dir,
         progress: std::io::stderr().is_terminal(),
+        no_owner,
     };
     let secrets = restore::secrets_of(&plan, uri_secret(&plan, to).as_ref());
     let refs: Vec<&Secret> = secrets.iter().collect();

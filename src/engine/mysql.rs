@@ -110,3 +110,114 @@ pub fn list_databases(job: &Job) -> CommandSpec {
     c.arg("--execute=SHOW DATABASES");
     c
 }
+
+/// A database's default character set and collation, read at backup time and recorded with the
+/// backup: a single-database dump has no `CREATE DATABASE`, so without it a database that a
+/// restore creates would get the server's defaults instead of the source's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DbCharset {
+    pub character_set: String,
+    pub collation: String,
+}
+
+impl DbCharset {
+    /// `CHARACTER SET cs COLLATE co` for `CREATE DATABASE`; none when a name is not a plain
+    /// identifier (a record is read from a remote: nothing in it is interpolated unchecked).
+    pub fn create_options(&self) -> Option<String> {
+        let plain =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        (plain(&self.character_set) && plain(&self.collation)).then(|| {
+            format!(
+                "CHARACTER SET {} COLLATE {}",
+                self.character_set, self.collation
+            )
+        })
+    }
+
+    /// The client's batch output: `charset\tcollation`.
+    fn parse(out: &str) -> Option<Self> {
+        let (cs, co) = out.lines().next()?.split_once('\t')?;
+        let c = DbCharset {
+            character_set: cs.trim().to_string(),
+            collation: co.trim().to_string(),
+        };
+        c.create_options().map(|_| c)
+    }
+}
+
+/// The SQL reading `database`'s defaults (the name as a hex literal: never interpolated raw).
+pub fn charset_sql(database: &str) -> String {
+    format!(
+        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE CAST(SCHEMA_NAME AS BINARY) = X'{}';\n",
+        hex::encode(database)
+    )
+}
+
+/// Read the job's database defaults (option file in `dir`, a private folder this creates).
+/// Best effort: `None` (and a warning) when the server does not answer; the backup goes on and a
+/// restore then creates its target with the server's defaults, as before.
+pub async fn source_charset(job: &Job, dir: &std::path::Path) -> Option<DbCharset> {
+    if !matches!(job.engine, Engine::Mysql | Engine::Mariadb) {
+        return None;
+    }
+    let db = job.connection.database.as_deref()?;
+    let mut spec = admin(job);
+    spec.arg(format!("--execute={}", charset_sql(db)));
+    match query(&spec, dir).await {
+        Ok(out) => DbCharset::parse(&out),
+        Err(e) => {
+            tracing::warn!(job = %job.name, event = "charset_unknown", error = %e, "cannot read the database's default character set; a restore that creates its target uses the server's");
+            None
+        }
+    }
+}
+
+async fn query(spec: &CommandSpec, dir: &std::path::Path) -> std::io::Result<String> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().mode(0o700).create(dir)?;
+    let out = async {
+        crate::run::dump::write_private_files(dir, spec)?;
+        let mut cmd = crate::proc::command(spec, Some(dir));
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let group = crate::proc::ProcGroup::new();
+        let child = group.spawn(&mut cmd)?;
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+                .await;
+        group.kill();
+        let out = waited.map_err(|_| std::io::Error::other("no answer within 30 seconds"))??;
+        if !out.status.success() {
+            return Err(std::io::Error::other(format!(
+                "{} {}",
+                crate::proc::describe_status(out.status),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(dir);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_charsets_reach_create_database_only_as_plain_names() {
+        let c = DbCharset::parse("utf8mb4\tutf8mb4_unicode_520_ci\n").unwrap();
+        assert_eq!(
+            c.create_options().as_deref(),
+            Some("CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci")
+        );
+        assert_eq!(DbCharset::parse(""), None);
+        let evil = DbCharset {
+            character_set: "utf8mb4".into(),
+            collation: "x; DROP DATABASE y".into(),
+        };
+        assert_eq!(evil.create_options(), None);
+        assert!(charset_sql("a'b").contains(&format!("X'{}'", hex::encode("a'b"))));
+    }
+}

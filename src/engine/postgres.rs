@@ -114,18 +114,30 @@ pub fn dbname_arg(name: &str) -> String {
     }
 }
 
+/// Whether a restore recreates the backup's owners and privileges (GRANT/REVOKE, default
+/// privileges, large-object ACLs), as a plain-format restore always does, or leaves everything
+/// owned by the restoring role (`--no-owner`: for servers that do not have the backup's roles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Owners {
+    #[default]
+    Keep,
+    Skip,
+}
+
 /// Restore into `job`'s database (already retargeted by the caller): plain SQL through
 /// `psql --single-transaction`, custom format through `pg_restore --single-transaction`.
 /// The dump arrives on stdin; the password travels in PGPASSWORD as on the dump side.
-pub fn restore(job: &Job, format: DumpFormat) -> CommandSpec {
+/// `owners` applies to pg_restore only: plain SQL sets its owners in statements of its own.
+pub fn restore(job: &Job, format: DumpFormat, owners: Owners) -> CommandSpec {
     let db = job.connection.database.clone().unwrap_or_default();
     let mut c = match format {
         DumpFormat::Custom => {
             let mut c = CommandSpec::new("pg_restore");
             connect(&mut c, job);
+            if owners == Owners::Skip {
+                c.arg("--no-owner").arg("--no-acl");
+            }
             for flag in [
-                "--no-owner",
-                "--no-acl",
                 "--clean",
                 "--if-exists",
                 "--single-transaction",
@@ -156,6 +168,24 @@ pub fn restore(job: &Job, format: DumpFormat) -> CommandSpec {
     c
 }
 
+/// `pg_restore` reading an archive without a server: its table of contents (`--list`), or with
+/// `use_list` the SQL of the entries that list selects (`--file=-`). `archive` is a custom-format
+/// file or a directory-format folder; none means stdin.
+pub fn archive_text(archive: Option<&str>, use_list: Option<&str>) -> CommandSpec {
+    let mut c = CommandSpec::new("pg_restore");
+    match use_list {
+        None => c.arg("--list"),
+        Some(l) => c.arg(format!("--use-list={l}")).arg("--file=-"),
+    };
+    if let Some(a) = archive {
+        c.arg(a);
+    }
+    c
+}
+
+/// Every role of the server, for comparing with the roles a backup names.
+pub const ROLES_SQL: &str = "SELECT rolname FROM pg_catalog.pg_roles ORDER BY 1;\n";
+
 /// psql for short administrative SQL read from stdin (unaligned, tuples only), connected to
 /// `database` with the job's connection — or, for postgis, as `user` when given.
 pub fn admin(job: &Job, database: &str, user: Option<&str>) -> CommandSpec {
@@ -182,4 +212,29 @@ pub fn admin(job: &Job, database: &str, user: Option<&str>) -> CommandSpec {
     }
     c.arg(dbname_arg(database));
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::load_str;
+
+    #[test]
+    fn pg_restore_keeps_owners_and_acls_unless_asked_not_to() {
+        let text = "version: 1\nremotes: { l: { path: /tmp/x } }\njobs:\n  j: { remote: l, engine: postgres, uri: 'postgresql://u@h/db' }\n";
+        let m = load_str(std::path::Path::new("t.yaml"), text, &|_| None, &|_| {
+            Err(std::io::Error::other("no files"))
+        })
+        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics()));
+        let job = &m.jobs["j"];
+        let skips = |c: &CommandSpec| {
+            ["--no-owner", "--no-acl"]
+                .iter()
+                .filter(|f| c.args.iter().any(|a| a == *f))
+                .count()
+        };
+        assert_eq!(skips(&restore(job, DumpFormat::Custom, Owners::Keep)), 0);
+        assert_eq!(skips(&restore(job, DumpFormat::Custom, Owners::Skip)), 2);
+        assert_eq!(skips(&restore(job, DumpFormat::Plain, Owners::Skip)), 0);
+    }
 }

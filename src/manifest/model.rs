@@ -119,6 +119,8 @@ pub struct Verify {
     pub restore_to: Option<Secret>,
     /// age identity file for drills of encrypted backups.
     pub identity_file: Option<PathBuf>,
+    /// postgres: drills restore without owners and privileges.
+    pub no_owner: bool,
 }
 
 /// Where a resolved job value came from (`plan` shows it).

@@ -989,6 +989,7 @@ fn job(
             Secret::new(u.clone())
         }),
         identity_file: v.identity_file.as_ref().map(|f| ctx.path(f)),
+        no_owner: v.no_owner.unwrap_or(false),
     });
     let encrypt = d
         .encrypt
@@ -999,6 +1000,17 @@ fn job(
             ctx.error_key(
                 &p("verify/schedule"),
                 "a drill of an encrypted job needs `verify.identity_file` (the age identity that decrypts it)",
+            );
+        }
+        if v.no_owner && !matches!(engine, Engine::Postgres | Engine::Postgis) {
+            ctx.warn(
+                &p("verify/no_owner"),
+                "`no_owner` is used only by postgres and postgis jobs",
+            );
+        } else if v.no_owner && mode == Mode::Stream && format == DumpFormat::Plain {
+            ctx.warn(
+                &p("verify/no_owner"),
+                "a plain SQL backup sets its owners in its own statements, so a drill cannot leave them out: use `format: custom` (or `compress: native`, or mode tar/directory)",
             );
         }
         if v.identity_file.is_some() && encrypt.is_none() {

@@ -243,6 +243,9 @@ pub struct VerifyDoc {
     pub restore_to: Option<String>,
     /// age identity file, for drills of an encrypted job (keep it off the backup host otherwise).
     pub identity_file: Option<String>,
+    /// postgres: drills restore without the backup's owners and privileges (`restore --no-owner`),
+    /// for a scratch server that does not have the backup's roles (default false).
+    pub no_owner: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

@@ -160,7 +160,8 @@ pub async fn drill_backup(
         return Ok(report);
     }
     let layout = layout_of(job, backup)?;
-    let target = target::resolve(job, Some(target_uri.expose()))?;
+    let no_owner = job.verify.as_ref().is_some_and(|v| v.no_owner);
+    let target = target::resolve(job, Some(target_uri.expose()))?.without_owners(no_owner);
     report.target = target.label.clone();
     if target.own {
         return Err(RestoreError::Usage(format!(
@@ -182,7 +183,15 @@ pub async fn drill_backup(
             )))
         }
         Some(false) => {
-            target::create(&target, base).await?;
+            let src = Source {
+                store,
+                backup,
+                layout,
+                progress: None,
+                identities: plan.identities.clone(),
+            };
+            super::roles::check(&target, &src, base, super::roles::Hint::Drill(&plan.job)).await?;
+            target::create(&target, base, backup.record.charset.as_ref()).await?;
             true
         }
         None => false,

@@ -182,7 +182,7 @@ async fn run_tool(
             s
         }
         _ => {
-            let mut s = engine::postgres::restore(t, DumpFormat::Custom);
+            let mut s = engine::postgres::restore(t, DumpFormat::Custom, target.owners);
             s.arg("--format=directory");
             s
         }

@@ -165,6 +165,7 @@ mod tests {
             tool_versions: Default::default(),
             dbstash_version: "0".into(),
             host: "h".into(),
+            charset: None,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod layout;
 pub mod pipeline;
 pub mod pump;
 pub mod rdb;
+pub mod roles;
 mod run_dir;
 pub mod target;
 
@@ -113,6 +114,8 @@ pub struct Request<'a> {
     /// Parent of the private folders for option files.
     pub temp_dir: &'a Path,
     pub progress: bool,
+    /// postgres: restore without the backup's owners and privileges (`--no-owner`).
+    pub no_owner: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -220,11 +223,11 @@ pub(crate) async fn apply(
     let t = &target.job;
     match (job.engine, src.layout.payload) {
         (Engine::Postgres | Engine::Postgis, Payload::Sql) => {
-            let spec = engine::postgres::restore(t, DumpFormat::Plain);
+            let spec = engine::postgres::restore(t, DumpFormat::Plain, target.owners);
             pipeline::into_tool(src, &spec, base, &secrets).await
         }
         (Engine::Postgres | Engine::Postgis, Payload::PgCustom) => {
-            let spec = engine::postgres::restore(t, DumpFormat::Custom);
+            let spec = engine::postgres::restore(t, DumpFormat::Custom, target.owners);
             pipeline::into_tool(src, &spec, base, &secrets).await
         }
         (Engine::Mysql | Engine::Mariadb, Payload::Sql) => {
@@ -353,7 +356,7 @@ pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, Rest
         }
         return restore_rdb_file(plan, job, req, path, clock).await;
     }
-    let target = target::resolve(job, req.to)?;
+    let target = target::resolve(job, req.to)?.without_owners(req.no_owner);
     let question = format!("restore job `{}` into {}", plan.job, target.label);
     if target.own && req.consent == Consent::NoTerminal {
         // Refuse before touching anything.
@@ -366,6 +369,20 @@ pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, Rest
         remote: plan.remote.name.clone(),
     })?;
     let layout = layout_of(job, &backup)?;
+    let head = Source {
+        store: &store,
+        backup: &backup,
+        layout,
+        progress: None,
+        identities: plan.identities.clone(),
+    };
+    roles::check(
+        &target,
+        &head,
+        req.temp_dir,
+        roles::Hint::Restore(&plan.job),
+    )
+    .await?;
     let exists = target::exists(&target, req.temp_dir).await?;
     if target.own || exists != Some(false) {
         confirm(
@@ -382,7 +399,7 @@ pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, Rest
             Engine::Postgres | Engine::Postgis | Engine::Mysql | Engine::Mariadb
         );
     if created {
-        target::create(&target, req.temp_dir).await?;
+        target::create(&target, req.temp_dir, backup.record.charset.as_ref()).await?;
     }
     tracing::info!(job = %plan.job, event = "restore_started", backup = %backup.id, target = %target.label, compression = layout.codec.name());
     let progress = req.progress.then(|| Arc::new(AtomicU64::new(0)));
@@ -413,7 +430,7 @@ pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, Rest
                     tracing::warn!(job = %plan.job, event = "restore_cleanup_failed", target = %target.label, error = %de);
                 }
             }
-            return Err(e);
+            return Err(roles::explain(e, roles::Hint::Restore(&plan.job)));
         }
     };
     Ok(Restored {
@@ -650,7 +667,7 @@ mod tests {
         assert_eq!(t.label, "postgres other@db2:6543/new");
         assert!(!t.own);
         for f in [DumpFormat::Plain, DumpFormat::Custom] {
-            let spec = engine::postgres::restore(&t.job, f);
+            let spec = engine::postgres::restore(&t.job, f, t.owners);
             no_secret_in_argv(&spec, "to pw");
             assert!(spec.args.contains(&"--single-transaction".to_string()));
             assert_eq!(spec.args.last().map(String::as_str), Some("--dbname=new"));

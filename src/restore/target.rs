@@ -4,6 +4,8 @@
 
 use super::run_dir::{self};
 use super::RestoreError;
+use crate::engine::mysql::DbCharset;
+use crate::engine::postgres::Owners;
 use crate::engine::{mongo, mysql, postgres};
 use crate::manifest::connection::parse_uri;
 use crate::manifest::model::{Engine, Job};
@@ -22,11 +24,22 @@ pub struct Target {
     pub own: bool,
     /// For people: engine, host, port, database; never a password.
     pub label: String,
+    /// postgres: recreate the backup's owners and privileges, or leave them out (`--no-owner`).
+    pub owners: Owners,
 }
 
 impl Target {
     pub fn database(&self) -> &str {
         self.job.connection.database.as_deref().unwrap_or("")
+    }
+
+    /// `restore --no-owner` / `verify.no_owner`: restore without the backup's owners and
+    /// privileges (into a server that does not have its roles).
+    pub fn without_owners(mut self, yes: bool) -> Self {
+        if yes {
+            self.owners = Owners::Skip;
+        }
+        self
     }
 
     /// Every secret involved, for scrubbing tool output.
@@ -66,6 +79,7 @@ pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
             job: job.clone(),
             own: true,
             label: describe(job),
+            owners: Owners::Keep,
         });
     };
     let mut j = job.clone();
@@ -93,6 +107,7 @@ pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
         label: describe(&j),
         job: j,
         own,
+        owners: Owners::Keep,
     })
 }
 
@@ -209,20 +224,49 @@ pub async fn exists(t: &Target, base: &std::path::Path) -> Result<Option<bool>, 
     }
 }
 
-pub async fn create(t: &Target, base: &std::path::Path) -> Result<(), RestoreError> {
+/// Create the target database. mysql/mariadb: with the source's default character set and
+/// collation when the backup's record has them (`charset`), else the server's defaults.
+pub async fn create(
+    t: &Target,
+    base: &std::path::Path,
+    charset: Option<&DbCharset>,
+) -> Result<(), RestoreError> {
     let db = t.database();
     let secrets = t.secrets();
     // mongorestore creates databases itself; SQLite files are created by the restore.
     if let Some(spec) = server_admin(t) {
         let sql = match t.job.engine {
             Engine::Mysql | Engine::Mariadb => {
+                let options = charset.and_then(DbCharset::create_options);
+                if let Some(o) = options {
+                    let sql = format!("CREATE DATABASE {} {o};\n", quote_mysql_ident(db));
+                    match admin_sql(&spec, &sql, &secrets, base).await {
+                        Ok(_) => return created(t, Some(&o)),
+                        // Another server (MySQL vs MariaDB, an older version) may not know the
+                        // collation: the data still restores, with the server's defaults.
+                        Err(e) => {
+                            tracing::warn!(job = %t.job.name, event = "restore_charset_unavailable", target = %t.label, charset = %o, error = %e);
+                        }
+                    }
+                }
                 format!("CREATE DATABASE {};\n", quote_mysql_ident(db))
             }
             _ => format!("CREATE DATABASE {};\n", quote_pg_ident(db)),
         };
         admin_sql(&spec, &sql, &secrets, base).await?;
     }
-    tracing::info!(job = %t.job.name, event = "restore_target_created", target = %t.label);
+    created(t, None)
+}
+
+fn created(t: &Target, charset: Option<&str>) -> Result<(), RestoreError> {
+    match charset {
+        Some(c) => {
+            tracing::info!(job = %t.job.name, event = "restore_target_created", target = %t.label, charset = %c)
+        }
+        None => {
+            tracing::info!(job = %t.job.name, event = "restore_target_created", target = %t.label)
+        }
+    }
     Ok(())
 }
 

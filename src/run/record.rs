@@ -41,6 +41,10 @@ pub struct Record {
     pub tool_versions: BTreeMap<String, String>,
     pub dbstash_version: String,
     pub host: String,
+    /// mysql/mariadb: the database's default character set and collation, for a restore that
+    /// creates its target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charset: Option<crate::engine::mysql::DbCharset>,
 }
 
 /// One file of a `directory`-mode backup, relative to its folder.

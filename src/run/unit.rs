@@ -188,7 +188,11 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
             None => None,
         }
     };
-    let (listings, version) = tokio::join!(list_all, version);
+    // mysql/mariadb: the database's default charset/collation, for a restore that creates it.
+    let charset = async {
+        crate::engine::mysql::source_charset(plan.job()?, &unit_dir.join("charset")).await
+    };
+    let (listings, version, charset) = tokio::join!(list_all, version, charset);
     let mut live: Vec<usize> = Vec::new();
     let mut dropped: Vec<String> = Vec::new();
     let mut taken: Vec<Entry> = Vec::new();
@@ -509,6 +513,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
             "none"
         }
         .into(),
+        charset,
         ..base_record(plan, ctx, &obj, finished, versions)
     };
     let written = write_records(plan, ctx, &key, &rec, committed, &mut dropped).await?;
@@ -551,6 +556,7 @@ pub(super) fn base_record(
         tool_versions,
         dbstash_version: env!("CARGO_PKG_VERSION").into(),
         host: hostname(),
+        charset: None,
     }
 }
 
