@@ -4,8 +4,7 @@
 //! optional remote that fails is dropped (its partial object deleted) and the others go on.
 
 use super::dump::{
-    dump_to_folder, make_private_dir, sqlite_snapshot, start_dump, tail_or, tool_version,
-    write_private_files,
+    dump_to_folder, make_private_dir, start_dump, tail_or, tool_version, write_private_files,
 };
 use super::folder;
 use super::record::{self, Record};
@@ -316,11 +315,11 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
             }
         },
         (DumpSpec::SqliteSnapshot { path }, None) => {
-            match sqlite_snapshot(path.clone(), unit_dir.join("snapshot.sqlite3")).await {
+            match super::sqlite::snapshot(path.clone(), unit_dir.join("snapshot.sqlite3")).await {
                 Ok(f) => (f, Producer::Done),
                 Err(e) => {
                     abort_all(ups, ctx, &key).await;
-                    return Err(e);
+                    return Err(e.to_string());
                 }
             }
         }
