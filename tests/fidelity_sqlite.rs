@@ -230,6 +230,31 @@ fn a_snapshot_stuck_behind_a_lock_obeys_the_timeout() {
     assert_eq!(run_leftovers(&t), Vec::<String>::new(), "temp folder");
 }
 
+/// The snapshot is quick, but compressing it into a local file is slow (zstd level 19 on random
+/// data: many seconds): the timeout lands while the in-process relay reads the snapshot.
+#[test]
+fn a_timeout_during_the_relay_of_a_snapshot_stops_it() {
+    let t = Test::new().manifest(&manifest(
+        "",
+        "  slow: { engine: sqlite, database: '{dir}/app.db', remote: local, compress: zstd, compress_level: 19, timeout: 1s }\n",
+    ));
+    items_db(&t.path("app.db"), 64);
+    let start = Instant::now();
+    let mut child = t.spawn(&["backup", "slow"]);
+    let status = wait_or_kill(&mut child, Duration::from_secs(60));
+    let took = start.elapsed();
+    let err = read_all(child.stderr.take());
+    let status = status.unwrap_or_else(|| panic!("dbstash did not exit within 60 s\n{err}"));
+    assert_eq!(status.code(), Some(1), "the run must fail:\n{err}");
+    assert!(err.contains("timed out"), "{err}");
+    assert!(
+        took < Duration::from_secs(4),
+        "dbstash exited {took:?} after starting, with a 1 s timeout: the relay read on\n{err}"
+    );
+    assert_eq!(t.files("out"), Vec::<String>::new(), "remote");
+    assert_eq!(run_leftovers(&t), Vec::<String>::new(), "temp folder");
+}
+
 #[test]
 fn sigterm_stops_the_supervisor_during_a_stuck_snapshot() {
     let t = Test::new().manifest(&manifest(

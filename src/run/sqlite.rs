@@ -10,7 +10,9 @@
 //! The copy runs on a blocking thread in bounded chunks and stops between two chunks when its
 //! future is dropped — which is how a run's timeout and dbstash's shutdown reach it
 //! (`run::backup` drops the unfinished work) — so it never outlives its run nor holds the process
-//! up at exit. The same holds while it waits for another connection's lock.
+//! up at exit. The same holds while it waits for another connection's lock. The relay that then
+//! reads the copy (compressing it into a local file can take minutes) is stopped the same way:
+//! see [`Snapshot::stop`].
 
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
@@ -66,24 +68,54 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// A consistent copy of the SQLite database `src` in the new private file `dst` (0600), opened for
-/// reading. Dropping the future stops the copy within one step and removes `dst`.
-pub async fn snapshot(src: PathBuf, dst: PathBuf) -> Result<File, SnapshotError> {
+/// A finished snapshot: the file for the relay to read, and what stops that relay.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub file: File,
+    /// Keep it alive as long as the relay may read `file`: dropping it cuts the file to zero
+    /// length, so a relay still reading it (its run cut short by a timeout or by shutdown, the
+    /// future that awaited it dropped) sees its end at once instead of reading on. The file is
+    /// the run's private scratch copy, deleted with the run's folder either way.
+    pub stop: StopReading,
+}
+
+/// See [`Snapshot::stop`]: a second handle on the snapshot file, which truncates it when dropped.
+#[derive(Debug)]
+pub struct StopReading(File);
+
+impl Drop for StopReading {
+    fn drop(&mut self) {
+        let _ = self.0.set_len(0);
+    }
+}
+
+/// A consistent copy of the SQLite database `src` in the new private file `dst` (0600). Dropping
+/// the future stops the copy within one step and removes `dst`.
+pub async fn snapshot(src: PathBuf, dst: PathBuf) -> Result<Snapshot, SnapshotError> {
     let cancel = Arc::new(AtomicBool::new(false));
     let _stop_on_drop = CancelOnDrop(cancel.clone());
     tokio::task::spawn_blocking(move || {
-        let copied = copy(&src, &dst, &cancel).and_then(|()| {
-            File::open(&dst).map_err(|source| SnapshotError::Create {
-                path: dst.clone(),
-                source,
-            })
-        });
+        let copied = copy(&src, &dst, &cancel).and_then(|()| open_copy(&dst));
         if copied.is_err() {
             let _ = std::fs::remove_file(&dst);
         }
         copied
     })
     .await?
+}
+
+fn open_copy(dst: &Path) -> Result<Snapshot, SnapshotError> {
+    let failed = |source| SnapshotError::Create {
+        path: dst.to_path_buf(),
+        source,
+    };
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .open(dst)
+        .map_err(failed)?;
+    let stop = StopReading(file.try_clone().map_err(failed)?);
+    Ok(Snapshot { file, stop })
 }
 
 /// The copy's stages: open the source, freeze one version of it, copy it page by page.
@@ -280,7 +312,8 @@ mod tests {
         let src = d.path().join("src.db");
         wal_db(&src);
         let dst = d.path().join("snap.db");
-        snapshot(src, dst.clone()).await.unwrap();
+        let snap = snapshot(src, dst.clone()).await.unwrap();
+        drop(snap.file);
         let mode = std::fs::metadata(&dst).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let c = open_immutable(&dst).unwrap();
@@ -292,6 +325,27 @@ mod tests {
             )
             .unwrap();
         assert_eq!((n, v), (2, 7));
+    }
+
+    /// A relay reading the snapshot when its run is cut short sees the end of the file.
+    #[tokio::test]
+    async fn dropping_stop_ends_a_reader_of_the_snapshot() {
+        use std::io::Read;
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src.db");
+        wal_db(&src);
+        let snap = snapshot(src, d.path().join("snap.db")).await.unwrap();
+        let mut file = snap.file;
+        let mut first = [0u8; 16];
+        file.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"SQLite format 3\0");
+        drop(snap.stop);
+        let mut rest = Vec::new();
+        assert_eq!(
+            file.read_to_end(&mut rest).unwrap(),
+            0,
+            "read on after stop"
+        );
     }
 
     #[tokio::test]

@@ -296,6 +296,8 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
 
     // Start the producer of the bytes.
     let mut dump_tail = StderrTail::empty();
+    // A SQLite snapshot's relay stops reading when this is dropped (a run cut short).
+    let mut _snapshot_stop = None;
     let (source, mut producer): (File, Producer) = match (&plan.dump, folder_src) {
         (_, Some(dir)) => match folder::tar_stream(dir) {
             Ok((r, task)) => (r, Producer::Tar(task)),
@@ -316,7 +318,10 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         },
         (DumpSpec::SqliteSnapshot { path }, None) => {
             match super::sqlite::snapshot(path.clone(), unit_dir.join("snapshot.sqlite3")).await {
-                Ok(f) => (f, Producer::Done),
+                Ok(snap) => {
+                    _snapshot_stop = Some(snap.stop);
+                    (snap.file, Producer::Done)
+                }
                 Err(e) => {
                     abort_all(ups, ctx, &key).await;
                     return Err(e.to_string());
