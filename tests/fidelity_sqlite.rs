@@ -340,9 +340,10 @@ fn sql_format_keeps_user_version_and_application_id() {
         "  sql: { engine: sqlite, database: '{dir}/app.db', remote: local, format: sql }\n  snap: { engine: sqlite, database: '{dir}/app.db', remote: local }\n",
     ));
     let c = Connection::open(t.path("app.db")).unwrap();
+    // The application id is a signed 32-bit number: 0xBEEFCAFE reads back as -1091581186.
     c.execute_batch(
         "CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);
-         PRAGMA user_version = 42; PRAGMA application_id = 1234567890;",
+         PRAGMA user_version = 42; PRAGMA application_id = -1091581186;",
     )
     .unwrap();
     drop(c);
@@ -362,7 +363,7 @@ fn sql_format_keeps_user_version_and_application_id() {
             .unwrap();
         assert_eq!(
             pragmas,
-            (42, 1234567890, 2),
+            (42, -1091581186, 2),
             "{job}: user_version, application_id, rows"
         );
     }
