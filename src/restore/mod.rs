@@ -314,11 +314,10 @@ fn redis_unsupported() -> RestoreError {
 async fn sqlite_check(path: &Path) -> Result<(), RestoreError> {
     let p = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let c =
-            rusqlite::Connection::open_with_flags(&p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(|e| {
-                RestoreError::Check(format!("the restored SQLite file does not open: {e}"))
-            })?;
+        // Immutable: a read-only open of a WAL-mode file would leave -wal and -shm beside it.
+        let c = crate::run::sqlite::open_immutable(&p).map_err(|e| {
+            RestoreError::Check(format!("the restored SQLite file does not open: {e}"))
+        })?;
         let verdict: String = c
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(|e| {

@@ -1,6 +1,6 @@
 //! Starting the dump: its private folder and 0600 option files, the tool's version for the
-//! record, a streaming dump (stdout piped for the relay), a folder dump run to completion (tar and
-//! directory modes), or SQLite's online backup into a private file.
+//! record, a streaming dump (stdout piped for the relay), or a folder dump run to completion (tar
+//! and directory modes). SQLite's in-process snapshot is in `run::sqlite`.
 
 use super::folder;
 use super::unit::Ctx;
@@ -129,30 +129,4 @@ pub fn start_dump(
         .map_err(|e| format!("dump stdout: {e}"))?;
     crate::proc::widen_pipe(&fd);
     Ok((File::from(fd), child, tail))
-}
-
-/// SQLite's online backup API into a private file: a consistent copy even while the application
-/// writes (it restarts when the source changes mid-copy).
-pub async fn sqlite_snapshot(src: PathBuf, dst: PathBuf) -> Result<File, String> {
-    tokio::task::spawn_blocking(move || {
-        if !src.exists() {
-            return Err(format!("SQLite database {} does not exist", src.display()));
-        }
-        let from = rusqlite::Connection::open_with_flags(
-            &src,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| format!("cannot open SQLite database {}: {e}", src.display()))?;
-        let mut to = rusqlite::Connection::open(&dst).map_err(|e| format!("snapshot: {e}"))?;
-        {
-            let b = rusqlite::backup::Backup::new(&from, &mut to)
-                .map_err(|e| format!("snapshot: {e}"))?;
-            b.run_to_completion(256, Duration::from_millis(5), None)
-                .map_err(|e| format!("SQLite snapshot of {} failed: {e}", src.display()))?;
-        }
-        drop(to);
-        File::open(&dst).map_err(|e| format!("snapshot: {e}"))
-    })
-    .await
-    .map_err(|e| format!("snapshot task: {e}"))?
 }

@@ -12,6 +12,7 @@ pub mod progress;
 pub mod record;
 pub mod relay;
 pub mod retention;
+pub mod sqlite;
 pub mod stale;
 pub mod unit;
 

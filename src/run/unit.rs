@@ -4,8 +4,7 @@
 //! optional remote that fails is dropped (its partial object deleted) and the others go on.
 
 use super::dump::{
-    dump_to_folder, make_private_dir, sqlite_snapshot, start_dump, tail_or, tool_version,
-    write_private_files,
+    dump_to_folder, make_private_dir, start_dump, tail_or, tool_version, write_private_files,
 };
 use super::folder;
 use super::record::{self, Record};
@@ -301,6 +300,8 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
 
     // Start the producer of the bytes.
     let mut dump_tail = StderrTail::empty();
+    // A SQLite snapshot's relay stops reading when this is dropped (a run cut short).
+    let mut _snapshot_stop = None;
     let (source, mut producer): (File, Producer) = match (&plan.dump, folder_src) {
         (_, Some(dir)) => match folder::tar_stream(dir) {
             Ok((r, task)) => (r, Producer::Tar(task)),
@@ -320,11 +321,14 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
             }
         },
         (DumpSpec::SqliteSnapshot { path }, None) => {
-            match sqlite_snapshot(path.clone(), unit_dir.join("snapshot.sqlite3")).await {
-                Ok(f) => (f, Producer::Done),
+            match super::sqlite::snapshot(path.clone(), unit_dir.join("snapshot.sqlite3")).await {
+                Ok(snap) => {
+                    _snapshot_stop = Some(snap.stop);
+                    (snap.file, Producer::Done)
+                }
                 Err(e) => {
                     abort_all(ups, ctx, &key).await;
-                    return Err(e);
+                    return Err(e.to_string());
                 }
             }
         }
