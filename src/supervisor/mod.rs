@@ -30,7 +30,7 @@ const MAX_NAP: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_secs(30);
 
 pub fn run(config: &Path) -> i32 {
-    let Some(m) = crate::cli::load_or_report(config) else {
+    let Some(m) = crate::cli::load_and_warn(config) else {
         return 2;
     };
     crate::logging::init(m.settings.log_level, m.settings.log_format);
@@ -161,14 +161,12 @@ impl Supervisor {
 
     /// Re-read the manifest; apply it by job name if it is valid and different.
     async fn reload(&mut self, trigger: &'static str) {
-        let text = match std::fs::read(&self.path) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(event = "config_unreadable", trigger, error = %e);
-                return;
-            }
+        // A manifest deleted or replaced by a folder is a broken revision like any other: counted,
+        // logged and notified once (its "hash" is the error), the old one kept.
+        let hash = match manifest::limits::read_manifest(&self.path) {
+            Ok(text) => hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
+            Err(e) => format!("unreadable: {e}"),
         };
-        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&text));
         let same = self
             .shared
             .current
@@ -179,7 +177,14 @@ impl Supervisor {
             return;
         }
         let started = std::time::Instant::now();
-        match manifest::load(&self.path) {
+        let loaded = match hash.strip_prefix("unreadable: ") {
+            Some(reason) => Err(manifest::LoadError::Read {
+                path: self.path.display().to_string(),
+                source: std::io::Error::other(reason.to_string()),
+            }),
+            None => manifest::load(&self.path),
+        };
+        match loaded {
             Err(e) => {
                 let diags = e.diagnostics();
                 for d in &diags {
