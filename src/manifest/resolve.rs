@@ -668,8 +668,8 @@ fn job(
     let d: JobDoc = match serde_json::from_value(Value::Object(merged.value.clone())) {
         Ok(d) => d,
         // Values the schema layer rejected were already reported; anything else (a number too
-        // big for its field) is reported here, without quoting the value.
-        Err(_) if ctx.any_error() => return None,
+        // big for its field) is reported here, at the value, without quoting it.
+        Err(_) if ctx.prior_errors > 0 => return None,
         Err(e) => {
             match misfit(&merged.value) {
                 Some(rel) => ctx.error(&merged.ptr(&rel, &jptr), serde_reason(&e)),
