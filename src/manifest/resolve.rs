@@ -190,7 +190,10 @@ fn lenient_settings(v: &Value, ctx: &mut Ctx) -> types::SettingsDoc {
         kept.insert(k.clone(), val.clone());
         if let Err(e) = serde_json::from_value::<types::SettingsDoc>(Value::Object(kept.clone())) {
             kept.remove(k);
-            ctx.error(&format!("/settings/{}", escape(k)), serde_reason(&e));
+            // A block missing a key was reported by the schema layer; a number is not.
+            if val.is_number() {
+                ctx.error(&format!("/settings/{}", escape(k)), serde_reason(&e));
+            }
         }
     }
     typed(&Value::Object(kept)).unwrap_or_default()
