@@ -88,6 +88,26 @@ fn an_alias_bomb_is_a_located_error_not_an_out_of_memory_abort() {
 }
 
 #[test]
+fn defaults_copied_into_thousands_of_jobs_are_capped() {
+    // An 800 KB default hook and 1,000 one-line jobs: 800 MB if every job kept its own copy.
+    let mut yaml = format!(
+        "version: 1\nremotes: {{ l: {{ path: '{{dir}}/out' }} }}\ndefaults:\n  engine: sqlite\n  remote: l\n  schedule: '@daily'\n  hooks: {{ pre: \"{}\" }}\njobs:\n",
+        "e".repeat(800_000)
+    );
+    for i in 0..1_000 {
+        yaml.push_str(&format!("  j{i}: {{ database: /a.db }}\n"));
+    }
+    let t = Test::new().manifest(&yaml);
+    let path = t.path("dbstash.yaml").display().to_string();
+    let (out, took) = limited(&t.path("dbstash.yaml"), &["validate"]);
+    let (line, _) = one_located_line(&out, took, &path, "larger than 16 MiB");
+    assert!(
+        line > 9 && line < 40,
+        "at the job that passed the cap: {line}"
+    );
+}
+
+#[test]
 fn password_file_dev_zero_is_refused_before_it_is_read() {
     let t = Test::new().manifest(
         "version: 1\nremotes: { l: { path: '{dir}/out' } }\njobs:\n  pg:\n    engine: postgres\n    database: app\n    password_file: /dev/zero\n    remote: l\n    schedule: '@daily'\n",
