@@ -163,7 +163,8 @@ impl Supervisor {
     async fn reload(&mut self, trigger: &'static str) {
         // A manifest deleted or replaced by a folder is a broken revision like any other: counted,
         // logged and notified once (its "hash" is the error), the old one kept.
-        let hash = match manifest::limits::read_manifest(&self.path) {
+        let read = manifest::limits::read_manifest(&self.path);
+        let hash = match &read {
             Ok(text) => hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
             Err(e) => format!("unreadable: {e}"),
         };
@@ -177,12 +178,12 @@ impl Supervisor {
             return;
         }
         let started = std::time::Instant::now();
-        let loaded = match hash.strip_prefix("unreadable: ") {
-            Some(reason) => Err(manifest::LoadError::Read {
+        let loaded = match read {
+            Err(source) => Err(manifest::LoadError::Read {
                 path: self.path.display().to_string(),
-                source: std::io::Error::other(reason.to_string()),
+                source,
             }),
-            None => manifest::load(&self.path),
+            Ok(_) => manifest::load(&self.path),
         };
         match loaded {
             Err(e) => {
