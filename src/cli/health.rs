@@ -32,7 +32,7 @@ pub fn run(config: &Path, url: Option<&str>) -> i32 {
 
 /// `http://<listen>/healthz`, with a wildcard bind address replaced by loopback.
 fn url_from_manifest(config: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(config)
+    let text = crate::manifest::limits::read_manifest(config)
         .map_err(|e| format!("{}: cannot read the manifest: {e}", config.display()))?;
     let root = crate::manifest::yaml::parse(&text).map_err(|e| {
         format!(

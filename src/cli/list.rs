@@ -43,7 +43,8 @@ pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> i32 {
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             }
             OutputFormat::Text => {
-                if rows.is_empty() {
+                // After a listing error, "none" would be a claim about a remote we could not read.
+                if rows.is_empty() && !failed {
                     println!("no complete backups");
                 }
                 for (p, b) in &rows {

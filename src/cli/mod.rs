@@ -303,15 +303,12 @@ impl Pick {
     }
 }
 
-/// Load the manifest, printing its errors (one line each) on failure.
+/// Load the manifest, printing its errors (one line each) on failure. Warnings are not printed:
+/// `list`, `restore`, `prune`, … would repeat every job's advice on each call; the commands that
+/// are about the manifest itself (`validate`, `plan`, `run`) show them, through `load_and_warn`.
 pub fn load_or_report(config: &std::path::Path) -> Option<crate::manifest::Manifest> {
     match crate::manifest::load(config) {
-        Ok(m) => {
-            for w in &m.warnings {
-                eprintln!("{w}");
-            }
-            Some(m)
-        }
+        Ok(m) => Some(m),
         Err(e) => {
             for d in e.diagnostics() {
                 eprintln!("{d}");
@@ -319,6 +316,15 @@ pub fn load_or_report(config: &std::path::Path) -> Option<crate::manifest::Manif
             None
         }
     }
+}
+
+/// `load_or_report`, and the manifest's warnings (one line each) when it loads.
+pub fn load_and_warn(config: &std::path::Path) -> Option<crate::manifest::Manifest> {
+    let m = load_or_report(config)?;
+    for w in &m.warnings {
+        eprintln!("{w}");
+    }
+    Some(m)
 }
 
 /// A small runtime for commands that do a little I/O.

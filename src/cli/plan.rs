@@ -5,7 +5,7 @@ use crate::plan::{self, render};
 use std::path::Path;
 
 pub fn run(config: &Path, jobs: &[String], format: OutputFormat, offline: bool) -> i32 {
-    let Some(m) = super::load_or_report(config) else {
+    let Some(m) = super::load_and_warn(config) else {
         return 2;
     };
     let plans = match plan::build_all(&m, jobs) {

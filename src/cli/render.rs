@@ -30,7 +30,7 @@ const DEADLINE_SLACK_SECS: u64 = 300;
 const MAX_CONFIGMAP_BYTES: usize = 1024 * 1024;
 
 pub fn kubernetes(config: &Path, jobs: &[String], image: &str) -> i32 {
-    let text = match std::fs::read_to_string(config) {
+    let text = match crate::manifest::limits::read_manifest(config) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{}:1:1: cannot read the manifest: {e}", config.display());
@@ -88,7 +88,7 @@ fn load_for_render(config: &Path, text: &str) -> Option<(Manifest, Vec<String>)>
                     Some("placeholder".to_string())
                 })
             };
-            let read = |p: &Path| match std::fs::read_to_string(p) {
+            let read = |p: &Path| match crate::manifest::limits::read_secret_file(p) {
                 Ok(s) => Ok(s),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     missing_files.borrow_mut().insert(p.display().to_string());

@@ -14,7 +14,7 @@ pub fn run(config: &Path, once: bool, jobs: &[String]) -> i32 {
 
 /// Every selected job once, in parallel up to `max_parallel`; 0 only if all succeeded.
 pub(crate) fn run_once(config: &Path, jobs: &[String], interactive: bool) -> i32 {
-    let Some(m) = super::load_or_report(config) else {
+    let Some(m) = super::load_and_warn(config) else {
         return 2;
     };
     crate::logging::init(m.settings.log_level, m.settings.log_format);

@@ -1,5 +1,6 @@
 //! Per-engine dump (and later restore) commands, built as pure data from a validated job.
 
+pub mod dump_args;
 pub mod mongo;
 pub mod mysql;
 pub mod postgres;

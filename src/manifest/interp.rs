@@ -1,6 +1,7 @@
 //! `${VAR}` and `${VAR:-default}` in every string value; `$${` is a literal `${`.
 
 use super::diag::Location;
+use super::limits::{human, MAX_EXPANDED_BYTES};
 use super::yaml::{resolve_plain, Kind, Node};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,13 +58,24 @@ pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
 /// Keys whose values are secrets: an error there never quotes any part of the value.
 const SECRET_KEYS: &[&str] = &["password", "uri", "url", "secret", "restore_to"];
 
+/// Bytes that variables may add to the manifest, all strings together: one variable used in every
+/// string of a long manifest must not multiply into gigabytes.
+struct Budget {
+    added: usize,
+    spent: bool,
+}
+
 /// Expand every string in the tree in place, collecting every error (not just the first).
 pub fn expand_tree(
     node: &mut Node,
     lookup: &dyn Fn(&str) -> Option<String>,
     errors: &mut Vec<InterpError>,
 ) {
-    expand_node(node, lookup, errors, false);
+    let mut budget = Budget {
+        added: 0,
+        spent: false,
+    };
+    expand_node(node, lookup, errors, false, &mut budget);
 }
 
 fn expand_node(
@@ -71,13 +83,23 @@ fn expand_node(
     lookup: &dyn Fn(&str) -> Option<String>,
     errors: &mut Vec<InterpError>,
     secret: bool,
+    budget: &mut Budget,
 ) {
     match &mut node.kind {
         Kind::Str { value, plain } => {
-            if !value.contains('$') {
+            if !value.contains('$') || budget.spent {
                 return;
             }
             match expand(value, lookup) {
+                Ok(v) if over_budget(budget, v.len().saturating_sub(value.len())) => {
+                    errors.push(InterpError {
+                        loc: node.loc,
+                        message: format!(
+                            "`${{...}}` values make the manifest larger than {}, the limit for its expanded size",
+                            human(MAX_EXPANDED_BYTES as u64)
+                        ),
+                    });
+                }
                 Ok(v) => {
                     // An unquoted `${PORT}` becomes a number, as if the value had been written there.
                     node.kind = if *plain {
@@ -104,13 +126,20 @@ fn expand_node(
         }
         Kind::Seq(items) => items
             .iter_mut()
-            .for_each(|n| expand_node(n, lookup, errors, secret)),
+            .for_each(|n| expand_node(n, lookup, errors, secret, budget)),
         Kind::Map(entries) => entries.iter_mut().for_each(|(k, n)| {
             let secret = secret || SECRET_KEYS.contains(&k.name.as_str());
-            expand_node(n, lookup, errors, secret)
+            expand_node(n, lookup, errors, secret, budget)
         }),
         _ => {}
     }
+}
+
+/// Spend `more` bytes; true (once, and for good) when that passes the cap.
+fn over_budget(budget: &mut Budget, more: usize) -> bool {
+    budget.added += more;
+    budget.spent = budget.added > MAX_EXPANDED_BYTES;
+    budget.spent
 }
 
 #[cfg(test)]
@@ -147,6 +176,26 @@ mod tests {
         assert!(e.contains("`NOPE` is not set"), "{e}");
         assert!(expand("${bad-name}", &env).is_err());
         assert!(expand("${HOST", &env).is_err());
+    }
+
+    #[test]
+    fn a_long_variable_in_many_strings_is_capped() {
+        let big = "v".repeat(100_000);
+        let lookup = |name: &str| (name == "BIG").then(|| big.clone());
+        let mut text = String::from("x:\n");
+        for _ in 0..100 {
+            text.push_str("  - \"${BIG}\"\n");
+        }
+        let mut n = crate::manifest::yaml::parse(&text).unwrap();
+        let mut errors = Vec::new();
+        expand_tree(&mut n, &lookup, &mut errors);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].message.contains("larger than 4 MiB"),
+            "{}",
+            errors[0].message
+        );
+        assert_eq!(errors[0].loc.line, 43, "the string that passed the cap");
     }
 
     #[test]

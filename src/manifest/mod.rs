@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod diag;
 pub mod interp;
+pub mod limits;
 pub mod model;
 pub mod resolve;
 pub mod schema;
@@ -71,13 +72,16 @@ pub fn find(explicit: Option<&Path>) -> PathBuf {
 }
 
 pub fn load(path: &Path) -> Result<Manifest, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let text = limits::read_manifest(path).map_err(|source| LoadError::Read {
         path: path.display().to_string(),
         source,
     })?;
-    load_str(path, &text, &|k| std::env::var(k).ok(), &|p| {
-        std::fs::read_to_string(p)
-    })
+    load_str(
+        path,
+        &text,
+        &|k| std::env::var(k).ok(),
+        &limits::read_secret_file,
+    )
 }
 
 /// Load from text. `env` and `read_file` are parameters so tests control the outside world.
@@ -101,7 +105,7 @@ pub fn load_str(
     }
     let mut interp_errors = Vec::new();
     interp::expand_tree(&mut root, env, &mut interp_errors);
-    let interp_locs: Vec<(usize, usize)> = interp_errors
+    let mut interp_locs: Vec<(usize, usize)> = interp_errors
         .iter()
         .map(|e| (e.loc.line, e.loc.col))
         .collect();
@@ -116,6 +120,13 @@ pub fn load_str(
         .collect();
 
     let (mut doc, locs) = tree::to_json(&root);
+    // `1e400` is null in JSON: reported here, where it was written, and never read as "unset".
+    for ptr in locs.out_of_range() {
+        let loc = locs.value(ptr);
+        diags.push(Diagnostic::error(file, loc, tree::OUT_OF_RANGE));
+        interp_locs.push((loc.line, loc.col));
+        tree::remove(&mut doc, ptr);
+    }
     // What the author declared, before bad values are dropped: a reference to a remote, notifier
     // or template that exists but is itself invalid gets no second, misleading "unknown" error.
     let raw = doc.clone();
@@ -132,6 +143,10 @@ pub fn load_str(
         if issue.remove {
             tree::remove(&mut doc, &issue.ptr);
         }
+    }
+    for (ptr, message) in tree::float_issues(&doc) {
+        diags.push(Diagnostic::error(file, locs.value(&ptr), message));
+        tree::remove(&mut doc, &ptr);
     }
     let base_dir = file
         .parent()

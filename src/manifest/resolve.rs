@@ -3,6 +3,7 @@
 
 use super::connection::{default_port, parse_uri, Connection};
 use super::diag::{Diagnostic, Location};
+use super::limits::{human, MAX_MERGED_BYTES};
 use super::model::*;
 use super::schema::unknown_key_message;
 use super::tree::{escape, Locations};
@@ -113,6 +114,48 @@ impl Ctx<'_> {
     }
 }
 
+/// Every job gets its own copy of `defaults` and of its template: a long default (a hook script,
+/// say) and thousands of one-line jobs must not multiply into gigabytes.
+struct MergeBudget<'a> {
+    defaults: usize,
+    templates: HashMap<&'a str, usize>,
+    used: usize,
+}
+
+impl<'a> MergeBudget<'a> {
+    fn new(defaults: &Map<String, Value>) -> Self {
+        MergeBudget {
+            defaults: defaults.iter().map(|(k, v)| k.len() + json_size(v)).sum(),
+            templates: HashMap::new(),
+            used: 0,
+        }
+    }
+
+    /// Count one job's merged size; false once all jobs together pass the cap.
+    fn admit(&mut self, doc: &Value, job: &'a Value) -> bool {
+        let template = match job.get("template").and_then(Value::as_str) {
+            Some(t) => *self.templates.entry(t).or_insert_with(|| {
+                doc.get("templates")
+                    .and_then(|ts| ts.get(t))
+                    .map_or(0, json_size)
+            }),
+            None => 0,
+        };
+        self.used += self.defaults + template + json_size(job);
+        self.used <= MAX_MERGED_BYTES
+    }
+}
+
+/// Roughly the bytes a value holds: its strings and keys, a word for anything else.
+fn json_size(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(json_size).sum(),
+        Value::Object(m) => m.iter().map(|(k, v)| k.len() + json_size(v)).sum(),
+        _ => 8,
+    }
+}
+
 /// "unknown remote `nass`, did you mean `nas`?" over the names declared under `section`.
 fn suggest(ctx: &Ctx, section: &str, kind: &str, name: &str) -> String {
     let names: Vec<&str> = ctx
@@ -136,15 +179,21 @@ fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
 
 /// `settings` with every key that parses: a `health:` block missing its `listen` (reported by
 /// the schema layer) must not also throw away `timezone` and hide its errors.
-fn lenient_settings(v: &Value) -> types::SettingsDoc {
+/// A key dropped here passed the schema but does not fit its type (`max_parallel: 5000000000`):
+/// it is reported, never silently replaced by the default.
+fn lenient_settings(v: &Value, ctx: &mut Ctx) -> types::SettingsDoc {
     if let Some(all) = typed(v) {
         return all;
     }
     let mut kept = Map::new();
     for (k, val) in v.as_object().into_iter().flatten() {
         kept.insert(k.clone(), val.clone());
-        if typed::<types::SettingsDoc>(&Value::Object(kept.clone())).is_none() {
+        if let Err(e) = serde_json::from_value::<types::SettingsDoc>(Value::Object(kept.clone())) {
             kept.remove(k);
+            // A block missing a key was reported by the schema layer; a number is not.
+            if val.is_number() {
+                ctx.error(&format!("/settings/{}", escape(k)), serde_reason(&e));
+            }
         }
     }
     typed(&Value::Object(kept)).unwrap_or_default()
@@ -161,7 +210,7 @@ pub fn resolve(doc: &Value, ctx: &mut Ctx) -> Option<Manifest> {
     // Section by section and entry by entry, so one bad entry does not hide the others' errors.
     let settings_doc = doc
         .get("settings")
-        .map(lenient_settings)
+        .map(|s| lenient_settings(s, ctx))
         .unwrap_or_default();
     let settings = settings(&settings_doc, ctx);
     let mut remotes = BTreeMap::new();
@@ -234,7 +283,18 @@ pub fn resolve(doc: &Value, ctx: &mut Ctx) -> Option<Manifest> {
         }
     }
     let mut jobs = BTreeMap::new();
+    let mut merged = MergeBudget::new(defaults);
     for (jname, jv) in doc.get("jobs").and_then(Value::as_object).unwrap_or(&empty) {
+        if !merged.admit(doc, jv) {
+            ctx.error_key(
+                &format!("/jobs/{}", escape(jname)),
+                format!(
+                    "`defaults` and templates copied into every job make the jobs larger than {} together, the limit for the expanded manifest",
+                    human(MAX_MERGED_BYTES as u64)
+                ),
+            );
+            break;
+        }
         if let Some(job) = job(
             jname, jv, defaults, doc, &settings, &remotes, &notifiers, ctx,
         ) {
@@ -524,6 +584,26 @@ fn merge(layers: &[(Origin, String, &Map<String, Value>)]) -> Merged {
     m
 }
 
+/// The key (`retention/max_days`) of a merged job whose value does not fit its type, so the error
+/// points at the value instead of the job.
+fn misfit(job: &Map<String, Value>) -> Option<String> {
+    let fits = |m: Map<String, Value>| serde_json::from_value::<JobDoc>(Value::Object(m)).is_ok();
+    for (k, v) in job {
+        if fits(Map::from_iter([(k.clone(), v.clone())])) {
+            continue;
+        }
+        for ik in v.as_object().into_iter().flat_map(Map::keys) {
+            let mut without = v.as_object().cloned().unwrap_or_default();
+            without.remove(ik);
+            if fits(Map::from_iter([(k.clone(), Value::Object(without))])) {
+                return Some(format!("{k}/{ik}"));
+            }
+        }
+        return Some(k.clone());
+    }
+    None
+}
+
 fn valid_job_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 100
@@ -533,36 +613,17 @@ fn valid_job_name(name: &str) -> bool {
         && !name.starts_with('.')
 }
 
-/// Dump arguments that would make the tool write to disk instead of stdout.
-pub fn disk_writing_arg(engine: Engine, args: &[String]) -> Option<usize> {
-    for (i, a) in args.iter().enumerate() {
-        let next = args.get(i + 1).map(String::as_str);
-        let hit = match engine {
-            Engine::Postgres | Engine::Postgis => {
-                a == "-f"
-                    || a.starts_with("--file")
-                    || (a.starts_with("-f") && a.len() > 2 && !a.starts_with("--"))
-                    || a == "-Fd"
-                    || a.starts_with("-Fdir")
-                    || a == "--format=directory"
-                    || a == "--format=d"
-                    || a == "-Ft"
-                    || (a == "-F" && matches!(next, Some("d" | "directory")))
-                    || (a == "--format" && matches!(next, Some("d" | "directory")))
-            }
-            Engine::Mongo => {
-                a == "-o" || a.starts_with("--out") || (a.starts_with("-o") && !a.starts_with("--"))
-            }
-            Engine::Mysql | Engine::Mariadb => {
-                a == "-T" || a.starts_with("--tab") || a == "-r" || a.starts_with("--result-file")
-            }
-            Engine::Redis | Engine::Sqlite => false,
-        };
-        if hit {
-            return Some(i);
-        }
+/// A password that is silently overridden or never used is a mistake waiting to be found at
+/// restore time: say so now.
+fn password_warnings(ctx: &mut Ctx, engine: Engine, uri_has_one: bool, key: &str) {
+    if engine == Engine::Sqlite {
+        ctx.warn(key, "sqlite has no passwords: `password` is not used");
+    } else if uri_has_one {
+        ctx.warn(
+            key,
+            "the `uri` has a password too: this `password` replaces it (keep one of the two)",
+        );
     }
-    None
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -610,10 +671,13 @@ fn job(
     let d: JobDoc = match serde_json::from_value(Value::Object(merged.value.clone())) {
         Ok(d) => d,
         // Values the schema layer rejected were already reported; anything else (a number too
-        // big for its field) is reported here, without quoting the value.
-        Err(_) if ctx.any_error() => return None,
+        // big for its field) is reported here, at the value, without quoting it.
+        Err(_) if ctx.prior_errors > 0 => return None,
         Err(e) => {
-            ctx.error_key(&jptr, format!("job `{name}`: {}", serde_reason(&e)));
+            match misfit(&merged.value) {
+                Some(rel) => ctx.error(&merged.ptr(&rel, &jptr), serde_reason(&e)),
+                None => ctx.error_key(&jptr, format!("job `{name}`: {}", serde_reason(&e))),
+            }
             return None;
         }
     };
@@ -663,6 +727,12 @@ fn job(
         &jptr,
         "password",
     ) {
+        let key = if d.password.is_some() {
+            p("password")
+        } else {
+            p("password_file")
+        };
+        password_warnings(ctx, engine, conn.password.is_some(), &key);
         conn.password = Some(pw);
     }
     // Reported once; the database is then not reported missing as well.
@@ -943,10 +1013,10 @@ fn job(
         ctx.error(&p("compress"), "`compress: native` for postgres means the custom format; drop `format: plain` or use gzip/zstd");
     }
     let dump_args = d.dump_args.clone().unwrap_or_default();
-    if let Some(i) = disk_writing_arg(engine, &dump_args) {
+    if let Some(r) = crate::engine::dump_args::disk_writing_dump_arg(engine, &dump_args) {
         ctx.error(
-            &format!("{}/{i}", p("dump_args")),
-            format!("dump argument `{}` makes the dump tool write to disk; stream mode needs its output on stdout", dump_args[i]),
+            &format!("{}/{}", p("dump_args"), r.index),
+            format!("dump argument `{}` {}", dump_args[r.index], r.reason),
         );
     }
     let retention_doc = d.retention.clone().unwrap_or_default();

@@ -5,6 +5,7 @@
 //! needs the location of any value, including values merged in from `defaults` or a template.
 
 use super::diag::Location;
+use super::limits::{human, MAX_EXPANDED_BYTES};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::collections::HashMap;
 
@@ -41,8 +42,23 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Aliases may expand a document; this bounds it (billion-laughs).
+/// Aliases may expand a document; this bounds it (billion-laughs). Nodes bound a document of many
+/// small values; `MAX_EXPANDED_BYTES` one of a few long strings aliased many times.
 const MAX_NODES: usize = 200_000;
+
+/// What a finished node costs once expanded: nodes, and bytes of its keys and scalars.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Size {
+    fn add(&mut self, other: Size) {
+        self.nodes += other.nodes;
+        self.bytes += other.bytes;
+    }
+}
 
 fn loc(span: &Span) -> Location {
     Location {
@@ -88,11 +104,13 @@ enum Frame {
     Seq {
         loc: Location,
         anchor: usize,
+        size: Size,
         items: Vec<Node>,
     },
     Map {
         loc: Location,
         anchor: usize,
+        size: Size,
         entries: Vec<(Key, Node)>,
         /// The key waiting for its value; `true` when it repeats an earlier key (value dropped).
         pending: Option<(Key, bool)>,
@@ -114,9 +132,10 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
     let mut dups: Vec<SyntaxError> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    // Each anchored node with its expanded size, so an alias is priced before it is copied.
+    let mut anchors: HashMap<usize, (Node, Size)> = HashMap::new();
     let mut root: Option<Node> = None;
-    let mut count = 0usize;
+    let mut total = Size::default();
     let mut docs = 0usize;
 
     for item in Parser::new_from_str(text) {
@@ -128,7 +147,9 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
             message: format!("YAML syntax error: {}", e.info()),
         })?;
         let here = loc(&span);
-        let finished: Option<(Node, usize)> = match event {
+        // The node, its anchor, its expanded size, and what it adds to the document's total (a
+        // container's children were added as they finished).
+        let finished: Option<(Node, usize, Size, Size)> = match event {
             Event::DocumentStart(_) => {
                 docs += 1;
                 if docs > 1 {
@@ -140,6 +161,10 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                 None
             }
             Event::Scalar(value, style, anchor, tag) => {
+                let size = Size {
+                    nodes: 1,
+                    bytes: value.len(),
+                };
                 let kind = match (style, tag) {
                     (ScalarStyle::Plain, None) => resolve_plain(&value),
                     _ => Kind::Str {
@@ -147,20 +172,30 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                         plain: false,
                     },
                 };
-                Some((Node { loc: here, kind }, anchor))
+                Some((Node { loc: here, kind }, anchor, size, size))
             }
             Event::Alias(id) => {
-                let node = anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
+                let (node, size) = anchors.get(&id).ok_or_else(|| SyntaxError {
                     loc: here,
                     message: "unknown alias".into(),
                 })?;
-                count += count_nodes(&node);
-                Some((Node { loc: here, ..node }, 0))
+                // Priced before the copy: the copy itself is what could exhaust memory.
+                check_size(total, *size, here)?;
+                Some((
+                    Node {
+                        loc: here,
+                        ..node.clone()
+                    },
+                    0,
+                    *size,
+                    *size,
+                ))
             }
             Event::SequenceStart(anchor, _) => {
                 stack.push(Frame::Seq {
                     loc: here,
                     anchor,
+                    size: Size { nodes: 1, bytes: 0 },
                     items: Vec::new(),
                 });
                 None
@@ -169,18 +204,26 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                 stack.push(Frame::Map {
                     loc: here,
                     anchor,
+                    size: Size { nodes: 1, bytes: 0 },
                     entries: Vec::new(),
                     pending: None,
                 });
                 None
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq { loc, anchor, items }) => Some((
+                Some(Frame::Seq {
+                    loc,
+                    anchor,
+                    size,
+                    items,
+                }) => Some((
                     Node {
                         loc,
                         kind: Kind::Seq(items),
                     },
                     anchor,
+                    size,
+                    Size { nodes: 1, bytes: 0 },
                 )),
                 _ => None,
             },
@@ -188,6 +231,7 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                 Some(Frame::Map {
                     loc,
                     anchor,
+                    size,
                     entries,
                     ..
                 }) => Some((
@@ -196,23 +240,23 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                         kind: Kind::Map(entries),
                     },
                     anchor,
+                    size,
+                    Size { nodes: 1, bytes: 0 },
                 )),
                 _ => None,
             },
             _ => None,
         };
-        let Some((node, anchor)) = finished else {
+        let Some((node, anchor, size, adds)) = finished else {
             continue;
         };
-        count += 1;
-        if count > MAX_NODES {
-            return Err(SyntaxError {
-                loc: here,
-                message: format!("document too large (more than {MAX_NODES} nodes after aliases)"),
-            });
-        }
+        check_size(total, adds, here)?;
+        total.add(adds);
         if anchor != 0 {
-            anchors.insert(anchor, node.clone());
+            anchors.insert(anchor, (node.clone(), size));
+        }
+        if let Some(Frame::Seq { size: s, .. } | Frame::Map { size: s, .. }) = stack.last_mut() {
+            s.add(size);
         }
         match stack.last_mut() {
             None => root = Some(node),
@@ -267,12 +311,19 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
     Ok((root, dups))
 }
 
-fn count_nodes(node: &Node) -> usize {
-    match &node.kind {
-        Kind::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        Kind::Map(entries) => 1 + entries.iter().map(|(_, v)| count_nodes(v)).sum::<usize>(),
-        _ => 1,
-    }
+/// Would adding `more` to `total` pass a cap? Reported where the expansion happens.
+fn check_size(total: Size, more: Size, here: Location) -> Result<(), SyntaxError> {
+    let message = if total.nodes + more.nodes > MAX_NODES {
+        format!("the manifest is too large: more than {MAX_NODES} values once aliases are expanded")
+    } else if total.bytes + more.bytes > MAX_EXPANDED_BYTES {
+        format!(
+            "the manifest is too large: more than {} once aliases are expanded",
+            human(MAX_EXPANDED_BYTES as u64)
+        )
+    } else {
+        return Ok(());
+    };
+    Err(SyntaxError { loc: here, message })
 }
 
 impl Node {
@@ -316,6 +367,42 @@ mod tests {
         let n = parse("a: '5432'\nb: 5432\n").unwrap();
         assert!(matches!(n.get("a").unwrap().kind, Kind::Str { .. }));
         assert_eq!(n.get("b").unwrap().kind, Kind::Int(5432));
+    }
+
+    #[test]
+    fn an_alias_bomb_of_long_strings_is_refused_before_it_is_copied() {
+        // 3,000 aliases of a 100 KB string would be 300 MB; the cap stops at the 42nd.
+        let mut text = format!("x-big: &big \"{}\"\nx-list:\n", "x".repeat(100_000));
+        for _ in 0..3_000 {
+            text.push_str("  - *big\n");
+        }
+        let e = parse(&text).unwrap_err();
+        assert!(
+            e.message
+                .contains("more than 4 MiB once aliases are expanded"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.loc.col, 5, "located at the alias: {:?}", e.loc);
+        assert!(e.loc.line > 40 && e.loc.line < 50, "{:?}", e.loc);
+    }
+
+    #[test]
+    fn nested_aliases_are_priced_by_their_expanded_size() {
+        let mut text =
+            String::from("a0: &a0 [\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"]\n");
+        for i in 1..30 {
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}]\n", p = i - 1));
+        }
+        let e = parse(&text).unwrap_err();
+        assert!(
+            e.message.contains("once aliases are expanded"),
+            "{}",
+            e.message
+        );
+        // A few aliases of small values are fine.
+        let n = parse("x: &a {k: 1}\ny: [*a, *a, *a]\n").unwrap();
+        assert!(matches!(n.get("y").unwrap().kind, Kind::Seq(ref v) if v.len() == 3));
     }
 
     #[test]

@@ -6,6 +6,8 @@ use tokio::task::JoinHandle;
 
 const KEEP_LINES: usize = 20;
 const MAX_LINE: usize = 500;
+/// Lines `brief` keeps from the end of a tool's output, after its first line.
+const BRIEF_TAIL: usize = 2;
 
 /// Drains a child's stderr concurrently (so the child never blocks on a full pipe) and keeps the
 /// last lines for error messages. Lines are also logged at debug level.
@@ -89,5 +91,81 @@ impl StderrTail {
             .lock()
             .map(|l| l.iter().cloned().collect::<Vec<_>>().join("\n"))
             .unwrap_or_default()
+    }
+}
+
+/// A tool's stderr as one line for an error message: its first line (usually what went wrong),
+/// then its last few (how it ended), with the count of lines left out between them. rclone, for
+/// one, logs a line per retry and per attempt; a run's error, a notification or a log field should
+/// not carry all of them. Timestamps such tools put before each line are dropped.
+pub fn brief(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| without_timestamp(l.trim()))
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.len() <= BRIEF_TAIL + 1 {
+        return lines.join(" | ");
+    }
+    let skipped = lines.len() - 1 - BRIEF_TAIL;
+    let gap = match skipped {
+        1 => "(1 more line)".to_string(),
+        n => format!("({n} more lines)"),
+    };
+    let mut parts = vec![lines[0].to_string()];
+    if skipped > 0 {
+        parts.push(gap);
+    }
+    parts.extend(
+        lines[lines.len() - BRIEF_TAIL..]
+            .iter()
+            .map(|l| l.to_string()),
+    );
+    parts.join(" | ")
+}
+
+/// `2026/01/02 03:04:05 ERROR : x` → `ERROR : x` (rclone's and Go's log prefix).
+fn without_timestamp(line: &str) -> &str {
+    let b = line.as_bytes();
+    let shape = b"dddd/dd/dd dd:dd:dd ";
+    let matches = b.len() > shape.len()
+        && shape.iter().zip(b).all(|(s, c)| match s {
+            b'd' => c.is_ascii_digit(),
+            other => other == c,
+        });
+    if matches {
+        line[shape.len()..].trim_start()
+    } else {
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brief_keeps_the_first_line_and_a_short_tail_on_one_line() {
+        let mut text = String::new();
+        for i in 1..=40 {
+            text.push_str(&format!(
+                "2026/01/02 03:04:05 ERROR : attempt {i}/40 failed\n"
+            ));
+        }
+        text.push_str("2026/01/02 03:04:06 Failed to rcat: access denied\n");
+        let b = brief(&text);
+        assert_eq!(
+            b,
+            "ERROR : attempt 1/40 failed | (38 more lines) | ERROR : attempt 40/40 failed | Failed to rcat: access denied"
+        );
+        assert!(!b.contains('\n'));
+    }
+
+    #[test]
+    fn brief_leaves_short_output_whole() {
+        assert_eq!(brief(""), "");
+        assert_eq!(brief("one\n"), "one");
+        assert_eq!(brief("one\n\ntwo\nthree\n"), "one | two | three");
+        assert_eq!(brief("a\nb\nc\nd\n"), "a | (1 more line) | c | d");
     }
 }

@@ -22,7 +22,7 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
-    #[error("rclone {op} {key} failed (exit {code}): {tail}")]
+    #[error("rclone {op} {key} failed ({code}): {}", crate::proc::tail::brief(.tail))]
     Rclone {
         op: &'static str,
         key: String,
@@ -109,7 +109,7 @@ impl Upload {
                 let tail = r.kill().await;
                 drop(self.hold.take());
                 drop(self.writer);
-                tail
+                crate::proc::tail::brief(&tail)
             }
         };
         if let Err(e) = store.delete(key).await {

@@ -171,14 +171,13 @@ impl Supervisor {
 
     /// Re-read the manifest; apply it by job name if it is valid and different.
     async fn reload(&mut self, trigger: &'static str) {
-        let text = match std::fs::read(&self.path) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(event = "config_unreadable", trigger, error = %e);
-                return;
-            }
+        // A manifest deleted or replaced by a folder is a broken revision like any other: counted,
+        // logged and notified once (its "hash" is the error), the old one kept.
+        let read = manifest::limits::read_manifest(&self.path);
+        let hash = match &read {
+            Ok(text) => hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
+            Err(e) => format!("unreadable: {e}"),
         };
-        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&text));
         let same = self
             .shared
             .current
@@ -189,7 +188,14 @@ impl Supervisor {
             return;
         }
         let started = std::time::Instant::now();
-        match manifest::load(&self.path) {
+        let loaded = match read {
+            Err(source) => Err(manifest::LoadError::Read {
+                path: self.path.display().to_string(),
+                source,
+            }),
+            Ok(_) => manifest::load(&self.path),
+        };
+        match loaded {
             Err(e) => {
                 let diags = e.diagnostics();
                 for d in &diags {
