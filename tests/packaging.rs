@@ -201,18 +201,32 @@ fn dockerfile_keeps_the_image_contract() {
     assert!(has("FROM ${BASE_IMAGE} AS runtime"));
     assert!(has("ARG RCLONE_IMAGE=rclone/rclone:${RCLONE_VERSION}"));
     assert!(has("FROM ${RCLONE_IMAGE} AS rclone-release"));
-    assert!(has("ARG DBSTASH_FROM=source"), "compiled in the image by default");
-    assert!(has("ARG RCLONE_FROM=release"), "rclone's release image by default");
+    assert!(
+        has("ARG DBSTASH_FROM=source"),
+        "compiled in the image by default"
+    );
+    assert!(
+        has("ARG RCLONE_FROM=release"),
+        "rclone's release image by default"
+    );
     assert!(has("FROM dbstash-${DBSTASH_FROM} AS dbstash"));
     assert!(has("FROM rclone-${RCLONE_FROM} AS rclone"));
     assert!(has("FROM scratch AS dbstash-dist"));
     assert!(has("COPY dist/dbstash /usr/local/bin/dbstash"));
     assert!(has("FROM scratch AS rclone-dist"));
     assert!(has("COPY dist/rclone /usr/local/bin/rclone"));
-    assert!(has("ARG CLIENTS_FROM=vendor"), "vendor repositories by default");
+    assert!(
+        has("ARG CLIENTS_FROM=vendor"),
+        "vendor repositories by default"
+    );
     assert!(d.contains("CLIENTS_FROM=\"${CLIENTS_FROM}\" bash /tmp/install-clients.sh"));
     // Every stage a build arg can name exists.
-    for stage in ["dbstash-source", "dbstash-dist", "rclone-release", "rclone-dist"] {
+    for stage in [
+        "dbstash-source",
+        "dbstash-dist",
+        "rclone-release",
+        "rclone-dist",
+    ] {
         assert!(
             lines
                 .iter()
@@ -389,7 +403,10 @@ fn image_matrix_lists_every_tag_and_agrees_with_the_install_script() {
 fn debian_client_variant_agrees_with_the_install_script() {
     let m = yaml_json(&read("docker/images.yaml"));
     let debian = m["debian_clients"].as_object().expect("debian_clients");
-    assert!(debian.contains_key("all"), "the image test builds `all` from Debian");
+    assert!(
+        debian.contains_key("all"),
+        "the image test builds `all` from Debian"
+    );
     for img in m["images"].as_array().expect("images") {
         let tag = img["tag"].as_str().expect("tag");
         let out = std::process::Command::new("bash")
@@ -402,7 +419,10 @@ fn debian_client_variant_agrees_with_the_install_script() {
             .expect("run install-clients.sh");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let Some(want) = debian.get(tag) else {
-            assert!(!out.status.success(), "{tag} has no Debian variant: {stdout}");
+            assert!(
+                !out.status.success(),
+                "{tag} has no Debian variant: {stdout}"
+            );
             assert!(!String::from_utf8_lossy(&out.stderr).trim().is_empty());
             continue;
         };
@@ -429,7 +449,10 @@ fn debian_client_variant_agrees_with_the_install_script() {
         .env("CLIENTS_FROM", "elsewhere")
         .output()
         .expect("run install-clients.sh");
-    assert!(!out.status.success(), "an unknown CLIENTS_FROM was accepted");
+    assert!(
+        !out.status.success(),
+        "an unknown CLIENTS_FROM was accepted"
+    );
 }
 
 #[test]
