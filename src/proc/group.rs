@@ -90,12 +90,23 @@ impl ProcGroup {
         }
     }
 
-    /// Is any process of this run's groups still alive?
+    /// Is any process of this run's groups still alive? A zombie is not: a killed child stays one
+    /// until the future that owns it is polled again, which `terminate` (waiting here) prevents —
+    /// counting it made every stop and timeout wait the whole grace period.
     pub fn alive(&self) -> bool {
         let pgids = self.pgids.lock().map(|g| g.clone()).unwrap_or_default();
-        pgids
-            .iter()
-            .any(|p| killpg(Pid::from_raw(*p), None).is_ok())
+        let live: Vec<i32> = pgids
+            .into_iter()
+            .filter(|p| killpg(Pid::from_raw(*p), None).is_ok())
+            .collect();
+        if live.is_empty() {
+            return false;
+        }
+        match running_groups() {
+            Some(running) => live.iter().any(|p| running.contains(p)),
+            // No /proc to tell zombies apart: every group that answers counts.
+            None => true,
+        }
     }
 
     /// SIGTERM, wait up to `grace`, then SIGKILL whatever is left.
@@ -110,5 +121,73 @@ impl ProcGroup {
 
     pub fn kill(&self) {
         self.signal(Signal::SIGKILL);
+    }
+}
+
+/// The process groups that have a member which is not a zombie, from /proc (None without it).
+fn running_groups() -> Option<Vec<i32>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        if !e
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue; // exited meanwhile
+        };
+        // "pid (comm) STATE PPID PGRP ..." — comm may hold spaces and ')': split after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next();
+        let pgrp = f.nth(1).and_then(|g| g.parse::<i32>().ok());
+        if let (Some(st), Some(g)) = (state, pgrp) {
+            if st != "Z" && st != "X" {
+                out.push(g);
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[tokio::test]
+    async fn an_exited_unreaped_child_is_not_alive() {
+        let group = ProcGroup::new();
+        // The child is held, never waited for: after it exits it stays a zombie.
+        let _child = group
+            .spawn(Command::new("true").kill_on_drop(true))
+            .expect("spawn true");
+        let start = Instant::now();
+        while group.alive() && start.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!group.alive(), "a zombie counted as a live process");
+    }
+
+    #[tokio::test]
+    async fn terminate_returns_once_the_group_died() {
+        let group = ProcGroup::new();
+        let _child = group
+            .spawn(Command::new("sleep").arg("30"))
+            .expect("spawn sleep");
+        assert!(group.alive());
+        let start = Instant::now();
+        group.terminate(Duration::from_secs(5)).await;
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "terminate waited {:?} for a child that died of SIGTERM at once",
+            start.elapsed()
+        );
+        assert!(!group.alive());
     }
 }
