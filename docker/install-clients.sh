@@ -4,6 +4,11 @@
 #
 #   install-clients.sh ENGINE [VERSION]      ENGINE: pg mysql mariadb mongo redis sqlite all
 #   DRY_RUN=1 install-clients.sh pg 16       print the apt repositories and packages, change nothing
+#   CLIENTS_FROM=debian install-clients.sh all
+#                                            Debian's own packages only, no third-party repository
+#                                            (for machines that reach Debian's mirror and nothing
+#                                            else): PostgreSQL 15, MariaDB 10.11, Redis 7, SQLite 3;
+#                                            no MongoDB tools (Debian has none) and no Oracle MySQL
 #
 # docker/images.yaml lists the same repositories and packages for every tag; tests/packaging.rs
 # checks that the two agree, so change them together.
@@ -17,6 +22,7 @@ set -euo pipefail
 engine=${1:-}
 version=${2:-}
 codename=bookworm
+clients_from=${CLIENTS_FROM:-vendor}
 
 die() {
   printf 'install-clients.sh: %s\n' "$*" >&2
@@ -52,25 +58,50 @@ need_version() {
   die "${engine}: no image for version '${version}' (have: $*)"
 }
 
-case "$engine" in
-  pg) need_version 15 16 17; pgdg "$version" ;;
-  mysql) need_version 8; mysql_repo 8.4-lts ;;
-  mariadb)
-    need_version 10 11
-    if [[ $version == 10 ]]; then packages+=(mariadb-client); else mariadb_repo 11.8; fi
-    ;;
-  mongo) need_version 7 8; mongo_repo "${version}.0" ;;
-  redis) need_version 7; packages+=(redis-tools) ;;
-  sqlite) need_version 3; packages+=(sqlite3) ;;
-  all)
-    [[ -z $version || $version == latest ]] || die "all: takes no version"
-    # The newest client of each engine: pg_dump and mongodump dump older servers.
-    pgdg 17
-    mariadb_repo 11.8
-    mongo_repo 8.0
-    packages+=(redis-tools sqlite3)
-    ;;
-  *) die "unknown engine '${engine}' (pg mysql mariadb mongo redis sqlite all)" ;;
+# Debian 12's own client versions, for CLIENTS_FROM=debian.
+debian_only() {
+  case "$engine" in
+    pg) need_version 15; packages+=(postgresql-client-15) ;;
+    mariadb) need_version 10; packages+=(mariadb-client) ;;
+    redis) need_version 7; packages+=(redis-tools) ;;
+    sqlite) need_version 3; packages+=(sqlite3) ;;
+    all)
+      [[ -z $version || $version == latest ]] || die "all: takes no version"
+      packages+=(postgresql-client-15 mariadb-client redis-tools sqlite3)
+      ;;
+    mysql | mongo) die "${engine}: Debian has no client package (CLIENTS_FROM=vendor)" ;;
+    *) die "unknown engine '${engine}' (pg mysql mariadb mongo redis sqlite all)" ;;
+  esac
+}
+
+# The newest clients, from each vendor's repository (the default).
+vendor_repos() {
+  case "$engine" in
+    pg) need_version 15 16 17; pgdg "$version" ;;
+    mysql) need_version 8; mysql_repo 8.4-lts ;;
+    mariadb)
+      need_version 10 11
+      if [[ $version == 10 ]]; then packages+=(mariadb-client); else mariadb_repo 11.8; fi
+      ;;
+    mongo) need_version 7 8; mongo_repo "${version}.0" ;;
+    redis) need_version 7; packages+=(redis-tools) ;;
+    sqlite) need_version 3; packages+=(sqlite3) ;;
+    all)
+      [[ -z $version || $version == latest ]] || die "all: takes no version"
+      # The newest client of each engine: pg_dump and mongodump dump older servers.
+      pgdg 17
+      mariadb_repo 11.8
+      mongo_repo 8.0
+      packages+=(redis-tools sqlite3)
+      ;;
+    *) die "unknown engine '${engine}' (pg mysql mariadb mongo redis sqlite all)" ;;
+  esac
+}
+
+case "$clients_from" in
+  vendor) vendor_repos ;;
+  debian) debian_only ;;
+  *) die "CLIENTS_FROM must be vendor or debian, not '${clients_from}'" ;;
 esac
 
 # The clients each image must have on PATH (checked after installing).
@@ -84,6 +115,9 @@ case "$engine" in
   sqlite) check=(sqlite3) ;;
   all) check=(pg_dump pg_restore psql mariadb-dump mariadb mysqldump mysql mongodump mongorestore redis-cli sqlite3) ;;
 esac
+if [[ $clients_from == debian && $engine == all ]]; then
+  check=(pg_dump pg_restore psql mariadb-dump mariadb mysqldump mysql redis-cli sqlite3)
+fi
 if [[ -n ${DRY_RUN:-} ]]; then
   for r in "${repos[@]}"; do
     IFS='|' read -r name _ _ source <<<"$r"

@@ -194,8 +194,58 @@ fn dockerfile_keeps_the_image_contract() {
     let lines: Vec<&str> = d.lines().map(str::trim).collect();
     let has = |l: &str| lines.contains(&l);
     assert!(has("ARG RUST_VERSION=1"), "Rust builder version arg");
-    assert!(has("FROM rust:${RUST_VERSION}-bookworm AS builder"));
-    assert!(has("FROM debian:bookworm-slim AS runtime"));
+    assert!(has("FROM rust:${RUST_VERSION}-bookworm AS dbstash-source"));
+    // The base image and the binaries' sources are build args whose defaults build exactly what a
+    // workstation with registry access built before (scripts/image-test overrides all of them).
+    assert!(has("ARG BASE_IMAGE=debian:bookworm-slim"));
+    assert!(has("FROM ${BASE_IMAGE} AS runtime"));
+    assert!(has("ARG RCLONE_IMAGE=rclone/rclone:${RCLONE_VERSION}"));
+    assert!(has("FROM ${RCLONE_IMAGE} AS rclone-release"));
+    assert!(
+        has("ARG DBSTASH_FROM=source"),
+        "compiled in the image by default"
+    );
+    assert!(
+        has("ARG RCLONE_FROM=release"),
+        "rclone's release image by default"
+    );
+    assert!(has("FROM dbstash-${DBSTASH_FROM} AS dbstash"));
+    assert!(has("FROM rclone-${RCLONE_FROM} AS rclone"));
+    assert!(has("FROM scratch AS dbstash-dist"));
+    assert!(has("COPY dist/dbstash /usr/local/bin/dbstash"));
+    assert!(has("FROM scratch AS rclone-dist"));
+    assert!(has("COPY dist/rclone /usr/local/bin/rclone"));
+    assert!(
+        has("ARG CLIENTS_FROM=vendor"),
+        "vendor repositories by default"
+    );
+    assert!(d.contains("CLIENTS_FROM=\"${CLIENTS_FROM}\" bash /tmp/install-clients.sh"));
+    // Every stage a build arg can name exists.
+    for stage in [
+        "dbstash-source",
+        "dbstash-dist",
+        "rclone-release",
+        "rclone-dist",
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("FROM ") && l.ends_with(&format!(" AS {stage}"))),
+            "stage {stage}"
+        );
+    }
+    // Global ARGs used in FROM lines come before the first FROM.
+    let first_from = lines
+        .iter()
+        .position(|l| l.starts_with("FROM "))
+        .expect("FROM");
+    for arg in ["BASE_IMAGE", "RCLONE_IMAGE", "DBSTASH_FROM", "RCLONE_FROM"] {
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("ARG {arg}=")))
+            .expect(arg);
+        assert!(at < first_from, "ARG {arg} must come before the first FROM");
+    }
     assert!(has("EXPOSE 8080"));
     assert!(
         has(r#"CMD ["dbstash", "health"]"#),
@@ -208,7 +258,7 @@ fn dockerfile_keeps_the_image_contract() {
     assert!(has("ENV DBSTASH_CONFIG=/config/dbstash.yaml"));
     assert!(d.contains("--uid 10001"));
     assert!(d.contains("COPY --from=rclone /usr/local/bin/rclone /usr/local/bin/rclone"));
-    assert!(d.contains("COPY --from=builder /usr/local/bin/dbstash /usr/local/bin/dbstash"));
+    assert!(d.contains("COPY --from=dbstash /usr/local/bin/dbstash /usr/local/bin/dbstash"));
     assert!(
         d.contains("DBSTASH_GIT_COMMIT=\"${GIT_COMMIT}\""),
         "commit passed to build.rs"
@@ -231,6 +281,8 @@ fn dockerfile_keeps_the_image_contract() {
         "!build.rs",
         "!src/",
         "!docker/",
+        "!dist/dbstash",
+        "!dist/rclone",
     ] {
         assert!(
             ignore.lines().any(|l| l.trim() == p),
@@ -345,6 +397,62 @@ fn image_matrix_lists_every_tag_and_agrees_with_the_install_script() {
         assert!(!out.status.success(), "{engine} {version:?} was accepted");
         assert!(!String::from_utf8_lossy(&out.stderr).trim().is_empty());
     }
+}
+
+#[test]
+fn debian_client_variant_agrees_with_the_install_script() {
+    let m = yaml_json(&read("docker/images.yaml"));
+    let debian = m["debian_clients"].as_object().expect("debian_clients");
+    assert!(
+        debian.contains_key("all"),
+        "the image test builds `all` from Debian"
+    );
+    for img in m["images"].as_array().expect("images") {
+        let tag = img["tag"].as_str().expect("tag");
+        let out = std::process::Command::new("bash")
+            .arg(root().join("docker/install-clients.sh"))
+            .arg(img["engine"].as_str().expect("engine"))
+            .arg(img["version"].as_str().expect("version"))
+            .env("DRY_RUN", "1")
+            .env("CLIENTS_FROM", "debian")
+            .output()
+            .expect("run install-clients.sh");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let Some(want) = debian.get(tag) else {
+            assert!(
+                !out.status.success(),
+                "{tag} has no Debian variant: {stdout}"
+            );
+            assert!(!String::from_utf8_lossy(&out.stderr).trim().is_empty());
+            continue;
+        };
+        assert!(
+            out.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !stdout.lines().any(|l| l.starts_with("repo ")),
+            "{tag}: Debian's packages need no other repository: {stdout}"
+        );
+        let packages: Vec<String> = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("packages "))
+            .map(|p| p.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        assert_eq!(packages, strs(want), "{tag}: Debian packages");
+    }
+    let out = std::process::Command::new("bash")
+        .arg(root().join("docker/install-clients.sh"))
+        .args(["all", ""])
+        .env("DRY_RUN", "1")
+        .env("CLIENTS_FROM", "elsewhere")
+        .output()
+        .expect("run install-clients.sh");
+    assert!(
+        !out.status.success(),
+        "an unknown CLIENTS_FROM was accepted"
+    );
 }
 
 #[test]
