@@ -202,10 +202,11 @@ const MONGODUMP: &str = "#!/bin/sh\nprintf '\\155\\342\\231\\201archive'\n";
 const MONGORESTORE: &str =
     "#!/bin/sh\nprintf '%s\\n' \"$@\" > {dir}/restore.argv\ncat > {dir}/restore.stdin\n";
 const MONGOSH: &str = r#"#!/bin/sh
-# fake mongosh: record argv and the script; answer the count query
+# fake mongosh: record argv and the script; answer the listing (an empty database) and the count
 n=$(ls {dir}/sh 2>/dev/null | wc -l); mkdir -p {dir}/sh/$n
 printf '%s\n' "$@" > {dir}/sh/$n/argv
 for a in "$@"; do case "$a" in *.js) cp "$a" {dir}/sh/$n/script ;; esac; done
+if grep -q dbstash-collections {dir}/sh/$n/script; then printf 'dbstash-collections 0\n'; fi
 if grep -q countDocuments {dir}/sh/$n/script; then printf 'orders\t12\nusers\t3\n'; fi
 "#;
 
@@ -234,13 +235,16 @@ fn mongo_drill_counts_and_drops_through_mongosh() {
     );
     let argv = std::fs::read_to_string(t.path("restore.argv")).unwrap();
     assert!(argv.contains("--nsTo=shop_drill.*"), "{argv}");
-    let scripts: Vec<String> = (0..2)
+    // First the check that the target holds no collections, then the count, then the drop.
+    let scripts: Vec<String> = (0..3)
         .map(|i| std::fs::read_to_string(t.path(&format!("sh/{i}/script"))).unwrap())
         .collect();
-    assert!(scripts[0].contains("countDocuments"), "{scripts:?}");
-    assert!(scripts[1].contains("dropDatabase"), "{scripts:?}");
-    assert!(scripts[1].contains("/shop_drill"), "{scripts:?}");
-    for i in 0..2 {
+    assert!(scripts[0].contains("getCollectionNames"), "{scripts:?}");
+    assert!(scripts[0].contains("/shop_drill"), "{scripts:?}");
+    assert!(scripts[1].contains("countDocuments"), "{scripts:?}");
+    assert!(scripts[2].contains("dropDatabase"), "{scripts:?}");
+    assert!(scripts[2].contains("/shop_drill"), "{scripts:?}");
+    for i in 0..3 {
         let argv = std::fs::read_to_string(t.path(&format!("sh/{i}/argv"))).unwrap();
         assert!(!argv.contains("pa55word"), "secret in mongosh argv: {argv}");
     }

@@ -114,7 +114,7 @@ pub async fn drill(plan: &JobPlan, target: &Secret) -> Result<DrillReport, Resto
         &store,
         &backup,
         target,
-        &std::env::temp_dir().join("dbstash"),
+        &crate::run::stale::system_temp_dir(),
     )
     .await
 }
@@ -174,28 +174,8 @@ pub async fn drill_backup(
             "a MongoDB drill needs `mongosh` on PATH to count and drop its scratch database".into(),
         ));
     }
-    // MongoDB cannot tell (`None`): mongorestore creates the database itself.
-    let created = match target::exists(&target, base).await? {
-        Some(true) => {
-            return Err(RestoreError::Target(format!(
-                "the scratch database {} already exists; a drill restores only into a database it creates (drop it first)",
-                target.label
-            )))
-        }
-        Some(false) => {
-            let src = Source {
-                store,
-                backup,
-                layout,
-                progress: None,
-                identities: plan.identities.clone(),
-            };
-            super::roles::check(&target, &src, base, super::roles::Hint::Drill(&plan.job)).await?;
-            target::create(&target, base, backup.record.charset.as_ref()).await?;
-            true
-        }
-        None => false,
-    };
+    super::run_dir::sweep_dead(base).await;
+    refuse_existing(&target, base).await?;
     let src = Source {
         store,
         backup,
@@ -203,14 +183,17 @@ pub async fn drill_backup(
         progress: None,
         identities: plan.identities.clone(),
     };
+    super::roles::check(&target, &src, base, super::roles::Hint::Drill(&plan.job)).await?;
+    target::create(&target, base, backup.record.charset.as_ref()).await?;
     let result = async {
         target::postgis(&target, base).await?;
-        let done = apply(job, &target, &src, base, created).await?;
+        // The drill made the target: nothing of value there, no first pass needed.
+        let done = apply(job, &target, &src, base, true).await?;
         let tables = counts(&target, base).await?;
         Ok::<_, RestoreError>((done, tables))
     }
     .await;
-    // Always drop the scratch database, whatever happened.
+    // Always drop the scratch database (the drill made it), whatever happened.
     let dropped = target::drop_database(&target, base).await;
     let (done, tables) = match (result, dropped) {
         (Ok(x), Ok(())) => x,
@@ -233,6 +216,27 @@ pub async fn drill_backup(
     report.tables = tables;
     report.duration = clock.elapsed();
     Ok(report)
+}
+
+/// A drill restores only into a database it creates, so that it may drop it afterwards: an
+/// existing target is refused before anything is restored or dropped. MongoDB has no "create
+/// database" (a database exists while it holds collections, and mongorestore makes it), so
+/// there the target must hold no collections.
+async fn refuse_existing(target: &Target, base: &Path) -> Result<(), RestoreError> {
+    let existing = match target.job.engine {
+        Engine::Mongo => {
+            let names = target::mongo_collections(target, base).await?;
+            (!names.is_empty()).then(|| format!("holds {} collection(s)", names.len()))
+        }
+        _ => (target::exists(target, base).await? != Some(false)).then(|| "exists".to_string()),
+    };
+    match existing {
+        Some(what) => Err(RestoreError::Target(format!(
+            "the scratch database {} already {what}; a drill restores only into a database it creates (drop it first)",
+            target.label
+        ))),
+        None => Ok(()),
+    }
 }
 
 async fn counts(t: &Target, base: &Path) -> Result<Vec<TableCount>, RestoreError> {

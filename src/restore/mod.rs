@@ -90,6 +90,8 @@ pub enum RestoreError {
     Target(String),
     #[error("{0}")]
     Check(String),
+    #[error(transparent)]
+    Folder(#[from] crate::run::stale::RunFolderError),
 }
 
 /// May dbstash overwrite the target?
@@ -356,6 +358,7 @@ pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, Rest
         return restore_rdb_file(plan, job, req, path, clock).await;
     }
     let target = target::resolve(job, req.to)?.without_owners(req.no_owner);
+    run_dir::sweep_dead(req.temp_dir).await;
     let question = format!("restore job `{}` into {}", plan.job, target.label);
     if target.own && req.consent == Consent::NoTerminal {
         // Refuse before touching anything.
@@ -572,7 +575,7 @@ pub async fn verify(
     };
     let group = crate::proc::ProcGroup::new();
     let pumped: Pumped = if layout.payload == Payload::Directory {
-        let work = run_dir::RunDir::create(&std::env::temp_dir().join("dbstash"))?;
+        let work = run_dir::RunDir::create(&crate::run::stale::system_temp_dir())?;
         folder::fetch_dir(&src, &work.path().join("dump")).await?
     } else if layout.payload == Payload::Rdb {
         pipeline::transfer(&src, &group, Shared(rdb.clone())).await?

@@ -1,40 +1,38 @@
-//! A private (0700) folder per restore step for the tools' 0600 option files, removed on drop.
+//! A private (0700) folder per restore step — an unpacked backup, the tools' 0600 option files —
+//! at `<base>/restore/<id>`, removed on drop. It is a [`RunFolder`]: its locked owner file lets the
+//! next restore, `prune` or the supervisor remove it when a killed restore left it behind, and
+//! never while its restore lives.
 
 use super::RestoreError;
 use crate::plan::command::CommandSpec;
 use crate::proc::{self, ProcGroup, StderrTail};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use crate::run::stale::{self, RunFolder};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::process::Stdio;
 
 pub struct RunDir {
-    path: PathBuf,
+    folder: RunFolder,
 }
 
 impl RunDir {
     pub fn create(base: &Path) -> Result<Self, RestoreError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let path = base.join("restore").join(&id[..12]);
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&path)
-            .map_err(|source| RestoreError::Io {
-                what: format!("cannot create private folder {}", path.display()),
-                source,
-            })?;
-        Ok(RunDir { path })
+        let folder = RunFolder::create_in(base, stale::RESTORE, &id[..12])?;
+        Ok(RunDir { folder })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.folder.path()
     }
 }
 
-impl Drop for RunDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
+/// Remove what dead restores (and backup runs) left under `base` and the system temp folder,
+/// before a restore adds its own. Blocking file system work: a dead restore may have left a whole
+/// unpacked backup.
+pub async fn sweep_dead(base: &Path) {
+    let base = base.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || stale::sweep_logged(&base)).await;
 }
 
 pub fn write_private_files(dir: &Path, spec: &CommandSpec) -> Result<(), RestoreError> {

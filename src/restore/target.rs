@@ -373,6 +373,41 @@ pub async fn mongo_counts(
         .collect())
 }
 
+/// The first line of [`mongo_collections`]' answer: an answer without it (a mongosh that printed
+/// nothing) proves nothing about the database.
+const MONGO_LISTED: &str = "dbstash-collections";
+
+/// The target database's collections (`listCollections`) through mongosh.
+pub async fn mongo_collections(
+    t: &Target,
+    base: &std::path::Path,
+) -> Result<Vec<String>, RestoreError> {
+    let body = format!(
+        "const names = db.getCollectionNames();\nprint('{MONGO_LISTED} ' + names.length);\nnames.forEach(function (n) {{ print(n); }});"
+    );
+    let spec = mongo::shell(mongo_script(t, &body));
+    let out = admin_sql(&spec, "", &t.secrets(), base).await?;
+    parse_mongo_collections(&out).ok_or_else(|| {
+        RestoreError::Target(format!(
+            "cannot tell whether {} holds collections: mongosh did not list them",
+            t.label
+        ))
+    })
+}
+
+/// `dbstash-collections N` then N names; `None` unless the count line is there and agrees.
+fn parse_mongo_collections(out: &str) -> Option<Vec<String>> {
+    let mut lines = out.lines().skip_while(|l| !l.starts_with(MONGO_LISTED));
+    let n: usize = lines
+        .next()?
+        .strip_prefix(MONGO_LISTED)?
+        .trim()
+        .parse()
+        .ok()?;
+    let names: Vec<String> = lines.take(n).map(str::to_string).collect();
+    (names.len() == n).then_some(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,6 +422,22 @@ mod tests {
             "convert_from(decode('61276', 'hex'), 'UTF8')".replace("61276", &hex::encode("a'b"))
         );
         assert_eq!(mysql_bytes("ab"), "X'6162'");
+    }
+
+    #[test]
+    fn mongo_collection_listing_must_be_positive() {
+        let listed = parse_mongo_collections("dbstash-collections 2\norders\nusers\n");
+        assert_eq!(
+            listed,
+            Some(vec!["orders".to_string(), "users".to_string()])
+        );
+        let noise = parse_mongo_collections("Current Mongosh Log ID: x\ndbstash-collections 0\n");
+        assert_eq!(noise, Some(vec![]));
+        assert_eq!(parse_mongo_collections(""), None);
+        assert_eq!(
+            parse_mongo_collections("dbstash-collections 2\norders\n"),
+            None
+        );
     }
 
     #[test]

@@ -1,14 +1,17 @@
-//! Run folders under `<temp_dir>/runs/`, and the removal of those a dead run left behind.
+//! Run folders — a backup run's under `<temp_dir>/runs/`, a restore step's under
+//! `<temp_dir>/restore/` — and the removal of those a dead run left behind.
 //!
-//! A run's folder holds its dump (tar and directory modes) and its tools' option files, which may
-//! carry a password. A run killed by SIGKILL cannot remove it, so every folder carries an owner
+//! A run's folder holds its dump (tar and directory modes; a restore unpacks a whole backup there)
+//! and its tools' option files, which may carry a password. A run killed by SIGKILL cannot remove it, so every folder carries an owner
 //! file, `.dbstash-run`, on which the live run holds an exclusive `flock` (the kernel drops it
 //! when the process dies, however it dies) and which names the run's process: its pid and that
 //! process's start time, so that a reused pid is not taken for it.
 //!
-//! A folder is dead — and removed by the next run, `prune`, or the supervisor at start — only
-//! when all of these hold, so that a folder is recognised positively and never by its name:
-//! - it is a real folder directly in `runs/` (a symlink is never followed nor removed);
+//! A folder is dead — and removed by the next backup or restore, `prune`, or the supervisor at
+//! start — only when all of these hold, so that a folder is recognised positively and never by
+//! its name:
+//! - it is a real folder directly in `runs/` or `restore/` (a symlink is never followed nor
+//!   removed);
 //! - its owner file is a regular file that says it is one (a folder without one was not made
 //!   here and stays);
 //! - its lock can be taken (no live run holds it);
@@ -32,6 +35,16 @@ const OWNER_TAG: &str = "dbstash-run";
 const UNWRITTEN_GRACE: Duration = Duration::from_secs(60);
 /// Owner files are one short line; anything longer is not ours.
 const OWNER_MAX: u64 = 256;
+/// The folders of `temp_dir` that hold owned run folders: backup runs, restore steps.
+pub const RUNS: &str = "runs";
+pub const RESTORE: &str = "restore";
+const KINDS: [&str; 2] = [RUNS, RESTORE];
+
+/// Where restore work goes when no manifest `temp_dir` is at hand (scheduled drills, `verify` of
+/// a directory backup); swept with every `temp_dir`.
+pub fn system_temp_dir() -> PathBuf {
+    std::env::temp_dir().join("dbstash")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunFolderError {
@@ -95,8 +108,8 @@ impl Owner {
     }
 }
 
-/// A live run's private folder `<temp_dir>/runs/<id>` (0700), owned through its locked owner
-/// file. Dropping it removes the folder, then releases the lock.
+/// A live run's private folder `<temp_dir>/runs/<id>` or `<temp_dir>/restore/<id>` (0700), owned
+/// through its locked owner file. Dropping it removes the folder, then releases the lock.
 #[derive(Debug)]
 pub struct RunFolder {
     path: PathBuf,
@@ -104,8 +117,19 @@ pub struct RunFolder {
 }
 
 impl RunFolder {
+    /// A backup run's folder, `<temp_dir>/runs/<id>`.
     pub fn create(temp_dir: &Path, id: &str) -> Result<Self, RunFolderError> {
-        let runs = temp_dir.join("runs");
+        Self::create_in(temp_dir, RUNS, id)
+    }
+
+    /// `<temp_dir>/<kind>/<id>`, `kind` one of [`RUNS`], [`RESTORE`] (the folders `sweep` looks in).
+    pub fn create_in(
+        temp_dir: &Path,
+        kind: &'static str,
+        id: &str,
+    ) -> Result<Self, RunFolderError> {
+        debug_assert!(KINDS.contains(&kind));
+        let runs = temp_dir.join(kind);
         let path = runs.join(id);
         let err = |source| RunFolderError::Create {
             path: path.display().to_string(),
@@ -168,11 +192,22 @@ pub struct Swept {
     pub errors: Vec<RunFolderError>,
 }
 
-/// Remove every dead run's folder in `<temp_dir>/runs/` (see the module comment for "dead").
+/// Remove every dead run's folder in `<temp_dir>/runs/` and `<temp_dir>/restore/` (see the
+/// module comment for "dead").
 pub fn sweep(temp_dir: &Path) -> Swept {
-    let runs = temp_dir.join("runs");
     let mut out = Swept::default();
-    match fs::symlink_metadata(&runs) {
+    for kind in KINDS {
+        let Swept { removed, errors } = sweep_folder(&temp_dir.join(kind));
+        out.removed.extend(removed);
+        out.errors.extend(errors);
+    }
+    out
+}
+
+/// Remove every dead run's folder directly in `runs`.
+fn sweep_folder(runs: &Path) -> Swept {
+    let mut out = Swept::default();
+    match fs::symlink_metadata(runs) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
         Err(source) => {
             out.errors.push(RunFolderError::Scan {
@@ -189,7 +224,7 @@ pub fn sweep(temp_dir: &Path) -> Swept {
         }
         Ok(_) => {}
     }
-    let entries = match fs::read_dir(&runs) {
+    let entries = match fs::read_dir(runs) {
         Ok(rd) => rd,
         Err(source) => {
             out.errors.push(RunFolderError::Scan {
@@ -222,9 +257,15 @@ pub fn sweep(temp_dir: &Path) -> Swept {
     out
 }
 
-/// `sweep`, with what it removed and what failed logged.
+/// `sweep` of `temp_dir` and of [`system_temp_dir`], with what it removed and what failed logged.
 pub fn sweep_logged(temp_dir: &Path) -> Swept {
-    let swept = sweep(temp_dir);
+    let mut swept = sweep(temp_dir);
+    let system = system_temp_dir();
+    if system != temp_dir {
+        let more = sweep(&system);
+        swept.removed.extend(more.removed);
+        swept.errors.extend(more.errors);
+    }
     for dir in &swept.removed {
         tracing::info!(event = "stale_run_removed", folder = %dir.display(), "removed a dead run's temp folder");
     }
@@ -399,6 +440,23 @@ mod tests {
             "{s:?}"
         );
         assert!(victim.join("u0/dump/toc.dat").exists());
+    }
+
+    #[test]
+    fn restore_folders_are_owned_and_swept_like_runs() {
+        let t = tempfile::tempdir().unwrap();
+        let live = RunFolder::create_in(t.path(), RESTORE, "live").unwrap();
+        assert_eq!(live.path(), t.path().join("restore/live"));
+        assert_eq!(mode(&t.path().join("restore")), 0o700);
+        let dead = t.path().join("restore/dead");
+        fs::create_dir_all(dead.join("dump")).unwrap();
+        fs::write(dead.join("pg.pass"), "secret").unwrap();
+        fs::write(dead.join(OWNER_FILE), "dbstash-run pid=4194305 start=1\n").unwrap();
+        let run = dead_folder(t.path(), "run");
+        let mut removed = sweep(t.path()).removed;
+        removed.sort();
+        assert_eq!(removed, vec![dead, run]);
+        assert!(live.path().join(OWNER_FILE).exists());
     }
 
     #[test]
