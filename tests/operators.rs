@@ -1,0 +1,260 @@
+//! Operators' issue: rotated secret files, reloads whose plans fail, `render kubernetes` of the full
+//! example, shell completions from the manifest, the man page. Real binaries, real servers.
+
+mod support;
+use std::io::{Read, Write};
+use std::process::Child;
+use std::time::{Duration, Instant};
+use support::Test;
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((code, body))
+}
+
+/// The value of one metric line (exact labels), or 0.
+fn metric(port: u16, line_prefix: &str) -> f64 {
+    http_get(port, "/metrics")
+        .and_then(|(_, body)| {
+            body.lines()
+                .find(|l| l.starts_with(line_prefix))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+/// The supervisor, killed when the test ends (also when it fails).
+struct Sup(Child);
+
+impl Sup {
+    fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.0.id() as i32)
+    }
+}
+
+impl Drop for Sup {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn records(t: &Test, folder: &str) -> Vec<String> {
+    t.files(&format!("out/{folder}"))
+        .into_iter()
+        .filter(|f| f.ends_with(".dbstash.json"))
+        .collect()
+}
+
+/// Records that appear after `before` within `limit`.
+fn new_record_within(t: &Test, folder: &str, before: &[String], limit: Duration) -> bool {
+    support::wait_until(limit, || {
+        records(t, folder).iter().any(|r| !before.contains(r))
+    })
+}
+
+// --- item 7: rotated `*_file` secrets ------------------------------------------------------------
+
+/// A scram PostgreSQL and a supervisor backing it up every 2 s with `password_file: PW_PATH`.
+fn rotating_setup(pw_path: &str) -> Option<(support::PgScram, Test, u16)> {
+    let pg = support::PgScram::start("old-pw-1");
+    if !support::require(pg.is_some(), "a scram PostgreSQL of our own (initdb)") {
+        return None;
+    }
+    let pg = pg?;
+    let port = support::free_port();
+    let t = Test::new().manifest(&format!(
+        "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', health: {{ listen: '127.0.0.1:{port}' }} }}\n\
+         remotes: {{ l: {{ path: '{{dir}}/out' }} }}\njobs:\n  pg: {{ engine: postgres, host: 127.0.0.1, port: {}, user: postgres, \
+         password_file: '{pw_path}', database: postgres, remote: l, schedule: '*/2 * * * * *' }}\n",
+        pg.port
+    ));
+    Some((pg, t, port))
+}
+
+/// Change the role's password in the server, then rewrite the secret file in place (same inode,
+/// as Kubernetes' and Vault agents' writers do for plain files).
+fn rotate(pg: &mut support::PgScram, file: &std::path::Path, new: &str) {
+    pg.psql("postgres", &format!("alter role postgres password '{new}'"));
+    pg.password = new.to_string();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(file)
+        .expect("open secret");
+    writeln!(f, "{new}").expect("rewrite secret");
+}
+
+#[test]
+fn a_password_file_rotated_in_place_is_used_by_the_next_run() {
+    let Some((mut pg, t, port)) = rotating_setup("{dir}/secrets/pgpw") else {
+        return;
+    };
+    std::fs::create_dir_all(t.path("secrets")).unwrap();
+    std::fs::write(t.path("secrets/pgpw"), "old-pw-1\n").unwrap();
+    let manifest_before = std::fs::read(t.path("dbstash.yaml")).unwrap();
+    let _sup = Sup(t.spawn_logged(&["run"]));
+    assert!(support::wait_port(port, Duration::from_secs(10)));
+    assert!(
+        new_record_within(&t, "pg", &[], Duration::from_secs(15)),
+        "no backup with the first password: {}",
+        t.log()
+    );
+    rotate(&mut pg, &t.path("secrets/pgpw"), "new-pw-2");
+    // Runs that connected before the ALTER may still finish: look only at what starts later.
+    std::thread::sleep(Duration::from_secs(4));
+    let before = records(&t, "pg");
+    assert!(
+        new_record_within(&t, "pg", &before, Duration::from_secs(20)),
+        "no successful backup after the password file was rotated: {}",
+        t.log()
+    );
+    assert_eq!(
+        std::fs::read(t.path("dbstash.yaml")).unwrap(),
+        manifest_before,
+        "the manifest text never changed"
+    );
+    assert!(metric(port, "dbstash_config_reloads_total{result=\"success\"}") >= 1.0);
+    assert!(!t.log().contains("new-pw-2"), "the secret reached the log");
+}
+
+#[test]
+fn a_rotated_secret_behind_a_symlink_is_picked_up_on_sighup() {
+    // `secrets/pgpw` -> `vault/current`: writing the target changes nothing in the folder the
+    // watcher sees, so only SIGHUP (or the 30 s poll, too late for this test) can notice.
+    let Some((mut pg, t, port)) = rotating_setup("{dir}/secrets/pgpw") else {
+        return;
+    };
+    std::fs::create_dir_all(t.path("secrets")).unwrap();
+    std::fs::create_dir_all(t.path("vault")).unwrap();
+    std::fs::write(t.path("vault/current"), "old-pw-1\n").unwrap();
+    std::os::unix::fs::symlink(t.path("vault/current"), t.path("secrets/pgpw")).unwrap();
+    let sup = Sup(t.spawn_logged(&["run"]));
+    assert!(support::wait_port(port, Duration::from_secs(10)));
+    assert!(
+        new_record_within(&t, "pg", &[], Duration::from_secs(15)),
+        "no backup with the first password: {}",
+        t.log()
+    );
+    rotate(&mut pg, &t.path("vault/current"), "new-pw-3");
+    nix::sys::signal::kill(sup.pid(), nix::sys::signal::Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let before = records(&t, "pg");
+    assert!(
+        new_record_within(&t, "pg", &before, Duration::from_secs(15)),
+        "no successful backup after the rotation and SIGHUP: {}",
+        t.log()
+    );
+    assert!(t.log().contains("sighup"), "{}", t.log());
+}
+
+// --- item 9: a plan that fails to build is an error of that revision ------------------------------
+
+const SQLITE_JOBS: &str = "version: 1\nsettings: { temp_dir: '{dir}/tmp', health: { listen: '127.0.0.1:PORT' } }\n\
+remotes: { l: { path: '{dir}/out' } }\njobs:\n  a: { engine: sqlite, database: '{dir}/app.db', remote: l, schedule: '*/1 * * * * *' }\n";
+
+fn sqlite_db(t: &Test) {
+    let c = rusqlite::Connection::open(t.path("app.db")).unwrap();
+    c.execute_batch("create table if not exists t(x); insert into t values (1),(2);")
+        .unwrap();
+}
+
+/// `remote: []` passes validation (a list of remotes, every name declared) but leaves the plan
+/// builder without a first remote: `plan::build` fails with "refers to remote ``".
+const PLANLESS_JOB: &str =
+    "  b: { engine: sqlite, database: '{dir}/app.db', remote: [], schedule: '*/1 * * * * *' }\n";
+
+#[test]
+fn a_reload_whose_plan_fails_keeps_the_old_manifest_and_counts_an_error() {
+    let port = support::free_port();
+    let base = SQLITE_JOBS.replace("PORT", &port.to_string());
+    let good_b =
+        "  b: { engine: sqlite, database: '{dir}/app.db', remote: l, schedule: '*/1 * * * * *' }\n";
+    let t = Test::new().manifest(&format!("{base}{good_b}"));
+    sqlite_db(&t);
+    let _sup = Sup(t.spawn_logged(&["run"]));
+    assert!(support::wait_port(port, Duration::from_secs(10)));
+    assert!(new_record_within(&t, "b", &[], Duration::from_secs(10)));
+    // Same jobs, but b's remote list is empty: this revision must be refused as a whole.
+    let d = t.dir.path().display().to_string();
+    let tmp = t.path(".next.yaml");
+    std::fs::write(&tmp, format!("{base}{PLANLESS_JOB}").replace("{dir}", &d)).unwrap();
+    std::fs::rename(&tmp, t.path("dbstash.yaml")).unwrap();
+    assert!(
+        support::wait_until(Duration::from_secs(10), || metric(
+            port,
+            "dbstash_config_reloads_total{result=\"error\"}"
+        ) >= 1.0),
+        "the reload was not counted as an error: {}",
+        t.log()
+    );
+    assert_eq!(
+        metric(port, "dbstash_config_reloads_total{result=\"success\"}"),
+        0.0
+    );
+    let log = t.log();
+    let rejected = log
+        .lines()
+        .find(|l| l.contains("config_rejected"))
+        .unwrap_or_else(|| panic!("no config_rejected line: {log}"));
+    assert!(rejected.contains("`b`"), "{rejected}");
+    // The old revision still runs b.
+    let before = records(&t, "b");
+    assert!(
+        new_record_within(&t, "b", &before, Duration::from_secs(6)),
+        "b was dropped: {}",
+        t.log()
+    );
+}
+
+#[test]
+fn a_manifest_whose_plan_fails_does_not_start() {
+    let port = support::free_port();
+    let base = SQLITE_JOBS.replace("PORT", &port.to_string());
+    let t = Test::new().manifest(&format!("{base}{PLANLESS_JOB}"));
+    sqlite_db(&t);
+    let mut sup = Sup(t.spawn(&["run"]));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = sup.0.try_wait().unwrap() {
+            break Some(s);
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    if status.is_some() {
+        sup.0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+    }
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(2),
+        "started with a job it cannot plan"
+    );
+    assert!(
+        err.contains("dbstash.yaml: ") && err.contains("`b`"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
