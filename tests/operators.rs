@@ -258,3 +258,81 @@ fn a_manifest_whose_plan_fails_does_not_start() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+// --- item 17: percent and ETA on the progress line -----------------------------------------------
+
+/// Run `dbstash ARGS` on a pseudo-terminal (util-linux `script`): what the terminal showed.
+fn on_a_terminal(t: &Test, args: &str) -> Option<String> {
+    if !support::require(support::have("script"), "script (util-linux)") {
+        return None;
+    }
+    let cmd = format!(
+        "'{}' -c '{}' {args}",
+        env!("CARGO_BIN_EXE_dbstash"),
+        t.path("dbstash.yaml").display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(t.dir.path())
+        .env_remove("DBSTASH_CONFIG")
+        .output()
+        .expect("script");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_progress_line_shows_percent_when_the_size_can_be_expected() {
+    let t = Test::new().manifest(
+        "version: 1\nsettings: { temp_dir: '{dir}/tmp' }\nremotes: { l: { path: '{dir}/out' } }\njobs:\n  \
+         a: { engine: sqlite, database: '{dir}/app.db', remote: l }\n  \
+         e: { engine: sqlite, database: '{dir}/app.db', remote: l, expected_size: 3MiB }\n",
+    );
+    sqlite_db(&t);
+    // Piped: nothing but the logs, no progress line.
+    let piped = t.run(&["backup", "a"]).success();
+    assert!(
+        !piped.stderr().contains('%') && !piped.stderr().contains("of ~"),
+        "{}",
+        piped.stderr()
+    );
+    // On a terminal with the previous backup's raw size: percent of it.
+    let raw: u64 = records(&t, "a")
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(t.path(&format!("out/a/{r}"))).unwrap())
+                    .unwrap();
+            v["raw_size"].as_u64().unwrap()
+        })
+        .next()
+        .expect("a record");
+    let Some(screen) = on_a_terminal(&t, "backup a") else {
+        return;
+    };
+    let want = format!("of ~{}", human(raw));
+    assert!(
+        screen.contains(&want) && screen.contains('%'),
+        "no `{want}` and percent on the terminal: {screen:?}"
+    );
+    // `expected_size` when there is no previous backup.
+    let screen = on_a_terminal(&t, "backup e").unwrap();
+    assert!(
+        screen.contains("of ~3.00 MiB") && screen.contains("0%"),
+        "{screen:?}"
+    );
+}
+
+/// indicatif's binary units, as the progress line prints them.
+fn human(n: u64) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else {
+        format!("{:.2} KiB", n as f64 / 1024.0)
+    }
+}
