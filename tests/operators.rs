@@ -336,3 +336,143 @@ fn human(n: u64) -> String {
         format!("{:.2} KiB", n as f64 / 1024.0)
     }
 }
+
+// --- item 18: completions from the manifest, a man page that documents every subcommand ----------
+
+const NAMED: &str = "version: 1\nremotes: { l: { path: '{dir}/out' } }\n\
+notifiers:\n  ops-hook: { type: webhook, url: 'https://example.com/h' }\n  team: { type: webhook, url: 'https://example.com/t' }\n\
+jobs:\n  shop-db: { engine: sqlite, database: '{dir}/a.db', remote: l }\n  billing: { engine: sqlite, database: '{dir}/b.db', remote: l }\n";
+
+/// Ask bash's completion for `words` (the last one is being completed) with the script that
+/// `dbstash completions bash` prints; `dbstash` is found on PATH as users have it.
+fn bash_complete(t: &Test, words: &[&str]) -> Vec<String> {
+    let script = t.run(&["completions", "bash"]).success().stdout();
+    std::fs::write(t.path("dbstash.bash"), script).unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_dbstash"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let probe = format!(
+        "source ./dbstash.bash\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE=\"${{COMP_WORDS[*]}}\"\nCOMP_POINT=${{#COMP_LINE}}\n\
+         $(complete -p dbstash | sed -E 's/.*-F ([^ ]+).*/\\1/') dbstash \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        quoted.join(" "),
+        words.len() - 1
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&probe)
+        .current_dir(t.dir.path())
+        .env(
+            "PATH",
+            format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()),
+        )
+        .env_remove("DBSTASH_CONFIG")
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bash_completes_job_and_notifier_names_from_the_manifest() {
+    if !support::require(support::have("bash"), "bash") {
+        return;
+    }
+    let t = Test::new().manifest(NAMED);
+    let m = t.path("dbstash.yaml").display().to_string();
+    assert_eq!(
+        bash_complete(&t, &["dbstash", "-c", &m, "restore", ""]),
+        ["billing", "shop-db"]
+    );
+    assert_eq!(
+        bash_complete(&t, &["dbstash", "-c", &m, "restore", "sh"]),
+        ["shop-db"]
+    );
+    assert_eq!(
+        bash_complete(&t, &["dbstash", "-c", &m, "backup", "billing", ""]),
+        ["billing", "shop-db"]
+    );
+    assert_eq!(
+        bash_complete(&t, &["dbstash", "-c", &m, "plan", "--job", ""]),
+        ["billing", "shop-db"]
+    );
+    assert_eq!(
+        bash_complete(&t, &["dbstash", "-c", &m, "notify", "test", ""]),
+        ["ops-hook", "team"]
+    );
+    // The default manifest (./dbstash.yaml) when there is no -c; an option's value is no job.
+    assert_eq!(
+        bash_complete(&t, &["dbstash", "verify", "--backup", "latest", "b"]),
+        ["billing"]
+    );
+    // Past the job argument, clap's own completion of options takes over.
+    let opts = bash_complete(&t, &["dbstash", "restore", "billing", "--to-u"]);
+    assert_eq!(opts, ["--to-uri-file"]);
+    // The helper itself: names one per line, silent without a manifest.
+    assert_eq!(
+        t.run(&["__complete", "jobs"]).success().stdout(),
+        "shop-db\nbilling\n"
+    );
+    let none = Test::new();
+    let r = none.run(&["__complete", "jobs"]).success();
+    assert_eq!((r.stdout(), r.stderr()), (String::new(), String::new()));
+}
+
+#[test]
+fn the_man_page_documents_every_subcommand_and_its_options() {
+    let t = Test::new();
+    let roff = t.run(&["man"]).success().stdout();
+    // roff writes `-` as `\-`.
+    let text = roff.replace("\\-", "-");
+    for needle in [
+        "dbstash restore",
+        "--to-uri-file",
+        "dbstash prune",
+        "--dry-run",
+        "dbstash verify",
+        "--restore-to-file",
+        "dbstash notify test",
+        "dbstash render kubernetes",
+        "--image",
+    ] {
+        assert!(text.contains(needle), "`{needle}` not in the man page");
+    }
+    assert!(
+        !text.contains("dbstash-restore(1)"),
+        "points to pages that do not exist"
+    );
+    assert!(
+        !text.contains("__complete"),
+        "a hidden command is documented"
+    );
+    if support::have("man") {
+        std::fs::write(t.path("dbstash.1"), &roff).unwrap();
+        let out = std::process::Command::new("man")
+            .args(["-l", "dbstash.1"])
+            .current_dir(t.dir.path())
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .expect("man");
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            shown.contains("--to-uri-file") && shown.contains("--dry-run"),
+            "{shown}"
+        );
+        let warnings = String::from_utf8_lossy(&out.stderr);
+        assert!(!warnings.contains("warning"), "{warnings}");
+    }
+}
