@@ -476,3 +476,181 @@ fn the_man_page_documents_every_subcommand_and_its_options() {
         assert!(!warnings.contains("warning"), "{warnings}");
     }
 }
+
+// --- item 16: `render kubernetes` of the full example ---------------------------------------------
+
+/// The variables `examples/full.yaml` references (none is set for these tests).
+const FULL_EXAMPLE_VARS: [&str; 11] = [
+    "DBSTASH_SLACK_URL",
+    "DISCORD_WEBHOOK_URL",
+    "SMTP_PASSWORD",
+    "WEBHOOK_SECRET",
+    "APP_DB_PASSWORD",
+    "GIS_PASSWORD",
+    "MYSQL_PASSWORD",
+    "MARIA_PASSWORD",
+    "MONGO_PASSWORD",
+    "REDIS_PASSWORD",
+    "DW_PASSWORD",
+];
+
+fn render(manifest: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbstash"));
+    cmd.arg("-c")
+        .arg(manifest)
+        .args(["render", "kubernetes"])
+        .args(extra)
+        .env_remove("DBSTASH_CONFIG");
+    for v in FULL_EXAMPLE_VARS {
+        cmd.env_remove(v);
+    }
+    let out = cmd.output().expect("render");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn kubernetes_validate(t: &Test, yaml: &str) {
+    if !support::have("kubernetes-validate") {
+        assert!(
+            !support::strict(),
+            "kubernetes-validate is required (pip install kubernetes-validate)"
+        );
+        eprintln!("note: kubernetes-validate not found: check skipped");
+        return;
+    }
+    std::fs::write(t.path("rendered.yaml"), yaml).unwrap();
+    let out = std::process::Command::new("kubernetes-validate")
+        .args(["--strict", "rendered.yaml"])
+        .current_dir(t.dir.path())
+        .output()
+        .expect("kubernetes-validate");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("passed"), "{text}");
+    assert!(!text.contains("ERROR"), "{text}");
+}
+
+#[test]
+fn the_full_example_renders_without_its_variables() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/full.yaml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    let (code, stdout, stderr) = render(&example, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    // The defaults in the example are secrets: not one reaches the output.
+    for secret in [
+        "s3cret-app-pw",
+        "change-me",
+        "not-a-real-secret",
+        "gis-pw",
+        "my-pw",
+        "maria-pw",
+        "mongo-pw",
+        "redis-pw",
+        "dw-pw",
+        "XXXXXXXX",
+        "webhooks/1/abc",
+    ] {
+        assert!(text.contains(secret), "the example changed: {secret}");
+        assert!(!stdout.contains(secret), "`{secret}` rendered");
+        assert!(!stderr.contains(secret), "`{secret}` in a message");
+    }
+    // Each default left out is named by place, with the Secret key to set.
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("note:")).collect();
+    for (var, place) in [
+        ("APP_DB_PASSWORD", "full.yaml:51:10: `jobs.app.uri`"),
+        ("SMTP_PASSWORD", "`notifiers.dba.smtp.password`"),
+        ("DISCORD_WEBHOOK_URL", "`notifiers.team.url`"),
+    ] {
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains(place) && n.contains(&format!("set {var} in the Secret"))),
+            "no note for {var}: {stderr}"
+        );
+    }
+    // What a CronJob cannot do is said too: the drill of `app`, the local folder of `nas`.
+    assert!(
+        stderr.contains("job `app` has a scheduled restore drill"),
+        "{stderr}"
+    );
+    // The ConfigMap holds the manifest less the secret defaults; the CronJobs read the variables
+    // from the Secret.
+    assert!(
+        stdout.contains("${APP_DB_PASSWORD}@db.internal"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("key: DW_PASSWORD"), "{stdout}");
+    assert_eq!(stdout.matches("kind: CronJob").count(), 8, "{stdout}");
+    let t = Test::new();
+    kubernetes_validate(&t, &stdout);
+    // That ConfigMap text is a valid manifest once the cluster's Secret provides the variables.
+    let cm_text = configmap_text(&stdout);
+    let t = t.write("cm.yaml", &cm_text);
+    let mut v = std::process::Command::new(env!("CARGO_BIN_EXE_dbstash"));
+    v.arg("-c").arg(t.path("cm.yaml")).arg("validate");
+    for var in FULL_EXAMPLE_VARS {
+        v.env(var, "from-the-secret");
+    }
+    v.env(
+        "DBSTASH_SLACK_URL",
+        "https://hooks.slack.com/services/T/B/x",
+    )
+    .env(
+        "DISCORD_WEBHOOK_URL",
+        "https://discord.com/api/webhooks/2/x",
+    );
+    let out = v.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The `dbstash.yaml` of the rendered ConfigMap (a `|` block under `data:`).
+fn configmap_text(stream: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in stream.lines() {
+        if line.starts_with("  dbstash.yaml: |") {
+            inside = true;
+            continue;
+        }
+        if inside {
+            if line == "---" || (!line.is_empty() && !line.starts_with("    ")) {
+                break;
+            }
+            out.push_str(line.strip_prefix("    ").unwrap_or(line));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn render_fills_an_unset_url_variable_and_reports_the_real_error() {
+    let base = "version: 1\nremotes: { s3: { rclone: 'r:b' } }\nnotifiers:\n  ops: { type: slack, url: \"${OPS_SLACK_URL}\" }\n\
+                jobs:\n  app: { engine: postgres, uri: \"${APP_URI}\", remote: s3, schedule: '@daily', notify: [ops] }\n";
+    let t = Test::new().manifest(base);
+    let (code, stdout, stderr) = render(&t.path("dbstash.yaml"), &[]);
+    assert_eq!(code, 0, "an unset ${{VAR}} url blocks the render: {stderr}");
+    assert!(
+        stderr.contains("not set here") && stderr.contains("OPS_SLACK_URL"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("key: OPS_SLACK_URL"), "{stdout}");
+    // With a real mistake as well, that mistake is what is reported, not "not set".
+    let t = Test::new()
+        .manifest(&base.replace("schedule: '@daily'", "schedule: '@daily', compress: lzma"));
+    let (code, stdout, stderr) = render(&t.path("dbstash.yaml"), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("lzma"), "the real error is lost: {stderr}");
+    assert!(!stderr.contains("is not set"), "{stderr}");
+}
