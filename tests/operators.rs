@@ -211,7 +211,10 @@ fn a_reload_whose_plan_fails_keeps_the_old_manifest_and_counts_an_error() {
         .lines()
         .find(|l| l.contains("config_rejected"))
         .unwrap_or_else(|| panic!("no config_rejected line: {log}"));
-    assert!(rejected.contains("`b`"), "{rejected}");
+    assert!(
+        rejected.contains("`b`") && rejected.contains("remote"),
+        "{rejected}"
+    );
     // The old revision still runs b.
     let before = records(&t, "b");
     assert!(

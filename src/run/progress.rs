@@ -40,6 +40,8 @@ impl Progress {
         if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix}: {msg}") {
             bar.set_style(style);
         }
+        // The line is complete from its first draw, however short the run.
+        bar.set_message(line(0, expected, Duration::ZERO));
         bar.set_prefix(job.to_string());
         let b = bar.clone();
         let started = Instant::now();
