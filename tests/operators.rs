@@ -1,6 +1,7 @@
 //! Operators' issue: rotated secret files, reloads whose plans fail, `render kubernetes` of the full
 //! example, shell completions from the manifest, the man page. Real binaries, real servers.
 
+mod notify_support;
 mod support;
 use std::io::{Read, Write};
 use std::process::Child;
@@ -160,6 +161,40 @@ fn a_rotated_secret_behind_a_symlink_is_picked_up_on_sighup() {
         t.log()
     );
     assert!(t.log().contains("sighup"), "{}", t.log());
+}
+
+#[test]
+fn a_rotated_notifier_url_file_is_used_by_the_next_notification() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let hook = rt.block_on(notify_support::Receiver::start());
+    let port = support::free_port();
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', health: {{ listen: '127.0.0.1:{port}' }} }}\n\
+             remotes: {{ l: {{ path: '{{dir}}/out' }} }}\nnotifiers:\n  hook: {{ type: webhook, url_file: '{{dir}}/secrets/hook_url', on: success }}\n\
+             jobs:\n  a: {{ engine: sqlite, database: '{{dir}}/app.db', remote: l, schedule: '*/1 * * * * *', notify: [hook] }}\n"
+        ))
+        .write("secrets/hook_url", &format!("{}\n", hook.url("/old-hook")));
+    sqlite_db(&t);
+    let _sup = Sup(t.spawn_logged(&["run"]));
+    let heard = |path: &str| hook.requests().iter().any(|r| r.path == path);
+    assert!(
+        support::wait_until(Duration::from_secs(15), || heard("/old-hook")),
+        "no notification to the first URL: {}",
+        t.log()
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(t.path("secrets/hook_url"))
+        .unwrap();
+    writeln!(f, "{}", hook.url("/new-hook")).unwrap();
+    drop(f);
+    assert!(
+        support::wait_until(Duration::from_secs(15), || heard("/new-hook")),
+        "notifications still go to the old URL: {}",
+        t.log()
+    );
 }
 
 // --- item 9: a plan that fails to build is an error of that revision ------------------------------
