@@ -1050,20 +1050,10 @@ fn render_refuses_literal_secrets() {
         ),
         (
             "password: \"${SHOP_PW}\"",
-            "password: \"${SHOP_PW:-hunter2}\"",
-            "jobs.Shop_DB.password",
-        ),
-        (
-            "password: \"${SHOP_PW}\"",
             "password: 12345",
             "jobs.Shop_DB.password",
         ),
         ("${APP_DB_PASSWORD}@", "s3cret@", "jobs.app.uri"),
-        (
-            "${REDIS_PASSWORD:-}@",
-            "${REDIS_PASSWORD:-changeme}@",
-            "jobs.cache.uri",
-        ),
         (
             "url_file: /run/secrets/slack_url",
             "url: https://hooks.slack.com/services/T0/B0/abc",
@@ -1102,6 +1092,57 @@ fn render_refuses_literal_secrets() {
                 r.stderr
             );
         }
+    }
+}
+
+#[test]
+fn render_leaves_secret_defaults_out_of_the_configmap() {
+    // A `${VAR:-default}` whose default is a secret: the ConfigMap gets `${VAR}` (the Secret must
+    // set it), a note says so by place, and the default is nowhere in the output.
+    let base = RENDER_FIXTURE.replace(
+        "password_file: /run/secrets/shop_password",
+        "password: \"${SHOP_PW}\"",
+    );
+    let cases = [
+        (
+            "password: \"${SHOP_PW}\"",
+            "password: \"${SHOP_PW:-hunter2}\"",
+            "jobs.Shop_DB.password",
+            "SHOP_PW",
+            "password: \"${SHOP_PW}\"",
+        ),
+        (
+            "${REDIS_PASSWORD:-}@",
+            "${REDIS_PASSWORD:-changeme}@",
+            "jobs.cache.uri",
+            "REDIS_PASSWORD",
+            "${REDIS_PASSWORD}@",
+        ),
+    ];
+    for (from, to, path, var, stripped) in cases {
+        assert!(base.contains(from), "{from}");
+        let text = base.replacen(from, to, 1);
+        let r = render_text(&text, &[], &[]);
+        assert_eq!(r.code, 0, "{to}: {}", r.stderr);
+        for secret in ["hunter2", "changeme"] {
+            assert!(!r.stdout.contains(secret), "{to}: rendered {secret}");
+            assert!(!r.stderr.contains(secret), "{to}: {}", r.stderr);
+        }
+        let note = r
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("note:") && l.contains(path))
+            .unwrap_or_else(|| panic!("{to}: no note naming {path}: {}", r.stderr));
+        assert!(
+            note.contains("dbstash.yaml:") && note.contains(var),
+            "{note}"
+        );
+        let cm = &yaml_docs(&r.stdout)[0];
+        assert_eq!(
+            cm["data"]["dbstash.yaml"],
+            Value::String(text.replacen(to, stripped, 1)),
+            "only the default is left out"
+        );
     }
 }
 

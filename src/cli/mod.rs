@@ -164,6 +164,9 @@ pub enum Command {
     /// Write the man page (roff) to stdout.
     #[command(hide = true)]
     Man,
+    /// Names from the manifest for the completion scripts: `jobs` or `notifiers`.
+    #[command(name = "__complete", hide = true)]
+    Complete { what: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,6 +256,7 @@ pub fn main() -> i32 {
         } => render::kubernetes(&config, &jobs, &image),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),
+        Command::Complete { what } => completions::names(&config, &what),
     }
 }
 

@@ -45,6 +45,9 @@ pub fn kubernetes(config: &Path, jobs: &[String], image: &str) -> i32 {
     }
     match render(config, &text, &manifest, jobs, image) {
         Ok(out) => {
+            for n in &out.notes {
+                eprintln!("note: {n}");
+            }
             for w in &out.warnings {
                 eprintln!("warning: {w}");
             }
@@ -65,6 +68,8 @@ pub fn kubernetes(config: &Path, jobs: &[String], image: &str) -> i32 {
 pub struct Rendered {
     pub yaml: String,
     pub warnings: Vec<String>,
+    /// What the operator must do for the output to work (keys the Secret needs).
+    pub notes: Vec<String>,
 }
 
 /// Load the manifest. Rendering usually happens away from the cluster, where the Secret's files
@@ -73,8 +78,8 @@ pub struct Rendered {
 fn load_for_render(config: &Path, text: &str) -> Option<(Manifest, Vec<String>)> {
     let real = match crate::manifest::load(config) {
         Ok(m) => m,
-        Err(first) => {
-            let placeholders = FilePlaceholders::scan(text);
+        Err(_) => {
+            let placeholders = Placeholders::scan(text);
             // Variables written with a default somewhere keep it; the others get a placeholder.
             let without_default = variables_without_default(text);
             let missing_vars = std::cell::RefCell::new(BTreeSet::new());
@@ -85,7 +90,7 @@ fn load_for_render(config: &Path, text: &str) -> Option<(Manifest, Vec<String>)>
                         return None;
                     }
                     missing_vars.borrow_mut().insert(k.to_string());
-                    Some("placeholder".to_string())
+                    Some(placeholders.for_variable(k))
                 })
             };
             let read = |p: &Path| match crate::manifest::limits::read_secret_file(p) {
@@ -118,9 +123,18 @@ fn load_for_render(config: &Path, text: &str) -> Option<(Manifest, Vec<String>)>
                     }
                     return Some((m, notes));
                 }
-                Err(_) => {
-                    for d in first.diagnostics() {
+                Err(e) => {
+                    // The problems that remain with every variable and file filled in are the
+                    // manifest's own (the plain load only said which variables are unset here).
+                    for d in e.diagnostics() {
                         eprintln!("{d}");
+                    }
+                    let vars = missing_vars.into_inner();
+                    if !vars.is_empty() {
+                        eprintln!(
+                            "note: to check the rest offline, placeholder values stood in for: {}",
+                            vars.into_iter().collect::<Vec<_>>().join(", ")
+                        );
                     }
                     return None;
                 }
@@ -133,17 +147,25 @@ fn load_for_render(config: &Path, text: &str) -> Option<(Manifest, Vec<String>)>
     Some((real, Vec::new()))
 }
 
-/// Placeholder contents for secret files that do not exist where `render` runs: a URI of the right
-/// engine for `uri_file`/`restore_to_file`, any word for the rest.
-struct FilePlaceholders {
+/// Placeholder values for secret files that do not exist where `render` runs and for variables
+/// that are not set there: a URI of the right engine for `uri`/`restore_to` (and their `_file`
+/// twins), a URL for notifier `url`s, any word for the rest.
+struct Placeholders {
     by_path: BTreeMap<String, String>,
+    by_variable: BTreeMap<String, String>,
 }
 
-impl FilePlaceholders {
+const URL_PLACEHOLDER: &str = "https://placeholder.invalid/placeholder";
+
+impl Placeholders {
     fn scan(text: &str) -> Self {
         let mut by_path = BTreeMap::new();
+        let mut by_variable = BTreeMap::new();
         let Ok(root) = yaml::parse(text) else {
-            return FilePlaceholders { by_path };
+            return Placeholders {
+                by_path,
+                by_variable,
+            };
         };
         let raw_str = |n: Option<&Node>| n.and_then(Node::as_str).map(str::to_string);
         let default_engine = raw_str(root.get("defaults").and_then(|d| d.get("engine")));
@@ -176,18 +198,39 @@ impl FilePlaceholders {
                 for f in files {
                     by_path.insert(expand_offline(&f), uri.to_string());
                 }
+                let mut values = Vec::new();
+                collect_files(job, &["uri", "restore_to"], &mut values);
+                for v in values {
+                    if let Some(name) = whole_variable(&v) {
+                        by_variable.insert(name, uri.to_string());
+                    }
+                }
             }
         }
         // Notifier URLs must parse as URLs.
         let mut urls = Vec::new();
         collect_files(&root, &["url_file"], &mut urls);
         for f in urls {
-            by_path.insert(
-                expand_offline(&f),
-                "https://placeholder.invalid/placeholder".into(),
-            );
+            by_path.insert(expand_offline(&f), URL_PLACEHOLDER.into());
         }
-        FilePlaceholders { by_path }
+        let mut urls = Vec::new();
+        collect_files(&root, &["url"], &mut urls);
+        for v in urls {
+            if let Some(name) = whole_variable(&v) {
+                by_variable.insert(name, URL_PLACEHOLDER.into());
+            }
+        }
+        Placeholders {
+            by_path,
+            by_variable,
+        }
+    }
+
+    fn for_variable(&self, name: &str) -> String {
+        self.by_variable
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| "placeholder".to_string())
     }
 
     fn for_path(&self, p: &Path) -> String {
@@ -219,6 +262,13 @@ fn collect_files(node: &Node, keys: &[&str], out: &mut Vec<String>) {
         Kind::Seq(items) => items.iter().for_each(|i| collect_files(i, keys, out)),
         _ => {}
     }
+}
+
+/// `NAME` when `s` is exactly `${NAME}` (no default, nothing around it).
+fn whole_variable(s: &str) -> Option<String> {
+    let name = s.strip_prefix("${")?.strip_suffix('}')?;
+    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .then(|| name.to_string())
 }
 
 /// A string as the cluster would see it with no variable set: defaults used, references empty.
@@ -272,14 +322,35 @@ pub fn render(
         ));
     }
 
-    // The manifest text goes into the ConfigMap as it is: no literal secret may be in it.
+    // The manifest text goes into the ConfigMap as it is, less the secret defaults of
+    // `${VAR:-default}`: no literal secret may be in it.
     let scan = scan_text(text);
+    let mut notes = Vec::new();
+    let mut configmap_text = text.to_string();
     match &scan {
         Ok(s) => {
             for (loc, msg) in &s.literal_secrets {
                 errors.push(format!("{file}:{}:{}: {msg}", loc.line, loc.col));
             }
             warnings.extend(s.warnings.iter().cloned());
+            match without_secret_defaults(text, &s.rewrites) {
+                Ok(t) => configmap_text = t,
+                Err(errs) => errors.extend(
+                    errs.into_iter()
+                        .map(|(loc, msg)| format!("{file}:{}:{}: {msg}", loc.line, loc.col)),
+                ),
+            }
+            for r in &s.rewrites {
+                let names: Vec<&str> = r.defaults.iter().map(|(_, n)| n.as_str()).collect();
+                notes.push(format!(
+                    "{file}:{}:{}: `{}`: the ConfigMap leaves out the secret default of {}: set {} in the Secret `{SECRET}`",
+                    r.loc.line,
+                    r.loc.col,
+                    r.path,
+                    names.iter().map(|n| format!("${{{n}}}")).collect::<Vec<_>>().join(", "),
+                    names.join(", ")
+                ));
+            }
         }
         Err(e) => errors.push(format!("{file}: {e}")),
     }
@@ -309,6 +380,12 @@ pub fn render(
                 ("@yearly".to_string(), true)
             }
         };
+        if job.verify.as_ref().is_some_and(|v| v.schedule.is_some()) {
+            warnings.push(format!(
+                "job `{name}` has a scheduled restore drill (`verify.schedule`): its CronJob runs only \
+                 the backups; run drills from `dbstash run` or `dbstash verify --restore-to`"
+            ));
+        }
         for r in &job.remotes {
             if let Some(remote) = manifest.remotes.get(&r.name) {
                 if let crate::manifest::model::RemoteKind::Local(p) = &remote.kind {
@@ -356,7 +433,12 @@ pub fn render(
          # Secrets are referenced, not included: create the Secret `{SECRET}` (see docs/kubernetes.md).\n",
         cronjobs.len()
     ));
-    let mut docs = vec![configmap(text, &manifest.hash)];
+    let hash = if configmap_text == text {
+        manifest.hash.clone()
+    } else {
+        hex::encode(Sha256::digest(configmap_text.as_bytes()))
+    };
+    let mut docs = vec![configmap(&configmap_text, &hash)];
     docs.extend(cronjobs);
     for d in &docs {
         out.push_str("---\n");
@@ -365,6 +447,7 @@ pub fn render(
     Ok(Rendered {
         yaml: out,
         warnings,
+        notes,
     })
 }
 
@@ -644,6 +727,8 @@ fn label_value(s: &str) -> String {
 struct Scan {
     /// Literal secrets that would end up in the ConfigMap: where, and what to do instead.
     literal_secrets: Vec<(crate::manifest::diag::Location, String)>,
+    /// Secret `${VAR:-default}` defaults, left out of the ConfigMap.
+    rewrites: Vec<Rewrite>,
     /// `${VAR}` names the text references (these come from the Secret).
     variables: BTreeSet<String>,
     warnings: Vec<String>,
@@ -654,6 +739,7 @@ fn scan_text(text: &str) -> Result<Scan, String> {
         yaml::parse(text).map_err(|e| format!("{}:{}: {}", e.loc.line, e.loc.col, e.message))?;
     let mut scan = Scan {
         literal_secrets: Vec::new(),
+        rewrites: Vec::new(),
         variables: BTreeSet::new(),
         warnings: Vec::new(),
     };
@@ -699,62 +785,184 @@ fn check_entry(key: &str, path: &str, v: &Node, map_type: Option<&str>, scan: &m
     let Some(value) = value else { return };
     let offline = expand_offline(&value);
     let has_default = value.contains(":-");
-    match key {
-        "password" | "secret" if !offline.is_empty() => {
-            let how = if has_default {
-                "a `${VAR:-default}` default is written in the text"
-            } else {
-                "it is written in the text"
-            };
-            scan.literal_secrets.push((
-                v.loc,
-                format!("`{path}` holds a literal secret ({how}); {SECRET_VALUE_HINT}"),
-            ));
+    if let Some(kind) = literal_secret(key, &offline, map_type) {
+        // A secret that only a `${VAR:-default}` default supplies: the ConfigMap gets the reference
+        // without the default, and the Secret must carry the variable.
+        let defaults = secret_defaults(&value);
+        if has_default
+            && !defaults.is_empty()
+            && literal_secret(key, &expand_offline(&strip_defaults(&value)), map_type).is_none()
+        {
+            scan.rewrites.push(Rewrite {
+                loc: v.loc,
+                path: path.to_string(),
+                defaults,
+            });
+            return;
         }
-        "uri" | "url" | "restore_to" => {
-            if uri_password(&offline).is_some_and(|p| !p.is_empty()) {
-                scan.literal_secrets.push((
-                    v.loc,
-                    format!(
-                        "`{path}` has a literal password in it{}; {SECRET_VALUE_HINT}",
-                        if has_default {
-                            " (from a `${VAR:-default}` default)"
-                        } else {
-                            ""
-                        }
-                    ),
-                ));
-            } else if key == "url"
-                && matches!(map_type, Some("slack" | "discord"))
-                && !offline.is_empty()
-            {
-                scan.literal_secrets.push((
-                    v.loc,
-                    format!("`{path}` is a webhook URL, which is itself a credential; {SECRET_VALUE_HINT}"),
+        let message = match kind {
+            Literal::Value => {
+                let how = if has_default {
+                    "a `${VAR:-default}` default is written in the text"
+                } else {
+                    "it is written in the text"
+                };
+                format!("`{path}` holds a literal secret ({how}); {SECRET_VALUE_HINT}")
+            }
+            Literal::UriPassword => format!(
+                "`{path}` has a literal password in it{}; {SECRET_VALUE_HINT}",
+                if has_default {
+                    " (from a `${VAR:-default}` default)"
+                } else {
+                    ""
+                }
+            ),
+            Literal::WebhookUrl => format!(
+                "`{path}` is a webhook URL, which is itself a credential; {SECRET_VALUE_HINT}"
+            ),
+        };
+        scan.literal_secrets.push((v.loc, message));
+        return;
+    }
+    if key.ends_with("_file") {
+        let ok = offline.starts_with(&format!("{SECRETS_DIR}/"))
+            || offline == format!("{CONFIG_DIR}/rclone.conf")
+            || key == "ca_file"
+            || offline.is_empty();
+        if !ok {
+            scan.warnings.push(format!(
+                "`{path}` reads `{offline}`, which the CronJob does not mount: use a path under \
+                 {SECRETS_DIR} (a key of the Secret `{SECRET}`)"
+            ));
+        } else if let Some(rest) = offline.strip_prefix(&format!("{SECRETS_DIR}/")) {
+            if rest.contains('/') {
+                scan.warnings.push(format!(
+                    "`{path}` reads `{offline}`: Secret keys are flat files, so only \
+                     {SECRETS_DIR}/KEY paths exist"
                 ));
             }
         }
-        k if k.ends_with("_file") => {
-            let ok = offline.starts_with(&format!("{SECRETS_DIR}/"))
-                || offline == format!("{CONFIG_DIR}/rclone.conf")
-                || k == "ca_file"
-                || offline.is_empty();
-            if !ok {
-                scan.warnings.push(format!(
-                    "`{path}` reads `{offline}`, which the CronJob does not mount: use a path under \
-                     {SECRETS_DIR} (a key of the Secret `{SECRET}`)"
-                ));
-            } else if let Some(rest) = offline.strip_prefix(&format!("{SECRETS_DIR}/")) {
-                if rest.contains('/') {
-                    scan.warnings.push(format!(
-                        "`{path}` reads `{offline}`: Secret keys are flat files, so only \
-                         {SECRETS_DIR}/KEY paths exist"
+    }
+}
+
+/// What kind of literal secret a value (as the cluster sees it with no variable set) holds.
+enum Literal {
+    Value,
+    UriPassword,
+    WebhookUrl,
+}
+
+fn literal_secret(key: &str, offline: &str, map_type: Option<&str>) -> Option<Literal> {
+    match key {
+        "password" | "secret" if !offline.is_empty() => Some(Literal::Value),
+        "uri" | "url" | "restore_to" if uri_password(offline).is_some_and(|p| !p.is_empty()) => {
+            Some(Literal::UriPassword)
+        }
+        "url" if matches!(map_type, Some("slack" | "discord")) && !offline.is_empty() => {
+            Some(Literal::WebhookUrl)
+        }
+        _ => None,
+    }
+}
+
+/// A `${VAR:-default}` whose default is a secret: left out of the ConfigMap's copy of the text.
+struct Rewrite {
+    loc: crate::manifest::diag::Location,
+    path: String,
+    /// `(source text "${NAME:-default}", NAME)` in the order they appear in the value.
+    defaults: Vec<(String, String)>,
+}
+
+/// Every `${NAME:-default}` with a non-empty default in `s` (`$${` is a literal).
+fn secret_defaults(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(pos) = rest.find('$') {
+        let after = &rest[pos..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("${") {
+            let Some(end) = tail.find('}') else { break };
+            let expr = &tail[..end];
+            if let Some((name, default)) = expr.split_once(":-") {
+                if !default.is_empty() {
+                    out.push((format!("${{{expr}}}"), name.to_string()));
+                }
+            }
+            rest = &tail[end + 1..];
+        } else {
+            rest = &after[1..];
+        }
+    }
+    out
+}
+
+/// `s` with every secret default taken out: `${NAME:-default}` becomes `${NAME}`.
+fn strip_defaults(s: &str) -> String {
+    let mut out = s.to_string();
+    for (full, name) in secret_defaults(s) {
+        out = out.replacen(&full, &format!("${{{name}}}"), 1);
+    }
+    out
+}
+
+/// The ConfigMap's copy of the manifest: `text` with the secret defaults of `rewrites` taken out.
+/// A default that cannot be found as written (escapes in a quoted scalar) is returned as an error
+/// for its place.
+fn without_secret_defaults(
+    text: &str,
+    rewrites: &[Rewrite],
+) -> Result<String, Vec<(crate::manifest::diag::Location, String)>> {
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let offset = |loc: &crate::manifest::diag::Location| -> usize {
+        let start = line_starts
+            .get(loc.line.saturating_sub(1))
+            .copied()
+            .unwrap_or(text.len());
+        let line = &text[start..];
+        start
+            + line
+                .char_indices()
+                .nth(loc.col.saturating_sub(1))
+                .map(|(i, _)| i)
+                .unwrap_or(line.len())
+    };
+    let mut cuts: Vec<(usize, usize, String)> = Vec::new();
+    let mut errors = Vec::new();
+    for r in rewrites {
+        let mut cursor = offset(&r.loc);
+        for (full, name) in &r.defaults {
+            match text[cursor..].find(full.as_str()) {
+                Some(i) => {
+                    let at = cursor + i;
+                    cuts.push((at, at + full.len(), format!("${{{name}}}")));
+                    cursor = at + full.len();
+                }
+                None => {
+                    errors.push((
+                        r.loc,
+                        format!(
+                            "`{}` has a secret `${{{name}:-…}}` default that cannot be taken out of the \
+                             ConfigMap as written; {SECRET_VALUE_HINT}",
+                            r.path
+                        ),
                     ));
+                    break;
                 }
             }
         }
-        _ => {}
     }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    cuts.sort_by_key(|c| std::cmp::Reverse(c.0));
+    let mut out = text.to_string();
+    for (from, to, with) in cuts {
+        out.replace_range(from..to, &with);
+    }
+    Ok(out)
 }
 
 /// The password part of a URI's user info (`scheme://user:PASS@host`, Go's `user:PASS@tcp(...)`).
@@ -1006,6 +1214,34 @@ mod tests {
         assert_eq!(uri_password("u:p@tcp(h:3306)/db?tls=true"), Some("p"));
         assert_eq!(uri_password("redis://:pw@h:6379/0"), Some("pw"));
         assert_eq!(uri_password("sqlite:///var/x@y.db"), None);
+    }
+
+    #[test]
+    fn secret_defaults_are_taken_out_where_they_are_written() {
+        assert_eq!(
+            strip_defaults("postgresql://a:${PW:-s3cret}@h/${DB:-shop}?x=$${LIT:-y}"),
+            "postgresql://a:${PW}@h/${DB}?x=$${LIT:-y}"
+        );
+        assert!(secret_defaults("${A:-}").is_empty());
+        let text = "jobs:\n  a: { password: \"${PW:-one}\" }\n  b: { password: \"${PW:-one}\" }\n";
+        let at = |line, col| crate::manifest::diag::Location { line, col };
+        let rw = |line, col| Rewrite {
+            loc: at(line, col),
+            path: String::new(),
+            defaults: secret_defaults("${PW:-one}"),
+        };
+        assert_eq!(
+            without_secret_defaults(text, &[rw(3, 18)]).ok().as_deref(),
+            Some("jobs:\n  a: { password: \"${PW:-one}\" }\n  b: { password: \"${PW}\" }\n")
+        );
+        // Written with escapes: not found as written, so it stays an error for that place.
+        let escaped = "a: { password: \"${PW:-o\\x6ee}\" }\n";
+        let r = Rewrite {
+            loc: at(1, 16),
+            path: "a.password".into(),
+            defaults: secret_defaults("${PW:-one}"),
+        };
+        assert!(without_secret_defaults(escaped, &[r]).is_err());
     }
 
     #[test]

@@ -158,6 +158,8 @@ pub enum PlanError {
     UnknownJob(String),
     #[error("job `{job}` refers to remote `{remote}`, which is not declared")]
     UnknownRemote { job: String, remote: String },
+    #[error("job `{job}` has no remote: its `remote:` list is empty")]
+    NoRemote { job: String },
 }
 
 /// Build the plan of one job. Pure: same manifest in, same plan out.
@@ -187,9 +189,8 @@ pub fn build(m: &Manifest, job: &Job) -> Result<JobPlan, PlanError> {
     let first = remotes
         .first()
         .cloned()
-        .ok_or_else(|| PlanError::UnknownRemote {
+        .ok_or_else(|| PlanError::NoRemote {
             job: job.name.clone(),
-            remote: String::new(),
         })?;
     // Several databases: the job-level plan shows `{db}` where each run's database goes (each
     // database's own plan comes from `for_database` at run time).

@@ -405,9 +405,10 @@ pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, Rest
     }
     tracing::info!(job = %plan.job, event = "restore_started", backup = %backup.id, target = %target.label, compression = layout.codec.name());
     let progress = req.progress.then(|| Arc::new(AtomicU64::new(0)));
-    let bar = progress
-        .clone()
-        .map(|p| crate::run::progress::Progress::start(&plan.job, p));
+    let bar = progress.clone().map(|p| {
+        let size = crate::run::progress::Expected::Exact(backup.record.size);
+        crate::run::progress::Progress::expecting(&plan.job, p, Some(size))
+    });
     let src = Source {
         store: &store,
         backup: &backup,

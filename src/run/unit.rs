@@ -170,8 +170,10 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
 
     // Name the object from every remote's listing; never overwrite an existing backup.
     let wanted = plan.object_for(&plan.name_vars(ctx.started));
-    // Only folder modes without `expected_size` need the previous backup's record (its raw size).
-    let read_record = plan.mode != Mode::Stream && plan.expected_size.is_none();
+    // Only folder modes without `expected_size` need the previous backup's record (its raw size),
+    // and an interactive run for its progress line's percent and ETA.
+    let read_record =
+        (plan.mode != Mode::Stream || ctx.env.progress) && plan.expected_size.is_none();
     let list_all = async {
         let mut out = Vec::new();
         for (i, _) in plan.remotes.iter().enumerate() {
@@ -335,9 +337,13 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     };
 
     let progress = ctx.env.progress.then(|| Arc::new(AtomicU64::new(0)));
+    let expected = plan
+        .expected_size
+        .or_else(|| previous.as_ref().map(|b| b.record.raw_size))
+        .map(super::progress::Expected::About);
     let bar = progress
         .clone()
-        .map(|p| super::progress::Progress::start(&plan.job, p));
+        .map(|p| super::progress::Progress::expecting(&plan.job, p, expected));
     let codec = plan.codec;
     let recipients = plan.encrypt.as_ref().map(|e| e.recipients.clone());
     let mut relay_task = tokio::task::spawn_blocking(move || {

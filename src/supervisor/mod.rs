@@ -7,6 +7,7 @@ mod pending;
 pub mod reaper;
 pub mod signals;
 pub mod state;
+pub mod tracked;
 pub mod watch;
 
 use crate::manifest::{self, Manifest};
@@ -34,31 +35,80 @@ pub fn run(config: &Path) -> i32 {
     let Some(runtime) = crate::cli::runtime() else {
         return 1;
     };
-    // A first load that fails does not end `run`: it waits, not ready, for a valid manifest.
-    let m = match manifest::load(config) {
-        Ok(m) => m,
-        Err(e) => match runtime.block_on(pending::wait_for_manifest(config, &e)) {
-            Some(m) => m,
-            None => return 2,
-        },
+    // A first load that fails does not end `run`: it waits, not ready, for a valid manifest, then
+    // loads it again to note the secret files it reads.
+    let (mut m, seen) = loop {
+        match first_load(config) {
+            Ok(x) => break x,
+            Err(e) => {
+                if runtime
+                    .block_on(pending::wait_for_manifest(config, &e))
+                    .is_none()
+                {
+                    return 2;
+                }
+            }
+        }
     };
+    let plans = match plans_of(&mut m) {
+        Ok(p) => p,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{}: {e}", config.display());
+            }
+            return 2;
+        }
+    };
+    crate::logging::init(m.settings.log_level, m.settings.log_format);
+    runtime.block_on(Supervisor::start(config.to_path_buf(), m, plans, seen))
+}
+
+/// The first load (warnings on stderr, as every command shows them), remembering which secret
+/// files it read.
+fn first_load(config: &Path) -> Result<(Manifest, Seen), manifest::LoadError> {
+    let text =
+        manifest::limits::read_manifest(config).map_err(|source| manifest::LoadError::Read {
+            path: config.display().to_string(),
+            source,
+        })?;
+    let t = tracked::load(config, text.as_bytes());
+    let seen = Seen {
+        fingerprint: t.fingerprint,
+        files: t.files,
+    };
+    let m = t.result?;
     for w in &m.warnings {
         eprintln!("{w}");
     }
-    crate::logging::init(m.settings.log_level, m.settings.log_format);
-    runtime.block_on(Supervisor::start(config.to_path_buf(), m))
+    Ok((m, seen))
 }
 
 /// Plans of every job; the manifest's own job list is dropped afterwards (the plans carry it).
-fn plans_of(m: &mut Manifest) -> BTreeMap<String, Arc<JobPlan>> {
-    let plans = m
-        .jobs
-        .values()
-        .filter_map(|j| plan::build(m, j).ok())
-        .map(|p| (p.job.clone(), Arc::new(p)))
-        .collect();
+/// A job whose plan cannot be built makes the whole revision an error: dropping the job would
+/// silently stop its backups.
+fn plans_of(m: &mut Manifest) -> Result<BTreeMap<String, Arc<JobPlan>>, Vec<String>> {
+    let mut plans = BTreeMap::new();
+    let mut errors = Vec::new();
+    for j in m.jobs.values() {
+        match plan::build(m, j) {
+            Ok(p) => {
+                plans.insert(p.job.clone(), Arc::new(p));
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     m.jobs.clear();
-    plans
+    Ok(plans)
+}
+
+/// What the last load looked at: the fingerprint of the manifest text and of the secret files it
+/// read (see `tracked`), and those files.
+struct Seen {
+    fingerprint: String,
+    files: Vec<PathBuf>,
 }
 
 struct Supervisor {
@@ -67,11 +117,19 @@ struct Supervisor {
     env: RunEnv,
     sem: Arc<Semaphore>,
     loops: HashMap<String, JoinHandle<()>>,
+    seen: Seen,
+    watcher: Option<watch::Watcher>,
+    /// Folders of secret files being watched (besides the manifest's own).
+    watched: std::collections::BTreeSet<PathBuf>,
 }
 
 impl Supervisor {
-    async fn start(path: PathBuf, mut m: Manifest) -> i32 {
-        let plans = plans_of(&mut m);
+    async fn start(
+        path: PathBuf,
+        m: Manifest,
+        plans: BTreeMap<String, Arc<JobPlan>>,
+        seen: Seen,
+    ) -> i32 {
         let dispatcher = dispatcher_for(&m, None);
         let settings = m.settings.clone();
         let shared = Arc::new(Shared::new(Current {
@@ -100,6 +158,9 @@ impl Supervisor {
             env,
             sem: Arc::new(Semaphore::new(settings.max_parallel.max(1))),
             loops: HashMap::new(),
+            seen,
+            watcher: None,
+            watched: Default::default(),
         };
         for p in plans.values() {
             sup.start_loop(p.clone(), p.run_on_start);
@@ -109,13 +170,14 @@ impl Supervisor {
 
         // Reload triggers: directory watcher, SIGHUP, slow poll.
         let (tx, mut rx) = mpsc::channel::<()>(8);
-        let _watcher = match watch::start(&path, tx.clone()) {
+        sup.watcher = match watch::start(&path, tx.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::warn!(event = "watch_failed", error = %e, "falling back to polling and SIGHUP");
                 None
             }
         };
+        sup.watch_secret_folders();
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let stop = signals::wait_for_stop();
         tokio::pin!(stop);
@@ -169,108 +231,155 @@ impl Supervisor {
         }
     }
 
-    /// Re-read the manifest; apply it by job name if it is valid and different.
+    /// Re-read the manifest; apply it by job name if it is valid and it or a secret file it reads
+    /// changed.
     async fn reload(&mut self, trigger: &'static str) {
         // A manifest deleted or replaced by a folder is a broken revision like any other: counted,
         // logged and notified once (its "hash" is the error), the old one kept.
-        let read = manifest::limits::read_manifest(&self.path);
-        let hash = match &read {
-            Ok(text) => hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
-            Err(e) => format!("unreadable: {e}"),
+        let text = match manifest::limits::read_manifest(&self.path) {
+            Ok(text) => text,
+            Err(source) => {
+                let fingerprint = format!("unreadable: {source}");
+                if self.seen.fingerprint == fingerprint {
+                    return;
+                }
+                self.seen = Seen {
+                    fingerprint,
+                    files: Vec::new(),
+                };
+                let e = manifest::LoadError::Read {
+                    path: self.path.display().to_string(),
+                    source,
+                };
+                self.reject(
+                    trigger,
+                    e.diagnostics().iter().map(ToString::to_string).collect(),
+                );
+                return;
+            }
         };
-        let same = self
-            .shared
-            .current
-            .read()
-            .map(|c| c.manifest.hash == hash)
-            .unwrap_or(false);
-        if same {
+        if tracked::fingerprint(text.as_bytes(), &self.seen.files) == self.seen.fingerprint {
             return;
         }
         let started = std::time::Instant::now();
-        let loaded = match read {
-            Err(source) => Err(manifest::LoadError::Read {
-                path: self.path.display().to_string(),
-                source,
-            }),
-            Ok(_) => manifest::load(&self.path),
+        let t = tracked::load(&self.path, text.as_bytes());
+        // Remembered whatever the outcome: the same broken revision is not re-reported on every
+        // poll, and a rotated file is noticed again after a rejected revision.
+        self.seen = Seen {
+            fingerprint: t.fingerprint,
+            files: t.files,
         };
-        match loaded {
+        self.watch_secret_folders();
+        match t.result {
             Err(e) => {
-                let diags = e.diagnostics();
-                for d in &diags {
-                    tracing::error!(event = "config_rejected", trigger, "{d}");
-                }
-                self.shared.metrics.count_reload("error");
-                // Keep the old manifest, and don't re-report the same broken text on every poll.
-                if let Ok(mut c) = self.shared.current.write() {
-                    c.manifest.hash = hash;
-                }
-                if let Some(d) = self.shared.dispatcher() {
-                    let names: Vec<String> = self
-                        .shared
-                        .current
-                        .read()
-                        .map(|c| c.manifest.notifiers.keys().cloned().collect())
-                        .unwrap_or_default();
-                    let message = diags
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    let ev = Event::config_error(message);
-                    let metrics = self.shared.clone();
-                    tokio::spawn(async move {
-                        for del in d.send(&names, &ev).await {
-                            metrics.metrics.count_notification(&del.notifier, del.ok);
-                        }
-                    });
-                }
+                let diags: Vec<String> = e.diagnostics().iter().map(ToString::to_string).collect();
+                self.reject(trigger, diags);
             }
-            Ok(mut m) => {
-                let new_plans = plans_of(&mut m);
-                let (old_plans, restart) = match self.shared.current.read() {
-                    Ok(c) => (
-                        c.plans.clone(),
-                        diff::needs_restart(&c.manifest.settings, &m.settings),
-                    ),
-                    Err(_) => return,
-                };
-                let d = diff::jobs(&old_plans, &new_plans);
-                for name in &d.removed {
-                    self.stop_loop(name);
+            Ok(mut m) => match plans_of(&mut m) {
+                Err(errors) => {
+                    let file = self.path.display();
+                    let errors = errors.iter().map(|e| format!("{file}: {e}")).collect();
+                    self.reject(trigger, errors);
                 }
-                for name in d.added.iter().chain(&d.changed) {
-                    if let Some(p) = new_plans.get(name) {
-                        self.start_loop(p.clone(), false);
-                    }
+                Ok(new_plans) => self.apply(trigger, m, new_plans, started),
+            },
+        }
+    }
+
+    /// A revision that cannot be applied: log it, count it, tell the notifiers; keep the old one.
+    fn reject(&self, trigger: &'static str, errors: Vec<String>) {
+        for d in &errors {
+            tracing::error!(event = "config_rejected", trigger, "{d}");
+        }
+        self.shared.metrics.count_reload("error");
+        if let Some(d) = self.shared.dispatcher() {
+            let names: Vec<String> = self
+                .shared
+                .current
+                .read()
+                .map(|c| c.manifest.notifiers.keys().cloned().collect())
+                .unwrap_or_default();
+            let ev = Event::config_error(errors.join("\n"));
+            let metrics = self.shared.clone();
+            tokio::spawn(async move {
+                for del in d.send(&names, &ev).await {
+                    metrics.metrics.count_notification(&del.notifier, del.ok);
                 }
-                let dispatcher = dispatcher_for(&m, self.shared.dispatcher());
-                self.shared.metrics.set_manifest(&m.hash);
-                if let Ok(mut c) = self.shared.current.write() {
-                    *c = Current {
-                        manifest: m,
-                        plans: new_plans,
-                        dispatcher,
-                    };
-                }
-                self.shared.sync_metrics();
-                self.shared.metrics.count_reload("success");
-                trim_heap();
-                for s in &restart {
-                    tracing::warn!(
-                        event = "restart_needed",
-                        setting = s,
-                        "{s} changed; it takes effect after a restart"
-                    );
-                }
-                tracing::info!(
-                    event = "config_reloaded", trigger, added = ?d.added, removed = ?d.removed, changed = ?d.changed,
-                    apply_ms = started.elapsed().as_millis() as u64,
-                    "manifest reloaded"
-                );
+            });
+        }
+    }
+
+    /// Apply a valid revision by job name.
+    fn apply(
+        &mut self,
+        trigger: &'static str,
+        m: Manifest,
+        new_plans: BTreeMap<String, Arc<JobPlan>>,
+        started: std::time::Instant,
+    ) {
+        let (old_plans, restart) = match self.shared.current.read() {
+            Ok(c) => (
+                c.plans.clone(),
+                diff::needs_restart(&c.manifest.settings, &m.settings),
+            ),
+            Err(_) => return,
+        };
+        let d = diff::jobs(&old_plans, &new_plans);
+        for name in &d.removed {
+            self.stop_loop(name);
+        }
+        for name in d.added.iter().chain(&d.changed) {
+            if let Some(p) = new_plans.get(name) {
+                self.start_loop(p.clone(), false);
             }
         }
+        let dispatcher = dispatcher_for(&m, self.shared.dispatcher());
+        self.shared.metrics.set_manifest(&m.hash);
+        if let Ok(mut c) = self.shared.current.write() {
+            *c = Current {
+                manifest: m,
+                plans: new_plans,
+                dispatcher,
+            };
+        }
+        // Every job of the new revision has its series; a removed job's go away.
+        self.shared.sync_metrics();
+        self.shared.metrics.count_reload("success");
+        trim_heap();
+        for s in &restart {
+            tracing::warn!(
+                event = "restart_needed",
+                setting = s,
+                "{s} changed; it takes effect after a restart"
+            );
+        }
+        tracing::info!(
+            event = "config_reloaded", trigger, added = ?d.added, removed = ?d.removed, changed = ?d.changed,
+            apply_ms = started.elapsed().as_millis() as u64,
+            "manifest reloaded"
+        );
+    }
+
+    /// Watch the folders of the secret files the manifest reads, so a rotation is noticed within
+    /// the watcher's debounce (the 30 s poll and SIGHUP catch it too).
+    fn watch_secret_folders(&mut self) {
+        let Some(w) = self.watcher.as_mut() else {
+            return;
+        };
+        let manifest_dir = self.path.parent().map(Path::to_path_buf);
+        let wanted: std::collections::BTreeSet<PathBuf> = tracked::folders(&self.seen.files)
+            .into_iter()
+            .filter(|d| Some(d) != manifest_dir.as_ref())
+            .collect();
+        for gone in self.watched.difference(&wanted) {
+            let _ = watch::unwatch(w, gone);
+        }
+        for dir in wanted.difference(&self.watched) {
+            if let Err(e) = watch::add(w, dir) {
+                tracing::warn!(event = "watch_failed", error = %e, "secret file changes are seen by polling and SIGHUP");
+            }
+        }
+        self.watched = wanted;
     }
 
     /// Stop scheduling; let running backups finish within `grace`; then stop them and clean up.

@@ -35,3 +35,15 @@ pub fn start(manifest: &Path, tx: mpsc::Sender<()>) -> Result<Watcher, String> {
         .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
     Ok(debouncer)
 }
+
+/// Also watch `dir` (a folder of secret files the manifest reads).
+pub fn add(w: &mut Watcher, dir: &Path) -> Result<(), String> {
+    w.watch(dir, RecursiveMode::NonRecursive)
+        .map_err(|e| format!("cannot watch {}: {e}", dir.display()))
+}
+
+/// Stop watching `dir`.
+pub fn unwatch(w: &mut Watcher, dir: &Path) -> Result<(), String> {
+    w.unwatch(dir)
+        .map_err(|e| format!("cannot unwatch {}: {e}", dir.display()))
+}
