@@ -486,3 +486,33 @@ fn scheduled_restore_drill_runs_and_leaves_no_scratch_database() {
     );
     support::pg_drop(&db);
 }
+
+#[test]
+fn a_run_queued_for_a_slot_does_not_start_after_sigterm() {
+    // max_parallel 1 and two slow jobs started together: one runs, the other waits for the slot.
+    // SIGTERM then lets the running one finish within the grace period, but the queued one must
+    // never start (it used to start as soon as the slot was free, even after shutdown began).
+    let t = Test::new().manifest(
+        "version: 1\nsettings: { temp_dir: '{dir}/tmp', max_parallel: 1, shutdown_grace: 20s, log: { format: json } }\nremotes: { l: { path: '{dir}/out' } }\ndefaults: { run_on_start: true, hooks: { pre: 'sleep 3' } }\njobs:\n  a: { engine: sqlite, database: '{dir}/app.db', remote: l }\n  b: { engine: sqlite, database: '{dir}/app.db', remote: l }\n",
+    );
+    sqlite_db(&t);
+    let mut sup = Sup::start(&t);
+    let started = |t: &Test| t.log().matches("\"backup_started\"").count();
+    assert!(
+        wait_until(Duration::from_secs(15), || started(&t) == 1),
+        "{}",
+        t.log()
+    );
+    let (code, took, err) = sup.term();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    let log = t.log();
+    assert_eq!(
+        started(&t),
+        1,
+        "the queued run started after SIGTERM:\n{log}"
+    );
+    let (a, b) = (records(&t, "a").len(), records(&t, "b").len());
+    assert_eq!(a + b, 1, "a: {a}, b: {b}\n{log}");
+    assert!(log.contains("\"backup_not_started\""), "{log}");
+}

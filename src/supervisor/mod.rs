@@ -384,7 +384,7 @@ impl Supervisor {
 
     /// Stop scheduling; let running backups finish within `grace`; then stop them and clean up.
     async fn shutdown(&mut self, grace: Duration, stop_runs: tokio::sync::watch::Sender<bool>) {
-        self.shared.set_ready(false);
+        self.shared.begin_shutdown();
         let running = self.shared.active.load(Ordering::SeqCst);
         tracing::info!(
             event = "shutdown",
@@ -529,8 +529,9 @@ fn fire_drill(ctx: &RunCtx, plan: Arc<JobPlan>, target: Secret) {
         shared.metrics.record_drill(&plan.job, &skipped_result());
         return;
     }
-    shared.active.fetch_add(1, Ordering::SeqCst);
+    let in_flight = shared.in_flight();
     tokio::spawn(async move {
+        let _in_flight = in_flight;
         let started = Timestamp::now();
         let clock = std::time::Instant::now();
         let mut outcome = run::RunOutcome::new(
@@ -569,8 +570,6 @@ fn fire_drill(ctx: &RunCtx, plan: Arc<JobPlan>, target: Secret) {
                 shared.metrics.count_notification(&del.notifier, del.ok);
             }
         }
-        shared.active.fetch_sub(1, Ordering::SeqCst);
-        shared.idle.notify_waiters();
     });
 }
 
@@ -592,11 +591,19 @@ fn fire(ctx: &RunCtx, job: &str) {
         return;
     };
     let ctx = ctx.clone();
-    shared.active.fetch_add(1, Ordering::SeqCst);
+    let in_flight = shared.in_flight();
     tokio::spawn(async move {
+        let _in_flight = in_flight;
         let shared = ctx.shared.clone();
         let job = plan.job.clone();
         let _permit = ctx.sem.clone().acquire_owned().await;
+        // Shutdown began while this run waited for a slot: it never starts.
+        if shared.is_stopping() {
+            tracing::warn!(job = %job, event = "backup_not_started", "shutting down: a run waiting for a free slot is not started");
+            shared.metrics.record_backup(&job, &skipped_result());
+            shared.release(&job);
+            return;
+        }
         shared.metrics.set_running(&job, true);
         let mut env = ctx.env.clone();
         if let Some(d) = shared.dispatcher() {
@@ -619,8 +626,6 @@ fn fire(ctx: &RunCtx, job: &str) {
                 shared.metrics.count_notification(&del.notifier, del.ok);
             }
         }
-        shared.active.fetch_sub(1, Ordering::SeqCst);
-        shared.idle.notify_waiters();
     });
 }
 

@@ -29,9 +29,22 @@ pub struct Shared {
     pub running: Mutex<HashSet<String>>,
     pub last_success: Mutex<HashMap<String, Timestamp>>,
     pub started_at: Timestamp,
-    /// Backups in flight, for shutdown.
+    /// Backups and drills in flight, for shutdown: counted by `InFlight` guards only.
     pub active: AtomicUsize,
     pub idle: tokio::sync::Notify,
+    /// Shutdown has begun: a run still waiting for a `max_parallel` slot must not start.
+    stopping: AtomicBool,
+}
+
+/// One backup or drill in flight. Dropping it (also when the task panics) uncounts it and wakes
+/// the shutdown wait, so the count can never be left wrong.
+pub struct InFlight(Arc<Shared>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+        self.0.idle.notify_waiters();
+    }
 }
 
 impl Shared {
@@ -46,12 +59,29 @@ impl Shared {
             started_at: Timestamp::now(),
             active: AtomicUsize::new(0),
             idle: tokio::sync::Notify::new(),
+            stopping: AtomicBool::new(false),
         };
         if let Ok(c) = s.current.read() {
             s.metrics.set_manifest(&c.manifest.hash);
         }
         s.sync_metrics();
         s
+    }
+
+    /// Count one more backup or drill in flight until the guard is dropped.
+    pub fn in_flight(self: &Arc<Self>) -> InFlight {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    /// From now on, queued runs do not start (running ones get the grace period).
+    pub fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.set_ready(false);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     pub fn set_ready(&self, ready: bool) {
