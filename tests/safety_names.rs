@@ -87,6 +87,21 @@ fn assert_every_backup_is_its_own(folder: &Path, log: &str, jobs: &[&str]) {
             );
         }
     }
+    // the race was on: at least once both jobs rendered the same `{date}-{time}`
+    let stamp = |r: &serde_json::Value| -> String {
+        r["object"].as_str().unwrap_or("")["nightly-".len()..]
+            .chars()
+            .take("2026-01-01-000000".len())
+            .collect()
+    };
+    let same_second = recs.iter().any(|(_, a)| {
+        recs.iter()
+            .any(|(_, b)| a["job"] != b["job"] && stamp(a) == stamp(b))
+    });
+    assert!(
+        same_second,
+        "the jobs never ran in the same second: {recs:?}"
+    );
     for job in jobs {
         let on_disk = recs.iter().filter(|(_, r)| r["job"] == *job).count();
         let ok = successes(log, job);
@@ -243,7 +258,7 @@ fn validate_reports_two_jobs_that_can_write_the_same_object() {
         .unwrap_or_else(|| panic!("no collision error: {}", r.stderr()))
         .to_string();
     // located at the second job, with the hint
-    assert!(line.contains("dbstash.yaml:10:3: "), "{line}");
+    assert!(line.contains("dbstash.yaml:9:3: "), "{line}");
     assert!(line.contains("`prod` and `staging`"), "{line}");
     assert!(line.contains("add `{job}`"), "{line}");
     // on S3 too, and pointing at the job's own `name` when it sets one
@@ -254,7 +269,7 @@ fn validate_reports_two_jobs_that_can_write_the_same_object() {
     ))
     .failure(2);
     assert!(
-        r.stderr().contains("dbstash.yaml:10:") && r.stderr().contains("add `{job}`"),
+        r.stderr().contains("dbstash.yaml:9:") && r.stderr().contains("add `{job}`"),
         "{}",
         r.stderr()
     );

@@ -271,35 +271,27 @@ impl State {
     }
 }
 
-/// Run futures concurrently, results in their order (few: one per remote).
+/// Run futures concurrently (few: one per remote), results in their order.
 async fn futures_join<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = futs.map(Box::pin).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    // Polled together: each is started before any is awaited to completion.
-    let mut pending: Vec<Option<std::pin::Pin<Box<F>>>> = handles.into_iter().map(Some).collect();
+    let mut pending: Vec<Option<std::pin::Pin<Box<F>>>> = futs.map(|f| Some(Box::pin(f))).collect();
     let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
-        let mut done = true;
         for (slot, res) in pending.iter_mut().zip(results.iter_mut()) {
             if let Some(f) = slot {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        *res = Some(v);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => done = false,
+                if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+                    *res = Some(v);
+                    *slot = None;
                 }
             }
         }
-        if done {
+        if pending.iter().all(Option::is_none) {
             std::task::Poll::Ready(())
         } else {
             std::task::Poll::Pending
         }
     })
     .await;
-    out.extend(results.into_iter().flatten());
-    out
+    results.into_iter().flatten().collect()
 }
 
 /// Record that `key` may be on remote `i` without a record (deleted if the run is cut short).
@@ -411,34 +403,42 @@ fn with_run_id(obj: &ObjectName, ext: &str, run_id: &str) -> ObjectName {
 
 /// After a run: delete what it left without a record (objects of a cut-short run, placeholders),
 /// then its markers — except beside an object that could not be deleted, which the marker must
-/// keep identifying for the next prune. Returns what was partial.
+/// keep identifying for the next prune. Returns what was partial. Deletions run concurrently (a
+/// remote call each): this is on the path of every failed run.
 pub async fn clean_up(ctx: &Ctx<'_>, job: &str) -> Vec<(usize, String, bool)> {
     let partial = ctx
         .partial
         .lock()
         .map(|mut p| std::mem::take(&mut *p))
         .unwrap_or_default();
-    let mut stuck: HashSet<(usize, &str)> = HashSet::new();
-    for (i, key, folder) in &partial {
+    let deletions = partial.iter().map(|(i, key, folder)| async move {
         let store = &ctx.stores[*i];
-        let results = [
-            store.delete(&record::record_key(key)).await,
+        let object = async {
             if *folder {
                 store.delete_dir(key).await
             } else {
                 store.delete(key).await
-            },
-        ];
+            }
+        };
+        let rkey = record::record_key(key);
+        let (rec, obj) = tokio::join!(store.delete(&rkey), object);
+        (*i, key.as_str(), [rec, obj])
+    });
+    let mut stuck: HashSet<(usize, &str)> = HashSet::new();
+    for (i, key, results) in futures_join(deletions).await {
         for err in results.into_iter().filter_map(Result::err) {
             tracing::warn!(job, run_id = ctx.run_id, event = "cleanup_failed", key = %key, error = %err);
-            stuck.insert((*i, key.as_str()));
+            stuck.insert((i, key));
         }
     }
-    for h in ctx.claims.take_all() {
-        if stuck.contains(&(h.idx, h.key.as_str())) {
-            continue;
-        }
-        if let Err(e) = ctx.stores[h.idx].delete(&h.marker).await {
+    let markers = ctx
+        .claims
+        .take_all()
+        .into_iter()
+        .filter(|h| !stuck.contains(&(h.idx, h.key.as_str())))
+        .map(|h| async move { (ctx.stores[h.idx].delete(&h.marker).await, h) });
+    for (r, h) in futures_join(markers).await {
+        if let Err(e) = r {
             tracing::warn!(job, run_id = ctx.run_id, event = "cleanup_failed", key = %h.marker, error = %e);
         }
     }
