@@ -503,3 +503,73 @@ fn only_leftovers_a_run_started_are_deleted_never_look_alikes() {
     t.run(&["prune"]).success();
     assert!(look_alike.exists(), "prune deleted a foreign file");
 }
+
+#[test]
+fn on_s3_a_crashed_runs_leftover_goes_and_a_look_alike_stays() {
+    if !pg_ready() {
+        return;
+    }
+    let s3 = S3::start();
+    if !support::require(s3.is_some(), "rclone serve s3") {
+        return;
+    }
+    let s3 = s3.expect("s3");
+    let db = owned_db("crashs3");
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes: {{ s: {{ rclone: 't:bucket' }} }}\njobs:\n  a: {}\n",
+            pg_job(&db.0, "remote: s, timeout: 30m")
+        ))
+        .write_executable("pg_dump", DUMP_THEN_HANG)
+        .envs(&s3.env());
+    let folder = s3.root.path().join("bucket/a");
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    let look_alike = format!("{}-2020-01-01-000000.sql", db.0);
+    std::fs::write(folder.join(&look_alike), "-- someone's own dump\n").expect("write");
+    touch_ago(&folder.join(&look_alike), "3 days ago");
+
+    // SIGKILL dbstash while rclone streams the object
+    let mut child = t.spawn(&["backup", "a"]);
+    let needle = format!("a/{}-", db.0);
+    let uploading = support::wait_until(Duration::from_secs(20), || {
+        support::processes_with(&needle)
+            .iter()
+            .any(|p| p.contains(" rcat ") && !p.contains(".dbstash.json"))
+    });
+    assert!(
+        uploading,
+        "no upload: {:?}",
+        support::processes_with(&needle)
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    child.kill().expect("SIGKILL dbstash");
+    let _ = child.wait();
+    let dir = t.dir.path().display().to_string();
+    assert!(
+        support::wait_until(Duration::from_secs(5), || support::processes_with(&dir)
+            .is_empty()),
+        "{:?}",
+        support::processes_with(&dir)
+    );
+    let before = s3.objects();
+    t.run(&["prune"]).success();
+    assert!(
+        s3.objects().contains(&format!("a/{look_alike}")),
+        "prune deleted a foreign file"
+    );
+    assert_eq!(
+        s3.objects(),
+        vec![format!("a/{look_alike}")],
+        "prune must clear the crashed run's leftovers ({before:?}) and keep the look-alike"
+    );
+    let t = t.write_executable("pg_dump", "#!/bin/sh\nexec /usr/bin/pg_dump \"$@\"\n");
+    t.run(&["backup", "a"]).success();
+    t.run(&["prune"]).success();
+    let after = s3.objects();
+    assert!(after.contains(&format!("a/{look_alike}")), "{after:?}");
+    assert_eq!(
+        after.len(),
+        3,
+        "look-alike + one backup and its record: {after:?}"
+    );
+}
