@@ -27,13 +27,13 @@ fn make_dirs(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-/// Open `path` for writing as a private file: created 0600, and an existing file (ours, claimed
-/// before) set to 0600 too, since `mode` only applies to a file the call creates.
-fn create_private(path: &Path, truncate: bool) -> std::io::Result<File> {
+/// Open `path` for writing, empty, as a private file: created 0600, and an existing file (ours,
+/// claimed before) set to 0600 too, since `mode` only applies to a file the call creates.
+fn create_private(path: &Path) -> std::io::Result<File> {
     let f = OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(truncate)
+        .truncate(true)
         .mode(FILE_MODE)
         .open(path)?;
     f.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
@@ -148,7 +148,7 @@ impl Storage for LocalStorage {
             std::process::id()
         ));
         let written = (|| {
-            let mut f = create_private(&tmp, true)?;
+            let mut f = create_private(&tmp)?;
             f.write_all(data)?;
             f.sync_all()
         })();
@@ -204,7 +204,7 @@ impl Storage for LocalStorage {
             make_dirs(dir).map_err(io("mkdir", key))?;
         }
         // The name was claimed (`reserve`) by this run: the file, if there, is its own.
-        let f = create_private(&path, true).map_err(io("create", key))?;
+        let f = create_private(&path).map_err(io("create", key))?;
         Upload::new(f, UploadKind::Local(LocalUpload { path })).map_err(io("dup", key))
     }
 
@@ -314,7 +314,7 @@ fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
             copy_tree(&e.path(), &to)?;
         } else if t.is_file() {
             let mut from = File::open(e.path())?;
-            let mut out = create_private(&to, true)?;
+            let mut out = create_private(&to)?;
             std::io::copy(&mut from, &mut out)?;
             out.sync_all()?;
         }
