@@ -573,3 +573,49 @@ fn on_s3_a_crashed_runs_leftover_goes_and_a_look_alike_stays() {
         "look-alike + one backup and its record: {after:?}"
     );
 }
+
+/// A `directory`-mode run of another machine that died mid-copy: its reserved folder and its hidden
+/// in-progress copy go with its marker once the run is over (older than the timeout window); a
+/// look-alike folder without a marker stays.
+#[test]
+fn prune_clears_a_dead_directory_copy_with_its_marker() {
+    if !pg_ready() {
+        return;
+    }
+    let db = owned_db("dirleft");
+    let t = Test::new().manifest(&format!(
+        "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes: {{ l: {{ path: '{{dir}}/out' }} }}\njobs:\n  a: {}\n",
+        pg_job(&db.0, "remote: l, mode: directory, timeout: 30m")
+    ));
+    let folder = t.path("out/a");
+    let object = format!("{}-2026-01-01-010101", db.0);
+    let look_alike = format!("{}-2026-01-02-020202", db.0);
+    let part = format!(".{object}.part-4242");
+    for d in [&object, &look_alike, &part] {
+        std::fs::create_dir_all(folder.join(d)).expect("mkdir");
+    }
+    std::fs::write(folder.join(&part).join("toc.dat"), "partial").expect("write");
+    std::fs::write(folder.join(&look_alike).join("toc.dat"), "mine").expect("write");
+    let marker = folder.join(format!(".{object}.0000000000b1.dbstash-intent"));
+    let intent = serde_json::json!({
+        "format": "dbstash-intent/1", "job": "a", "run_id": "0000000000b1", "object": object,
+        "folder": true, "host": "elsewhere", "pid": 4242, "pid_start": 1, "space": "another-machine",
+        "started": "2026-01-01T01:01:01Z",
+    });
+    std::fs::write(&marker, intent.to_string()).expect("marker");
+    touch_ago(&marker, "3 hours ago");
+    t.run(&["prune"]).success();
+    assert!(
+        !marker.exists() && !folder.join(&object).exists(),
+        "{:?}",
+        t.files("out")
+    );
+    assert!(
+        !folder.join(&part).exists(),
+        "the in-progress copy was kept"
+    );
+    assert!(
+        folder.join(&look_alike).join("toc.dat").exists(),
+        "a look-alike folder was deleted"
+    );
+}

@@ -4,7 +4,7 @@
 //! `.NAME.RUNID.dbstash-intent` (which job, which run, which process), and removes the marker once
 //! the object is complete (its record written) or deleted again. An object is a leftover only when
 //! such a marker of the job names it, the object has no record, and the run that wrote the marker
-//! is over. A file that merely looks like one of the job's backups (dropped into the folder by a
+//! is over (a `directory`-mode object's hidden in-progress copy, `.NAME.part-PID`, goes with it). A file that merely looks like one of the job's backups (dropped into the folder by a
 //! person, or written by another tool) carries no marker and is never touched.
 //!
 //! When is a run over? Where the marker was written by a process of this machine and pid
@@ -184,6 +184,9 @@ pub struct Stale {
     /// The marker or temp file to delete (after the object, so a failed delete keeps the evidence).
     #[serde(skip)]
     pub file: String,
+    /// A local folder copy's hidden in-progress folder (`directory` mode), deleted with the object.
+    #[serde(skip)]
+    pub part: Option<String>,
 }
 
 /// `.NAME.dbstash.json.tmp-PID` → PID.
@@ -221,6 +224,7 @@ pub async fn find<S: Storage>(
                     why: "record temp file of a process that is gone",
                     object: None,
                     file: e.name.clone(),
+                    part: None,
                 });
             }
             continue;
@@ -260,6 +264,8 @@ pub async fn find<S: Storage>(
             },
             object: (!complete).then(|| (object.to_string(), intent.folder)),
             file: e.name.clone(),
+            part: (!complete && intent.folder)
+                .then(|| crate::storage::local::part_name(object, intent.pid)),
         });
     }
     out
@@ -282,7 +288,14 @@ pub async fn remove<S: Storage>(
         if let Some((object, is_folder)) = &s.object {
             let key = join_key(folder, object);
             let r = if *is_folder {
-                store.delete_dir(&key).await
+                let part = match &s.part {
+                    Some(p) => store.delete_dir(&join_key(folder, p)).await,
+                    None => Ok(()),
+                };
+                match part {
+                    Ok(()) => store.delete_dir(&key).await,
+                    Err(e) => Err(e),
+                }
             } else {
                 store.delete(&key).await
             };

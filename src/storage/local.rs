@@ -14,6 +14,11 @@ use std::path::{Path, PathBuf};
 /// What `write_small` puts between `.NAME` and its pid in its temp file's name.
 pub const TMP_INFIX: &str = ".tmp-";
 
+/// The hidden folder `upload_dir` copies `name` into before renaming it in place.
+pub fn part_name(name: &str, pid: u32) -> String {
+    format!(".{name}.part-{pid}")
+}
+
 /// Mode of every file dbstash writes into a local folder.
 const FILE_MODE: u32 = 0o600;
 /// Mode of every folder dbstash creates there.
@@ -247,7 +252,7 @@ impl Storage for LocalStorage {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         // Copied beside its final place, then renamed: the folder appears whole or not at all.
-        let part = dest.with_file_name(format!(".{name}.part-{}", std::process::id()));
+        let part = dest.with_file_name(part_name(&name, std::process::id()));
         let (src, d, p) = (local.to_path_buf(), dest.clone(), part.clone());
         let k = key.to_string();
         tokio::task::spawn_blocking(move || {
