@@ -1,8 +1,9 @@
 //! Retention: only complete backups of the job itself are candidates (foreign files and another
 //! job's backups in the same folder survive, even when their names match), the newest complete
-//! backup is never deleted, `max_files` / `max_days` hold, leftovers without a record are removed
-//! only when older than the timeout window, `prune --dry-run` deletes nothing, and `plan` (online)
-//! lists what retention would delete.
+//! backup is never deleted, `max_files` / `max_days` hold, leftovers (objects without a record that
+//! a run's intent marker names) are removed only when their run is over (here: older than the
+//! timeout window), `prune --dry-run` deletes nothing, and `plan` (online) lists what retention
+//! would delete.
 
 mod support;
 
@@ -61,16 +62,19 @@ fn touch_ago(p: &Path, ago: &str) {
 #[test]
 fn max_files_spares_foreign_files_and_another_jobs_backups_in_the_same_folder() {
     // Jobs `a` and `b` back up the SAME database into the SAME folder: their object names match
-    // each other's pattern; only the record's `job` field tells them apart.
+    // each other's pattern; only the record's `job` field tells them apart. (`validate` refuses
+    // one remote shared like this, so `b` reaches the folder through a second name for it, as a
+    // second deployment would.)
     let t = Test::new().manifest(
         "version: 1
 settings: { temp_dir: '{dir}/tmp' }
-remotes: { local: { path: '{dir}/out' } }
+remotes: { local: { path: '{dir}/out' }, alias: { path: '{dir}/alias' } }
 jobs:
   a: { engine: sqlite, database: '{dir}/app.db', remote: local, path: shared, compress: zstd, retention: { max_files: 2 } }
-  b: { engine: sqlite, database: '{dir}/app.db', remote: local, path: shared, compress: zstd }
+  b: { engine: sqlite, database: '{dir}/app.db', remote: alias, path: shared, compress: zstd }
 ",
     );
+    std::os::unix::fs::symlink(t.path("out"), t.path("alias")).expect("symlink");
     sqlite_db(&t, "app.db");
     let dir = t.path("out/shared");
     std::fs::create_dir_all(&dir).expect("mkdir");
@@ -262,24 +266,44 @@ jobs:
     let dir = t.path("out/a");
     let good = complete(&dir, "a");
     assert_eq!(good.len(), 1);
-    // leftovers of crashed runs (this job's name pattern, no record)
+    // leftovers of crashed runs: objects without a record that a run's intent marker names (here
+    // runs of another machine, so judged by age)
     let old = "app-2026-01-01-010101.sqlite3.gz";
     let old2 = "app-2026-01-01-010101-2.sqlite3.gz";
     let young = "app-2026-01-02-020202.sqlite3.gz";
-    // foreign files that are old but do not match the pattern
+    // foreign files that are old: not the pattern, or the pattern without a marker (a look-alike)
     let foreign = [
         "app-2026-01-01-010101.sqlite3.zst",
         "other-2026-01-01-010101.sqlite3.gz",
         "notes.txt",
+        "app-2026-01-03-030303.sqlite3.gz",
     ];
     for f in [old, old2, young].iter().chain(foreign.iter()) {
         std::fs::write(dir.join(f), "partial").expect("write");
     }
+    let marker = |object: &str, run: &str| {
+        let p = dir.join(format!(".{object}.{run}.dbstash-intent"));
+        let intent = serde_json::json!({
+            "format": "dbstash-intent/1", "job": "a", "run_id": run, "object": object,
+            "host": "elsewhere", "pid": 1, "pid_start": 1, "space": "another-machine",
+            "started": "2026-01-01T01:01:01Z",
+        });
+        std::fs::write(&p, intent.to_string()).expect("write marker");
+        p
+    };
+    let markers = [
+        marker(old, "0000000000a1"),
+        marker(old2, "0000000000a2"),
+        marker(young, "0000000000a3"),
+    ];
     // timeout 30m: the window is max(2 x timeout, 1h) = 1h
     for f in [old, old2].iter().chain(foreign.iter()) {
         touch_ago(&dir.join(f), "3 hours ago");
     }
+    touch_ago(&markers[0], "3 hours ago");
+    touch_ago(&markers[1], "3 hours ago");
     touch_ago(&dir.join(young), "20 minutes ago");
+    touch_ago(&markers[2], "20 minutes ago");
     // leftovers are never listed
     let listed = t.run(&["list"]).success().stdout();
     assert!(!listed.contains(old) && !listed.contains(young), "{listed}");
@@ -292,6 +316,8 @@ jobs:
     t.run(&["prune"]).success();
     assert!(!dir.join(old).exists(), "old leftover kept");
     assert!(!dir.join(old2).exists(), "old leftover kept");
+    assert!(!markers[0].exists() && !markers[1].exists(), "markers kept");
+    assert!(markers[2].exists(), "the young run's marker deleted");
     assert!(
         dir.join(young).exists(),
         "young leftover (a run in progress?) deleted"
@@ -309,17 +335,25 @@ fn retention_over_rclone_s3_keeps_the_newest_and_foreign_objects() {
         return;
     }
     let s3 = s3.expect("s3");
+    // `b` reaches the bucket through a second remote name (`u:`, the same endpoint): `validate`
+    // refuses one remote shared by two jobs with one name pattern.
+    let alias: Vec<(String, String)> = s3
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.replace("RCLONE_CONFIG_T_", "RCLONE_CONFIG_U_"), v))
+        .collect();
     let t = Test::new()
         .manifest(
             "version: 1
 settings: { temp_dir: '{dir}/tmp' }
-remotes: { s3: { rclone: 't:bucket' } }
+remotes: { s3: { rclone: 't:bucket' }, s3b: { rclone: 'u:bucket' } }
 jobs:
   a: { engine: sqlite, database: '{dir}/app.db', remote: s3, path: shared, retention: { max_files: 1 } }
-  b: { engine: sqlite, database: '{dir}/app.db', remote: s3, path: shared }
+  b: { engine: sqlite, database: '{dir}/app.db', remote: s3b, path: shared }
 ",
         )
-        .envs(&s3.env());
+        .envs(&s3.env())
+        .envs(&alias);
     sqlite_db(&t, "app.db");
     let bucket = s3.root.path().join("bucket");
     std::fs::create_dir_all(bucket.join("shared")).expect("mkdir");

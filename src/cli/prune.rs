@@ -35,9 +35,9 @@ pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> i32 {
                         };
                         println!("  {action:<13} {}  ({})", v.id, v.reason);
                     }
-                    for l in &r.leftovers {
+                    for l in &r.stale {
                         let action = if dry_run { "would delete" } else { "deleted" };
-                        println!("  {action:<13} {l}  (leftover without a record)");
+                        println!("  {action:<13} {}  ({})", l.name, l.why);
                     }
                     for e in &r.errors {
                         eprintln!("dbstash: job {}: {e}", p.job);

@@ -1,6 +1,7 @@
 //! The manifest: YAML text → located tree → `${VAR}` expansion → schema layer → semantic layer →
 //! `model::Manifest`. Every layer reports all its problems, each as `PATH:LINE:COL: message`.
 
+pub mod collide;
 pub mod connection;
 pub mod diag;
 pub mod interp;

@@ -301,6 +301,7 @@ pub fn resolve(doc: &Value, ctx: &mut Ctx) -> Option<Manifest> {
             jobs.insert(jname.clone(), job);
         }
     }
+    super::collide::check(&jobs, &remotes, ctx);
     let declares_jobs = ctx
         .raw
         .get("jobs")

@@ -4,7 +4,6 @@
 //! deleted here; whatever the hooks left running dies with the run's process group.
 
 use super::dump;
-use super::record;
 use super::stale::{self, RunFolder, RunFolderError};
 use super::unit::{self, Ctx, Done};
 use super::{hooks, lock, retention, Part, RunEnv, RunOutcome, Status};
@@ -12,7 +11,7 @@ use crate::plan::databases;
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
 use crate::secret::{redact, Secret};
-use crate::storage::{AnyStorage, Storage};
+use crate::storage::AnyStorage;
 use jiff::Timestamp;
 use std::path::Path;
 use std::process::Stdio;
@@ -72,6 +71,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     // completes the object).
     let upload_group = ProcGroup::new();
     let partial: Mutex<Vec<(usize, String, bool)>> = Mutex::new(Vec::new());
+    let claims = super::claim::Claims::default();
     let ctx = Ctx {
         env,
         stores: &stores,
@@ -81,6 +81,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
         partial: &partial,
         run_id: &run_id,
         secrets: &secrets,
+        claims: &claims,
     };
 
     let result = {
@@ -112,24 +113,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     // Anything still running belongs to an abandoned attempt.
     group.kill();
     upload_group.kill();
-    let partial_keys = partial
-        .lock()
-        .map(|mut p| std::mem::take(&mut *p))
-        .unwrap_or_default();
-    for (i, key, folder) in &partial_keys {
-        let store = &stores[*i];
-        let results = [
-            store.delete(&record::record_key(key)).await,
-            if *folder {
-                store.delete_dir(key).await
-            } else {
-                store.delete(key).await
-            },
-        ];
-        for err in results.into_iter().filter_map(Result::err) {
-            tracing::warn!(job = %plan.job, run_id, event = "cleanup_failed", key = %key, error = %err);
-        }
-    }
+    let partial_keys = super::claim::clean_up(&ctx, &plan.job).await;
     match result {
         Ok(parts) => outcome.settle(parts, plan.per_database, &secret_refs),
         Err(e) => {

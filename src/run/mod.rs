@@ -1,6 +1,7 @@
 //! Executing plans: one backup (`backup`), several in parallel (`run_many`), retention, records.
 
 pub mod backup;
+pub mod claim;
 pub mod directory;
 pub mod dump;
 pub mod folder;

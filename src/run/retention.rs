@@ -9,35 +9,37 @@ use crate::plan::retention::{choose, Candidate, Verdict};
 use crate::plan::JobPlan;
 use crate::storage::{join_key, AnyStorage, Storage, StorageError};
 use jiff::Timestamp;
-use std::collections::HashSet;
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct PruneReport {
     pub verdicts: Vec<Verdict>,
-    /// Objects without a record left by crashed runs.
+    /// What crashed runs left (objects an intent marker names, record temp files).
     pub leftovers: Vec<String>,
     pub deleted: Vec<String>,
     pub errors: Vec<String>,
+    /// The leftovers with what removing each takes.
+    #[serde(skip)]
+    pub stale: Vec<leftovers::Stale>,
 }
 
-/// What a crashed run of this job could have left: files, or folders in `directory` mode (a
-/// record file beside one marks it complete, so its names are part of the listing too).
-async fn leftover_candidates(
-    plan: &JobPlan,
-    store: &AnyStorage,
-    folder: &str,
-    files: Vec<crate::storage::Entry>,
-) -> Result<Vec<crate::storage::Entry>, StorageError> {
-    if plan.mode != Mode::Directory {
-        return Ok(files);
+impl PruneReport {
+    fn with_stale(stale: Vec<leftovers::Stale>) -> Self {
+        PruneReport {
+            leftovers: stale.iter().map(|s| s.name.clone()).collect(),
+            stale,
+            ..Default::default()
+        }
     }
-    let mut all = store.list_folders(folder).await?;
-    all.extend(
-        files
-            .into_iter()
-            .filter(|e| e.name.ends_with(record::SUFFIX)),
-    );
-    Ok(all)
+
+    /// Remove the leftovers found, recording what was deleted and what failed.
+    async fn clear_leftovers(&mut self, plan: &JobPlan, store: &AnyStorage, folder: &str) {
+        let (deleted, errors) = leftovers::remove(store, folder, &self.stale).await;
+        for key in &deleted {
+            tracing::info!(job = %plan.job, event = "leftover_deleted", object = %key);
+        }
+        self.deleted.extend(deleted);
+        self.errors.extend(errors);
+    }
 }
 
 /// Delete a backup's object: a file, or a `directory`-mode folder.
@@ -79,19 +81,12 @@ pub async fn evaluate(
         .values()
         .flat_map(|c| choose(c, plan.retention, now, &plan.zone().tz))
         .collect();
-    let complete: HashSet<String> = backups.iter().map(|b| b.id.clone()).collect();
-    let leftovers = leftovers::find(
-        plan,
-        &leftover_candidates(plan, store, &folder, entries).await?,
-        &complete,
-        now,
-    );
+    let stale = leftovers::find(plan, store, &folder, &entries, now).await;
     Ok((
         backups,
         PruneReport {
             verdicts,
-            leftovers,
-            ..Default::default()
+            ..PruneReport::with_stale(stale)
         },
     ))
 }
@@ -128,16 +123,7 @@ pub async fn apply(
             Err(e) => report.errors.push(format!("{key}: {e}")),
         }
     }
-    for name in report.leftovers.clone() {
-        let key = join_key(&folder, &name);
-        match delete_object(plan, store, &key).await {
-            Ok(()) => {
-                tracing::info!(job = %plan.job, event = "leftover_deleted", object = %key);
-                report.deleted.push(key);
-            }
-            Err(e) => report.errors.push(format!("{key}: {e}")),
-        }
-    }
+    report.clear_leftovers(plan, store, &folder).await;
     Ok(report)
 }
 
@@ -146,7 +132,7 @@ pub async fn apply(
 /// leftovers of crashed runs (an object with a record file is never a leftover).
 ///
 /// `listed` is the folder's listing taken when the run started, if the caller has it: leftovers
-/// of earlier crashed runs are in it already (this run's object is not, and is never old enough).
+/// of earlier crashed runs are in it already (this run's marker is too, but its run is live).
 pub async fn apply_after_backup(
     plan: &JobPlan,
     store: &AnyStorage,
@@ -158,23 +144,11 @@ pub async fn apply_after_backup(
     }
     let folder = folder(plan, now);
     let entries = match listed {
-        Some(l) if plan.mode != Mode::Directory => l,
-        _ => store.list(&folder).await?,
+        Some(l) => l,
+        None => store.list(&folder).await?,
     };
-    let entries = leftover_candidates(plan, store, &folder, entries).await?;
-    let mut report = PruneReport {
-        leftovers: leftovers::find(plan, &entries, &HashSet::new(), now),
-        ..Default::default()
-    };
-    for name in report.leftovers.clone() {
-        let key = join_key(&folder, &name);
-        match delete_object(plan, store, &key).await {
-            Ok(()) => {
-                tracing::info!(job = %plan.job, event = "leftover_deleted", object = %key);
-                report.deleted.push(key);
-            }
-            Err(e) => report.errors.push(format!("{key}: {e}")),
-        }
-    }
+    let mut report =
+        PruneReport::with_stale(leftovers::find(plan, store, &folder, &entries, now).await);
+    report.clear_leftovers(plan, store, &folder).await;
     Ok(report)
 }

@@ -9,7 +9,7 @@ use super::dump::{
 use super::folder;
 use super::record::{self, Record};
 use super::relay::{self, RelayStats, Tee, TeeOut};
-use super::{retention, RunEnv};
+use super::{claim, retention, RunEnv};
 use crate::engine::DumpSpec;
 use crate::manifest::model::Mode;
 use crate::plan::{JobPlan, ObjectName};
@@ -40,6 +40,8 @@ pub struct Ctx<'a> {
     pub partial: &'a Mutex<Vec<(usize, String, bool)>>,
     pub run_id: &'a str,
     pub secrets: &'a [Secret],
+    /// The intent markers of the names this run claimed (see run::claim).
+    pub claims: &'a claim::Claims,
 }
 
 pub struct Done {
@@ -50,26 +52,6 @@ pub struct Done {
     pub remotes: Vec<String>,
     /// Optional remotes that failed, with why.
     pub dropped: Vec<String>,
-}
-
-/// First free object name: `NAME.EXT`, else `NAME-2.EXT`, … (never overwrite a backup).
-pub fn free_name(obj: &ObjectName, ext: &str, taken: &[Entry]) -> ObjectName {
-    let exists = |n: &str| {
-        taken
-            .iter()
-            .any(|e| e.name == n || e.name == format!("{n}{}", record::SUFFIX))
-    };
-    if !exists(&obj.file) {
-        return obj.clone();
-    }
-    let stem = obj.file.strip_suffix(ext).unwrap_or(&obj.file).to_string();
-    (2..)
-        .map(|i| ObjectName {
-            folder: obj.folder.clone(),
-            file: format!("{stem}-{i}{ext}"),
-        })
-        .find(|o| !exists(&o.file))
-        .unwrap_or_else(|| obj.clone())
 }
 
 /// A running upload to remote `idx`.
@@ -168,21 +150,13 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         early = Some(start_dump(spec, ctx, unit_dir)?);
     }
 
-    // Name the object from every remote's listing; never overwrite an existing backup.
+    // Claim the object's name on every remote (never overwrite a backup, never share a name
+    // with another run); the listings taken for the claim also say what the last backup weighed.
     let wanted = plan.object_for(&plan.name_vars(ctx.started));
     // Only folder modes without `expected_size` need the previous backup's record (its raw size),
     // and an interactive run for its progress line's percent and ETA.
     let read_record =
         (plan.mode != Mode::Stream || ctx.env.progress) && plan.expected_size.is_none();
-    let list_all = async {
-        let mut out = Vec::new();
-        for (i, _) in plan.remotes.iter().enumerate() {
-            out.push(
-                record::newest_backup(&ctx.stores[i], &wanted.folder, &plan.job, read_record).await,
-            );
-        }
-        out
-    };
     let version = async {
         match &plan.version {
             Some(v) => tool_version(v).await.map(|t| (v.program.clone(), t)),
@@ -193,30 +167,27 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     let charset = async {
         crate::engine::mysql::source_charset(plan.job()?, &unit_dir.join("charset")).await
     };
-    let (listings, version, charset) = tokio::join!(list_all, version, charset);
-    let mut live: Vec<usize> = Vec::new();
-    let mut dropped: Vec<String> = Vec::new();
-    let mut taken: Vec<Entry> = Vec::new();
-    let mut listed: Vec<Option<Vec<Entry>>> = vec![None; plan.remotes.len()];
+    let (claimed, version, charset) = tokio::join!(
+        claim::claim(plan, ctx, &wanted, read_record),
+        version,
+        charset
+    );
+    let claim::Claimed {
+        obj,
+        listings,
+        live,
+        mut dropped,
+    } = claimed.map_err(|e| e.to_string())?;
     let mut previous = None;
     let mut largest = None;
-    for (i, (r, l)) in plan.remotes.iter().zip(listings).enumerate() {
-        match l {
-            Ok(p) => {
-                previous = previous.or(p.backup);
-                largest = largest.max(p.largest);
-                taken.extend(p.entries.iter().cloned());
-                listed[i] = Some(p.entries);
-                live.push(i);
-            }
-            Err(e) if r.optional => {
-                tracing::warn!(job = %plan.job, event = "remote_dropped", remote = %r.name, error = %e);
-                dropped.push(format!("{}: cannot list: {e}", r.name));
-            }
-            Err(e) => return Err(format!("cannot list remote `{}`: {e}", r.name)),
+    let mut listed: Vec<Option<Vec<Entry>>> = vec![None; plan.remotes.len()];
+    for (i, p) in listings.into_iter().enumerate() {
+        if let Some(p) = p {
+            previous = previous.or(p.backup);
+            largest = largest.max(p.largest);
+            listed[i] = Some(p.entries);
         }
     }
-    let obj = free_name(&wanted, &plan.extension, &taken);
     let key = obj.key();
     let estimate = plan.expected_size.or_else(|| {
         previous
@@ -260,9 +231,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
             .await
         {
             Ok(u) => {
-                if let Ok(mut p) = ctx.partial.lock() {
-                    p.push((i, key.clone(), false));
-                }
+                claim::note_partial(ctx, i, &key, false);
                 let record = ctx.stores[i]
                     .prepare_small(&record::record_key(&key), ctx.upload_group)
                     .await;

@@ -1,10 +1,49 @@
 //! A local folder: plain files, fsync'd (file and folder) before a backup counts as written.
+//! Everything written here is private whatever the umask: files 0600, folders 0700 (a database
+//! dump must not be readable by every user of the host).
 
-use super::{Download, DownloadKind, Entry, Storage, StorageError, Upload, UploadKind};
+use super::{
+    Download, DownloadKind, Entry, Reservation, Storage, StorageError, Upload, UploadKind,
+};
 use crate::proc::ProcGroup;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// What `write_small` puts between `.NAME` and its pid in its temp file's name.
+pub const TMP_INFIX: &str = ".tmp-";
+
+/// The hidden folder `upload_dir` copies `name` into before renaming it in place.
+pub fn part_name(name: &str, pid: u32) -> String {
+    format!(".{name}.part-{pid}")
+}
+
+/// Mode of every file dbstash writes into a local folder.
+const FILE_MODE: u32 = 0o600;
+/// Mode of every folder dbstash creates there.
+const DIR_MODE: u32 = 0o700;
+
+/// `create_dir_all`, but the folders it creates are 0700 (existing ones are left as they are).
+fn make_dirs(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+}
+
+/// Open `path` for writing, empty, as a private file: created 0600, and an existing file (ours,
+/// claimed before) set to 0600 too, since `mode` only applies to a file the call creates.
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    f.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
+    Ok(f)
+}
 
 pub struct LocalStorage {
     root: PathBuf,
@@ -103,18 +142,26 @@ impl Storage for LocalStorage {
     async fn write_small(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
         let path = self.path(key);
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io("mkdir", key))?;
+            make_dirs(dir).map_err(io("mkdir", key))?;
         }
+        // `.NAME.tmp-PID`: `prune` recognises these of dead processes (run::leftovers).
         let tmp = path.with_file_name(format!(
-            ".{}.tmp-{}",
+            ".{}{TMP_INFIX}{}",
             path.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             std::process::id()
         ));
-        let mut f = File::create(&tmp).map_err(io("write", key))?;
-        f.write_all(data).map_err(io("write", key))?;
-        f.sync_all().map_err(io("fsync", key))?;
+        let written = (|| {
+            let mut f = create_private(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()
+        })();
+        if let Err(e) = written {
+            // A full disk must not leave the temp file behind.
+            let _ = fs::remove_file(&tmp);
+            return Err(io("write", key)(e));
+        }
         fs::rename(&tmp, &path).map_err(io("rename", key))?;
         sync_dir(&path);
         Ok(())
@@ -128,6 +175,29 @@ impl Storage for LocalStorage {
         }
     }
 
+    async fn reserve(&self, key: &str, folder: bool) -> Result<Reservation, StorageError> {
+        let path = self.path(key);
+        if let Some(dir) = path.parent() {
+            make_dirs(dir).map_err(io("mkdir", key))?;
+        }
+        // O_EXCL / mkdir: exactly one caller gets the name, whoever else tries at the same time.
+        let made = if folder {
+            fs::DirBuilder::new().mode(DIR_MODE).create(&path)
+        } else {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .open(&path)
+                .map(drop)
+        };
+        match made {
+            Ok(()) => Ok(Reservation::Made),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Reservation::Taken),
+            Err(e) => Err(io("reserve", key)(e)),
+        }
+    }
+
     async fn begin_upload(
         &self,
         key: &str,
@@ -136,14 +206,10 @@ impl Storage for LocalStorage {
     ) -> Result<Upload, StorageError> {
         let path = self.path(key);
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io("mkdir", key))?;
+            make_dirs(dir).map_err(io("mkdir", key))?;
         }
-        let f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(io("create", key))?;
+        // The name was claimed (`reserve`) by this run: the file, if there, is its own.
+        let f = create_private(&path).map_err(io("create", key))?;
         Upload::new(f, UploadKind::Local(LocalUpload { path })).map_err(io("dup", key))
     }
 
@@ -186,15 +252,17 @@ impl Storage for LocalStorage {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         // Copied beside its final place, then renamed: the folder appears whole or not at all.
-        let part = dest.with_file_name(format!(".{name}.part-{}", std::process::id()));
+        let part = dest.with_file_name(part_name(&name, std::process::id()));
         let (src, d, p) = (local.to_path_buf(), dest.clone(), part.clone());
         let k = key.to_string();
         tokio::task::spawn_blocking(move || {
             if let Some(parent) = d.parent() {
-                fs::create_dir_all(parent)?;
+                make_dirs(parent)?;
             }
             let _ = fs::remove_dir_all(&p);
             copy_tree(&src, &p)?;
+            // Replaces only the empty folder this run reserved; a folder with anything in it
+            // (someone else's) makes this fail instead of being overwritten.
             fs::rename(&p, &d)?;
             sync_dir(&d);
             Ok::<(), std::io::Error>(())
@@ -240,8 +308,9 @@ impl Storage for LocalStorage {
 }
 
 /// Copy regular files and folders (symlinks are not followed nor copied), fsync'ing each file.
+/// Copies are private (0600 files, 0700 folders) whatever the source's modes.
 fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    fs::create_dir_all(dst)?;
+    make_dirs(dst)?;
     for e in fs::read_dir(src)? {
         let e = e?;
         let t = e.file_type()?;
@@ -249,8 +318,10 @@ fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
         if t.is_dir() {
             copy_tree(&e.path(), &to)?;
         } else if t.is_file() {
-            fs::copy(e.path(), &to)?;
-            File::open(&to)?.sync_all()?;
+            let mut from = File::open(e.path())?;
+            let mut out = create_private(&to)?;
+            std::io::copy(&mut from, &mut out)?;
+            out.sync_all()?;
         }
     }
     if let Ok(d) = File::open(dst) {

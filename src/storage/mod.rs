@@ -41,6 +41,17 @@ pub struct Entry {
     pub modified: Option<jiff::Timestamp>,
 }
 
+/// What `Storage::reserve` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The (empty) object now exists and is the caller's.
+    Made,
+    /// The name exists already: choose another.
+    Taken,
+    /// The storage cannot reserve names; nothing was created.
+    Unsupported,
+}
+
 /// A running upload: write into `writer`, then `commit` or `abort`.
 pub struct Upload {
     pub writer: File,
@@ -181,6 +192,13 @@ pub trait Storage {
     async fn write_small(&self, key: &str, data: &[u8]) -> Result<(), StorageError>;
     /// Delete one object; deleting a missing object succeeds.
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
+    /// Claim `key` for a new object (a folder with `folder`) where the storage can do so
+    /// atomically: a local folder creates it exclusively (an empty placeholder that the upload
+    /// then fills; the caller deletes it if the backup does not complete). rclone remotes cannot
+    /// (no create-if-absent across backends): runs claim names there with intent markers
+    /// (run::claim).
+    async fn reserve(&self, key: &str, folder: bool) -> Result<Reservation, StorageError>;
+    /// Write into `key`, which the caller has claimed (`reserve`): the upload may replace it.
     async fn begin_upload(
         &self,
         key: &str,
@@ -255,6 +273,9 @@ impl Storage for AnyStorage {
     }
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         dispatch!(self, s => s.delete(key).await)
+    }
+    async fn reserve(&self, key: &str, folder: bool) -> Result<Reservation, StorageError> {
+        dispatch!(self, s => s.reserve(key, folder).await)
     }
     async fn begin_upload(
         &self,

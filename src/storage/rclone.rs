@@ -358,6 +358,11 @@ impl Storage for RcloneStorage {
         }
     }
 
+    async fn reserve(&self, _key: &str, _folder: bool) -> Result<super::Reservation, StorageError> {
+        // No atomic create-if-absent through rclone: the intent markers claim the name.
+        Ok(super::Reservation::Unsupported)
+    }
+
     async fn begin_upload(
         &self,
         key: &str,
