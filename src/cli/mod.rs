@@ -33,6 +33,15 @@ pub struct Cli {
         value_name = "PATH"
     )]
     pub config: Option<PathBuf>,
+    /// Log format; overrides `settings.log.format` in the manifest.
+    #[arg(
+        long,
+        global = true,
+        env = "DBSTASH_LOG_FORMAT",
+        value_enum,
+        value_name = "FORMAT"
+    )]
+    pub log_format: Option<crate::manifest::model::LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -192,6 +201,7 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    crate::logging::set_format_override(cli.log_format);
     let config = crate::manifest::find(cli.config.as_deref());
     match cli.command {
         Command::Validate {
@@ -301,15 +311,11 @@ impl Pick {
 pub fn load_or_report(config: &std::path::Path) -> Option<crate::manifest::Manifest> {
     match crate::manifest::load(config) {
         Ok(m) => {
-            for w in &m.warnings {
-                eprintln!("{w}");
-            }
+            crate::logging::print_diagnostics(&m.warnings, Some(m.settings.log_format));
             Some(m)
         }
         Err(e) => {
-            for d in e.diagnostics() {
-                eprintln!("{d}");
-            }
+            crate::logging::print_diagnostics(&e.diagnostics(), None);
             None
         }
     }

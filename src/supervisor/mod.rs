@@ -42,9 +42,7 @@ pub fn run(config: &Path) -> i32 {
             None => return 2,
         },
     };
-    for w in &m.warnings {
-        eprintln!("{w}");
-    }
+    crate::logging::print_diagnostics(&m.warnings, Some(m.settings.log_format));
     crate::logging::init(m.settings.log_level, m.settings.log_format);
     runtime.block_on(Supervisor::start(config.to_path_buf(), m))
 }
