@@ -288,9 +288,9 @@ fn every_schema_property_has_a_description_without_escapes() {
     let undocumented: Vec<&str> = props
         .iter()
         .filter(|(_, p)| {
-            !p["description"]
+            p["description"]
                 .as_str()
-                .is_some_and(|d| d.trim().len() > 3)
+                .is_none_or(|d| d.trim().len() <= 3)
         })
         .map(|(path, _)| path.as_str())
         .collect();
