@@ -33,6 +33,9 @@ pub fn effective_format(manifest: LogFormat) -> LogFormat {
     FORMAT_OVERRIDE.get().copied().unwrap_or(manifest)
 }
 
+/// The format `init` set up, for lines printed outside tracing.
+static ACTIVE: OnceLock<LogFormat> = OnceLock::new();
+
 /// NO_COLOR (https://no-color.org): present and not empty turns colours off.
 fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
@@ -53,7 +56,9 @@ pub fn init(level: LogLevel, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = match effective_format(format) {
+    let format = effective_format(format);
+    let _ = ACTIVE.set(format);
+    let _ = match format {
         LogFormat::Json => builder.with_ansi(false).event_format(JsonLines).try_init(),
         LogFormat::Text => builder.with_ansi(ansi).with_target(false).try_init(),
     };
@@ -72,6 +77,20 @@ pub fn print_diagnostics(diags: &[Diagnostic], manifest: Option<LogFormat>) {
         };
         let _ = writeln!(err, "{line}");
     }
+}
+
+/// A command's closing error for people (`dbstash: job a failed: …`), or an ERROR log line
+/// when the logs are JSON, so stderr stays one object per line.
+pub fn print_error(message: &str) {
+    let line = match ACTIVE.get() {
+        Some(LogFormat::Json) => {
+            let mut fields = Map::new();
+            fields.insert("message".into(), message.into());
+            log_line(&Level::ERROR, "dbstash", fields).to_string()
+        }
+        _ => format!("dbstash: {message}"),
+    };
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// A diagnostic as a log line: `message` is the bare message, the place is in `file`/`line`/`col`.

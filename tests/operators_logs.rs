@@ -75,6 +75,37 @@ fn json_logs_are_one_object_per_line_warnings_included() {
     }
 }
 
+#[test]
+fn json_logs_stay_json_when_a_job_fails() {
+    let t = Test::new().manifest(&format!(
+        "{WARNED}  b: {{ engine: sqlite, database: '{{dir}}/app.db', remote: l, hooks: {{ pre: 'exit 3' }} }}\n"
+    ));
+    sqlite_db(&t);
+    let r = t.run(&["run", "--once"]).failure(1);
+    let lines = json_lines(&r.stderr());
+    assert!(
+        lines.iter().any(|v| v["level"] == "ERROR"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("job b failed: "))),
+        "{}",
+        r.stderr()
+    );
+    // Text logs keep the closing line people read.
+    let t = Test::new()
+        .manifest(&format!(
+            "{WARNED}  b: {{ engine: sqlite, database: '{{dir}}/app.db', remote: l, hooks: {{ pre: 'exit 3' }} }}\n"
+        ))
+        .env("DBSTASH_LOG_FORMAT", "text");
+    sqlite_db(&t);
+    let r = t.run(&["run", "--once"]).failure(1);
+    assert!(
+        r.stderr().contains("dbstash: job b failed: "),
+        "{}",
+        r.stderr()
+    );
+}
+
 struct Killed(Child);
 
 impl Drop for Killed {
