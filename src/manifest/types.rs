@@ -34,8 +34,9 @@ pub const DURATION_PATTERN: &str = concat!(
 
 /// Cron lines as `plan::schedule::Schedule::parse` reads them: 5 fields (minute hour day month
 /// weekday), 6 with seconds first, or a shorthand, with each number in its field's range (a unit
-/// test keeps the two in step; a backwards range like `5-1` is left to `validate`). Names (`MON`, `JAN`), `L`, `W` and `#` are allowed where cron
-/// has them. A value with `${VAR}` is checked once expanded.
+/// test keeps the two in step; a backwards range like `5-1` is left to `validate`). Names
+/// (`MON`, `JAN`), `L`, `W` and `#` are allowed where cron has them. A value with `${VAR}` is
+/// checked once expanded.
 pub const CRON_PATTERN: &str = concat!(
     r"^\s*(?:",
     r"@(?:yearly|annually|monthly|weekly|daily|hourly)",
@@ -136,8 +137,7 @@ pub enum LogFormat {
 pub struct LogDoc {
     /// trace | debug | info | warn | error (default info; `DBSTASH_LOG` overrides it).
     pub level: Option<LogLevel>,
-    /// json (one object per line) | text (default json; `--log-format` and `DBSTASH_LOG_FORMAT`
-    /// override it).
+    /// json (one object per line) | text; `--log-format`/`DBSTASH_LOG_FORMAT` override it.
     pub format: Option<LogFormat>,
 }
 
@@ -282,8 +282,7 @@ pub struct RetentionDoc {
     pub max_files: Option<u32>,
     /// Delete complete backups older than this many days (0 = unlimited).
     pub max_days: Option<u32>,
-    /// Keep the newest N backups (0 = rule off). The `keep_*` rules combine: a backup is kept
-    /// if any rule keeps it.
+    /// Keep the newest N backups; a backup any `keep_*` rule keeps is kept (0 = rule off).
     pub keep_last: Option<u32>,
     /// Keep the newest backup of each of the last N hours that have one, in the job's time zone.
     pub keep_hourly: Option<u32>,
@@ -334,8 +333,7 @@ pub struct EncryptDoc {
 pub struct JobDoc {
     /// Name of a preset under `templates`.
     pub template: Option<String>,
-    /// postgres (also `pg`, `postgresql`) | postgis | mysql | mariadb | mongo (also `mongodb`) |
-    /// redis | sqlite.
+    /// postgres (or `pg`, `postgresql`), postgis, mysql, mariadb, mongo (or `mongodb`), redis, sqlite.
     pub engine: Option<Engine>,
     /// Connection URI (a secret: it may hold the password).
     pub uri: Option<String>,
@@ -377,8 +375,7 @@ pub struct JobDoc {
     pub compress: Option<Compress>,
     /// Compression level (gzip 1-9, zstd 1-19).
     pub compress_level: Option<i32>,
-    /// Dump format where the engine has a choice: plain | custom (postgres), snapshot | sql
-    /// (sqlite).
+    /// Dump format: plain or custom (postgres), snapshot or sql (sqlite).
     pub format: Option<DumpFormat>,
     /// Kill the run after this long, e.g. `1h`.
     #[schemars(extend("pattern" = DURATION_PATTERN))]
