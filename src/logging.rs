@@ -79,10 +79,11 @@ pub fn print_diagnostics(diags: &[Diagnostic], manifest: Option<LogFormat>) {
     }
 }
 
-/// A command's closing error for people (`dbstash: job a failed: …`), or an ERROR log line
-/// when the logs are JSON, so stderr stays one object per line.
+/// A command's error line for people (`dbstash: job a failed: …`), or an ERROR log line when
+/// the logs are JSON (as set up, or as `--log-format` says before a manifest has loaded), so
+/// stderr stays one object per line.
 pub fn print_error(message: &str) {
-    let line = match ACTIVE.get() {
+    let line = match ACTIVE.get().or(FORMAT_OVERRIDE.get()) {
         Some(LogFormat::Json) => {
             let mut fields = Map::new();
             fields.insert("message".into(), message.into());
@@ -109,12 +110,12 @@ fn diagnostic_json(d: &Diagnostic) -> Value {
 }
 
 /// One JSON log object: `timestamp`, `level`, `message`, the event's fields, `target`.
-/// An event logged without a message gets its `event` name as the message.
+/// An event logged without a message gets its `event` name (else its target) as the message.
 fn log_line(level: &Level, target: &str, mut fields: Map<String, Value>) -> Value {
     let message = fields
         .shift_remove("message")
         .or_else(|| fields.get("event").cloned())
-        .unwrap_or_else(|| Value::String(String::new()));
+        .unwrap_or_else(|| Value::String(target.to_string()));
     let mut line = Map::new();
     line.insert(
         "timestamp".into(),
@@ -229,6 +230,10 @@ mod tests {
         fields.insert("event".into(), "health_failed".into());
         let line = log_line(&Level::ERROR, "dbstash::x", fields);
         assert_eq!(line["message"], "health_failed");
+        assert_eq!(
+            log_line(&Level::WARN, "hyper::proto", Map::new())["message"],
+            "hyper::proto"
+        );
         assert_eq!(line["level"], "ERROR");
         let w = Diagnostic::warning(
             Path::new("m.yaml"),

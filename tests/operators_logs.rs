@@ -161,6 +161,32 @@ fn reload_log_lists_are_json_arrays() {
 }
 
 #[test]
+fn a_supervisor_waiting_for_a_valid_manifest_logs_json_when_asked() {
+    let t = Test::new().manifest(&WARNED.replace("engine: sqlite", "engine: sqlite3"));
+    let _sup = Killed(t.spawn_logged(&["--log-format", "json", "run"]));
+    assert!(
+        support::wait_until(Duration::from_secs(15), || t
+            .log()
+            .contains("waiting for a valid manifest")),
+        "{}",
+        t.log()
+    );
+    let lines = json_lines(&t.log());
+    let error = lines
+        .iter()
+        .find(|v| v["event"] == "manifest_error")
+        .expect("the manifest error as a log line");
+    assert_eq!(error["level"], "ERROR");
+    assert_eq!(
+        (error["line"].as_u64(), error["col"].as_u64()),
+        (Some(5), Some(17))
+    );
+    assert!(error["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("invalid value `sqlite3`")));
+}
+
+#[test]
 fn no_color_keeps_text_logs_plain_on_a_terminal() {
     if !support::require(
         support::have("script"),
