@@ -179,7 +179,7 @@ fn a_supervisor_waiting_for_a_valid_manifest_logs_json_when_asked() {
     assert_eq!(error["level"], "ERROR");
     assert_eq!(
         (error["line"].as_u64(), error["col"].as_u64()),
-        (Some(5), Some(17))
+        (Some(5), Some(16))
     );
     assert!(error["message"]
         .as_str()
