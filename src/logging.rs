@@ -28,6 +28,14 @@ pub fn set_format_override(format: Option<LogFormat>) {
     }
 }
 
+/// Whether this command logs (run, backup, prune, restore, notify): only then does the
+/// manifest's `log.format` apply to the manifest's own warnings.
+static COMMAND_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_command_logs(logs: bool) {
+    COMMAND_LOGS.store(logs, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The format in force: the command line's, else the manifest's.
 pub fn effective_format(manifest: LogFormat) -> LogFormat {
     FORMAT_OVERRIDE.get().copied().unwrap_or(manifest)
@@ -66,8 +74,9 @@ pub fn init(level: LogLevel, format: LogFormat) {
 
 /// Print manifest diagnostics on stderr: `PATH:LINE:COL: message` lines, or JSON log lines when
 /// the logs are JSON (so `jq` reads the whole of stderr). `manifest` is the manifest's own
-/// `log.format` when it loaded; without one, only `--log-format json` makes them JSON.
+/// `log.format` when it loaded, which applies to commands that log; `--log-format` to all.
 pub fn print_diagnostics(diags: &[Diagnostic], manifest: Option<LogFormat>) {
+    let manifest = manifest.filter(|_| COMMAND_LOGS.load(std::sync::atomic::Ordering::Relaxed));
     let format = FORMAT_OVERRIDE.get().copied().or(manifest);
     let mut err = std::io::stderr().lock();
     for d in diags {

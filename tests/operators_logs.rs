@@ -262,6 +262,25 @@ fn log_format_flag_and_env_override_the_manifest() {
     assert!(bad.stderr().contains("--log-format"), "{}", bad.stderr());
 }
 
+#[test]
+fn report_commands_keep_text_warnings_unless_asked() {
+    let t = Test::new().manifest(WARNED);
+    let plan = t.run(&["plan", "--offline"]).success();
+    assert!(
+        plan.stderr()
+            .lines()
+            .any(|l| l.ends_with("dbstash.yaml:5:3: warning: job `a` has no schedule: it runs only with `dbstash backup a`")),
+        "{}",
+        plan.stderr()
+    );
+    let asked = t
+        .run(&["--log-format", "json", "plan", "--offline"])
+        .success();
+    assert!(json_lines(&asked.stderr())
+        .iter()
+        .any(|v| v["event"] == "manifest_warning"));
+}
+
 // --- engine aliases --------------------------------------------------------------------------------
 
 const ALIASES: &str = "version: 1\nremotes: { l: { path: '{dir}/out' } }\ndefaults: { remote: l, schedule: '0 2 * * *' }\njobs:\n  a: { engine: pg, host: db.internal, user: u, database: shop }\n  b: { engine: postgresql, host: db.internal, user: u, database: shop }\n  c: { engine: mongodb, uri: 'mongodb://db.internal/events' }\n";

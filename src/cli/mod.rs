@@ -202,6 +202,15 @@ pub fn main() -> i32 {
         }
     };
     crate::logging::set_format_override(cli.log_format);
+    // Commands that log follow `settings.log.format`; report commands keep text diagnostics.
+    crate::logging::set_command_logs(matches!(
+        cli.command,
+        Command::Run { .. }
+            | Command::Backup { .. }
+            | Command::Prune { .. }
+            | Command::Restore { .. }
+            | Command::Notify { .. }
+    ));
     let config = crate::manifest::find(cli.config.as_deref());
     match cli.command {
         Command::Validate {
