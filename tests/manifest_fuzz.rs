@@ -18,6 +18,13 @@ fn env(name: &str) -> Option<String> {
 fn read_file(p: &Path) -> std::io::Result<String> {
     if p.ends_with("present") {
         Ok("postgresql://u:pw@db/shop\n".into())
+    } else if let Ok(rel) = p.strip_prefix("/fuzz") {
+        // examples/full.yaml, loaded as /fuzz/dbstash.yaml, reads its sample files beside it.
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples")
+                .join(rel),
+        )
     } else {
         Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,

@@ -473,7 +473,7 @@ fn readyz_is_503_until_a_valid_manifest_is_loaded() {
     let log = t.log();
     assert!(
         log.lines()
-            .any(|l| l.contains("dbstash.yaml:5:") && l.contains("engine")),
+            .any(|l| l.contains("dbstash.yaml:5:") && l.contains("invalid value `sqlite3`")),
         "no located error: {log}"
     );
     rewrite(&t, &manifest(port, OK_JOB));

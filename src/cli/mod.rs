@@ -33,6 +33,15 @@ pub struct Cli {
         value_name = "PATH"
     )]
     pub config: Option<PathBuf>,
+    /// Log format; overrides `settings.log.format` in the manifest.
+    #[arg(
+        long,
+        global = true,
+        env = "DBSTASH_LOG_FORMAT",
+        value_enum,
+        value_name = "FORMAT"
+    )]
+    pub log_format: Option<crate::manifest::model::LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -199,6 +208,16 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    crate::logging::set_format_override(cli.log_format);
+    // Commands that log follow `settings.log.format`; report commands keep text diagnostics.
+    crate::logging::set_command_logs(matches!(
+        cli.command,
+        Command::Run { .. }
+            | Command::Backup { .. }
+            | Command::Prune { .. }
+            | Command::Restore { .. }
+            | Command::Notify { .. }
+    ));
     let config = crate::manifest::find(cli.config.as_deref());
     match cli.command {
         Command::Validate {
@@ -314,9 +333,7 @@ pub fn load_or_report(config: &std::path::Path) -> Option<crate::manifest::Manif
     match crate::manifest::load(config) {
         Ok(m) => Some(m),
         Err(e) => {
-            for d in e.diagnostics() {
-                eprintln!("{d}");
-            }
+            crate::logging::print_diagnostics(&e.diagnostics(), None);
             None
         }
     }
@@ -325,9 +342,7 @@ pub fn load_or_report(config: &std::path::Path) -> Option<crate::manifest::Manif
 /// `load_or_report`, and the manifest's warnings (one line each) when it loads.
 pub fn load_and_warn(config: &std::path::Path) -> Option<crate::manifest::Manifest> {
     let m = load_or_report(config)?;
-    for w in &m.warnings {
-        eprintln!("{w}");
-    }
+    crate::logging::print_diagnostics(&m.warnings, Some(m.settings.log_format));
     Some(m)
 }
 

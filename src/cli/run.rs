@@ -61,15 +61,15 @@ pub(crate) fn run_once(config: &Path, jobs: &[String], interactive: bool) -> i32
             match o.status {
                 Status::Success => {}
                 Status::Skipped => {
-                    eprintln!("dbstash: {}", o.error.as_deref().unwrap_or("skipped"));
+                    crate::logging::print_error(o.error.as_deref().unwrap_or("skipped"));
                     ok = false;
                 }
                 _ => {
-                    eprintln!(
-                        "dbstash: job {} failed: {}",
+                    crate::logging::print_error(&format!(
+                        "job {} failed: {}",
                         o.job,
                         o.error.as_deref().unwrap_or("unknown error")
-                    );
+                    ));
                     ok = false;
                 }
             }

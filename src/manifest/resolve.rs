@@ -686,6 +686,13 @@ fn job(
     let before = ctx.diags.iter().filter(|d| d.is_error()).count();
 
     let Some(engine) = d.engine else {
+        // An `engine` that was written but rejected (`engine: pgx`) was already reported.
+        let written = layers
+            .iter()
+            .any(|(_, lptr, _)| ctx.raw.pointer(&format!("{lptr}/engine")).is_some());
+        if written {
+            return None;
+        }
         ctx.error_key(
             &jptr,
             format!(

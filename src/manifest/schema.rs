@@ -24,7 +24,27 @@ pub fn schema() -> Value {
     let schema = schemars::generate::SchemaSettings::draft07()
         .into_generator()
         .into_root_schema_for::<ManifestDoc>();
-    serde_json::to_value(&schema).unwrap_or(Value::Null)
+    let mut schema = serde_json::to_value(&schema).unwrap_or(Value::Null);
+    add_markdown_descriptions(&mut schema);
+    schema
+}
+
+/// Editors (yaml-language-server, VS Code) show `description` as plain text and escape its
+/// markdown, so hover text read "\`1h\`"; `markdownDescription` is rendered as markdown.
+fn add_markdown_descriptions(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::String(d)) = map.get("description") {
+                if d.contains('`') {
+                    let d = d.clone();
+                    map.insert("markdownDescription".into(), Value::String(d));
+                }
+            }
+            map.values_mut().for_each(add_markdown_descriptions);
+        }
+        Value::Array(items) => items.iter_mut().for_each(add_markdown_descriptions),
+        _ => {}
+    }
 }
 
 /// Pretty JSON with a trailing newline: the exact bytes of `schema/dbstash.schema.json`.
@@ -49,7 +69,7 @@ pub fn check(doc: &Value, _locs: &Locations) -> Vec<SchemaIssue> {
     let root = schema();
     let mut issues = Vec::new();
     walk_keys(doc, &root, &root, "", &mut issues);
-    if let Some(v) = validator().filter(|_| std::env::var_os("NOVAL").is_none()) {
+    if let Some(v) = validator() {
         // Unknown keys are already reported (with a suggestion); validate the document without
         // them, so a typo inside `retention:` does not also fail the whole `retention` value.
         let mut stripped = doc.clone();
@@ -162,6 +182,24 @@ pub fn unknown_key_message(key: &str, known: &[&str]) -> String {
             known.join(", ")
         ),
         _ => format!("unknown key `{key}`"),
+    }
+}
+
+/// "invalid value `pgx`, did you mean `pg`? (expected one of: …)" — the suggestion only when close.
+fn invalid_value_message(got: Option<&str>, options: &[String]) -> String {
+    let all = options.join(", ");
+    let Some(got) = got else {
+        return format!("invalid value (expected one of: {all})");
+    };
+    let best = options
+        .iter()
+        .map(|o| (strsim::damerau_levenshtein(got, o), o))
+        .min();
+    match best {
+        Some((d, o)) if d <= 2.max(got.len() / 3) => {
+            format!("invalid value `{got}`, did you mean `{o}`? (expected one of: {all})")
+        }
+        _ => format!("invalid value `{got}` (expected one of: {all})"),
     }
 }
 
@@ -292,14 +330,9 @@ fn explain_branches(
         .collect::<Option<Vec<_>>>()
         .map(|v| v.into_iter().flatten().collect());
     if let Some(options) = lits {
-        let got = e
-            .instance()
-            .as_str()
-            .map(|s| format!("`{s}` "))
-            .unwrap_or_default();
-        return vec![issue(format!(
-            "invalid value {got}(expected one of: {})",
-            options.join(", ")
+        return vec![issue(invalid_value_message(
+            e.instance().as_str(),
+            &options,
         ))];
     }
     if depth < 8 {
@@ -336,6 +369,9 @@ fn describe(e: &jsonschema::ValidationError, depth: usize) -> Vec<SchemaIssue> {
     }
     let message = match e.kind() {
         K::AdditionalProperties { .. } => return Vec::new(),
+        // Duration and cron patterns are there for editors; the semantic layer reports the same
+        // values with a message that says what is wrong ("minute 61 is out of range").
+        K::Pattern { .. } => return Vec::new(),
         K::AnyOf { context } | K::OneOfNotValid { context } => {
             return explain_branches(e, context, depth)
         }
@@ -360,12 +396,7 @@ fn describe(e: &jsonschema::ValidationError, depth: usize) -> Vec<SchemaIssue> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let got = e
-                .instance()
-                .as_str()
-                .map(|s| format!("`{s}` "))
-                .unwrap_or_default();
-            format!("invalid value {got}(expected one of: {})", opts.join(", "))
+            invalid_value_message(e.instance().as_str(), &opts)
         }
         K::Constant { expected_value } => format!("expected `{expected_value}`"),
         K::Minimum { limit } => format!("must be at least {limit}"),

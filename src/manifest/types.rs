@@ -9,6 +9,52 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Durations as `units::parse_duration` reads them (a unit test keeps the two in step): whole days
+/// (`2d`), jiff's friendly form in hours and smaller units, in that order (`1h30m`, `90s`,
+/// `1.5h`, `2 hours, 30 minutes`, `500ms`), `HH:MM:SS`, or ISO 8601 (`PT1H30M`). A value that
+/// ends in `d` is read as whole days only (so `1 second` is not a duration). A value with
+/// `${VAR}` is checked once expanded.
+pub const DURATION_PATTERN: &str = concat!(
+    r"^(?:",
+    r"\s*\+?[0-9]+\s*d\s*",
+    r"|(?!.*d\s*$)\s*(?:",
+    r"\+?(?=[0-9])",
+    r"(?:[0-9]+(?:[.,][0-9]{1,9})?\s*(?:hours|hour|hrs|hr|h),?\s*)?",
+    r"(?:[0-9]+(?:[.,][0-9]{1,9})?\s*(?:minutes|minute|mins|min|m),?\s*)?",
+    r"(?:[0-9]+(?:[.,][0-9]{1,9})?\s*(?:seconds|second|secs|sec|s),?\s*)?",
+    r"(?:[0-9]+(?:[.,][0-9]{1,9})?\s*(?:milliseconds|millisecond|millis|milli|msecs|msec|ms),?\s*)?",
+    r"(?:[0-9]+(?:[.,][0-9]{1,9})?\s*(?:microseconds|microsecond|micros|micro|usecs|usec|µsecs|µsec|us|µs),?\s*)?",
+    r"(?:[0-9]+\s*(?:nanoseconds|nanosecond|nanos|nano|nsecs|nsec|ns),?\s*)?",
+    r"|\+?[0-9]+:[0-9]+:[0-9]+(?:[.,][0-9]{1,9})?",
+    r"|\+?[Pp][Tt](?=[0-9])(?:[0-9]+(?:[.,][0-9]{1,9})?[Hh])?(?:[0-9]+(?:[.,][0-9]{1,9})?[Mm])?(?:[0-9]+(?:[.,][0-9]{1,9})?[Ss])?",
+    r")\s*",
+    r"|.*\$\{.*",
+    r")$"
+);
+
+/// Cron lines as `plan::schedule::Schedule::parse` reads them: 5 fields (minute hour day month
+/// weekday), 6 with seconds first, or a shorthand, with each number in its field's range (a unit
+/// test keeps the two in step; a backwards range like `5-1` is left to `validate`). Names
+/// (`MON`, `JAN`), `L`, `W` and `#` are allowed where cron has them. A value with `${VAR}` is
+/// checked once expanded.
+pub const CRON_PATTERN: &str = concat!(
+    r"^\s*(?:",
+    r"@(?:yearly|annually|monthly|weekly|daily|hourly)",
+    // second and minute 0-59
+    r"|(?:(?:\*|\?|0*[1-5]?[0-9](?:-0*[1-5]?[0-9])?)(?:/0*[1-9][0-9]*)?(?:,(?:\*|\?|0*[1-5]?[0-9](?:-0*[1-5]?[0-9])?)(?:/0*[1-9][0-9]*)?)*\s+)?",
+    r"(?:\*|\?|0*[1-5]?[0-9](?:-0*[1-5]?[0-9])?)(?:/0*[1-9][0-9]*)?(?:,(?:\*|\?|0*[1-5]?[0-9](?:-0*[1-5]?[0-9])?)(?:/0*[1-9][0-9]*)?)*",
+    // hour 0-23
+    r"\s+(?:\*|\?|0*(?:[01]?[0-9]|2[0-3])(?:-0*(?:[01]?[0-9]|2[0-3]))?)(?:/0*[1-9][0-9]*)?(?:,(?:\*|\?|0*(?:[01]?[0-9]|2[0-3])(?:-0*(?:[01]?[0-9]|2[0-3]))?)(?:/0*[1-9][0-9]*)?)*",
+    // day of month 1-31, L, W
+    r"\s+(?:\*|\?|L|LW|0*(?:[1-9]|[12][0-9]|3[01])W?(?:-0*(?:[1-9]|[12][0-9]|3[01]))?)(?:/0*[1-9][0-9]*)?(?:,(?:\*|\?|L|LW|0*(?:[1-9]|[12][0-9]|3[01])W?(?:-0*(?:[1-9]|[12][0-9]|3[01]))?)(?:/0*[1-9][0-9]*)?)*",
+    // month 1-12 or a name
+    r"\s+(?:\*|\?|(?:0*(?:[1-9]|1[0-2])|[A-Za-z]{3})(?:-(?:0*(?:[1-9]|1[0-2])|[A-Za-z]{3}))?)(?:/0*[1-9][0-9]*)?(?:,(?:\*|\?|(?:0*(?:[1-9]|1[0-2])|[A-Za-z]{3})(?:-(?:0*(?:[1-9]|1[0-2])|[A-Za-z]{3}))?)(?:/0*[1-9][0-9]*)?)*",
+    // day of week 0-7 or a name, with L or #n
+    r"\s+(?:\*|\?|L|(?:0*[0-7]|[A-Za-z]{3})(?:L|#[1-5])?(?:-(?:0*[0-7]|[A-Za-z]{3}))?)(?:/0*[1-9][0-9]*)?(?:,(?:\*|\?|L|(?:0*[0-7]|[A-Za-z]{3})(?:L|#[1-5])?(?:-(?:0*[0-7]|[A-Za-z]{3}))?)(?:/0*[1-9][0-9]*)?)*",
+    r"|.*\$\{.*",
+    r")\s*$"
+);
+
 /// A dbstash manifest (version 1).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +63,7 @@ pub struct ManifestDoc {
     /// Manifest format version; always 1.
     #[schemars(range(min = 1, max = 1))]
     pub version: u32,
+    /// Process-wide settings: time zone, parallelism, logs, health endpoint, rclone.
     #[serde(default)]
     pub settings: SettingsDoc,
     /// Inherited by every job; a template or the job itself may override any key.
@@ -25,10 +72,13 @@ pub struct ManifestDoc {
     /// Named job presets: a job says `template: NAME`.
     #[serde(default)]
     pub templates: BTreeMap<String, JobDoc>,
+    /// Named places backups go: an rclone remote path or a local folder.
     #[serde(default)]
     pub remotes: BTreeMap<String, RemoteDoc>,
+    /// Named notifiers (slack, discord, email, webhook, healthchecks) that jobs list in `notify`.
     #[serde(default)]
     pub notifiers: BTreeMap<String, NotifierDoc>,
+    /// The backup jobs, by name (letters, digits, `-`, `_`, `.`).
     #[serde(default)]
     pub jobs: BTreeMap<String, JobDoc>,
 }
@@ -45,9 +95,12 @@ pub struct SettingsDoc {
     pub temp_dir: Option<String>,
     /// Serve /healthz, /readyz and /metrics; absent = off.
     pub health: Option<HealthDoc>,
+    /// Log level and format (logs go to stderr).
     pub log: Option<LogDoc>,
+    /// How dbstash runs rclone.
     pub rclone: Option<RcloneDoc>,
-    /// How long running backups may finish after SIGTERM (default 30s).
+    /// How long running backups may finish after SIGTERM, e.g. `30s` (default 30s).
+    #[schemars(extend("pattern" = DURATION_PATTERN))]
     pub shutdown_grace: Option<String>,
 }
 
@@ -69,7 +122,9 @@ pub enum LogLevel {
     Error,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -80,7 +135,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogDoc {
+    /// trace | debug | info | warn | error (default info; `DBSTASH_LOG` overrides it).
     pub level: Option<LogLevel>,
+    /// json (one object per line) | text; `--log-format`/`DBSTASH_LOG_FORMAT` override it.
     pub format: Option<LogFormat>,
 }
 
@@ -100,11 +157,18 @@ pub struct RcloneDoc {
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
+// The aliases are valid values too (serde accepts them; schemars lists only the names).
+#[schemars(extend("enum" = [
+    "postgres", "pg", "postgresql", "postgis", "mysql", "mariadb", "mongo", "mongodb", "redis",
+    "sqlite"
+]))]
 pub enum Engine {
+    #[serde(alias = "pg", alias = "postgresql")]
     Postgres,
     Postgis,
     Mysql,
     Mariadb,
+    #[serde(alias = "mongodb")]
     Mongo,
     Redis,
     Sqlite,
@@ -204,6 +268,7 @@ pub enum RemoteRef {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteRefEntry {
+    /// A remote under `remotes`.
     pub name: String,
     /// A failed upload to an optional remote does not fail the run.
     #[serde(default)]
@@ -217,11 +282,17 @@ pub struct RetentionDoc {
     pub max_files: Option<u32>,
     /// Delete complete backups older than this many days (0 = unlimited).
     pub max_days: Option<u32>,
+    /// Keep the newest N backups; a backup any `keep_*` rule keeps is kept (0 = rule off).
     pub keep_last: Option<u32>,
+    /// Keep the newest backup of each of the last N hours that have one, in the job's time zone.
     pub keep_hourly: Option<u32>,
+    /// Keep the newest backup of each of the last N days that have one, in the job's time zone.
     pub keep_daily: Option<u32>,
+    /// Keep the newest backup of each of the last N ISO weeks that have one.
     pub keep_weekly: Option<u32>,
+    /// Keep the newest backup of each of the last N months that have one.
     pub keep_monthly: Option<u32>,
+    /// Keep the newest backup of each of the last N years that have one.
     pub keep_yearly: Option<u32>,
 }
 
@@ -237,7 +308,8 @@ pub struct HooksDoc {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyDoc {
-    /// When to run the test-restore drill.
+    /// When to run the test-restore drill (cron, like the job's `schedule`).
+    #[schemars(extend("pattern" = CRON_PATTERN))]
     pub schedule: Option<String>,
     /// Scratch database the drill restores into (dropped afterwards).
     pub restore_to: Option<String>,
@@ -264,16 +336,22 @@ pub struct EncryptDoc {
 pub struct JobDoc {
     /// Name of a preset under `templates`.
     pub template: Option<String>,
+    /// postgres (or `pg`, `postgresql`), postgis, mysql, mariadb, mongo (or `mongodb`), redis, sqlite.
     pub engine: Option<Engine>,
     /// Connection URI (a secret: it may hold the password).
     pub uri: Option<String>,
     /// File holding the connection URI.
     pub uri_file: Option<String>,
+    /// Database server host name or address (overrides the URI's).
     pub host: Option<String>,
+    /// Database server port (default: the engine's usual port).
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u32>,
+    /// User to connect as (overrides the URI's).
     pub user: Option<String>,
+    /// Password to connect with (a secret: prefer `password_file` or `${VAR}`).
     pub password: Option<String>,
+    /// File holding the password (a trailing newline is ignored).
     pub password_file: Option<String>,
     /// Database name; `"*"` or a list backs up several (one backup each).
     pub database: Option<OneOrMany<String>>,
@@ -288,23 +366,30 @@ pub struct JobDoc {
     /// Folder under the remote; name tokens allowed.
     pub path: Option<String>,
     /// Cron: 5 fields, 6 with seconds first, or @hourly/@daily/@weekly/@monthly.
+    #[schemars(extend("pattern" = CRON_PATTERN))]
     pub schedule: Option<String>,
     /// IANA time zone for this job (default: settings.timezone).
     pub timezone: Option<String>,
+    /// stream (dump piped to the remote, no temporary file) | directory | tar (default stream).
     pub mode: Option<Mode>,
     /// Object name template: {job} {db} {engine} {date} {time} {ts} {uuid}; the extension is added.
     pub name: Option<String>,
+    /// none | gzip | zstd | native (the dump tool's own compression) (default none).
     pub compress: Option<Compress>,
     /// Compression level (gzip 1-9, zstd 1-19).
     pub compress_level: Option<i32>,
+    /// Dump format: plain or custom (postgres), snapshot or sql (sqlite).
     pub format: Option<DumpFormat>,
     /// Kill the run after this long, e.g. `1h`.
+    #[schemars(extend("pattern" = DURATION_PATTERN))]
     pub timeout: Option<String>,
+    /// Which complete backups to keep; the others are deleted after each successful run.
     pub retention: Option<RetentionDoc>,
     /// Notifier names.
     pub notify: Option<Vec<String>>,
     /// Run once right when the supervisor starts.
     pub run_on_start: Option<bool>,
+    /// Shell commands before and after each run.
     pub hooks: Option<HooksDoc>,
     /// Extra arguments for the dump tool.
     pub dump_args: Option<Vec<String>>,
@@ -313,8 +398,11 @@ pub struct JobDoc {
     /// postgis: role that creates the extension before a restore.
     pub admin_user: Option<String>,
     /// /healthz reports the job when it has not succeeded for this long, e.g. `8h`.
+    #[schemars(extend("pattern" = DURATION_PATTERN))]
     pub stale_after: Option<String>,
+    /// A scheduled test-restore drill into a scratch database.
     pub verify: Option<VerifyDoc>,
+    /// Encrypt backups with age before they leave the host.
     pub encrypt: Option<EncryptDoc>,
     /// Accept an empty or tiny dump as a success (default false).
     pub allow_empty: Option<bool>,
@@ -365,12 +453,18 @@ pub enum SmtpSecurity {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpDoc {
+    /// SMTP server host name.
     pub host: String,
+    /// SMTP port (default 587 for starttls, 465 for tls, 25 for none).
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u32>,
+    /// starttls | tls | none (default starttls).
     pub security: Option<SmtpSecurity>,
+    /// SMTP login user (no login when absent).
     pub username: Option<String>,
+    /// SMTP login password (a secret: prefer `password_file` or `${VAR}`).
     pub password: Option<String>,
+    /// File holding the SMTP password (a trailing newline is ignored).
     pub password_file: Option<String>,
     /// Extra CA certificate (PEM) to trust, e.g. for a private relay.
     pub ca_file: Option<String>,
@@ -379,25 +473,240 @@ pub struct SmtpDoc {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifierDoc {
+    /// slack | discord | email | webhook | healthchecks.
     #[serde(rename = "type")]
     pub kind: NotifierKind,
     /// Webhook / healthchecks URL (a secret: it often carries a token).
     pub url: Option<String>,
+    /// File holding the URL (a trailing newline is ignored).
     pub url_file: Option<String>,
     /// failure | success | always | start | config_error, or a list (default failure).
     pub on: Option<OneOrMany<NotifyOn>>,
     /// Handlebars text replacing the default message.
     pub message: Option<String>,
-    /// Seconds before one delivery attempt is abandoned (default 10s).
+    /// How long one delivery attempt may take, e.g. `10s` (default 10s).
+    #[schemars(extend("pattern" = DURATION_PATTERN))]
     pub timeout: Option<String>,
     /// email: sender.
     pub from: Option<String>,
     /// email: recipients.
     pub to: Option<Vec<String>>,
+    /// email: the SMTP relay.
     pub smtp: Option<SmtpDoc>,
     /// webhook: extra HTTP headers.
     pub headers: Option<BTreeMap<String, String>>,
     /// webhook: HMAC-SHA256 key; the body's signature goes in `X-Dbstash-Signature`.
     pub secret: Option<String>,
+    /// File holding the webhook `secret` (a trailing newline is ignored).
     pub secret_file: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::units::parse_duration;
+    use crate::plan::schedule::Schedule;
+
+    /// The pattern as editors and the `jsonschema` crate read it (ECMA 262, not Rust's regex).
+    fn matcher(pattern: &str) -> impl Fn(&str) -> bool {
+        let v =
+            jsonschema::validator_for(&serde_json::json!({ "type": "string", "pattern": pattern }))
+                .expect("the pattern compiles");
+        move |s: &str| v.is_valid(&serde_json::json!(s))
+    }
+
+    const DURATION_UNITS: &[&str] = &[
+        "y",
+        "yr",
+        "years",
+        "mo",
+        "month",
+        "w",
+        "wk",
+        "weeks",
+        "d",
+        "day",
+        "days",
+        "h",
+        "hr",
+        "hrs",
+        "hour",
+        "hours",
+        "m",
+        "min",
+        "mins",
+        "minute",
+        "minutes",
+        "s",
+        "sec",
+        "secs",
+        "second",
+        "seconds",
+        "ms",
+        "msec",
+        "msecs",
+        "milli",
+        "millis",
+        "millisecond",
+        "milliseconds",
+        "us",
+        "µs",
+        "usec",
+        "micros",
+        "microseconds",
+        "ns",
+        "nsec",
+        "nanos",
+        "nanoseconds",
+        "x",
+        "",
+    ];
+
+    #[test]
+    fn duration_pattern_agrees_with_the_parser() {
+        let matches = matcher(DURATION_PATTERN);
+        let mut samples: Vec<String> = [
+            "30s",
+            "1h30m",
+            "2d",
+            "500ms",
+            "10m",
+            "26h",
+            "2h30m",
+            "8h",
+            "0s",
+            " 1h ",
+            "1.5h",
+            "90 s",
+            "2 hours, 30 minutes",
+            "1 hour 30 minutes",
+            "1h 30m 15s 10ms",
+            "01:30:00",
+            "1:02:03.5",
+            "PT1H30M",
+            "pt15m",
+            "PT0.5S",
+            "+5m",
+            "7 d",
+            "3 minutes 34,123s",
+            "banana",
+            "soon",
+            "30x",
+            "-5s",
+            "5s ago",
+            "1d12h",
+            "",
+            "P1D",
+            "5",
+            "1s1h",
+            "h",
+            "1h-",
+            "1..5h",
+            "PT",
+            "--5s",
+            "1 h 1 h",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for n in ["0", "1", "15", "90", "1.5", "01"] {
+            for u in DURATION_UNITS {
+                samples.push(format!("{n}{u}"));
+                samples.push(format!("{n} {u}"));
+            }
+        }
+        for a in DURATION_UNITS {
+            for b in DURATION_UNITS {
+                samples.push(format!("1{a}2{b}"));
+            }
+        }
+        let mut wrong = Vec::new();
+        for s in &samples {
+            if parse_duration(s).is_ok() != matches(s) {
+                wrong.push(format!("{s:?}: parser {:?}", parse_duration(s)));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "pattern and parser disagree on:\n{}",
+            wrong.join("\n")
+        );
+        // `${VAR}` is expanded before the value is read: editors must not flag it.
+        assert!(matches("${TIMEOUT}") && matches("${T:-1h}"));
+    }
+
+    #[test]
+    fn cron_pattern_agrees_with_the_parser() {
+        let matches = matcher(CRON_PATTERN);
+        let mut samples: Vec<String> = [
+            "0 2 * * *",
+            "*/15 * * * *",
+            "0 */6 * * *",
+            "0 5 * * 0",
+            "30 3 * * *",
+            "0 0 1 1 *",
+            "*/10 * * * * *",
+            "*/1 * * * * *",
+            "@daily",
+            "@hourly",
+            "@weekly",
+            "@monthly",
+            "@yearly",
+            "@annually",
+            "@midnight",
+            " 0 2 * * * ",
+            "0 9-17 * * MON-FRI",
+            "0 0 * JAN,JUL *",
+            "0,30 8-18/2 * * 1-5",
+            "0 0 L * *",
+            "0 0 * * 5L",
+            "0 0 * * 5#2",
+            "0 0 15W * *",
+            "banana",
+            "61 * * * *",
+            "* 24 * * *",
+            "0 0 32 * *",
+            "0 0 0 * *",
+            "0 0 * 13 *",
+            "0 0 * 0 *",
+            "0 0 * * 8",
+            "*/0 * * * *",
+            "@often",
+            "* * *",
+            "* * * * * * *",
+            "",
+            "5-1 * * * *",
+            "60 * * * * *",
+            "0 0 * * MON-FRI/2",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for n in 0..=62 {
+            samples.push(format!("{n} * * * *"));
+            samples.push(format!("0 {n} * * *"));
+            samples.push(format!("0 0 {n} * *"));
+            samples.push(format!("0 0 * {n} *"));
+            samples.push(format!("0 0 * * {n}"));
+            samples.push(format!("{n} 0 * * * *"));
+            samples.push(format!("{n}-59 * * * *"));
+            samples.push(format!("*/{n} * * * *"));
+            samples.push(format!("0 0 1-{n} * *"));
+        }
+        // What a regular expression cannot see: the order of a range's ends.
+        let only_validate_rejects = |s: &str| s == "5-1 * * * *";
+        let mut wrong = Vec::new();
+        for s in &samples {
+            let parsed = Schedule::parse(s);
+            if parsed.is_ok() != matches(s) && !(parsed.is_err() && only_validate_rejects(s)) {
+                wrong.push(format!("{s:?}: parser {:?}", parsed.err()));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "pattern and parser disagree on:\n{}",
+            wrong.join("\n")
+        );
+        assert!(matches("${SCHEDULE}"));
+    }
 }

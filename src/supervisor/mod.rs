@@ -77,9 +77,7 @@ fn first_load(config: &Path) -> Result<(Manifest, Seen), manifest::LoadError> {
         files: t.files,
     };
     let m = t.result?;
-    for w in &m.warnings {
-        eprintln!("{w}");
-    }
+    crate::logging::print_diagnostics(&m.warnings, Some(m.settings.log_format));
     Ok((m, seen))
 }
 

@@ -73,10 +73,10 @@ pub async fn wait_for_manifest(path: &Path, first: &manifest::LoadError) -> Opti
     });
     pending.metrics.count_reload("error");
     report(first);
-    eprintln!(
-        "dbstash: {}: waiting for a valid manifest (not ready until then)",
+    crate::logging::print_error(&format!(
+        "{}: waiting for a valid manifest (not ready until then)",
         path.display()
-    );
+    ));
     let mut server = None;
     let mut last = read(path);
     ensure_server(&mut server, last.as_deref(), &pending).await;
@@ -115,9 +115,7 @@ pub async fn wait_for_manifest(path: &Path, first: &manifest::LoadError) -> Opti
 }
 
 fn report(e: &manifest::LoadError) {
-    for d in e.diagnostics() {
-        eprintln!("{d}");
-    }
+    crate::logging::print_diagnostics(&e.diagnostics(), None);
 }
 
 fn read(path: &Path) -> Option<String> {
