@@ -36,11 +36,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if t.starts_with('-') {
         return Err(format!("duration `{t}` must not be negative"));
     }
-    let bad = || {
-        format!(
-            "invalid duration `{t}` (use e.g. `30s`, `15m`, `1h30m`, `36h`, `1d12h`, `2 hours 30 minutes`)"
-        )
-    };
+    let bad = || format!("invalid duration `{t}` (use e.g. `30s`, `15m`, `1h30m`, `2d`)");
     if !DURATION.is_match(t) {
         return Err(bad());
     }
@@ -59,13 +55,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// them binary (`KiB` = 1024, `kB` = 1000), up to exabytes. Parsed by the `bytesize` crate.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let size: bytesize::ByteSize = t.parse().map_err(|_| {
-        format!("invalid size `{t}` (use e.g. `500MiB`, `200GB`, `1.5 GiB`: a number and a unit)")
-    })?;
+    let size: bytesize::ByteSize = t.parse().map_err(|_| size_error(t))?;
     // bytesize saturates: the largest value is what too large a size becomes.
     match size.as_u64() {
         u64::MAX => Err(format!("size `{t}` is out of range")),
         n => Ok(n),
+    }
+}
+
+/// Name the unit when the number is fine but the unit is not (`5 parsecs`).
+fn size_error(t: &str) -> String {
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim();
+    if num.parse::<f64>().is_ok() && unit.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        format!("unknown size unit `{unit}` in `{t}`")
+    } else {
+        format!("invalid size `{t}` (use e.g. `500MiB`, `200GB`, `1.5 GiB`)")
     }
 }
 
@@ -272,11 +280,17 @@ mod tests {
         assert_eq!(parse_size("1PiB"), Ok(1 << 50));
         assert_eq!(parse_size("2 pb"), Ok(2_000_000_000_000_000));
         assert_eq!(parse_size("4096"), Ok(4096));
-        for bad in ["", "GiB", "-5MB", "1e3MB", "0x10", "1.5.5GB", "5 MiBs"] {
-            assert!(
-                parse_size(bad).unwrap_err().contains("invalid size"),
-                "{bad}"
-            );
+        for bad in ["", "GiB", "-5MB", "1.5.5GB"] {
+            let e = parse_size(bad).unwrap_err();
+            assert!(e.starts_with(&format!("invalid size `{bad}`")), "{e}");
+        }
+        for (bad, unit) in [
+            ("5 MiBs", "MiBs"),
+            ("1e3MB", "e3MB"),
+            ("5 parsecs", "parsecs"),
+        ] {
+            let e = parse_size(bad).unwrap_err();
+            assert_eq!(e, format!("unknown size unit `{unit}` in `{bad}`"));
         }
         assert!(parse_size("100000 EiB")
             .unwrap_err()
