@@ -104,6 +104,7 @@ pub fn load_str(
             "the manifest must be a mapping with `version: 1` and `jobs:`",
         )]));
     }
+    yaml::drop_extension_keys(&mut root);
     let mut interp_errors = Vec::new();
     interp::expand_tree(&mut root, env, &mut interp_errors);
     let mut interp_locs: Vec<(usize, usize)> = interp_errors

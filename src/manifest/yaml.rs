@@ -112,9 +112,26 @@ enum Frame {
         anchor: usize,
         size: Size,
         entries: Vec<(Key, Node)>,
-        /// The key waiting for its value; `true` when it repeats an earlier key (value dropped).
-        pending: Option<(Key, bool)>,
+        pending: Option<Pending>,
+        merge: Option<Merge>,
     },
+}
+
+/// What a mapping does with the next finished node, the value of the key just read.
+enum Pending {
+    Value(Key),
+    /// The key repeats an earlier one: its value is dropped (the first one wins).
+    Duplicate,
+    /// A plain `<<`: its value is merged into the mapping when the mapping ends.
+    Merge,
+}
+
+/// A `<<` merge key of a mapping being built (YAML 1.1 merge, as compose files use it).
+struct Merge {
+    key: Location,
+    /// How many entries preceded the `<<`: merged keys take its place in the mapping.
+    at: usize,
+    value: Option<Node>,
 }
 
 /// Parse one YAML document. An empty document is `Null`. A duplicate key is an error.
@@ -127,10 +144,11 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     }
 }
 
-/// Parse one YAML document, reporting duplicate keys without stopping (the first value wins), so
-/// a manifest's other problems are reported in the same pass. Syntax errors stop the parse.
+/// Parse one YAML document, reporting duplicate keys (the first value wins) and bad `<<` merge
+/// values without stopping, so a manifest's other problems are reported in the same pass. Syntax
+/// errors stop the parse.
 pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
-    let mut dups: Vec<SyntaxError> = Vec::new();
+    let mut errors: Vec<SyntaxError> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     // Each anchored node with its expanded size, so an alias is priced before it is copied.
     let mut anchors: HashMap<usize, (Node, Size)> = HashMap::new();
@@ -207,6 +225,7 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                     size: Size { nodes: 1, bytes: 0 },
                     entries: Vec::new(),
                     pending: None,
+                    merge: None,
                 });
                 None
             }
@@ -233,11 +252,12 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                     anchor,
                     size,
                     entries,
+                    merge,
                     ..
                 }) => Some((
                     Node {
                         loc,
-                        kind: Kind::Map(entries),
+                        kind: Kind::Map(apply_merge(entries, merge, &mut errors)),
                     },
                     anchor,
                     size,
@@ -262,8 +282,31 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
             None => root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map {
-                entries, pending, ..
+                entries,
+                pending,
+                merge,
+                ..
             }) => match pending.take() {
+                None if is_merge_key(&node) => match merge {
+                    Some(first) => {
+                        errors.push(SyntaxError {
+                            loc: node.loc,
+                            message: format!(
+                                "duplicate key `<<` (first defined at line {})",
+                                first.key.line
+                            ),
+                        });
+                        *pending = Some(Pending::Duplicate);
+                    }
+                    None => {
+                        *merge = Some(Merge {
+                            key: node.loc,
+                            at: entries.len(),
+                            value: None,
+                        });
+                        *pending = Some(Pending::Merge);
+                    }
+                },
                 None => {
                     let name = match &node.kind {
                         Kind::Str { value, .. } => value.clone(),
@@ -283,7 +326,7 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                         .find(|(k, _)| k.name == name)
                         .map(|(k, _)| k.loc);
                     if let Some(first) = first {
-                        dups.push(SyntaxError {
+                        errors.push(SyntaxError {
                             loc: node.loc,
                             message: format!(
                                 "duplicate key `{name}` (first defined at line {})",
@@ -291,16 +334,21 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                             ),
                         });
                     }
-                    *pending = Some((
-                        Key {
+                    *pending = Some(match first {
+                        Some(_) => Pending::Duplicate,
+                        None => Pending::Value(Key {
                             name,
                             loc: node.loc,
-                        },
-                        first.is_some(),
-                    ));
+                        }),
+                    });
                 }
-                Some((_, true)) => {}
-                Some((key, false)) => entries.push((key, node)),
+                Some(Pending::Duplicate) => {}
+                Some(Pending::Value(key)) => entries.push((key, node)),
+                Some(Pending::Merge) => {
+                    if let Some(m) = merge {
+                        m.value = Some(node);
+                    }
+                }
             },
         }
     }
@@ -308,7 +356,81 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
         loc: Location { line: 1, col: 1 },
         kind: Kind::Null,
     });
-    Ok((root, dups))
+    Ok((root, errors))
+}
+
+/// A plain (unquoted, untagged) `<<` key is a merge key; a quoted `"<<"` is an ordinary key.
+fn is_merge_key(node: &Node) -> bool {
+    matches!(&node.kind, Kind::Str { value, plain: true } if value == "<<")
+}
+
+/// Merge a mapping's `<<` value into its entries, by YAML 1.1 rules: the value is a mapping or a
+/// list of mappings; a key written in the mapping itself wins over a merged one, and an earlier
+/// mapping of the list wins over a later one. Merged keys and values keep their own locations
+/// (where the anchor wrote them), so an error in a shared snippet points at the snippet.
+fn apply_merge(
+    mut entries: Vec<(Key, Node)>,
+    merge: Option<Merge>,
+    errors: &mut Vec<SyntaxError>,
+) -> Vec<(Key, Node)> {
+    let Some(Merge { key, at, value }) = merge else {
+        return entries;
+    };
+    let sources = match value.map(|v| (v.loc, v.kind)) {
+        Some((_, Kind::Map(m))) => vec![m],
+        Some((loc, Kind::Seq(items))) if items.is_empty() => {
+            errors.push(not_a_mapping(loc, &Kind::Seq(items)));
+            Vec::new()
+        }
+        Some((_, Kind::Seq(items))) => {
+            let mut maps = Vec::with_capacity(items.len());
+            for item in items {
+                match item.kind {
+                    Kind::Map(m) => maps.push(m),
+                    other => errors.push(not_a_mapping(item.loc, &other)),
+                }
+            }
+            maps
+        }
+        Some((loc, other)) => {
+            errors.push(not_a_mapping(loc, &other));
+            Vec::new()
+        }
+        None => {
+            errors.push(not_a_mapping(key, &Kind::Null));
+            Vec::new()
+        }
+    };
+    let mut merged: Vec<(Key, Node)> = Vec::new();
+    for source in sources {
+        for (k, v) in source {
+            let present = entries.iter().chain(&merged).any(|(e, _)| e.name == k.name);
+            if !present {
+                merged.push((k, v));
+            }
+        }
+    }
+    let at = at.min(entries.len());
+    entries.splice(at..at, merged);
+    entries
+}
+
+fn not_a_mapping(loc: Location, kind: &Kind) -> SyntaxError {
+    let what = match kind {
+        Kind::Null => "nothing",
+        Kind::Bool(_) => "a boolean",
+        Kind::Int(_) | Kind::Float(_) => "a number",
+        Kind::Str { .. } => "a string",
+        Kind::Seq(items) if items.is_empty() => "an empty list",
+        Kind::Seq(_) => "a list",
+        Kind::Map(_) => "a mapping",
+    };
+    SyntaxError {
+        loc,
+        message: format!(
+            "a merge key `<<` takes a mapping or a list of mappings (like `<<: *defaults` or `<<: [*a, *b]`), not {what}"
+        ),
+    }
 }
 
 /// Would adding `more` to `total` pass a cap? Reported where the expansion happens.
@@ -324,6 +446,15 @@ fn check_size(total: Size, more: Size, here: Location) -> Result<(), SyntaxError
         return Ok(());
     };
     Err(SyntaxError { loc: here, message })
+}
+
+/// Drop the top-level `x-…` keys: by the compose convention they hold shared snippets for anchors,
+/// and their aliases were copied while parsing, so no later layer reads (or rejects) them. Only the
+/// top level: an `x-` key inside a job is still an unknown key, a typo would otherwise pass.
+pub fn drop_extension_keys(root: &mut Node) {
+    if let Kind::Map(entries) = &mut root.kind {
+        entries.retain(|(k, _)| !k.name.starts_with("x-"));
+    }
 }
 
 impl Node {
@@ -409,5 +540,90 @@ mod tests {
     fn aliases_expand() {
         let n = parse("x: &a {k: 1}\ny: *a\n").unwrap();
         assert_eq!(n.get("y").unwrap().get("k").unwrap().kind, Kind::Int(1));
+    }
+
+    fn keys(n: &Node) -> Vec<&str> {
+        match &n.kind {
+            Kind::Map(e) => e.iter().map(|(k, _)| k.name.as_str()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_merge_key_merges_a_mapping_and_explicit_keys_win() {
+        let n = parse("a: &a {x: 1, y: 2}\nb:\n  y: 3\n  <<: *a\n  z: 4\n").unwrap();
+        let b = n.get("b").unwrap();
+        assert_eq!(
+            keys(b),
+            ["y", "x", "z"],
+            "merged keys take the place of `<<`"
+        );
+        assert_eq!(b.get("y").unwrap().kind, Kind::Int(3));
+        assert_eq!(b.get("x").unwrap().kind, Kind::Int(1));
+        // The merged value is located where the anchor wrote it.
+        assert_eq!(b.get("x").unwrap().loc, Location { line: 1, col: 11 });
+    }
+
+    #[test]
+    fn a_merge_list_prefers_earlier_mappings() {
+        let text = "a: &a {x: 1}\nb: &b {x: 2, y: 2}\nc: {<<: [*a, *b], z: 3}\n";
+        let c = parse(text).unwrap();
+        let c = c.get("c").unwrap();
+        assert_eq!(c.get("x").unwrap().kind, Kind::Int(1));
+        assert_eq!(c.get("y").unwrap().kind, Kind::Int(2));
+        assert_eq!(c.get("y").unwrap().loc.line, 2);
+        assert_eq!(keys(c), ["x", "y", "z"]);
+    }
+
+    #[test]
+    fn a_quoted_merge_key_is_an_ordinary_key() {
+        let n = parse("a: &a {x: 1}\nb: {\"<<\": *a}\n").unwrap();
+        assert_eq!(keys(n.get("b").unwrap()), ["<<"]);
+    }
+
+    #[test]
+    fn a_merge_of_a_non_mapping_is_a_located_error() {
+        for (text, line, col, what) in [
+            ("a: &s hello\nb:\n  <<: *s\n", 3, 7, "not a string"),
+            ("b:\n  <<: [{x: 1}, 5]\n", 2, 16, "not a number"),
+            ("b:\n  <<: []\n", 2, 7, "not an empty list"),
+            ("b:\n  <<:\n  x: 1\n", 2, 5, "not nothing"),
+        ] {
+            let (_, errors) = parse_all(text).unwrap();
+            assert_eq!(errors.len(), 1, "{text}: {errors:?}");
+            assert_eq!(
+                (errors[0].loc.line, errors[0].loc.col),
+                (line, col),
+                "{text}"
+            );
+            assert!(errors[0].message.contains(what), "{}", errors[0].message);
+            assert!(errors[0].message.contains("merge key `<<`"));
+        }
+        let e = parse("b: {<<: {x: 1}, <<: {y: 2}}\n").unwrap_err();
+        assert!(e.message.contains("duplicate key `<<`"), "{}", e.message);
+    }
+
+    #[test]
+    fn merged_keys_count_toward_the_expansion_cap() {
+        // Each merge copies a 100 KB value: the cap stops the copies, located at a `<<`'s alias.
+        let mut text = format!("x-big: &big {{v: \"{}\"}}\nl:\n", "x".repeat(100_000));
+        for _ in 0..100 {
+            text.push_str("  - <<: *big\n");
+        }
+        let e = parse(&text).unwrap_err();
+        assert!(
+            e.message.contains("once aliases are expanded"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.loc.col, 9, "{:?}", e.loc);
+    }
+
+    #[test]
+    fn only_top_level_extension_keys_are_dropped() {
+        let mut n = parse("x-a: &a {k: 1}\nb: {<<: *a, x-c: 2}\n").unwrap();
+        drop_extension_keys(&mut n);
+        assert_eq!(keys(&n), ["b"]);
+        assert_eq!(keys(n.get("b").unwrap()), ["k", "x-c"]);
     }
 }
