@@ -577,7 +577,11 @@ fn kubernetes_validate(t: &Test, yaml: &str) {
 #[test]
 fn the_full_example_renders_without_its_variables() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/full.yaml");
-    let text = std::fs::read_to_string(&example).unwrap();
+    // The example's secrets: in its text and in the sample `*_file`s it reads.
+    let mut text = std::fs::read_to_string(&example).unwrap();
+    for f in std::fs::read_dir(example.with_file_name("secrets")).unwrap() {
+        text.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap());
+    }
     let (code, stdout, stderr) = render(&example, &[]);
     assert_eq!(code, 0, "{stderr}");
     // The defaults in the example are secrets: not one reaches the output.
@@ -600,10 +604,17 @@ fn the_full_example_renders_without_its_variables() {
     }
     // Each default left out is named by place, with the Secret key to set.
     let notes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("note:")).collect();
+    let app_uri_line = std::fs::read_to_string(&example)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("uri: \"postgresql://app:${APP_DB_PASSWORD"))
+        .expect("the app job's uri")
+        + 1;
+    let app_uri = format!("full.yaml:{app_uri_line}:10: `jobs.app.uri`");
     for (var, place) in [
-        ("APP_DB_PASSWORD", "full.yaml:51:10: `jobs.app.uri`"),
+        ("APP_DB_PASSWORD", app_uri.as_str()),
         ("SMTP_PASSWORD", "`notifiers.dba.smtp.password`"),
-        ("DISCORD_WEBHOOK_URL", "`notifiers.team.url`"),
+        ("WEBHOOK_SECRET", "`notifiers.hook.secret`"),
     ] {
         assert!(
             notes
@@ -629,7 +640,15 @@ fn the_full_example_renders_without_its_variables() {
     kubernetes_validate(&t, &stdout);
     // That ConfigMap text is a valid manifest once the cluster's Secret provides the variables.
     let cm_text = configmap_text(&stdout);
-    let t = t.write("cm.yaml", &cm_text);
+    let mut t = t.write("cm.yaml", &cm_text);
+    // The relative `*_file`s it names, beside it as beside the example.
+    for folder in ["secrets", "age"] {
+        for f in std::fs::read_dir(example.with_file_name(folder)).unwrap() {
+            let f = f.unwrap().path();
+            let name = format!("{folder}/{}", f.file_name().unwrap().to_string_lossy());
+            t = t.write(&name, &std::fs::read_to_string(&f).unwrap());
+        }
+    }
     let mut v = std::process::Command::new(env!("CARGO_BIN_EXE_dbstash"));
     v.arg("-c").arg(t.path("cm.yaml")).arg("validate");
     for var in FULL_EXAMPLE_VARS {

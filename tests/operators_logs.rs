@@ -415,9 +415,11 @@ fn editors_flag_bad_durations_and_cron_lines_as_validate_does() {
         "500ms",
         "90s",
         "1h 30m",
-        "1.5h",
-        "PT1H30M",
-        "01:30:00",
+        "1d12h",
+        "36h",
+        "1 day",
+        "2 hours 30 minutes",
+        "1w",
         "${TIMEOUT}",
         "${TIMEOUT:-1h}",
     ];
@@ -453,7 +455,11 @@ fn editors_flag_bad_durations_and_cron_lines_as_validate_does() {
         assert!(validate_value(verify), "verify.schedule {c} rejected");
     }
     // What `validate` rejects, editors flag too.
-    for d in ["banana", "30x", "-5s", "1 second", "5"] {
+    // (Fractions, ISO 8601 and clock times are not durations of the manifest: one syntax,
+    // whole numbers with units, largest first.)
+    for d in [
+        "banana", "30x", "-5s", "5", "1.5h", "PT1H30M", "01:30:00", "30m1h",
+    ] {
         assert!(
             !validate_value(job_with("timeout", d)),
             "timeout {d} accepted"

@@ -9,27 +9,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Durations as `units::parse_duration` reads them (a unit test keeps the two in step): whole days
-/// (`2d`), jiff's friendly form in hours and smaller units, in that order (`1h30m`, `90s`,
-/// `1.5h`, `2 hours, 30 minutes`, `500ms`), `HH:MM:SS`, or ISO 8601 (`PT1H30M`). A value that
-/// ends in `d` is read as whole days only (so `1 second` is not a duration). A value with
-/// `${VAR}` is checked once expanded.
+/// Durations exactly as `units::parse_duration` reads them (the same syntax, from
+/// `units::duration_syntax!`): number+unit parts, largest first (`90s`, `1h30m`, `1d12h`, `1 day`,
+/// `2 hours 30 minutes`, `1w`, `500ms`). A value with `${VAR}` is checked once expanded.
 pub const DURATION_PATTERN: &str = concat!(
-    r"^(?:",
-    r"\s*\+?[0-9]+\s*d\s*",
-    r"|(?!.*d\s*$)\s*(?:",
-    r"\+?(?=[0-9])",
-    r"(?:[0-9]+(?:[.,][0-9]{1,9})?\s*(?:hours|hour|hrs|hr|h),?\s*)?",
-    r"(?:[0-9]+(?:[.,][0-9]{1,9})?\s*(?:minutes|minute|mins|min|m),?\s*)?",
-    r"(?:[0-9]+(?:[.,][0-9]{1,9})?\s*(?:seconds|second|secs|sec|s),?\s*)?",
-    r"(?:[0-9]+(?:[.,][0-9]{1,9})?\s*(?:milliseconds|millisecond|millis|milli|msecs|msec|ms),?\s*)?",
-    r"(?:[0-9]+(?:[.,][0-9]{1,9})?\s*(?:microseconds|microsecond|micros|micro|usecs|usec|µsecs|µsec|us|µs),?\s*)?",
-    r"(?:[0-9]+\s*(?:nanoseconds|nanosecond|nanos|nano|nsecs|nsec|ns),?\s*)?",
-    r"|\+?[0-9]+:[0-9]+:[0-9]+(?:[.,][0-9]{1,9})?",
-    r"|\+?[Pp][Tt](?=[0-9])(?:[0-9]+(?:[.,][0-9]{1,9})?[Hh])?(?:[0-9]+(?:[.,][0-9]{1,9})?[Mm])?(?:[0-9]+(?:[.,][0-9]{1,9})?[Ss])?",
-    r")\s*",
-    r"|.*\$\{.*",
-    r")$"
+    r"^(?:.*\$\{.*| *(?:",
+    super::units::duration_syntax!(),
+    r") *)$"
 );
 
 /// Cron lines as `plan::schedule::Schedule::parse` reads them: 5 fields (minute hour day month
@@ -59,6 +45,9 @@ pub const CRON_PATTERN: &str = concat!(
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "dbstash manifest")]
+// Top-level `x-…` keys (compose's place for shared snippets with anchors) are dropped before
+// the schema layer; editors must accept them too.
+#[schemars(extend("patternProperties" = { "^x-": {} }))]
 pub struct ManifestDoc {
     /// Manifest format version; always 1.
     #[schemars(range(min = 1, max = 1))]

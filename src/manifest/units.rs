@@ -14,16 +14,23 @@ use std::time::Duration;
 ///
 /// The pattern is the syntax: a value it accepts may still be too large (more than ~20,000 years),
 /// which `parse_duration` reports as out of range.
-pub const DURATION_PATTERN: &str = concat!(
-    "^ *(?:",
-    "[0-9]+ *(?:weeks|week|wks|wk|w)(?:(?:, +| *)[0-9]+ *(?:days|day|d))?(?:(?:, +| *)[0-9]+ *(?:hours|hour|hrs|hr|h))?(?:(?:, +| *)[0-9]+ *(?:minutes|minute|mins|min|m))?(?:(?:, +| *)[0-9]+ *(?:seconds|second|secs|sec|s))?(?:(?:, +| *)[0-9]+ *(?:milliseconds|millisecond|millis|milli|msecs|msec|ms))?",
-    "|[0-9]+ *(?:days|day|d)(?:(?:, +| *)[0-9]+ *(?:hours|hour|hrs|hr|h))?(?:(?:, +| *)[0-9]+ *(?:minutes|minute|mins|min|m))?(?:(?:, +| *)[0-9]+ *(?:seconds|second|secs|sec|s))?(?:(?:, +| *)[0-9]+ *(?:milliseconds|millisecond|millis|milli|msecs|msec|ms))?",
-    "|[0-9]+ *(?:hours|hour|hrs|hr|h)(?:(?:, +| *)[0-9]+ *(?:minutes|minute|mins|min|m))?(?:(?:, +| *)[0-9]+ *(?:seconds|second|secs|sec|s))?(?:(?:, +| *)[0-9]+ *(?:milliseconds|millisecond|millis|milli|msecs|msec|ms))?",
-    "|[0-9]+ *(?:minutes|minute|mins|min|m)(?:(?:, +| *)[0-9]+ *(?:seconds|second|secs|sec|s))?(?:(?:, +| *)[0-9]+ *(?:milliseconds|millisecond|millis|milli|msecs|msec|ms))?",
-    "|[0-9]+ *(?:seconds|second|secs|sec|s)(?:(?:, +| *)[0-9]+ *(?:milliseconds|millisecond|millis|milli|msecs|msec|ms))?",
-    "|[0-9]+ *(?:milliseconds|millisecond|millis|milli|msecs|msec|ms)",
-    ") *$"
-);
+/// The alternatives of the duration syntax, unanchored: shared by `DURATION_PATTERN` and the
+/// schema's pattern (`manifest::types`), so the two cannot drift apart.
+macro_rules! duration_syntax {
+    () => {
+        concat!(
+            "[0-9]+ *(?:weeks|week|wks|wk|w)(?:(?:, +| *)[0-9]+ *(?:days|day|d))?(?:(?:, +| *)[0-9]+ *(?:hours|hour|hrs|hr|h))?(?:(?:, +| *)[0-9]+ *(?:minutes|minute|mins|min|m))?(?:(?:, +| *)[0-9]+ *(?:seconds|second|secs|sec|s))?(?:(?:, +| *)[0-9]+ *(?:milliseconds|millisecond|millis|milli|msecs|msec|ms))?",
+            "|[0-9]+ *(?:days|day|d)(?:(?:, +| *)[0-9]+ *(?:hours|hour|hrs|hr|h))?(?:(?:, +| *)[0-9]+ *(?:minutes|minute|mins|min|m))?(?:(?:, +| *)[0-9]+ *(?:seconds|second|secs|sec|s))?(?:(?:, +| *)[0-9]+ *(?:milliseconds|millisecond|millis|milli|msecs|msec|ms))?",
+            "|[0-9]+ *(?:hours|hour|hrs|hr|h)(?:(?:, +| *)[0-9]+ *(?:minutes|minute|mins|min|m))?(?:(?:, +| *)[0-9]+ *(?:seconds|second|secs|sec|s))?(?:(?:, +| *)[0-9]+ *(?:milliseconds|millisecond|millis|milli|msecs|msec|ms))?",
+            "|[0-9]+ *(?:minutes|minute|mins|min|m)(?:(?:, +| *)[0-9]+ *(?:seconds|second|secs|sec|s))?(?:(?:, +| *)[0-9]+ *(?:milliseconds|millisecond|millis|milli|msecs|msec|ms))?",
+            "|[0-9]+ *(?:seconds|second|secs|sec|s)(?:(?:, +| *)[0-9]+ *(?:milliseconds|millisecond|millis|milli|msecs|msec|ms))?",
+            "|[0-9]+ *(?:milliseconds|millisecond|millis|milli|msecs|msec|ms)",
+        )
+    };
+}
+pub(crate) use duration_syntax;
+
+pub const DURATION_PATTERN: &str = concat!("^ *(?:", duration_syntax!(), ") *$");
 
 /// `DURATION_PATTERN` gates jiff's friendly parser: jiff alone would also take `1.5h`, `-1h`,
 /// `1h ago`, `01:30:00` and months, none of which the schema can describe or a timeout should be.
