@@ -40,58 +40,12 @@ fn notifier(name: &str, n: &NotifierDoc, ctx: &mut Ctx) -> Option<Notifier> {
             );
         }
     }
-    let mut smtp = None;
-    if n.kind == K::Email {
-        if n.from.is_none() {
-            ctx.error_key(&ptr, format!("email notifier `{name}` needs `from`"));
-        }
-        if n.to.as_ref().is_none_or(Vec::is_empty) {
-            ctx.error_key(
-                &ptr,
-                format!("email notifier `{name}` needs at least one address in `to`"),
-            );
-        }
-        match &n.smtp {
-            None => ctx.error_key(
-                &ptr,
-                format!("email notifier `{name}` needs `smtp: {{ host: ... }}`"),
-            ),
-            Some(s) => {
-                let security = s.security.unwrap_or_default();
-                let sptr = format!("{ptr}/smtp");
-                smtp = Some(Smtp {
-                    host: s.host.clone(),
-                    port: s.port.map(|p| p as u16).unwrap_or(match security {
-                        SmtpSecurity::Starttls => 587,
-                        SmtpSecurity::Tls => 465,
-                        SmtpSecurity::None => 25,
-                    }),
-                    security,
-                    username: s.username.clone(),
-                    password: ctx.secret(
-                        s.password.as_ref(),
-                        s.password_file.as_ref(),
-                        &sptr,
-                        "password",
-                    ),
-                    ca_file: s.ca_file.as_deref().map(|p| ctx.path(p)),
-                });
-            }
-        }
+    let smtp = if n.kind == K::Email {
+        email(name, n, &ptr, ctx)
     } else {
-        for (key, set) in [
-            ("from", n.from.is_some()),
-            ("to", n.to.is_some()),
-            ("smtp", n.smtp.is_some()),
-        ] {
-            if set {
-                ctx.error_key(
-                    &format!("{ptr}/{key}"),
-                    format!("`{key}` applies only to email notifiers"),
-                );
-            }
-        }
-    }
+        not_email(n, &ptr, ctx);
+        None
+    };
     if n.kind != K::Webhook
         && (n.headers.is_some() || n.secret.is_some() || n.secret_file.is_some())
     {
@@ -128,6 +82,61 @@ fn notifier(name: &str, n: &NotifierDoc, ctx: &mut Ctx) -> Option<Notifier> {
         headers: n.headers.clone().unwrap_or_default(),
         secret,
     })
+}
+
+/// An email notifier's sender, recipients and SMTP server.
+fn email(name: &str, n: &NotifierDoc, ptr: &str, ctx: &mut Ctx) -> Option<Smtp> {
+    if n.from.is_none() {
+        ctx.error_key(ptr, format!("email notifier `{name}` needs `from`"));
+    }
+    if n.to.as_ref().is_none_or(Vec::is_empty) {
+        ctx.error_key(
+            ptr,
+            format!("email notifier `{name}` needs at least one address in `to`"),
+        );
+    }
+    let Some(s) = &n.smtp else {
+        ctx.error_key(
+            ptr,
+            format!("email notifier `{name}` needs `smtp: {{ host: ... }}`"),
+        );
+        return None;
+    };
+    let security = s.security.unwrap_or_default();
+    let sptr = format!("{ptr}/smtp");
+    Some(Smtp {
+        host: s.host.clone(),
+        port: s.port.map(|p| p as u16).unwrap_or(match security {
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        }),
+        security,
+        username: s.username.clone(),
+        password: ctx.secret(
+            s.password.as_ref(),
+            s.password_file.as_ref(),
+            &sptr,
+            "password",
+        ),
+        ca_file: s.ca_file.as_deref().map(|p| ctx.path(p)),
+    })
+}
+
+/// Email keys on another kind of notifier are a mistake, not something to ignore.
+fn not_email(n: &NotifierDoc, ptr: &str, ctx: &mut Ctx) {
+    for (key, set) in [
+        ("from", n.from.is_some()),
+        ("to", n.to.is_some()),
+        ("smtp", n.smtp.is_some()),
+    ] {
+        if set {
+            ctx.error_key(
+                &format!("{ptr}/{key}"),
+                format!("`{key}` applies only to email notifiers"),
+            );
+        }
+    }
 }
 
 /// A handlebars error as one short line: "unknown variable `jobb`" rather than the engine's report.
