@@ -36,6 +36,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 pub const DEFAULT_NAME: &str = "{db}-{date}-{time}";
 pub const DEFAULT_PATH: &str = "{job}";
 
+/// What every stage reads (the file, its locations, the document as written) and where it
+/// reports (`diags`).
 pub struct Ctx<'a> {
     pub file: &'a Path,
     pub base_dir: PathBuf,
@@ -225,5 +227,18 @@ fn serde_reason(e: &serde_json::Error) -> String {
     match text.split_once("expected ") {
         Some((_, exp)) => format!("a value does not fit (expected {exp})"),
         None => "a value does not fit its key".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serde_reason;
+
+    #[test]
+    fn serde_reason_does_not_quote_the_value() {
+        let e = serde_json::from_value::<u32>(serde_json::json!(5_000_000_000u64)).unwrap_err();
+        let r = serde_reason(&e);
+        assert_eq!(r, "a value does not fit (expected u32)");
+        assert!(!r.contains("5000000000"));
     }
 }

@@ -186,3 +186,31 @@ fn template_error(raw: &str) -> String {
         .unwrap_or_default();
     format!("message template: {first}{place}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::template_error;
+
+    fn check(m: &str) -> String {
+        template_error(&crate::notify::template::check(m).unwrap_err())
+    }
+
+    #[test]
+    fn template_errors_are_one_short_line() {
+        let unknown = check("{{jobb}}");
+        assert!(
+            unknown.starts_with("message template: unknown variable `jobb`, did you mean `job`"),
+            "{unknown}"
+        );
+        assert_eq!(
+            check("{{nohelper x}}"),
+            "message template: unknown helper `nohelper`"
+        );
+        let syntax = check("{{#if}}");
+        assert!(syntax.starts_with("message template: "), "{syntax}");
+        assert!(
+            !syntax.contains('\n') && !syntax.contains("expected "),
+            "{syntax}"
+        );
+    }
+}
