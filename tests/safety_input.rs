@@ -311,11 +311,19 @@ fn noisy_rclone_test() -> Test {
     t
 }
 
-/// The `dbstash: job a …` summary line of a failed run or listing.
+/// The `dbstash: job a …` summary line of a failed run or listing (as text, or as the message of
+/// a JSON log line without an `event`, when the command logs JSON).
 fn summary(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr
+    let lines: Vec<String> = stderr
         .lines()
-        .filter(|l| l.starts_with("dbstash: job a"))
+        .filter_map(|l| {
+            if l.starts_with("dbstash: job a") {
+                return Some(l.to_string());
+            }
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            let m = v["message"].as_str()?;
+            (v.get("event").is_none() && m.starts_with("job a")).then(|| m.to_string())
+        })
         .collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     lines[0].to_string()
@@ -374,14 +382,20 @@ fn manifest_warnings_are_shown_by_validate_plan_and_run_only() {
     c.execute_batch("create table t(x); insert into t values (1);")
         .unwrap();
     let warning = "warning: job `adhoc` has no schedule";
-    for args in [
-        &["validate"][..],
-        &["plan", "--offline"],
-        &["run", "--once"],
-    ] {
+    for args in [&["validate"][..], &["plan", "--offline"]] {
         let r = t.run(args);
         assert!(r.stderr().contains(warning), "{args:?}: {}", r.stderr());
     }
+    // `run` logs (JSON by default): the warning is a log line of its own.
+    let r = t.run(&["run", "--once"]);
+    assert!(
+        r.stderr()
+            .lines()
+            .any(|l| l.contains("\"event\":\"manifest_warning\"")
+                && l.contains("job `adhoc` has no schedule")),
+        "run --once: {}",
+        r.stderr()
+    );
     for args in [
         &["list"][..],
         &["restore", "adhoc", "--yes"],

@@ -1,11 +1,14 @@
 //! Per-engine dump (and later restore) commands, built as pure data from a validated job.
 
+mod caps;
 pub mod dump_args;
 pub mod mongo;
 pub mod mysql;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;
+
+pub use caps::{caps, Caps};
 
 use crate::manifest::model::{Compress, DumpFormat, Engine, Job, Mode};
 use crate::plan::command::CommandSpec;

@@ -22,16 +22,6 @@ pub struct Connection {
     pub srv: bool,
 }
 
-pub fn default_port(engine: Engine) -> Option<u16> {
-    match engine {
-        Engine::Postgres | Engine::Postgis => Some(5432),
-        Engine::Mysql | Engine::Mariadb => Some(3306),
-        Engine::Mongo => Some(27017),
-        Engine::Redis => Some(6379),
-        Engine::Sqlite => None,
-    }
-}
-
 fn decode(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }

@@ -246,18 +246,24 @@ impl RcloneStorage {
         let mut stdout = child.stdout.take();
         let stdin = child.stdin.take();
         let work = async {
+            // rclone may exit before it reads its input (a bad remote, flag or credential): then
+            // its exit status and stderr say why, not the broken pipe our write ran into.
+            let mut unwritten = None;
             if let (Some(mut w), Some(data)) = (stdin, input) {
-                w.write_all(data).await?;
-                w.shutdown().await?;
+                let write = async {
+                    w.write_all(data).await?;
+                    w.shutdown().await
+                };
+                unwritten = write.await.err();
             }
             let mut out = Vec::new();
             if let Some(o) = stdout.as_mut() {
                 o.read_to_end(&mut out).await?;
             }
             let status = child.wait().await?;
-            Ok::<_, std::io::Error>((status, out))
+            Ok::<_, std::io::Error>((status, out, unwritten))
         };
-        let (status, out) = match tokio::time::timeout(SMALL_CALL_TIMEOUT, work).await {
+        let (status, out, unwritten) = match tokio::time::timeout(SMALL_CALL_TIMEOUT, work).await {
             Ok(r) => r.map_err(spawn_err(op, key))?,
             Err(_) => {
                 group.kill();
@@ -266,7 +272,13 @@ impl RcloneStorage {
         };
         let tail = tail.finish().await;
         if status.success() {
-            Ok(out)
+            match unwritten {
+                // It succeeded without reading all it was given: not a complete write.
+                Some(e) => Err(StorageError::Other(format!(
+                    "rclone {op} {key}: exited before reading its input: {e}"
+                ))),
+                None => Ok(out),
+            }
         } else {
             Err(StorageError::Rclone {
                 op,
