@@ -447,4 +447,22 @@ mod tests {
         assert!(!bare_name(Engine::Mysql, "u:p@tcp(h:3306)/db"));
         assert!(!bare_name(Engine::Sqlite, "app.db"));
     }
+
+    /// A restore tool that echoes its connection URI: the password comes back percent-encoded,
+    /// and must be scrubbed from the error all the same.
+    #[tokio::test]
+    async fn percent_encoded_password_in_tool_stderr_is_scrubbed() {
+        let base = tempfile::tempdir().unwrap();
+        let password = Secret::new("p@ss/w0rd");
+        let mut spec = CommandSpec::new("sh");
+        spec.arg("-c").arg(
+            "echo 'psql: error: connection to postgres://app:p%40ss%2Fw0rd@db:5432/app failed' >&2; exit 2",
+        );
+        let err = admin_sql(&spec, "", &[password], base.path())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("p%40ss"), "{err}");
+        assert!(err.contains("postgres://app:***@db:5432/app"), "{err}");
+    }
 }
