@@ -46,10 +46,10 @@ pub async fn transfer<W: Write + Send + 'static>(
         (false, _) => None,
         (true, Some(ids)) => Some(ids.clone()),
         (true, None) => {
-            return Err(RestoreError::Usage(format!(
-                "backup {} is encrypted with age: pass --identity FILE (an age identity file)",
-                src.backup.id
-            )))
+            return Err(super::UsageError::NeedsIdentity {
+                backup: src.backup.id.clone(),
+            }
+            .into())
         }
     };
     let download = src
@@ -259,7 +259,9 @@ impl Sibling {
         let name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| RestoreError::Usage(format!("{} is not a file path", dest.display())))?;
+            .ok_or_else(|| super::UsageError::NotAFilePath {
+                path: dest.to_path_buf(),
+            })?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
