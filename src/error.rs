@@ -21,8 +21,9 @@
 //!   written *and* percent-encoded, as it appears in the URI a tool echoes) before it is logged,
 //!   kept in an error or sent anywhere. Redaction happens where the text is captured
 //!   (`proc::StderrTail`) and again where an error leaves for a person (`cli`, notifiers).
-//! - **Exit codes** ([`exit`]): 0 success, 1 an operation failed (a backup, restore, verify,
-//!   prune or notification), 2 the input is invalid (manifest, flags) — nothing was attempted.
+//! - **Exit codes** ([`exit`]): 0 success; 1 an operation failed or was refused (a backup,
+//!   restore, verify, prune or notification — a `RestoreError::Usage` too, as the contract gives
+//!   `restore` 0/1); 2 the manifest or the command line is invalid and nothing was attempted.
 
 /// Process exit codes (see the module rules).
 pub mod exit {
