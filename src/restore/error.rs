@@ -38,8 +38,12 @@ pub enum RestoreError {
         #[source]
         source: PumpError,
     },
-    #[error("download of {key} failed: {detail}")]
-    Download { key: String, detail: String },
+    #[error("download of {key} failed: {source}")]
+    Download {
+        key: String,
+        #[source]
+        source: StorageError,
+    },
     /// A tool exited non-zero; `tail` is its (redacted) stderr.
     #[error("{program} failed ({status}): {tail}")]
     Tool {

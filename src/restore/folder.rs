@@ -86,7 +86,7 @@ pub async fn fetch_dir(src: &Source<'_>, dest: &Path) -> Result<Pumped, RestoreE
     group.kill();
     fetched.map_err(|e| RestoreError::Download {
         key: key.clone(),
-        detail: e.to_string(),
+        source: e,
     })?;
     let root = dest.to_path_buf();
     let files = rec.files.clone();

@@ -58,7 +58,7 @@ pub async fn transfer<W: Write + Send + 'static>(
         .await
         .map_err(|e| RestoreError::Download {
             key: key.clone(),
-            detail: e.to_string(),
+            source: e,
         })?;
     let Download { reader, kind } = download;
     let expect = Expect {
@@ -101,17 +101,11 @@ pub async fn transfer<W: Write + Send + 'static>(
         (Ok(p), Ok(())) => Ok(p),
         (Ok(_), Err(e)) => {
             group.kill();
-            Err(RestoreError::Download {
-                key,
-                detail: e.to_string(),
-            })
+            Err(RestoreError::Download { key, source: e })
         }
         // A failed download explains a short read better than the size check does.
         (Err(PumpError::Size { .. } | PumpError::Source(_)), Err(e)) => {
-            Err(RestoreError::Download {
-                key,
-                detail: e.to_string(),
-            })
+            Err(RestoreError::Download { key, source: e })
         }
         (Err(source), _) => Err(RestoreError::Integrity { key, source }),
     }

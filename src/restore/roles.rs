@@ -330,7 +330,7 @@ async fn directory_toc(src: &Source<'_>, dir: &Path) -> Result<String, RestoreEr
         .await
         .map_err(|e| RestoreError::Download {
             key: key.clone(),
-            detail: e.to_string(),
+            source: e,
         })?;
     let sha = hex::encode(Sha256::digest(&data));
     if expected.is_none_or(|f| f.sha256 != sha || f.size != data.len() as u64) {
