@@ -1,7 +1,7 @@
 //! age identities for reading encrypted backups (`restore`/`verify --identity FILE`, drills'
 //! `verify.identity_file`). Only restore-side code ever holds them; backups need public keys only.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The identities of an age identity file (`AGE-SECRET-KEY-1...` lines, `#` comments). Never
@@ -21,32 +21,61 @@ impl PartialEq for Identities {
     }
 }
 
+/// Why an identity file cannot be used. Never shows a key, not even a malformed one.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("line {line}: not an age identity (`AGE-SECRET-KEY-1...`)")]
+    NotAnIdentity { line: usize },
+    #[error("no age identity in it")]
+    Empty,
+    #[error("cannot read identity file {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("identity file {}: {problem}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        problem: Box<IdentityError>,
+    },
+}
+
+/// For `cli`'s flag handling, which still reports its problems as text.
+impl From<IdentityError> for String {
+    fn from(e: IdentityError) -> String {
+        e.to_string()
+    }
+}
+
 impl Identities {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, IdentityError> {
         let mut out = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let id = line.parse::<age::x25519::Identity>().map_err(|_| {
-                format!(
-                    "line {}: not an age identity (`AGE-SECRET-KEY-1...`)",
-                    n + 1
-                )
-            })?;
+            let id = line
+                .parse::<age::x25519::Identity>()
+                .map_err(|_| IdentityError::NotAnIdentity { line: n + 1 })?;
             out.push(id);
         }
         if out.is_empty() {
-            return Err("no age identity in it".into());
+            return Err(IdentityError::Empty);
         }
         Ok(Identities(Arc::new(out)))
     }
 
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read identity file {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("identity file {}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Self, IdentityError> {
+        let text = std::fs::read_to_string(path).map_err(|source| IdentityError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|problem| IdentityError::Invalid {
+            path: path.to_path_buf(),
+            problem: Box::new(problem),
+        })
     }
 }
 
@@ -67,7 +96,9 @@ mod tests {
         assert_eq!(ids.0.len(), 1);
         assert!(!format!("{ids:?}").contains("AGE-SECRET"));
         assert!(Identities::parse("# nothing\n").is_err());
-        let e = Identities::parse("AGE-SECRET-KEY-1NOPE\n").unwrap_err();
+        let e = Identities::parse("AGE-SECRET-KEY-1NOPE\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 1") && !e.contains("NOPE"), "{e}");
     }
 }

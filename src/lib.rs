@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod crypt;
 pub mod engine;
+pub mod error;
 pub mod logging;
 pub mod manifest;
 pub mod notify;

@@ -1,5 +1,6 @@
 //! `dbstash restore J [--backup ID|latest] [--to URI] [--to-file PATH] [--yes]`.
 
+use crate::error::exit;
 use crate::manifest::connection::parse_uri;
 use crate::manifest::model::Engine;
 use crate::manifest::units::human_size;
@@ -15,7 +16,7 @@ pub(super) fn plan_of(
     job: &str,
 ) -> Result<(crate::manifest::Manifest, JobPlan), i32> {
     let Some(m) = super::load_or_report(config) else {
-        return Err(2);
+        return Err(exit::INVALID);
     };
     crate::logging::init(m.settings.log_level, m.settings.log_format);
     match plan::build_all(&m, &[job.to_string()]) {
@@ -25,11 +26,11 @@ pub(super) fn plan_of(
         }
         Ok(_) => {
             eprintln!("{}: no job named `{job}` in the manifest", config.display());
-            Err(2)
+            Err(exit::INVALID)
         }
         Err(e) => {
             eprintln!("{}: {e}", config.display());
-            Err(2)
+            Err(exit::INVALID)
         }
     }
 }
@@ -206,24 +207,24 @@ pub fn run(
         Ok(p) => p,
         Err(e) => {
             eprintln!("dbstash: {e}");
-            return 2;
+            return exit::INVALID;
         }
     };
     let to = match to.resolve(plan.engine) {
         Ok(uri) => uri,
         Err(e) => {
             eprintln!("dbstash: {e}");
-            return 2;
+            return exit::INVALID;
         }
     };
     let to = to.as_ref().map(Secret::expose);
     if plan.databases.is_many() {
         eprintln!("dbstash: job {job} backs up several databases: pass --database NAME (see `dbstash list --job {job}`)");
-        return 2;
+        return exit::INVALID;
     }
     if plan.database == crate::plan::GLOBALS_DB {
         eprintln!("dbstash: the {} backup holds roles and tablespaces, which belong to the whole server and usually exist already; download it (`dbstash verify` checks it) and apply what you need with `psql -f`", crate::plan::GLOBALS_DB);
-        return 2;
+        return exit::INVALID;
     }
     let consent = if yes {
         Consent::Given
@@ -243,7 +244,9 @@ pub fn run(
     };
     let secrets = restore::secrets_of(&plan, uri_secret(&plan, to).as_ref());
     let refs: Vec<&Secret> = secrets.iter().collect();
-    let Some(rt) = super::runtime() else { return 1 };
+    let Some(rt) = super::runtime() else {
+        return exit::FAILED;
+    };
     match rt.block_on(restore::restore(&plan, &req)) {
         Ok(r) => {
             tracing::info!(
@@ -262,7 +265,7 @@ pub fn run(
                 human_size(r.raw_bytes),
                 r.duration.as_secs_f64()
             );
-            0
+            exit::OK
         }
         Err(e) => {
             let msg = redact(&e.to_string(), &refs);
@@ -275,7 +278,7 @@ pub fn run(
                 }
                 _ => eprintln!("dbstash: restore of job {} failed: {msg}", plan.job),
             }
-            1
+            exit::FAILED
         }
     }
 }

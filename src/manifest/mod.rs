@@ -20,17 +20,15 @@ use std::path::{Path, PathBuf};
 
 pub use model::Manifest;
 
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{path}: cannot read the manifest: {source}")]
-    #[diagnostic(code(dbstash::manifest::read))]
     Read {
         path: String,
         #[source]
         source: std::io::Error,
     },
     #[error("{}", render(.diagnostics))]
-    #[diagnostic(code(dbstash::manifest::invalid))]
     Invalid { diagnostics: Vec<Diagnostic> },
 }
 

@@ -8,7 +8,7 @@
 //!
 //! Secrets (webhook URLs and their path tokens, SMTP passwords, webhook HMAC keys) never appear in
 //! a [`NotifyError`], a [`Delivery`] or a log line: reqwest errors are stripped of their URL, and
-//! every error text is passed through [`redact`] with the notifier's secrets before it leaves.
+//! every error text is passed through a [`Redactor`] built from [`secrets_of`] before it leaves.
 
 pub mod discord;
 pub mod email;
@@ -23,6 +23,7 @@ pub use event::{Event, EventKind};
 
 use crate::manifest::model::Notifier;
 use crate::manifest::types::NotifierKind;
+use crate::secret::Redactor;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,8 +72,8 @@ pub enum NotifyError {
 
 impl NotifyError {
     /// The same error with every secret in its text replaced by `***`.
-    pub fn redacted(self, secrets: &[String]) -> NotifyError {
-        let r = |s: String| redact(&s, secrets);
+    pub fn redacted(self, redactor: &Redactor) -> NotifyError {
+        let r = |s: String| redactor.redact(&s);
         match self {
             NotifyError::UnknownNotifier(s) => NotifyError::UnknownNotifier(r(s)),
             NotifyError::Config(s) => NotifyError::Config(r(s)),
@@ -314,7 +315,7 @@ impl Inner {
                 error: Some(NotifyError::UnknownNotifier(name.to_string()).to_string()),
             };
         };
-        let secrets = secrets_of(n);
+        let redactor = Redactor::from_values(secrets_of(n).iter().map(String::as_str));
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -334,7 +335,7 @@ impl Inner {
                 }
                 Err(f) => f,
             };
-            let error = failure.error.redacted(&secrets);
+            let error = failure.error.redacted(&redactor);
             let delay = match failure.retry {
                 _ if attempts > self.retries => None,
                 Retry::No => None,
@@ -418,17 +419,6 @@ pub fn secrets_of(n: &Notifier) -> Vec<String> {
 
 /// Shortest URL path segment or query value treated as a token on its own.
 const MIN_TOKEN_PIECE: usize = 10;
-
-/// Replace every occurrence of each secret in `text` with `***`.
-pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets {
-        if s.len() >= 3 && out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "***");
-        }
-    }
-    out
-}
 
 /// A reqwest error as text: the URL stripped, the cause chain kept.
 pub(crate) fn describe_reqwest(e: reqwest::Error) -> String {
@@ -586,7 +576,7 @@ mod tests {
         );
         let s = secrets_of(&n);
         let msg = "error for /services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX and XXXXXXXXXXXXXXXXXXXXXXXX and querytoken123";
-        let r = redact(msg, &s);
+        let r = Redactor::from_values(s.iter().map(String::as_str)).redact(msg);
         assert!(!r.contains("XXXXXXXX"), "{r}");
         assert!(!r.contains("querytoken123"), "{r}");
     }
@@ -597,7 +587,7 @@ mod tests {
             status: 404,
             body: "no hook sekrit-token-1".into(),
         }
-        .redacted(&["sekrit-token-1".into()]);
+        .redacted(&Redactor::from_values(["sekrit-token-1"]));
         assert_eq!(e.to_string(), "HTTP 404: no hook ***");
     }
 

@@ -1,4 +1,4 @@
-use crate::secret::{redact, Secret};
+use crate::secret::{Redactor, Secret};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -31,6 +31,7 @@ impl StderrTail {
     ) -> Self {
         let lines = Arc::new(Mutex::new(VecDeque::new()));
         let store = lines.clone();
+        let redactor = Redactor::new(&secrets.iter().collect::<Vec<_>>());
         let task = tokio::spawn(async move {
             let mut r = BufReader::new(reader);
             let mut buf = Vec::new();
@@ -40,9 +41,8 @@ impl StderrTail {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         let mut line = String::from_utf8_lossy(&buf).trim_end().to_string();
-                        if !secrets.is_empty() {
-                            let refs: Vec<&Secret> = secrets.iter().collect();
-                            line = redact(&line, &refs);
+                        if !redactor.is_empty() {
+                            line = redactor.redact(&line);
                         }
                         if line.is_empty() {
                             continue;

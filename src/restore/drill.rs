@@ -4,7 +4,10 @@
 
 use super::pipeline::Source;
 use super::target::{self, Target};
-use super::{apply, job_of, layout_of, select, RestoreError};
+use super::{
+    apply, job_of, layout_of, select, CheckError, Occupied, RestoreError, TargetProblem,
+    Unsupported, UsageError,
+};
 use crate::engine::{mysql, postgres};
 use crate::manifest::model::Engine;
 use crate::plan::JobPlan;
@@ -87,8 +90,7 @@ pub async fn drill(plan: &JobPlan, target: &Secret) -> Result<DrillReport, Resto
             .job()
             .and_then(|j| j.verify.as_ref()?.identity_file.clone())
         {
-            plan.identities =
-                Some(crate::crypt::Identities::load(&f).map_err(RestoreError::Usage)?);
+            plan.identities = Some(crate::crypt::Identities::load(&f).map_err(UsageError::from)?);
         }
     }
     let store = AnyStorage::for_plan(&plan);
@@ -164,15 +166,13 @@ pub async fn drill_backup(
     let target = target::resolve(job, Some(target_uri.expose()))?.without_owners(no_owner);
     report.target = target.label.clone();
     if target.own {
-        return Err(RestoreError::Usage(format!(
-            "the drill target {} is the job's own database; give a scratch database",
-            target.label
-        )));
+        return Err(UsageError::DrillIntoOwn {
+            target: target.label.clone(),
+        }
+        .into());
     }
     if job.engine == Engine::Mongo && !on_path("mongosh") {
-        return Err(RestoreError::Unsupported(
-            "a MongoDB drill needs `mongosh` on PATH to count and drop its scratch database".into(),
-        ));
+        return Err(Unsupported::DrillNeedsMongosh.into());
     }
     super::run_dir::sweep_dead(base).await;
     refuse_existing(&target, base).await?;
@@ -203,10 +203,11 @@ pub async fn drill_backup(
             return Err(e);
         }
         (Ok(_), Err(de)) => {
-            return Err(RestoreError::Target(format!(
-                "the drill restored fine but could not drop its scratch database {}: {de}",
-                target.label
-            )))
+            return Err(TargetProblem::DrillDrop {
+                target: target.label.clone(),
+                source: Box::new(de),
+            }
+            .into())
         }
     };
     report.dropped = true;
@@ -226,15 +227,16 @@ async fn refuse_existing(target: &Target, base: &Path) -> Result<(), RestoreErro
     let existing = match target.job.engine {
         Engine::Mongo => {
             let names = target::mongo_collections(target, base).await?;
-            (!names.is_empty()).then(|| format!("holds {} collection(s)", names.len()))
+            (!names.is_empty()).then_some(Occupied::Collections(names.len()))
         }
-        _ => (target::exists(target, base).await? != Some(false)).then(|| "exists".to_string()),
+        _ => (target::exists(target, base).await? != Some(false)).then_some(Occupied::Exists),
     };
     match existing {
-        Some(what) => Err(RestoreError::Target(format!(
-            "the scratch database {} already {what}; a drill restores only into a database it creates (drop it first)",
-            target.label
-        ))),
+        Some(occupied) => Err(TargetProblem::ScratchInUse {
+            target: target.label.clone(),
+            occupied,
+        }
+        .into()),
         None => Ok(()),
     }
 }
@@ -313,14 +315,17 @@ async fn counts(t: &Target, base: &Path) -> Result<Vec<TableCount>, RestoreError
             let path = t.database().to_string();
             tokio::task::spawn_blocking(move || sqlite_counts(&path))
                 .await
-                .map_err(|e| RestoreError::Check(format!("sqlite counts: {e}")))?
+                .map_err(|e| CheckError::task("sqlite counts", e))?
         }
         Engine::Redis => Ok(Vec::new()),
     }
 }
 
 fn sqlite_counts(path: &str) -> Result<Vec<TableCount>, RestoreError> {
-    let err = |e: rusqlite::Error| RestoreError::Check(format!("counting rows in {path}: {e}"));
+    let err = |source: rusqlite::Error| CheckError::Count {
+        path: path.to_string(),
+        source,
+    };
     let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(err)?;
     let mut stmt = c

@@ -7,7 +7,7 @@ use super::pipeline::{self, Source, ToolDone};
 use super::pump::Pumped;
 use super::run_dir::{self, RunDir};
 use super::target::Target;
-use super::RestoreError;
+use super::{BackupProblem, CheckError, FolderProblem, RestoreError};
 use crate::engine;
 use crate::manifest::model::{DumpFormat, Engine, Job};
 use crate::proc::{self, ProcGroup};
@@ -68,16 +68,16 @@ async fn fetch_tar(src: &Source<'_>, out: &Path) -> Result<Pumped, RestoreError>
 pub async fn fetch_dir(src: &Source<'_>, dest: &Path) -> Result<Pumped, RestoreError> {
     let rec = &src.backup.record;
     let key = src.backup.key.clone();
-    let integrity = |detail: String| RestoreError::Check(format!("{key}: {detail}"));
+    let integrity = |problem: BackupProblem| RestoreError::from(CheckError::backup(&key, problem));
     if record::folder_digest(&rec.files) != rec.sha256 {
-        return Err(integrity(
-            "the record's file list does not match its own digest".into(),
-        ));
+        return Err(integrity(BackupProblem::RecordDigest));
     }
     for f in &rec.files {
         let p = Path::new(&f.path);
         if p.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(integrity(format!("unsafe path `{}` in the record", f.path)));
+            return Err(integrity(BackupProblem::UnsafePath {
+                path: f.path.clone(),
+            }));
         }
     }
     std::fs::create_dir_all(dest).map_err(io("create the download folder"))?;
@@ -86,14 +86,14 @@ pub async fn fetch_dir(src: &Source<'_>, dest: &Path) -> Result<Pumped, RestoreE
     group.kill();
     fetched.map_err(|e| RestoreError::Download {
         key: key.clone(),
-        detail: e.to_string(),
+        source: e,
     })?;
     let root = dest.to_path_buf();
     let files = rec.files.clone();
     let checked = tokio::task::spawn_blocking(move || check_tree(&root, &files))
         .await
         .map_err(|e| io("check task")(std::io::Error::other(e.to_string())))?;
-    checked.map_err(integrity)?;
+    checked.map_err(|e| integrity(e.into()))?;
     Ok(Pumped {
         stored: rec.size,
         raw: rec.raw_size,
@@ -103,7 +103,7 @@ pub async fn fetch_dir(src: &Source<'_>, dest: &Path) -> Result<Pumped, RestoreE
 }
 
 /// Every recorded file present with its size and sha256, and no file the record does not name.
-fn check_tree(root: &Path, files: &[FileSum]) -> Result<(), String> {
+fn check_tree(root: &Path, files: &[FileSum]) -> Result<(), FolderProblem> {
     use sha2::{Digest, Sha256};
     let mut seen = 0usize;
     fn count(d: &Path) -> usize {
@@ -118,29 +118,38 @@ fn check_tree(root: &Path, files: &[FileSum]) -> Result<(), String> {
     }
     for f in files {
         let path = root.join(&f.path);
-        let mut file = File::open(&path).map_err(|e| format!("{}: missing ({e})", f.path))?;
+        let mut file = File::open(&path).map_err(|source| FolderProblem::Missing {
+            path: f.path.clone(),
+            source,
+        })?;
         let mut h = Sha256::new();
-        let size = std::io::copy(&mut file, &mut h).map_err(|e| format!("{}: {e}", f.path))?;
+        let size = std::io::copy(&mut file, &mut h).map_err(|source| FolderProblem::Read {
+            path: f.path.clone(),
+            source,
+        })?;
         if size != f.size {
-            return Err(format!(
-                "{} has {size} bytes, its record says {} (truncated or replaced)",
-                f.path, f.size
-            ));
+            return Err(FolderProblem::Size {
+                path: f.path.clone(),
+                size,
+                expected: f.size,
+            });
         }
         let sha = hex::encode(h.finalize());
         if sha != f.sha256 {
-            return Err(format!(
-                "{}: sha256 {sha} does not match its record's {} (corrupted or replaced)",
-                f.path, f.sha256
-            ));
+            return Err(FolderProblem::Digest {
+                path: f.path.clone(),
+                sha256: sha,
+                expected: f.sha256.clone(),
+            });
         }
         seen += 1;
     }
     let present = count(root);
     if present != seen {
-        return Err(format!(
-            "{present} files in the folder, its record names {seen}"
-        ));
+        return Err(FolderProblem::Count {
+            present,
+            named: seen,
+        });
     }
     Ok(())
 }

@@ -109,10 +109,12 @@ pub fn detect(engine: Engine, name: &str, record: Option<&Record>) -> Result<Lay
         (Engine::Sqlite, [.., "sql"]) => Payload::Sql,
         (Engine::Sqlite, [.., "sqlite3" | "sqlite" | "db"]) => Payload::SqliteFile,
         _ => {
-            return Err(RestoreError::Unsupported(format!(
-                "cannot tell the format of `{name}` (extension `{chain}`) for a {} restore",
-                engine.as_str()
-            )))
+            return Err(super::Unsupported::UnknownFormat {
+                name: name.to_string(),
+                chain: chain.to_string(),
+                engine: engine.as_str(),
+            }
+            .into())
         }
     };
     Ok(Layout {

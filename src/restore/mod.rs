@@ -10,6 +10,7 @@
 //! pass has read and checked all of it (`first_pass`).
 
 pub mod drill;
+mod error;
 mod folder;
 pub mod layout;
 pub mod pipeline;
@@ -20,6 +21,10 @@ mod run_dir;
 pub mod target;
 
 pub use drill::{drill, drill_backup, DrillReport, TableCount};
+pub use error::{
+    BackupProblem, CheckError, FolderProblem, NotConfirmed, Occupied, RestoreError, SqliteProblem,
+    TargetProblem, Unsupported, UsageError,
+};
 
 use crate::engine::{self, Codec};
 use crate::manifest::model::{DumpFormat, Engine, Job};
@@ -27,72 +32,16 @@ use crate::plan::JobPlan;
 use crate::run::record::{self, Backup};
 use crate::run::retention;
 use crate::secret::Secret;
-use crate::storage::{AnyStorage, StorageError};
+use crate::storage::AnyStorage;
 use layout::{Layout, Payload};
 use pipeline::Source;
-use pump::{PumpError, Pumped};
+use pump::Pumped;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use target::Target;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RestoreError {
-    #[error("{0}")]
-    Usage(String),
-    #[error("{0}")]
-    Unsupported(String),
-    #[error("{0}")]
-    NotConfirmed(String),
-    #[error("job `{job}` has no complete backups on remote `{remote}`")]
-    NoBackups { job: String, remote: String },
-    #[error("job `{job}` has no complete backup `{id}` on remote `{remote}` (see `dbstash list --job {job}`)")]
-    UnknownBackup {
-        job: String,
-        id: String,
-        remote: String,
-    },
-    #[error("cannot list remote `{remote}`: {source}")]
-    Storage {
-        remote: String,
-        #[source]
-        source: StorageError,
-    },
-    #[error("{key}: {source}")]
-    Integrity {
-        key: String,
-        #[source]
-        source: PumpError,
-    },
-    #[error("download of {key} failed: {detail}")]
-    Download { key: String, detail: String },
-    #[error("{program} failed ({status}): {tail}")]
-    Tool {
-        program: String,
-        status: String,
-        tail: String,
-    },
-    #[error("cannot start {program}: {source}")]
-    Spawn {
-        program: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Target(String),
-    #[error("{0}")]
-    Check(String),
-    #[error(transparent)]
-    Folder(#[from] crate::run::stale::RunFolderError),
-}
 
 /// May dbstash overwrite the target?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,8 +81,12 @@ pub struct Restored {
 }
 
 fn job_of(plan: &JobPlan) -> Result<&Job, RestoreError> {
-    plan.job()
-        .ok_or_else(|| RestoreError::Usage(format!("job `{}` has no resolved settings", plan.job)))
+    plan.job().ok_or_else(|| {
+        UsageError::Unresolved {
+            job: plan.job.clone(),
+        }
+        .into()
+    })
 }
 
 /// Complete backups of the job, chosen by `which`: an id (object name or key), `latest` or `all`.
@@ -159,10 +112,10 @@ pub async fn select(
         backups
     };
     if plan.databases.is_many() && matches!(which, "latest" | "") {
-        return Err(RestoreError::Usage(format!(
-            "job `{}` backs up several databases: pass --database NAME (or --backup ID)",
-            plan.job
-        )));
+        return Err(UsageError::SeveralDatabases {
+            job: plan.job.clone(),
+        }
+        .into());
     }
     if backups.is_empty() {
         return Err(RestoreError::NoBackups {
@@ -192,9 +145,10 @@ fn layout_of(job: &Job, b: &Backup) -> Result<Layout, RestoreError> {
 fn confirm(consent: Consent, question: &str) -> Result<(), RestoreError> {
     match consent {
         Consent::Given => Ok(()),
-        Consent::NoTerminal => Err(RestoreError::NotConfirmed(format!(
-            "refusing to {question} without confirmation: stdin is not a terminal (pass --yes)"
-        ))),
+        Consent::NoTerminal => Err(NotConfirmed::NoTerminal {
+            question: question.to_string(),
+        }
+        .into()),
         Consent::Ask => {
             eprint!("dbstash: {question}? Its current contents will be replaced. Type 'yes' to continue: ");
             let _ = std::io::stderr().flush();
@@ -203,7 +157,7 @@ fn confirm(consent: Consent, question: &str) -> Result<(), RestoreError> {
             if matches!(line.trim(), "yes" | "y" | "YES" | "Yes") {
                 Ok(())
             } else {
-                Err(RestoreError::NotConfirmed("restore cancelled".into()))
+                Err(NotConfirmed::Cancelled.into())
             }
         }
     }
@@ -264,10 +218,11 @@ pub(crate) async fn apply(
             folder::restore_folder(job, target, src, base, &secrets).await
         }
         (Engine::Redis, _) => Err(redis_unsupported()),
-        (e, p) => Err(RestoreError::Unsupported(format!(
-            "a {p:?} backup cannot be restored by a {} job",
-            e.as_str()
-        ))),
+        (e, payload) => Err(Unsupported::Payload {
+            payload,
+            engine: e.as_str(),
+        }
+        .into()),
     }
 }
 
@@ -298,18 +253,19 @@ async fn first_pass(job: &Job, src: &Source<'_>) -> Result<(), RestoreError> {
 /// Does the decompressed stream start with its format's signature (when it has one)?
 fn check_signature(layout: &Layout, pumped: &Pumped, key: &str) -> Result<(), RestoreError> {
     match layout.magic() {
-        Some(magic) if !pumped.head.starts_with(magic) => Err(RestoreError::Check(format!(
-            "{key}: the data does not start with the {:?} signature",
-            layout.payload
-        ))),
+        Some(magic) if !pumped.head.starts_with(magic) => Err(CheckError::backup(
+            key,
+            BackupProblem::Signature {
+                payload: layout.payload,
+            },
+        )
+        .into()),
         _ => Ok(()),
     }
 }
 
 fn redis_unsupported() -> RestoreError {
-    RestoreError::Unsupported(
-        "redis: a backup cannot be loaded into a running server from a client; use `--to-file PATH` to write the RDB file, then load it as the README describes".into(),
-    )
+    Unsupported::RedisIntoServer.into()
 }
 
 /// `PRAGMA quick_check` on a restored SQLite file before it replaces anything.
@@ -317,24 +273,19 @@ async fn sqlite_check(path: &Path) -> Result<(), RestoreError> {
     let p = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         // Immutable: a read-only open of a WAL-mode file would leave -wal and -shm beside it.
-        let c = crate::run::sqlite::open_immutable(&p).map_err(|e| {
-            RestoreError::Check(format!("the restored SQLite file does not open: {e}"))
-        })?;
+        let c = crate::run::sqlite::open_immutable(&p)
+            .map_err(|e| CheckError::Sqlite(SqliteProblem::Open(e)))?;
         let verdict: String = c
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(|e| {
-                RestoreError::Check(format!("the restored SQLite file is not a database: {e}"))
-            })?;
+            .map_err(|e| CheckError::Sqlite(SqliteProblem::NotADatabase(e)))?;
         if verdict == "ok" {
             Ok(())
         } else {
-            Err(RestoreError::Check(format!(
-                "the restored SQLite file fails its integrity check: {verdict}"
-            )))
+            Err(CheckError::Sqlite(SqliteProblem::Integrity { verdict }).into())
         }
     })
     .await
-    .map_err(|e| RestoreError::Check(format!("sqlite check: {e}")))?
+    .map_err(|e| CheckError::task("sqlite check", e))?
 }
 
 /// `dbstash restore`.
@@ -342,18 +293,14 @@ pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, Rest
     let clock = Instant::now();
     let job = job_of(plan)?;
     if req.to_file.is_some() && job.engine != Engine::Redis {
-        return Err(RestoreError::Usage(
-            "--to-file is for redis jobs only; use --to for a database".into(),
-        ));
+        return Err(UsageError::ToFileNotRedis.into());
     }
     if job.engine == Engine::Redis {
         let Some(path) = req.to_file else {
             return Err(redis_unsupported());
         };
         if req.to.is_some() {
-            return Err(RestoreError::Usage(
-                "redis: use --to-file PATH, not --to".into(),
-            ));
+            return Err(UsageError::RedisTo.into());
         }
         return restore_rdb_file(plan, job, req, path, clock).await;
     }
@@ -514,7 +461,7 @@ fn check_rdb_file(path: &Path) -> Result<rdb::RdbInfo, RestoreError> {
         what: format!("read {}", path.display()),
         source,
     })?;
-    check.finish().map_err(RestoreError::Check)
+    check.finish().map_err(|e| CheckError::RdbFile(e).into())
 }
 
 /// A `Write` shared with the blocking pump thread.
@@ -590,9 +537,9 @@ pub async fn verify(
     if layout.payload == Payload::Rdb && note.is_none() {
         let info = rdb
             .lock()
-            .map_err(|_| RestoreError::Check("rdb check poisoned".into()))?
+            .map_err(|_| CheckError::task("rdb check", "poisoned"))?
             .finish()
-            .map_err(|e| RestoreError::Check(format!("{}: {e}", backup.key)))?;
+            .map_err(|e| CheckError::backup(&backup.key, e))?;
         note = Some(rdb_note(&info));
     }
     Ok(Verified {

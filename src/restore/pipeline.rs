@@ -46,10 +46,10 @@ pub async fn transfer<W: Write + Send + 'static>(
         (false, _) => None,
         (true, Some(ids)) => Some(ids.clone()),
         (true, None) => {
-            return Err(RestoreError::Usage(format!(
-                "backup {} is encrypted with age: pass --identity FILE (an age identity file)",
-                src.backup.id
-            )))
+            return Err(super::UsageError::NeedsIdentity {
+                backup: src.backup.id.clone(),
+            }
+            .into())
         }
     };
     let download = src
@@ -58,7 +58,7 @@ pub async fn transfer<W: Write + Send + 'static>(
         .await
         .map_err(|e| RestoreError::Download {
             key: key.clone(),
-            detail: e.to_string(),
+            source: e,
         })?;
     let Download { reader, kind } = download;
     let expect = Expect {
@@ -101,17 +101,11 @@ pub async fn transfer<W: Write + Send + 'static>(
         (Ok(p), Ok(())) => Ok(p),
         (Ok(_), Err(e)) => {
             group.kill();
-            Err(RestoreError::Download {
-                key,
-                detail: e.to_string(),
-            })
+            Err(RestoreError::Download { key, source: e })
         }
         // A failed download explains a short read better than the size check does.
         (Err(PumpError::Size { .. } | PumpError::Source(_)), Err(e)) => {
-            Err(RestoreError::Download {
-                key,
-                detail: e.to_string(),
-            })
+            Err(RestoreError::Download { key, source: e })
         }
         (Err(source), _) => Err(RestoreError::Integrity { key, source }),
     }
@@ -259,7 +253,9 @@ impl Sibling {
         let name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| RestoreError::Usage(format!("{} is not a file path", dest.display())))?;
+            .ok_or_else(|| super::UsageError::NotAFilePath {
+                path: dest.to_path_buf(),
+            })?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

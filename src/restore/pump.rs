@@ -60,7 +60,9 @@ pub enum PumpError {
     #[error("{0}")]
     Sink(io::Error),
     #[error("cannot decrypt the backup: {0}")]
-    Decrypt(String),
+    Decrypt(#[source] age::DecryptError),
+    #[error("cannot decrypt the backup: no identity matches its recipients (wrong --identity?)")]
+    WrongIdentity,
     #[error("the object has {actual} bytes, its record says {expected} (truncated or replaced)")]
     Size { expected: u64, actual: u64 },
     #[error("the object's sha256 {actual} does not match its record's {expected} (corrupted or replaced)")]
@@ -171,14 +173,12 @@ pub fn pump_with<R: Read, W: Write>(
             None => Box::new(tap),
             Some(ids) => {
                 let dec = age::Decryptor::new_buffered(io::BufReader::new(tap))
-                    .map_err(|e| PumpError::Decrypt(e.to_string()))?;
+                    .map_err(PumpError::Decrypt)?;
                 let r = dec
                     .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
                     .map_err(|e| match e {
-                        age::DecryptError::NoMatchingKeys => PumpError::Decrypt(
-                            "no identity matches its recipients (wrong --identity?)".into(),
-                        ),
-                        e => PumpError::Decrypt(e.to_string()),
+                        age::DecryptError::NoMatchingKeys => PumpError::WrongIdentity,
+                        e => PumpError::Decrypt(e),
                     })?;
                 Box::new(r)
             }

@@ -45,6 +45,21 @@ impl Default for RdbCheck {
     }
 }
 
+/// Why a file is not a whole RDB file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RdbProblem {
+    #[error("not an RDB file (no REDIS signature)")]
+    NoSignature,
+    #[error("not an RDB file (bad version field)")]
+    BadVersion,
+    #[error("the RDB file is too short")]
+    TooShort,
+    #[error("the RDB file does not end with the EOF marker (truncated)")]
+    Truncated,
+    #[error("the RDB checksum does not match (stored {stored:016x}, computed {computed:016x})")]
+    Checksum { stored: u64, computed: u64 },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RdbInfo {
     pub version: u32,
@@ -78,10 +93,10 @@ impl RdbCheck {
     }
 
     /// Check an RDB whose last `trailer` bytes are not part of it.
-    fn judge(&self, version: u32, trailer: usize) -> Result<RdbInfo, String> {
+    fn judge(&self, version: u32, trailer: usize) -> Result<RdbInfo, RdbProblem> {
         let tail_len = self.tail.len();
         if tail_len < trailer + 8 {
-            return Err("the RDB file is too short".into());
+            return Err(RdbProblem::TooShort);
         }
         let body = tail_len - trailer - 8;
         let mut crc = self.crc;
@@ -94,7 +109,7 @@ impl RdbCheck {
         if version < 5 {
             // No checksum before RDB version 5: only the EOF opcode can be checked.
             if self.tail.get(tail_len - trailer - 1) != Some(&0xff) {
-                return Err("the RDB file does not end with the EOF marker (truncated)".into());
+                return Err(RdbProblem::Truncated);
             }
             return Ok(RdbInfo {
                 version,
@@ -104,15 +119,16 @@ impl RdbCheck {
             });
         }
         if last != Some(0xff) {
-            return Err("the RDB file does not end with the EOF marker (truncated)".into());
+            return Err(RdbProblem::Truncated);
         }
         let mut stored = [0u8; 8];
         stored.copy_from_slice(&self.tail[body..body + 8]);
         let stored = u64::from_le_bytes(stored);
         if stored != 0 && stored != crc {
-            return Err(format!(
-                "the RDB checksum does not match (stored {stored:016x}, computed {crc:016x})"
-            ));
+            return Err(RdbProblem::Checksum {
+                stored,
+                computed: crc,
+            });
         }
         Ok(RdbInfo {
             version,
@@ -123,14 +139,14 @@ impl RdbCheck {
     }
 
     /// Judge what was written.
-    pub fn finish(&self) -> Result<RdbInfo, String> {
+    pub fn finish(&self) -> Result<RdbInfo, RdbProblem> {
         if self.header.len() < 9 || &self.header[..5] != b"REDIS" {
-            return Err("not an RDB file (no REDIS signature)".into());
+            return Err(RdbProblem::NoSignature);
         }
         let version: u32 = std::str::from_utf8(&self.header[5..9])
             .ok()
             .and_then(|v| v.parse().ok())
-            .ok_or("not an RDB file (bad version field)")?;
+            .ok_or(RdbProblem::BadVersion)?;
         let plain = self.judge(version, 0);
         if plain.is_ok() {
             return plain;

@@ -18,7 +18,7 @@ use super::layout::Payload;
 use super::pipeline::{self, Source};
 use super::run_dir::{self, RunDir};
 use super::target::{self, Target};
-use super::RestoreError;
+use super::{BackupProblem, CheckError, RestoreError, TargetProblem, UsageError};
 use crate::engine::postgres::{self, Owners};
 use crate::manifest::model::Engine;
 use crate::proc::ProcGroup;
@@ -67,9 +67,7 @@ pub async fn check(
     let plain = src.layout.payload == Payload::Sql;
     if target.owners == Owners::Skip {
         if plain {
-            return Err(RestoreError::Usage(
-                "--no-owner (verify.no_owner) needs a custom, directory or tar backup: a plain SQL backup sets its owners and privileges in its own statements; restore it into a server that has the backup's roles".into(),
-            ));
+            return Err(UsageError::NoOwnerPlainSql.into());
         }
         return Ok(());
     }
@@ -81,14 +79,13 @@ pub async fn check(
     if missing.is_empty() {
         return Ok(());
     }
-    Err(RestoreError::Target(format!(
-        "backup {} needs role{} that the server {} does not have: {}; {}",
-        src.backup.id,
-        if missing.len() == 1 { "" } else { "s" },
-        server_of(target),
-        missing.join(", "),
-        hint.text()
-    )))
+    Err(TargetProblem::MissingRoles {
+        backup: src.backup.id.clone(),
+        server: server_of(target),
+        missing,
+        hint: hint.text().to_string(),
+    }
+    .into())
 }
 
 /// A job whose `restore_args` already leave owners and privileges out (as dbstash itself did
@@ -333,13 +330,11 @@ async fn directory_toc(src: &Source<'_>, dir: &Path) -> Result<String, RestoreEr
         .await
         .map_err(|e| RestoreError::Download {
             key: key.clone(),
-            detail: e.to_string(),
+            source: e,
         })?;
     let sha = hex::encode(Sha256::digest(&data));
     if expected.is_none_or(|f| f.sha256 != sha || f.size != data.len() as u64) {
-        return Err(RestoreError::Check(format!(
-            "{key}: does not match its record (corrupted or replaced)"
-        )));
+        return Err(CheckError::backup(&key, BackupProblem::Mismatch).into());
     }
     let out = toc_dir(dir)?;
     write_private(&out.join("toc.dat"), &data)?;
@@ -378,10 +373,7 @@ async fn tar_toc(src: &Source<'_>, dir: &Path) -> Result<String, RestoreError> {
         .map_err(|e| io("tar task".into())(std::io::Error::other(e.to_string())))?;
     match found {
         Ok(true) => Ok(path_str(&out)),
-        Ok(false) => Err(RestoreError::Check(format!(
-            "{}: the tar holds no toc.dat (not a pg_dump folder)",
-            src.backup.key
-        ))),
+        Ok(false) => Err(CheckError::backup(&src.backup.key, BackupProblem::NoToc).into()),
         Err(e) => Err(sent.err().unwrap_or_else(|| io("read the tar".into())(e))),
     }
 }

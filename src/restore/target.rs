@@ -3,7 +3,7 @@
 //! Identifiers are always quoted and literals hex-encoded: a name is never interpolated raw.
 
 use super::run_dir::{self};
-use super::RestoreError;
+use super::{RestoreError, TargetProblem, UsageError};
 use crate::engine::mysql::DbCharset;
 use crate::engine::postgres::Owners;
 use crate::engine::{mongo, mysql, postgres};
@@ -86,16 +86,12 @@ pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
     if bare_name(job.engine, to) {
         j.connection.database = Some(to.to_string());
     } else {
-        let conn =
-            parse_uri(job.engine, to).map_err(|e| RestoreError::Usage(format!("--to: {e}")))?;
+        let conn = parse_uri(job.engine, to).map_err(|reason| UsageError::BadTo { reason })?;
         j.auth_source = conn.params.get("authSource").cloned();
         j.connection = conn;
     }
     if j.connection.database.as_deref().unwrap_or("").is_empty() && job.engine != Engine::Redis {
-        return Err(RestoreError::Usage(
-            "--to names no database (give it as the URI's path, e.g. postgresql://host/NAME)"
-                .into(),
-        ));
+        return Err(UsageError::ToNamesNoDatabase.into());
     }
     let same_server = j.connection.host == job.connection.host
         && (j.connection.port == job.connection.port
@@ -136,6 +132,9 @@ pub fn mysql_bytes(value: &str) -> String {
     }
 }
 
+/// How long a short administrative command may take.
+const ADMIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Run a short administrative command with `sql` on stdin; its stdout on success.
 pub async fn admin_sql(
     spec: &CommandSpec,
@@ -163,7 +162,7 @@ pub async fn admin_sql(
         let status = child.wait().await?;
         Ok::<_, std::io::Error>((status, out))
     };
-    let result = tokio::time::timeout(std::time::Duration::from_secs(300), work).await;
+    let result = tokio::time::timeout(ADMIN_LIMIT, work).await;
     group.kill();
     let refs: Vec<&Secret> = secrets.iter().collect();
     let (status, out) = match result {
@@ -175,10 +174,11 @@ pub async fn admin_sql(
             })
         }
         Err(_) => {
-            return Err(RestoreError::Target(format!(
-                "{} did not finish within 5 minutes",
-                spec.program
-            )))
+            return Err(TargetProblem::AdminTimeout {
+                program: spec.program.clone(),
+                limit: ADMIN_LIMIT,
+            }
+            .into())
         }
     };
     let tail = redact(&tail.finish().await, &refs);
@@ -292,7 +292,10 @@ pub async fn postgis(t: &Target, base: &std::path::Path) -> Result<(), RestoreEr
         base,
     )
     .await
-    .map_err(|e| RestoreError::Target(format!("CREATE EXTENSION postgis as `{admin}`: {e}")))?;
+    .map_err(|e| TargetProblem::Postgis {
+        admin: admin.to_string(),
+        source: Box::new(e),
+    })?;
     Ok(())
 }
 
@@ -388,10 +391,10 @@ pub async fn mongo_collections(
     let spec = mongo::shell(mongo_script(t, &body));
     let out = admin_sql(&spec, "", &t.secrets(), base).await?;
     parse_mongo_collections(&out).ok_or_else(|| {
-        RestoreError::Target(format!(
-            "cannot tell whether {} holds collections: mongosh did not list them",
-            t.label
-        ))
+        TargetProblem::MongoUnlisted {
+            target: t.label.clone(),
+        }
+        .into()
     })
 }
 
@@ -446,5 +449,23 @@ mod tests {
         assert!(!bare_name(Engine::Postgres, "postgresql://h/db"));
         assert!(!bare_name(Engine::Mysql, "u:p@tcp(h:3306)/db"));
         assert!(!bare_name(Engine::Sqlite, "app.db"));
+    }
+
+    /// A restore tool that echoes its connection URI: the password comes back percent-encoded,
+    /// and must be scrubbed from the error all the same.
+    #[tokio::test]
+    async fn percent_encoded_password_in_tool_stderr_is_scrubbed() {
+        let base = tempfile::tempdir().unwrap();
+        let password = Secret::new("p@ss/w0rd");
+        let mut spec = CommandSpec::new("sh");
+        spec.arg("-c").arg(
+            "echo 'psql: error: connection to postgres://app:p%40ss%2Fw0rd@db:5432/app failed' >&2; exit 2",
+        );
+        let err = admin_sql(&spec, "", &[password], base.path())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("p%40ss"), "{err}");
+        assert!(err.contains("postgres://app:***@db:5432/app"), "{err}");
     }
 }

@@ -22,19 +22,12 @@ use std::time::{Duration, Instant};
 const KILL_GRACE: Duration = Duration::from_secs(5);
 const POST_HOOK_LIMIT: Duration = Duration::from_secs(300);
 
-/// The job's secrets, each also in its percent-encoded form (how a password appears inside the
-/// connection URIs that tools echo in their errors), for scrubbing tool output.
+/// The job's secrets, for scrubbing tool output (the `Redactor` also covers their percent-encoded
+/// forms, as they appear inside the connection URIs that tools echo in their errors).
 fn secrets(plan: &JobPlan) -> Vec<Secret> {
-    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-    let mut out: Vec<Secret> = Vec::new();
-    for s in plan.job().map(|j| j.secrets()).unwrap_or_default() {
-        let encoded = utf8_percent_encode(s.expose(), NON_ALPHANUMERIC).to_string();
-        out.push(s.clone());
-        if encoded != s.expose() {
-            out.push(Secret::new(encoded));
-        }
-    }
-    out
+    plan.job()
+        .map(|j| j.secrets().into_iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {

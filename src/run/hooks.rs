@@ -28,12 +28,9 @@ pub async fn run(
     cmd.arg("-c").arg(script);
     // Variables whose values carry one of this job's secrets (e.g. the one `${VAR}` filled a
     // password from) are not passed on.
+    let redactor = crate::secret::Redactor::new(secrets);
     for (k, v) in std::env::vars_os() {
-        let v = v.to_string_lossy();
-        if secrets
-            .iter()
-            .any(|s| s.expose().len() >= 3 && v.contains(s.expose()))
-        {
+        if redactor.appears_in(&v.to_string_lossy()) {
             cmd.env_remove(k);
         }
     }
@@ -68,7 +65,7 @@ pub async fn run(
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join("\n");
-    let text = crate::secret::redact(&text, secrets);
+    let text = redactor.redact(&text);
     if !text.is_empty() {
         tracing::info!(
             job = env.job,

@@ -1,0 +1,36 @@
+//! The error model: how dbstash types its errors, what reaches users, what is redacted, and the
+//! exit codes. The rules:
+//!
+//! - **Typed per module.** Each module owns one `thiserror` enum named after it (`LoadError`,
+//!   `StorageError`, `RestoreError`, `NotifyError`, `PumpError`, …). A variant says *what* went
+//!   wrong and carries the typed values needed to say it (a path, a program, an exit status, an
+//!   `#[source]`); when a module's failures have several shapes, a variant holds a small enum of
+//!   its own (`RestoreError::Usage(UsageError)`, `RestoreError::Target { target, problem }`).
+//!   There is no catch-all `Variant(String)` whose text is built at the call site, and no new
+//!   `Result<_, String>` in `run/`, `restore/` or `storage/`: a caller that matches on an error
+//!   (to choose an exit code or whether to log it) matches a variant, never a message.
+//! - **Shown to users as one line.** The user sees `Display`, prefixed `dbstash: ` by `cli`:
+//!   one line, no backtrace, no `Debug`. Manifest problems are `PATH:LINE:COL: message`
+//!   (`manifest::diag`), one per line, plain text — dbstash does not render fancy diagnostics
+//!   (the miette dependency was dropped: its output is not the greppable one-line format the
+//!   contract promises, and CI annotations come from `validate --format github`). A tool's own
+//!   words (its stderr tail) are kept at the end of the line, after what dbstash was doing.
+//! - **Redacted in one place.** A [`Secret`](crate::secret::Secret) never `Display`s its value.
+//!   Text that may carry one — a tool's stderr, a hook's output, an error built from either, a
+//!   notifier's HTTP error — goes through [`Redactor`](crate::secret::Redactor) (every secret as
+//!   written *and* percent-encoded, as it appears in the URI a tool echoes) before it is logged,
+//!   kept in an error or sent anywhere. Redaction happens where the text is captured
+//!   (`proc::StderrTail`) and again where an error leaves for a person (`cli`, notifiers).
+//! - **Exit codes** ([`exit`]): 0 success; 1 an operation failed or was refused (a backup,
+//!   restore, verify, prune or notification — a `RestoreError::Usage` too, as the contract gives
+//!   `restore` 0/1); 2 the manifest or the command line is invalid and nothing was attempted.
+
+/// Process exit codes (see the module rules).
+pub mod exit {
+    /// Everything asked for succeeded.
+    pub const OK: i32 = 0;
+    /// An operation was attempted and failed (or was refused, e.g. no confirmation).
+    pub const FAILED: i32 = 1;
+    /// The manifest or the command line is invalid; nothing was attempted.
+    pub const INVALID: i32 = 2;
+}
