@@ -92,6 +92,20 @@ pub enum RestoreError {
     Check(String),
     #[error(transparent)]
     Folder(#[from] crate::run::stale::RunFolderError),
+    #[error("interrupted (SIGINT or SIGTERM): the restore was stopped")]
+    Stopped,
+}
+
+/// `work`, unless SIGINT or SIGTERM comes first: then `work` is dropped — its tools killed with
+/// their process groups, its blocking copies stopped (`crate::cancel`), its temp files removed —
+/// and the restore fails with `Stopped` (the caller then drops a database it created).
+async fn unless_stopped<T>(
+    work: impl std::future::Future<Output = Result<T, RestoreError>>,
+) -> Result<T, RestoreError> {
+    tokio::select! {
+        r = work => r,
+        () = crate::supervisor::signals::wait_for_stop() => Err(RestoreError::Stopped),
+    }
 }
 
 /// May dbstash overwrite the target?
@@ -415,10 +429,10 @@ pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, Rest
         progress,
         identities: plan.identities.clone(),
     };
-    let result = async {
+    let result = unless_stopped(async {
         target::postgis(&target, req.temp_dir).await?;
         apply(job, &target, &src, req.temp_dir, created).await
-    }
+    })
     .await;
     if let Some(b) = bar {
         b.stop();
@@ -477,7 +491,7 @@ async fn restore_rdb_file(
         progress: None,
         identities: plan.identities.clone(),
     };
-    let (sib, pumped) = pipeline::into_file(&src, path).await?;
+    let (sib, pumped) = unless_stopped(pipeline::into_file(&src, path)).await?;
     let info = check_rdb_file(&sib.path)?;
     if info.trailer > 0 {
         // Leave a clean RDB: drop redis-cli's transfer mark.
