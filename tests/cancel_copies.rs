@@ -165,3 +165,64 @@ fn sigterm_stops_a_supervised_tar_copy_after_the_grace() {
     assert!(err.contains("shutting down"), "{err}");
     nothing_left(&t);
 }
+
+/// `dbstash restore` SIGTERMed while it downloads a backup (rclone, slowed to 1 MB/s) into a new
+/// SQLite file: it stops at once, exits 1 saying why, and leaves no half-written file beside the
+/// target, no temp folder and no rclone behind. (It used to die on the signal with the partial
+/// file left beside the target.)
+#[test]
+fn sigterm_stops_a_restore_and_removes_its_partial_file() {
+    if !support::require(support::have("rclone"), "rclone") {
+        return;
+    }
+    let manifest = |rclone: &str| {
+        format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp'{rclone} }}\nremotes:\n  r: {{ rclone: ':local:{{dir}}/out' }}\njobs:\n  app: {{ engine: sqlite, database: '{{dir}}/app.db', remote: r }}\n"
+        )
+    };
+    let t = Test::new().manifest(&manifest(""));
+    {
+        // ~8 MB that does not compress: 8 s to download at 1 MB/s.
+        let c = rusqlite::Connection::open(t.path("app.db")).unwrap();
+        c.execute_batch(
+            "create table t(b blob);
+             with recursive n(i) as (select 1 union all select i + 1 from n where i < 1000)
+             insert into t select randomblob(8192) from n;",
+        )
+        .unwrap();
+    }
+    t.run(&["backup", "app"]).success();
+    let t = t.manifest(&manifest(", rclone: { extra_args: ['--bwlimit', '1M'] }"));
+    std::fs::create_dir(t.path("to")).unwrap();
+    let to = t.path("to/restored.db");
+    let mut child = t.spawn(&["restore", "app", "--to", &to.display().to_string()]);
+    let partial = || !entries(&t, "to").is_empty();
+    assert!(
+        wait_until(Duration::from_secs(20), partial),
+        "the restore never started writing"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let (status, took) = wait_or_kill(&mut child);
+    let err = stderr_of(&mut child);
+    let status = status.unwrap_or_else(|| panic!("still restoring {took:?} after SIGTERM: {err}"));
+    assert!(took < Duration::from_secs(8), "took {took:?}: {err}");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(entries(&t, "to"), Vec::<String>::new(), "beside the target");
+    let temp: Vec<String> = entries(&t, "tmp")
+        .into_iter()
+        .filter(|e| e.starts_with("restore/") || e.starts_with("runs/"))
+        .collect();
+    assert!(temp.is_empty(), "temp folders left: {temp:?}");
+    let marker = t.dir.path().display().to_string();
+    assert!(
+        wait_until(Duration::from_secs(5), || support::processes_with(&marker)
+            .is_empty()),
+        "left running: {:?}",
+        support::processes_with(&marker)
+    );
+}
