@@ -608,6 +608,36 @@ mod tests {
         }
     }
 
+    /// Both paths (compressing into a file, and tee between pipes) stop reading an endless dump
+    /// once the flag is set: the relay fails instead of running until the dump ends.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn relay_stops_an_endless_stream_when_cancelled() {
+        for codec in [Codec::Zstd { level: 3 }, Codec::None] {
+            let (src_r, mut src_w) = pipe();
+            let feed = std::thread::spawn(move || {
+                let block = vec![b'x'; 64 << 10];
+                while src_w.write_all(&block).is_ok() {}
+            });
+            let (up_r, up_w) = pipe();
+            let drain = std::thread::spawn(move || io::copy(&mut { up_r }, &mut io::sink()));
+            let cancel = Cancel::new();
+            let stop = {
+                let cancel = cancel.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    cancel.set();
+                })
+            };
+            let res = relay_files(src_r, tee_out(up_w, false), codec, None, None, &cancel);
+            let err = res.err().expect("an endless stream ended");
+            assert!(err.to_string().contains("stopped"), "{codec:?}: {err}");
+            stop.join().unwrap();
+            feed.join().unwrap();
+            drain.join().unwrap().unwrap();
+        }
+    }
+
     #[test]
     fn tee_drops_a_failing_optional_output_and_fails_on_a_required_one() {
         struct Broken;

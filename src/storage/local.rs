@@ -199,7 +199,11 @@ impl Storage for LocalStorage {
                 fs::create_dir_all(parent)?;
             }
             let _ = fs::remove_dir_all(&p);
-            let copied = copy_tree(&src, &p, &cancel).and_then(|()| fs::rename(&p, &d));
+            // Looked at once more before the rename: a run cut short meanwhile has already
+            // deleted `d` (its cleanup), and a folder renamed in after that would have no record.
+            let copied = copy_tree(&src, &p, &cancel)
+                .and_then(|()| cancel.check())
+                .and_then(|()| fs::rename(&p, &d));
             if copied.is_err() {
                 let _ = fs::remove_dir_all(&p);
             }
