@@ -5,6 +5,7 @@
 //! (local folder or rclone). `supervisor` schedules runs, `notify` tells people, `server` serves
 //! health and metrics, `cli` is the imperative shell.
 
+pub mod cancel;
 pub mod cli;
 pub mod crypt;
 pub mod engine;

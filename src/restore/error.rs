@@ -71,6 +71,8 @@ pub enum RestoreError {
     Check(#[from] CheckError),
     #[error(transparent)]
     Folder(#[from] crate::run::stale::RunFolderError),
+    #[error("interrupted (SIGINT or SIGTERM): the restore was stopped")]
+    Stopped,
 }
 
 /// A request that cannot be carried out as given.

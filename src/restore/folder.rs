@@ -8,6 +8,7 @@ use super::pump::Pumped;
 use super::run_dir::{self, RunDir};
 use super::target::Target;
 use super::{BackupProblem, CheckError, FolderProblem, RestoreError};
+use crate::cancel::{Cancel, StopReader};
 use crate::engine;
 use crate::manifest::model::{DumpFormat, Engine, Job};
 use crate::proc::{self, ProcGroup};
@@ -46,8 +47,14 @@ async fn fetch_tar(src: &Source<'_>, out: &Path) -> Result<Pumped, RestoreError>
     std::fs::create_dir(out).map_err(io("create the unpack folder"))?;
     let (r, w) = nix::unistd::pipe().map_err(|e| io("pipe")(e.into()))?;
     let dest = out.to_path_buf();
+    // Stops the unpacking thread at its next read if the restore is interrupted.
+    let cancel = Cancel::new();
+    let _stop_unpack = cancel.on_drop();
     let unpack = tokio::task::spawn_blocking(move || {
-        let mut a = tar::Archive::new(File::from(r));
+        let mut a = tar::Archive::new(StopReader {
+            inner: File::from(r),
+            cancel,
+        });
         a.set_preserve_permissions(false);
         a.set_overwrite(false);
         // `unpack` refuses absolute paths and `..` components.
@@ -90,7 +97,9 @@ pub async fn fetch_dir(src: &Source<'_>, dest: &Path) -> Result<Pumped, RestoreE
     })?;
     let root = dest.to_path_buf();
     let files = rec.files.clone();
-    let checked = tokio::task::spawn_blocking(move || check_tree(&root, &files))
+    let cancel = Cancel::new();
+    let _stop_check = cancel.on_drop();
+    let checked = tokio::task::spawn_blocking(move || check_tree(&root, &files, &cancel))
         .await
         .map_err(|e| io("check task")(std::io::Error::other(e.to_string())))?;
     checked.map_err(|e| integrity(e.into()))?;
@@ -103,7 +112,8 @@ pub async fn fetch_dir(src: &Source<'_>, dest: &Path) -> Result<Pumped, RestoreE
 }
 
 /// Every recorded file present with its size and sha256, and no file the record does not name.
-fn check_tree(root: &Path, files: &[FileSum]) -> Result<(), FolderProblem> {
+/// Stops at its next read once `cancel` is set.
+fn check_tree(root: &Path, files: &[FileSum], cancel: &Cancel) -> Result<(), FolderProblem> {
     use sha2::{Digest, Sha256};
     let mut seen = 0usize;
     fn count(d: &Path) -> usize {
@@ -118,10 +128,13 @@ fn check_tree(root: &Path, files: &[FileSum]) -> Result<(), FolderProblem> {
     }
     for f in files {
         let path = root.join(&f.path);
-        let mut file = File::open(&path).map_err(|source| FolderProblem::Missing {
-            path: f.path.clone(),
-            source,
-        })?;
+        let mut file = StopReader {
+            inner: File::open(&path).map_err(|source| FolderProblem::Missing {
+                path: f.path.clone(),
+                source,
+            })?,
+            cancel: cancel.clone(),
+        };
         let mut h = Sha256::new();
         let size = std::io::copy(&mut file, &mut h).map_err(|source| FolderProblem::Read {
             path: f.path.clone(),

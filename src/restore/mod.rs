@@ -43,6 +43,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use target::Target;
 
+/// `work`, unless SIGINT or SIGTERM comes first: then `work` is dropped — its tools killed with
+/// their process groups, its blocking copies stopped (`crate::cancel`), its temp files removed —
+/// and the restore fails with `Stopped` (the caller then drops a database it created).
+async fn unless_stopped<T>(
+    work: impl std::future::Future<Output = Result<T, RestoreError>>,
+) -> Result<T, RestoreError> {
+    tokio::select! {
+        r = work => r,
+        () = crate::supervisor::signals::wait_for_stop() => Err(RestoreError::Stopped),
+    }
+}
+
 /// May dbstash overwrite the target?
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Consent {
@@ -363,10 +375,10 @@ pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, Rest
         progress,
         identities: plan.identities.clone(),
     };
-    let result = async {
+    let result = unless_stopped(async {
         target::postgis(&target, req.temp_dir).await?;
         apply(job, &target, &src, req.temp_dir, created).await
-    }
+    })
     .await;
     if let Some(b) = bar {
         b.stop();
@@ -425,7 +437,7 @@ async fn restore_rdb_file(
         progress: None,
         identities: plan.identities.clone(),
     };
-    let (sib, pumped) = pipeline::into_file(&src, path).await?;
+    let (sib, pumped) = unless_stopped(pipeline::into_file(&src, path)).await?;
     let info = check_rdb_file(&sib.path)?;
     if info.trailer > 0 {
         // Leave a clean RDB: drop redis-cli's transfer mark.

@@ -11,6 +11,7 @@ use super::layout::Layout;
 use super::pump::{self, Expect, PumpError, Pumped};
 use super::run_dir;
 use super::RestoreError;
+use crate::cancel::{Cancel, StopReader};
 use crate::plan::command::CommandSpec;
 use crate::proc::{self, ProcGroup};
 use crate::run::record::Backup;
@@ -67,13 +68,20 @@ pub async fn transfer<W: Write + Send + 'static>(
     };
     let codec = src.layout.codec;
     let progress = src.progress.clone();
+    // The pump is a blocking thread: this guard stops it at its next read when the restore is
+    // interrupted (its future dropped), so it neither writes on nor holds the process at exit.
+    let cancel = Cancel::new();
+    let _stop_pump = cancel.on_drop();
     let task = tokio::task::spawn_blocking(move || {
-        let mut reader = reader;
+        let mut reader = StopReader {
+            inner: reader,
+            cancel,
+        };
         let mut writer = writer;
         let ids = identities.as_ref().map(|i| i.0.as_slice());
         let r = pump::pump_with(&mut reader, codec, ids, &expect, &mut writer, progress);
         drop(writer);
-        (r, reader)
+        (r, reader.inner)
     });
     let (pumped, reader) = match task.await {
         Ok(x) => x,

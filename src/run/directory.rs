@@ -5,6 +5,7 @@
 use super::record::{self, Record};
 use super::relay::RelayStats;
 use super::unit::{base_record, remove_backup, retain, write_records, Ctx, Done};
+use crate::cancel::{Cancel, StopReader};
 use crate::plan::{JobPlan, ObjectName};
 use crate::storage::Storage;
 use jiff::Timestamp;
@@ -19,17 +20,26 @@ pub struct Named<'a> {
     pub versions: BTreeMap<String, String>,
 }
 
-/// Every file under `dir` with its size and sha256, in path order.
-fn sum_tree(dir: &Path) -> std::io::Result<Vec<record::FileSum>> {
+/// Every file under `dir` with its size and sha256, in path order. Stops at its next read once
+/// `cancel` is set (a dump folder can hold hundreds of gigabytes).
+fn sum_tree(dir: &Path, cancel: &Cancel) -> std::io::Result<Vec<record::FileSum>> {
     use sha2::{Digest, Sha256};
-    fn walk(root: &Path, d: &Path, out: &mut Vec<record::FileSum>) -> std::io::Result<()> {
+    fn walk(
+        root: &Path,
+        d: &Path,
+        out: &mut Vec<record::FileSum>,
+        cancel: &Cancel,
+    ) -> std::io::Result<()> {
         for e in std::fs::read_dir(d)? {
             let e = e?;
             let t = e.file_type()?;
             if t.is_dir() {
-                walk(root, &e.path(), out)?;
+                walk(root, &e.path(), out, cancel)?;
             } else if t.is_file() {
-                let mut f = File::open(e.path())?;
+                let mut f = StopReader {
+                    inner: File::open(e.path())?,
+                    cancel: cancel.clone(),
+                };
                 let mut h = Sha256::new();
                 let size = std::io::copy(&mut f, &mut h)?;
                 let path = e.path();
@@ -44,7 +54,7 @@ fn sum_tree(dir: &Path) -> std::io::Result<Vec<record::FileSum>> {
         Ok(())
     }
     let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
+    walk(dir, dir, &mut out, cancel)?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
@@ -60,7 +70,11 @@ pub async fn finish(
 ) -> Result<Done, String> {
     let key = named.key;
     let d = dir.to_path_buf();
-    let files = tokio::task::spawn_blocking(move || sum_tree(&d))
+    // Hashing runs on a blocking thread: this guard stops it if the run is cut short (the copies
+    // below stop the same way, inside `upload_dir`).
+    let cancel = Cancel::new();
+    let _stop_hashing = cancel.on_drop();
+    let files = tokio::task::spawn_blocking(move || sum_tree(&d, &cancel))
         .await
         .map_err(|e| format!("hashing task: {e}"))?
         .map_err(|e| format!("cannot read the dump folder: {e}"))?;
@@ -117,4 +131,25 @@ pub async fn finish(
         remotes: written.into_iter().map(|(_, n)| n).collect(),
         dropped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sum_tree_lists_every_file_and_stops_when_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/a"), b"abc").unwrap();
+        std::fs::write(dir.path().join("toc.dat"), b"").unwrap();
+        let sums = sum_tree(dir.path(), &Cancel::new()).unwrap();
+        let paths: Vec<&str> = sums.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["sub/a", "toc.dat"]);
+        assert_eq!(sums[0].size, 3);
+        let cancel = Cancel::new();
+        cancel.set();
+        let e = sum_tree(dir.path(), &cancel).unwrap_err();
+        assert!(e.to_string().contains("stopped"), "{e}");
+    }
 }

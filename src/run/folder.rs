@@ -1,6 +1,7 @@
 //! `tar` mode's first half: the dump tool writes a folder in the run's private temp space (checked
 //! for room first), which is then streamed as a tar archive into the same relay as stream mode.
 
+use crate::cancel::{Cancel, StopWriter};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -49,10 +50,19 @@ pub fn folder_size(dir: &Path) -> u64 {
 /// A tar stream of `dir`'s contents (paths relative to it), written by a blocking task into a
 /// pipe whose read end is returned for the relay. The task's result must be judged before the
 /// backup is committed: if it fails, the relay sees an early EOF that looks like a complete stream.
-pub fn tar_stream(dir: PathBuf) -> io::Result<(File, tokio::task::JoinHandle<io::Result<()>>)> {
+/// The task stops at its next write once `cancel` is set (a run cut short: dropping the task's
+/// handle would not stop it, and the process would wait for it at exit).
+pub fn tar_stream(
+    dir: PathBuf,
+    cancel: Cancel,
+) -> io::Result<(File, tokio::task::JoinHandle<io::Result<()>>)> {
     let (r, w) = nix::unistd::pipe().map_err(io::Error::from)?;
     let task = tokio::task::spawn_blocking(move || {
-        let mut b = tar::Builder::new(File::from(w));
+        let out = StopWriter {
+            inner: File::from(w),
+            cancel,
+        };
+        let mut b = tar::Builder::new(out);
         b.follow_symlinks(false);
         b.mode(tar::HeaderMode::Deterministic);
         b.append_dir_all(".", &dir)?;
@@ -73,7 +83,7 @@ mod tests {
         std::fs::write(dir.path().join("toc.dat"), b"PGDMP...").unwrap();
         std::fs::write(dir.path().join("sub/1.dat"), vec![7u8; 100_000]).unwrap();
         assert_eq!(folder_size(dir.path()), 100_008);
-        let (mut r, task) = tar_stream(dir.path().to_path_buf()).unwrap();
+        let (mut r, task) = tar_stream(dir.path().to_path_buf(), Cancel::new()).unwrap();
         let mut bytes = Vec::new();
         r.read_to_end(&mut bytes).unwrap();
         task.await.unwrap().unwrap();
@@ -87,6 +97,28 @@ mod tests {
             std::fs::read(out.path().join("sub/1.dat")).unwrap().len(),
             100_000
         );
+    }
+
+    /// A folder's tar stops at its next write once the flag is set: it ends with an error, not
+    /// with a complete stream (the reader drains the pipe slowly to its end throughout).
+    #[tokio::test]
+    async fn tar_stream_stops_when_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        // Dense: tar stores sparse files as such. ~5 s at the pace the reader below drains.
+        std::fs::write(dir.path().join("big"), vec![1u8; 16 << 20]).unwrap();
+        let cancel = Cancel::new();
+        let (mut r, task) = tar_stream(dir.path().to_path_buf(), cancel.clone()).unwrap();
+        let drain = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 << 10];
+            while r.read(&mut buf).is_ok_and(|n| n > 0) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        cancel.set();
+        let err = task.await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("stopped"), "{err}");
+        drain.join().unwrap();
     }
 
     #[test]

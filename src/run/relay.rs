@@ -4,6 +4,7 @@
 //! Synchronous on purpose: it runs on its own thread with blocking pipes, and its buffers are
 //! bounded, so memory does not grow with the database.
 
+use crate::cancel::{Cancel, StopReader};
 use crate::engine::Codec;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
@@ -184,12 +185,15 @@ pub fn relay<R: Read, W: Write + Send>(
 
 /// `relay` for the run's own descriptors. A plain stream (no compression, no age) from a pipe
 /// into one upload pipe takes the zero-copy path (`tee_plain`); everything else goes to `relay`.
+/// Either stops at its next read once `cancel` is set: a run cut short must not leave this
+/// thread compressing into a local file for minutes (tokio waits for it at exit).
 pub fn relay_files(
     src: std::fs::File,
     dst: Tee<std::fs::File>,
     codec: Codec,
     recipients: Option<&[String]>,
     progress: Option<Arc<AtomicU64>>,
+    cancel: &Cancel,
 ) -> io::Result<(RelayStats, Tee<std::fs::File>)> {
     #[cfg(target_os = "linux")]
     if codec == Codec::None
@@ -199,9 +203,13 @@ pub fn relay_files(
         && is_pipe(&dst.outs[0].writer)
     {
         let mut dst = dst;
-        let stats = tee_plain(&src, &mut dst.outs[0], progress.as_deref())?;
+        let stats = tee_plain(&src, &mut dst.outs[0], progress.as_deref(), cancel)?;
         return Ok((stats, dst));
     }
+    let src = StopReader {
+        inner: src,
+        cancel: cancel.clone(),
+    };
     relay(src, dst, codec, recipients, progress)
 }
 
@@ -221,6 +229,7 @@ fn tee_plain(
     src: &std::fs::File,
     out: &mut TeeOut<std::fs::File>,
     progress: Option<&AtomicU64>,
+    cancel: &Cancel,
 ) -> io::Result<RelayStats> {
     use nix::errno::Errno;
     use nix::fcntl::{tee, SpliceFFlags};
@@ -231,6 +240,7 @@ fn tee_plain(
     let mut count = 0u64;
     let mut reader = src;
     loop {
+        cancel.check()?;
         let want = if out.failed.is_some() {
             CHUNK
         } else {
@@ -551,7 +561,7 @@ mod tests {
         });
         let progress = AtomicU64::new(0);
         let mut tee = tee_out(up_w, false);
-        let stats = tee_plain(&src_r, &mut tee.outs[0], Some(&progress)).unwrap();
+        let stats = tee_plain(&src_r, &mut tee.outs[0], Some(&progress), &Cancel::new()).unwrap();
         drop(tee);
         feed.join().unwrap();
         let got = drain.join().unwrap();
@@ -576,7 +586,14 @@ mod tests {
                 let input = input.clone();
                 std::thread::spawn(move || src_w.write_all(&input).is_ok())
             };
-            let res = relay_files(src_r, tee_out(up_w, optional), Codec::None, None, None);
+            let res = relay_files(
+                src_r,
+                tee_out(up_w, optional),
+                Codec::None,
+                None,
+                None,
+                &Cancel::new(),
+            );
             if optional {
                 let (stats, tee) = res.unwrap();
                 assert!(tee.outs[0].failed.is_some());
@@ -588,6 +605,36 @@ mod tests {
                 assert!(err.to_string().contains("remote `r`"), "{err}");
                 let _ = feed.join();
             }
+        }
+    }
+
+    /// Both paths (compressing into a file, and tee between pipes) stop reading an endless dump
+    /// once the flag is set: the relay fails instead of running until the dump ends.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn relay_stops_an_endless_stream_when_cancelled() {
+        for codec in [Codec::Zstd { level: 3 }, Codec::None] {
+            let (src_r, mut src_w) = pipe();
+            let feed = std::thread::spawn(move || {
+                let block = vec![b'x'; 64 << 10];
+                while src_w.write_all(&block).is_ok() {}
+            });
+            let (up_r, up_w) = pipe();
+            let drain = std::thread::spawn(move || io::copy(&mut { up_r }, &mut io::sink()));
+            let cancel = Cancel::new();
+            let stop = {
+                let cancel = cancel.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    cancel.set();
+                })
+            };
+            let res = relay_files(src_r, tee_out(up_w, false), codec, None, None, &cancel);
+            let err = res.err().expect("an endless stream ended");
+            assert!(err.to_string().contains("stopped"), "{codec:?}: {err}");
+            stop.join().unwrap();
+            feed.join().unwrap();
+            drain.join().unwrap().unwrap();
         }
     }
 

@@ -14,13 +14,12 @@
 //! reads the copy (compressing it into a local file can take minutes) is stopped the same way:
 //! see [`Snapshot::stop`].
 
+use crate::cancel::Cancel;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Pages copied per step: between two steps the copy looks for cancellation. 1024 pages is
@@ -59,15 +58,6 @@ pub enum SnapshotError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// Set when dropped: tells the copy thread to stop.
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 /// A finished snapshot: the file for the relay to read, and what stops that relay.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -92,8 +82,8 @@ impl Drop for StopReading {
 /// A consistent copy of the SQLite database `src` in the new private file `dst` (0600). Dropping
 /// the future stops the copy within one step and removes `dst`.
 pub async fn snapshot(src: PathBuf, dst: PathBuf) -> Result<Snapshot, SnapshotError> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    let _stop_on_drop = CancelOnDrop(cancel.clone());
+    let cancel = Cancel::new();
+    let _stop_on_drop = cancel.on_drop();
     tokio::task::spawn_blocking(move || {
         let copied = copy(&src, &dst, &cancel).and_then(|()| open_copy(&dst));
         if copied.is_err() {
@@ -119,7 +109,7 @@ fn open_copy(dst: &Path) -> Result<Snapshot, SnapshotError> {
 }
 
 /// The copy's stages: open the source, freeze one version of it, copy it page by page.
-fn copy(src: &Path, dst: &Path, cancel: &AtomicBool) -> Result<(), SnapshotError> {
+fn copy(src: &Path, dst: &Path, cancel: &Cancel) -> Result<(), SnapshotError> {
     if !src.exists() {
         return Err(SnapshotError::Missing(src.to_path_buf()));
     }
@@ -143,7 +133,7 @@ fn open_source(src: &Path) -> Result<Connection, SnapshotError> {
 /// Open a read transaction and read from it, so it holds its snapshot of the database until the
 /// connection closes (a bare `BEGIN` takes no lock). Waits, cancellably, while another connection
 /// holds an exclusive lock.
-fn begin_read(from: &Connection, src: &Path, cancel: &AtomicBool) -> Result<(), SnapshotError> {
+fn begin_read(from: &Connection, src: &Path, cancel: &Cancel) -> Result<(), SnapshotError> {
     let failed = |source| SnapshotError::Open {
         path: src.to_path_buf(),
         source,
@@ -165,8 +155,8 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-fn wait_busy(src: &Path, cancel: &AtomicBool) -> Result<(), SnapshotError> {
-    if cancel.load(Ordering::Relaxed) {
+fn wait_busy(src: &Path, cancel: &Cancel) -> Result<(), SnapshotError> {
+    if cancel.is_set() {
         return Err(SnapshotError::Cancelled(src.to_path_buf()));
     }
     std::thread::sleep(BUSY_PAUSE);
@@ -201,7 +191,7 @@ fn copy_pages(
     from: &Connection,
     to: &mut Connection,
     src: &Path,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
 ) -> Result<(), SnapshotError> {
     let failed = |source| SnapshotError::Step {
         path: src.to_path_buf(),
@@ -209,7 +199,7 @@ fn copy_pages(
     };
     let backup = Backup::new(from, to).map_err(failed)?;
     loop {
-        if cancel.load(Ordering::Relaxed) {
+        if cancel.is_set() {
             return Err(SnapshotError::Cancelled(src.to_path_buf()));
         }
         match backup.step(PAGES_PER_STEP).map_err(failed)? {

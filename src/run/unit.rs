@@ -269,12 +269,15 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         }
     }
 
-    // Start the producer of the bytes.
+    // Start the producer of the bytes. The tar writer and the relay are blocking threads that a
+    // dropped future does not stop: this guard does (a run cut short by its timeout or shutdown).
+    let cancel = crate::cancel::Cancel::new();
+    let _stop_copies = cancel.on_drop();
     let mut dump_tail = StderrTail::empty();
     // A SQLite snapshot's relay stops reading when this is dropped (a run cut short).
     let mut _snapshot_stop = None;
     let (source, mut producer): (File, Producer) = match (&plan.dump, folder_src) {
-        (_, Some(dir)) => match folder::tar_stream(dir) {
+        (_, Some(dir)) => match folder::tar_stream(dir, cancel.clone()) {
             Ok((r, task)) => (r, Producer::Tar(task)),
             Err(e) => {
                 abort_all(ups, ctx, &key).await;
@@ -315,8 +318,17 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         .map(|p| super::progress::Progress::expecting(&plan.job, p, expected));
     let codec = plan.codec;
     let recipients = plan.encrypt.as_ref().map(|e| e.recipients.clone());
+    let relay_cancel = cancel.clone();
     let mut relay_task = tokio::task::spawn_blocking(move || {
-        relay::relay_files(source, Tee { outs }, codec, recipients.as_deref(), progress)
+        let tee = Tee { outs };
+        relay::relay_files(
+            source,
+            tee,
+            codec,
+            recipients.as_deref(),
+            progress,
+            &relay_cancel,
+        )
     });
     // Watch the relay, the producer and the required uploads at once. Whichever fails first stops
     // the others now (SIGKILL to the dump's group; rclone, which never sees EOF, is aborted below):

@@ -5,6 +5,7 @@
 use super::{
     Download, DownloadKind, Entry, Reservation, Storage, StorageError, Upload, UploadKind,
 };
+use crate::cancel::Cancel;
 use crate::proc::ProcGroup;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -255,15 +256,26 @@ impl Storage for LocalStorage {
         let part = dest.with_file_name(part_name(&name, std::process::id()));
         let (src, d, p) = (local.to_path_buf(), dest.clone(), part.clone());
         let k = key.to_string();
+        // The copy stops between two chunks when this future is dropped (a run's timeout or
+        // shutdown), and removes its part folder itself: nobody awaits it any more.
+        let cancel = Cancel::new();
+        let _stop_copy = cancel.on_drop();
         tokio::task::spawn_blocking(move || {
             if let Some(parent) = d.parent() {
                 make_dirs(parent)?;
             }
             let _ = fs::remove_dir_all(&p);
-            copy_tree(&src, &p)?;
-            // Replaces only the empty folder this run reserved; a folder with anything in it
-            // (someone else's) makes this fail instead of being overwritten.
-            fs::rename(&p, &d)?;
+            // Looked at once more before the rename: a run cut short meanwhile has already
+            // deleted `d` (its cleanup), and a folder renamed in after that would have no record.
+            // The rename replaces only the empty folder this run reserved; a folder with anything
+            // in it (someone else's) makes it fail instead of being overwritten.
+            let copied = copy_tree(&src, &p, &cancel)
+                .and_then(|()| cancel.check())
+                .and_then(|()| fs::rename(&p, &d));
+            if copied.is_err() {
+                let _ = fs::remove_dir_all(&p);
+            }
+            copied?;
             sync_dir(&d);
             Ok::<(), std::io::Error>(())
         })
@@ -288,7 +300,10 @@ impl Storage for LocalStorage {
                 src.display()
             )));
         }
-        tokio::task::spawn_blocking(move || copy_tree(&src, &dst))
+        // Stops when this future is dropped (an interrupted restore); the caller's folder goes.
+        let cancel = Cancel::new();
+        let _stop_copy = cancel.on_drop();
+        tokio::task::spawn_blocking(move || copy_tree(&src, &dst, &cancel))
             .await
             .map_err(|e| StorageError::Other(format!("copy task failed: {e}")))?
             .map_err(io("copy folder", key))
@@ -308,24 +323,55 @@ impl Storage for LocalStorage {
 }
 
 /// Copy regular files and folders (symlinks are not followed nor copied), fsync'ing each file.
-/// Copies are private (0600 files, 0700 folders) whatever the source's modes.
-fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+/// Copies are private (0600 files, 0700 folders) whatever the source's modes. Stops with an
+/// error between two chunks once `cancel` is set.
+fn copy_tree(src: &Path, dst: &Path, cancel: &Cancel) -> std::io::Result<()> {
     make_dirs(dst)?;
     for e in fs::read_dir(src)? {
         let e = e?;
         let t = e.file_type()?;
         let to = dst.join(e.file_name());
         if t.is_dir() {
-            copy_tree(&e.path(), &to)?;
+            copy_tree(&e.path(), &to, cancel)?;
         } else if t.is_file() {
-            let mut from = File::open(e.path())?;
-            let mut out = create_private(&to)?;
-            std::io::copy(&mut from, &mut out)?;
-            out.sync_all()?;
+            copy_file(&e.path(), &to, cancel)?;
         }
     }
     if let Ok(d) = File::open(dst) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// `fs::copy` (permissions included) in 64 MiB chunks, looking at `cancel` between two, then fsync.
+fn copy_file(from: &Path, to: &Path, cancel: &Cancel) -> std::io::Result<()> {
+    use std::io::Read;
+    const CHUNK: u64 = 64 << 20;
+    cancel.check()?;
+    let mut src = File::open(from)?;
+    let mut dst = create_private(to)?;
+    while std::io::copy(&mut (&mut src).take(CHUNK), &mut dst)? > 0 {
+        cancel.check()?;
+    }
+    dst.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_tree_stops_when_cancelled() {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        std::fs::create_dir(src.path().join("sub")).unwrap();
+        std::fs::write(src.path().join("sub/a"), b"abc").unwrap();
+        let cancel = Cancel::new();
+        copy_tree(src.path(), &dst.path().join("x"), &cancel).unwrap();
+        assert_eq!(std::fs::read(dst.path().join("x/sub/a")).unwrap(), b"abc");
+        cancel.set();
+        let e = copy_tree(src.path(), &dst.path().join("y"), &cancel).unwrap_err();
+        assert!(e.to_string().contains("stopped"), "{e}");
+        assert!(!dst.path().join("y/sub/a").exists());
+    }
 }
