@@ -520,3 +520,30 @@ fn a_manifest_deleted_or_replaced_by_a_folder_is_a_failed_reload() {
     assert!(notified_again, "folder not notified: {:?}", hook.bodies());
     assert!(t.log().contains("config_rejected"), "{}", t.log());
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_without_a_panic() {
+    // `dbstash schema | head -c 1`, `dbstash list | head`: the reader goes away. The command ends
+    // like any Unix tool whose pipe closed (exit 141), with nothing on stderr — never a panic.
+    let t = Test::new().manifest(
+        "version: 1\nremotes: { l: { path: '{dir}/out' } }\njobs:\n  a: { engine: sqlite, database: '{dir}/a.db', remote: l, schedule: '@daily' }\n",
+    );
+    for args in [
+        &["schema"][..],
+        &["validate"],
+        &["plan", "--offline"],
+        &["man"],
+    ] {
+        let mut child = t
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before the first write
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+    }
+}

@@ -216,14 +216,8 @@ fn without_headings(roff: &[u8]) -> Vec<u8> {
 }
 
 fn write_stdout(bytes: &[u8]) -> i32 {
+    // A reader that went away ends the command as `outln!` does (exit 141, no message).
     let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => 0,
-        // `dbstash completions bash | head` closes the pipe early: not an error worth a message.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
-        Err(e) => {
-            eprintln!("dbstash: cannot write to stdout: {e}");
-            1
-        }
-    }
+    super::out_result(out.write_all(bytes).and_then(|()| out.flush()));
+    0
 }

@@ -40,17 +40,17 @@ pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> i32 {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             }
             OutputFormat::Text => {
                 // After a listing error, "none" would be a claim about a remote we could not read.
                 if rows.is_empty() && !failed {
-                    println!("no complete backups");
+                    outln!("no complete backups");
                 }
                 for (p, b) in &rows {
                     let t = b.record.finished.to_zoned(p.zone().tz).strftime("%Y-%m-%d %H:%M:%S %Z").to_string();
                     let on = if p.remotes.len() > 1 { format!("  on {}", p.remote.name) } else { String::new() };
-                    println!("{:<16} {:<48} {}  {:>10}  {}{on}", p.job, b.id, t, human_size(b.record.size), b.record.sha256);
+                    outln!("{:<16} {:<48} {}  {:>10}  {}{on}", p.job, b.id, t, human_size(b.record.size), b.record.sha256);
                 }
             }
         }

@@ -1,5 +1,39 @@
 //! The command line: one file per subcommand, each returning its exit code.
 
+/// `println!`/`print!` for command output: a reader that went away (`dbstash list | head`) ends
+/// the command like any Unix tool whose pipe closed — exit 141, nothing on stderr — where
+/// `println!` would panic. SIGPIPE itself stays ignored, so a child's closed stdin is an error
+/// the pipeline handles, not the death of dbstash.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        $crate::cli::out_result(writeln!(std::io::stdout().lock(), $($t)*));
+    }};
+}
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        $crate::cli::out_result(write!(std::io::stdout().lock(), $($t)*));
+    }};
+}
+
+/// Exit code of a process killed by SIGPIPE (128 + 13), which is what scripts expect.
+const EXIT_PIPE_CLOSED: i32 = 141;
+
+#[doc(hidden)]
+pub fn out_result(r: std::io::Result<()>) {
+    match r {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            std::process::exit(EXIT_PIPE_CLOSED)
+        }
+        Err(e) => {
+            eprintln!("dbstash: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 mod backup;
 mod completions;
 mod health;

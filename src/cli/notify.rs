@@ -40,7 +40,7 @@ pub fn test(config: &Path, name: &str) -> i32 {
     let result = runtime.block_on(dispatcher.send_one(name, &Event::test(name)));
     match result {
         Ok(d) if d.ok => {
-            println!("notifier {name}: sent ({})", attempts(d.attempts));
+            outln!("notifier {name}: sent ({})", attempts(d.attempts));
             0
         }
         Ok(d) => {

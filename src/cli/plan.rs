@@ -49,7 +49,7 @@ pub fn run(config: &Path, jobs: &[String], format: OutputFormat, offline: bool) 
                     };
                     text.push_str(&format!("  {:<13}{line}\n", "found now"));
                 }
-                println!("{text}");
+                outln!("{text}");
             }
         }
         OutputFormat::Json => {
@@ -71,7 +71,7 @@ pub fn run(config: &Path, jobs: &[String], format: OutputFormat, offline: bool) 
                     v
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({ "jobs": all }))
                     .unwrap_or_default()

@@ -22,7 +22,7 @@ pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> i32 {
             let store = AnyStorage::for_plan(p);
             match retention::apply(p, &store, now, dry_run).await {
                 Ok(r) => {
-                    println!(
+                    outln!(
                         "job {} ({})",
                         p.job,
                         crate::plan::retention::describe(p.retention)
@@ -33,11 +33,11 @@ pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> i32 {
                             (false, true) => "would delete",
                             (false, false) => "deleted",
                         };
-                        println!("  {action:<13} {}  ({})", v.id, v.reason);
+                        outln!("  {action:<13} {}  ({})", v.id, v.reason);
                     }
                     for l in &r.stale {
                         let action = if dry_run { "would delete" } else { "deleted" };
-                        println!("  {action:<13} {}  ({})", l.name, l.why);
+                        outln!("  {action:<13} {}  ({})", l.name, l.why);
                     }
                     for e in &r.errors {
                         eprintln!("dbstash: job {}: {e}", p.job);

@@ -51,7 +51,7 @@ pub fn kubernetes(config: &Path, jobs: &[String], image: &str) -> i32 {
             for w in &out.warnings {
                 eprintln!("warning: {w}");
             }
-            print!("{}", out.yaml);
+            out!("{}", out.yaml);
             0
         }
         Err(errors) => {

@@ -254,7 +254,7 @@ pub fn run(
                 size = r.stored_bytes, raw_size = r.raw_bytes, sha256 = %r.sha256,
                 duration_seconds = r.duration.as_secs_f64(), "restore complete"
             );
-            println!(
+            outln!(
                 "restored backup {} of job {} into {}{}: {} read (sha256 {} matches its record), {} restored, in {:.1}s",
                 r.backup,
                 plan.job,

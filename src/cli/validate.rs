@@ -18,7 +18,7 @@ pub fn run(config: &Path, format: ValidateFormat, deny_warnings: bool) -> i32 {
                 eprintln!("{d}");
             }
             if valid {
-                println!(
+                outln!(
                     "{}: valid ({jobs} job{})",
                     config.display(),
                     if jobs == 1 { "" } else { "s" }
@@ -33,7 +33,7 @@ pub fn run(config: &Path, format: ValidateFormat, deny_warnings: bool) -> i32 {
         }
         ValidateFormat::Github => {
             for d in &diags {
-                println!("{}", d.github());
+                outln!("{}", d.github());
             }
         }
         ValidateFormat::Json => {
@@ -45,7 +45,7 @@ pub fn run(config: &Path, format: ValidateFormat, deny_warnings: bool) -> i32 {
                 "warnings": warnings,
                 "diagnostics": diags,
             });
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
     }
     if valid {

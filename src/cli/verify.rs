@@ -55,12 +55,12 @@ pub fn run(
             return match restore::drill_backup(&plan, &store, b, &target, &m.settings.temp_dir).await {
                 Ok(r) => {
                     for t in &r.tables {
-                        println!("  {:<48} {:>12}", t.name, t.rows);
+                        outln!("  {:<48} {:>12}", t.name, t.rows);
                     }
                     if let Some(n) = &r.note {
-                        println!("note: {n}");
+                        outln!("note: {n}");
                     }
-                    println!("{}", r.summary());
+                    outln!("{}", r.summary());
                     tracing::info!(job = %plan.job, event = "drill_succeeded", backup = %r.backup, tables = r.tables.len(), rows = r.total_rows, "{}", r.summary());
                     0
                 }
@@ -83,7 +83,7 @@ pub fn run(
         for b in &backups {
             match restore::verify(&plan, &store, b).await {
                 Ok(v) => {
-                    println!(
+                    outln!(
                         "ok      {}  {}  sha256 {}  ({}, {} decompressed){}",
                         v.id,
                         human_size(v.stored_bytes),
@@ -97,7 +97,7 @@ pub fn run(
                 Err(e) => {
                     failed += 1;
                     let msg = redact(&e.to_string(), &refs);
-                    println!("FAILED  {}: {msg}", b.id);
+                    outln!("FAILED  {}: {msg}", b.id);
                     tracing::error!(job = %plan.job, event = "verify_failed", backup = %b.id, error = %msg);
                 }
             }
