@@ -6,37 +6,7 @@ mod support;
 use std::io::{Read, Write};
 use std::process::Child;
 use std::time::{Duration, Instant};
-use support::Test;
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((code, body))
-}
-
-/// The value of one metric line (exact labels), or 0.
-fn metric(port: u16, line_prefix: &str) -> f64 {
-    http_get(port, "/metrics")
-        .and_then(|(_, body)| {
-            body.lines()
-                .find(|l| l.starts_with(line_prefix))
-                .and_then(|l| l.rsplit(' ').next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0.0)
-}
+use support::{metric, Test};
 
 /// The supervisor, killed when the test ends (also when it fails).
 struct Sup(Child);

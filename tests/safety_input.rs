@@ -459,24 +459,6 @@ fn read_request(mut s: std::net::TcpStream) -> Option<String> {
     }
 }
 
-fn metric(port: u16, prefix: &str) -> f64 {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return 0.0;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    );
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[test]
 fn a_manifest_deleted_or_replaced_by_a_folder_is_a_failed_reload() {
     let hook = Hook::start();
@@ -492,10 +474,12 @@ fn a_manifest_deleted_or_replaced_by_a_folder_is_a_failed_reload() {
         "{}",
         t.log()
     );
-    assert_eq!(metric(port, errors), 0.0);
+    assert_eq!(support::metric(port, errors), 0.0);
 
     std::fs::remove_file(t.path("dbstash.yaml")).unwrap();
-    let counted = support::wait_until(Duration::from_secs(15), || metric(port, errors) >= 1.0);
+    let counted = support::wait_until(Duration::from_secs(15), || {
+        support::metric(port, errors) >= 1.0
+    });
     let notified = support::wait_until(Duration::from_secs(10), || {
         hook.bodies()
             .iter()
@@ -503,8 +487,9 @@ fn a_manifest_deleted_or_replaced_by_a_folder_is_a_failed_reload() {
     });
 
     std::fs::create_dir(t.path("dbstash.yaml")).unwrap();
-    let counted_again =
-        support::wait_until(Duration::from_secs(15), || metric(port, errors) >= 2.0);
+    let counted_again = support::wait_until(Duration::from_secs(15), || {
+        support::metric(port, errors) >= 2.0
+    });
     let notified_again = support::wait_until(Duration::from_secs(10), || {
         hook.bodies()
             .iter()

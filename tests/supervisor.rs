@@ -1,40 +1,10 @@
 //! `dbstash run` as a real process: schedules, overlap, timeouts, reload, shutdown, locking.
 
 mod support;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::Child;
 use std::time::{Duration, Instant};
-use support::Test;
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((code, body))
-}
-
-/// The value of one metric line (exact labels), or 0.
-fn metric(port: u16, line_prefix: &str) -> f64 {
-    http_get(port, "/metrics")
-        .and_then(|(_, body)| {
-            body.lines()
-                .find(|l| l.starts_with(line_prefix))
-                .and_then(|l| l.rsplit(' ').next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0.0)
-}
+use support::{http_get, metric, Test};
 
 fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
@@ -497,7 +467,7 @@ fn a_run_queued_for_a_slot_does_not_start_after_sigterm() {
     );
     sqlite_db(&t);
     let mut sup = Sup::start(&t);
-    let started = |t: &Test| t.log().matches("\"backup_started\"").count();
+    let started = |t: &Test| t.log().matches("\"event\":\"backup_started\"").count();
     assert!(
         wait_until(Duration::from_secs(15), || started(&t) == 1),
         "{}",
@@ -514,5 +484,5 @@ fn a_run_queued_for_a_slot_does_not_start_after_sigterm() {
     );
     let (a, b) = (records(&t, "a").len(), records(&t, "b").len());
     assert_eq!(a + b, 1, "a: {a}, b: {b}\n{log}");
-    assert!(log.contains("\"backup_not_started\""), "{log}");
+    assert!(log.contains("\"event\":\"backup_not_started\""), "{log}");
 }
