@@ -629,3 +629,24 @@ fn the_full_example_shows_every_key_and_validates() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn restore_and_prune_errors_are_json_lines_too() {
+    // Commands that log (restore, prune) print their own closing errors as log lines: under JSON
+    // logs a failing restore or prune leaves nothing on stderr that jq cannot read.
+    let t = Test::new().manifest(
+        "version: 1\nsettings: { temp_dir: '{dir}/tmp', log: { format: json } }\nremotes: { l: { path: '{dir}/out' } }\njobs:\n  a: { engine: sqlite, database: '{dir}/app.db', remote: l, schedule: '@daily' }\n",
+    );
+    sqlite_db(&t);
+    std::fs::write(t.path("out"), "a file where the remote's folder should be").unwrap();
+    for args in [&["restore", "a", "--yes"][..], &["prune"]] {
+        let r = t.run(args);
+        assert_ne!(r.code(), 0, "{args:?}: {}", r.stderr());
+        let lines = json_lines(&r.stderr());
+        assert!(
+            lines.iter().any(|l| l["level"] == "ERROR"),
+            "{args:?}: {}",
+            r.stderr()
+        );
+    }
+}

@@ -17,6 +17,14 @@ macro_rules! out {
     }};
 }
 
+/// A command's own error line after logging is set up: `dbstash: …` for people, or an ERROR log
+/// line when logs are JSON (so `2>&1 | jq` reads every line).
+macro_rules! errln {
+    ($($t:tt)*) => {
+        $crate::logging::print_error(&format!($($t)*))
+    };
+}
+
 /// Exit code of a process killed by SIGPIPE (128 + 13), which is what scripts expect.
 const EXIT_PIPE_CLOSED: i32 = 141;
 

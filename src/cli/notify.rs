@@ -26,14 +26,14 @@ pub fn test(config: &Path, name: &str) -> i32 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("dbstash: cannot start the async runtime: {e}");
+            errln!("cannot start the async runtime: {e}");
             return 1;
         }
     };
     let dispatcher = match Dispatcher::new(manifest.notifiers) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("dbstash: {e}");
+            errln!("{e}");
             return 1;
         }
     };

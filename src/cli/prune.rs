@@ -40,15 +40,12 @@ pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> i32 {
                         outln!("  {action:<13} {}  ({})", l.name, l.why);
                     }
                     for e in &r.errors {
-                        eprintln!("dbstash: job {}: {e}", p.job);
+                        errln!("job {}: {e}", p.job);
                         code = 1;
                     }
                 }
                 Err(e) => {
-                    eprintln!(
-                        "dbstash: job {}: cannot list remote `{}`: {e}",
-                        p.job, p.remote.name
-                    );
+                    errln!("job {}: cannot list remote `{}`: {e}", p.job, p.remote.name);
                     code = 1;
                 }
             }

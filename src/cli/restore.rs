@@ -206,24 +206,24 @@ pub fn run(
     let plan = match pick.apply(plan) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("dbstash: {e}");
+            errln!("{e}");
             return exit::INVALID;
         }
     };
     let to = match to.resolve(plan.engine) {
         Ok(uri) => uri,
         Err(e) => {
-            eprintln!("dbstash: {e}");
+            errln!("{e}");
             return exit::INVALID;
         }
     };
     let to = to.as_ref().map(Secret::expose);
     if plan.databases.is_many() {
-        eprintln!("dbstash: job {job} backs up several databases: pass --database NAME (see `dbstash list --job {job}`)");
+        errln!("job {job} backs up several databases: pass --database NAME (see `dbstash list --job {job}`)");
         return exit::INVALID;
     }
     if plan.database == crate::plan::GLOBALS_DB {
-        eprintln!("dbstash: the {} backup holds roles and tablespaces, which belong to the whole server and usually exist already; download it (`dbstash verify` checks it) and apply what you need with `psql -f`", crate::plan::GLOBALS_DB);
+        errln!("the {} backup holds roles and tablespaces, which belong to the whole server and usually exist already; download it (`dbstash verify` checks it) and apply what you need with `psql -f`", crate::plan::GLOBALS_DB);
         return exit::INVALID;
     }
     let consent = if yes {
@@ -274,9 +274,9 @@ pub fn run(
             }
             match e {
                 RestoreError::NotConfirmed(_) | RestoreError::Usage(_) => {
-                    eprintln!("dbstash: {msg}")
+                    errln!("{msg}")
                 }
-                _ => eprintln!("dbstash: restore of job {} failed: {msg}", plan.job),
+                _ => errln!("restore of job {} failed: {msg}", plan.job),
             }
             exit::FAILED
         }
