@@ -9,6 +9,7 @@
 //! The output is a readable multi-document YAML stream written by a small emitter (below) from
 //! `serde_json` values: no YAML serialisation dependency.
 
+use crate::manifest::interp;
 use crate::manifest::yaml::{self, Kind, Node};
 use crate::manifest::Manifest;
 use serde_json::{json, Map, Value};
@@ -876,22 +877,15 @@ struct Rewrite {
 /// Every `${NAME:-default}` with a non-empty default in `s` (`$${` is a literal).
 fn secret_defaults(s: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut rest = s;
-    while let Some(pos) = rest.find('$') {
-        let after = &rest[pos..];
-        if let Some(tail) = after.strip_prefix("$${") {
-            rest = tail;
-        } else if let Some(tail) = after.strip_prefix("${") {
-            let Some(end) = tail.find('}') else { break };
-            let expr = &tail[..end];
-            if let Some((name, default)) = expr.split_once(":-") {
-                if !default.is_empty() {
-                    out.push((format!("${{{expr}}}"), name.to_string()));
-                }
-            }
-            rest = &tail[end + 1..];
-        } else {
-            rest = &after[1..];
+    for piece in interp::pieces(s) {
+        match piece {
+            interp::Piece::Var {
+                expr,
+                name,
+                default: Some(d),
+            } if !d.is_empty() => out.push((format!("${{{expr}}}"), name.to_string())),
+            interp::Piece::Unterminated => break,
+            _ => {}
         }
     }
     out
@@ -994,24 +988,11 @@ fn variables_without_default(text: &str) -> BTreeSet<String> {
 
 /// `${NAME}` / `${NAME:-default}` references in one string (`$${` is a literal).
 fn collect_variables(s: &str, out: &mut BTreeSet<String>) {
-    let mut rest = s;
-    while let Some(pos) = rest.find('$') {
-        let after = &rest[pos..];
-        if let Some(tail) = after.strip_prefix("$${") {
-            rest = tail;
-        } else if let Some(tail) = after.strip_prefix("${") {
-            let Some(end) = tail.find('}') else { return };
-            let expr = &tail[..end];
-            let name = expr.split_once(":-").map(|(n, _)| n).unwrap_or(expr);
-            if !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                && !name.as_bytes()[0].is_ascii_digit()
-            {
+    for piece in interp::pieces(s) {
+        if let interp::Piece::Var { name, .. } = piece {
+            if interp::valid_name(name) {
                 out.insert(name.to_string());
             }
-            rest = &tail[end + 1..];
-        } else {
-            rest = &after[1..];
         }
     }
 }

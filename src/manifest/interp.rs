@@ -11,47 +11,99 @@ pub struct InterpError {
 }
 
 /// Expand one string. `lookup` is the environment (a parameter so tests need not touch the process env).
+/// One piece of a string as `${…}` interpolation reads it. The one scanner of that syntax:
+/// expansion here, and the renderer's look at which variables a manifest uses.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Literal text (an escaped `$${` comes as the text `${`, a lone `$` as `$`).
+    Text(&'a str),
+    /// `${expr}`: `name`, and the default after `:-` if any.
+    Var {
+        expr: &'a str,
+        name: &'a str,
+        default: Option<&'a str>,
+    },
+    /// A `${` with no closing `}`: the scan ends here.
+    Unterminated,
+}
+
+/// The pieces of `s`, in order.
+pub fn pieces(s: &str) -> impl Iterator<Item = Piece<'_>> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        if r.is_empty() {
+            rest = None;
+            return None;
+        }
+        let Some(pos) = r.find('$') else {
+            rest = None;
+            return Some(Piece::Text(r));
+        };
+        if pos > 0 {
+            rest = Some(&r[pos..]);
+            return Some(Piece::Text(&r[..pos]));
+        }
+        if let Some(tail) = r.strip_prefix("$${") {
+            rest = Some(tail);
+            return Some(Piece::Text("${"));
+        }
+        let Some(tail) = r.strip_prefix("${") else {
+            rest = Some(&r[1..]);
+            return Some(Piece::Text("$"));
+        };
+        let Some(end) = tail.find('}') else {
+            rest = None;
+            return Some(Piece::Unterminated);
+        };
+        let expr = &tail[..end];
+        let (name, default) = match expr.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (expr, None),
+        };
+        rest = Some(&tail[end + 1..]);
+        Some(Piece::Var {
+            expr,
+            name,
+            default,
+        })
+    })
+}
+
+/// An environment variable name: letters, digits and `_`, not starting with a digit.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
 pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(input.len());
-    let mut rest = input;
-    while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos..];
-        if let Some(tail) = after.strip_prefix("$${") {
-            out.push_str("${");
-            rest = tail;
-        } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail
-                .find('}')
-                .ok_or_else(|| "unterminated `${` in string".to_string())?;
-            let expr = &tail[..end];
-            let (name, default) = match expr.split_once(":-") {
-                Some((n, d)) => (n, Some(d)),
-                None => (expr, None),
-            };
-            let valid = !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                && !name.as_bytes()[0].is_ascii_digit();
-            if !valid {
-                return Err(format!("invalid variable name `{name}` in `${{{expr}}}`"));
-            }
-            match (lookup(name), default) {
-                (Some(v), _) if !v.is_empty() || default.is_none() => out.push_str(&v),
-                (_, Some(d)) => out.push_str(d),
-                (None, None) => {
-                    return Err(format!(
-                        "environment variable `{name}` is not set (use `${{{name}:-default}}` for a default)"
-                    ))
+    for piece in pieces(input) {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Unterminated => return Err("unterminated `${` in string".to_string()),
+            Piece::Var {
+                expr,
+                name,
+                default,
+            } => {
+                if !valid_name(name) {
+                    return Err(format!("invalid variable name `{name}` in `${{{expr}}}`"));
                 }
-                (Some(v), None) => out.push_str(&v),
+                match (lookup(name), default) {
+                    (Some(v), _) if !v.is_empty() || default.is_none() => out.push_str(&v),
+                    (_, Some(d)) => out.push_str(d),
+                    (None, None) => {
+                        return Err(format!(
+                            "environment variable `{name}` is not set (use `${{{name}:-default}}` for a default)"
+                        ))
+                    }
+                    (Some(v), None) => out.push_str(&v),
+                }
             }
-            rest = &tail[end + 1..];
-        } else {
-            out.push('$');
-            rest = &after[1..];
         }
     }
-    out.push_str(rest);
     Ok(out)
 }
 
@@ -160,6 +212,33 @@ mod tests {
         assert_eq!(expand("${NOPE:-x}", &env).unwrap(), "x");
         assert_eq!(expand("${EMPTY:-d}", &env).unwrap(), "d");
         assert_eq!(expand("${EMPTY}", &env).unwrap(), "");
+    }
+
+    #[test]
+    fn pieces_split_text_variables_and_escapes() {
+        use Piece::*;
+        let got: Vec<Piece> = pieces("a$${b} $x${V:-d}${W}${").collect();
+        assert_eq!(
+            got,
+            vec![
+                Text("a"),
+                Text("${"),
+                Text("b} "),
+                Text("$"),
+                Text("x"),
+                Var {
+                    expr: "V:-d",
+                    name: "V",
+                    default: Some("d")
+                },
+                Var {
+                    expr: "W",
+                    name: "W",
+                    default: None
+                },
+                Unterminated,
+            ]
+        );
     }
 
     #[test]
