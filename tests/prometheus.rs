@@ -50,6 +50,17 @@ fn sample(port: u16, series: &str) -> Option<f64> {
 struct Sup(Child);
 
 impl Sup {
+    /// `dbstash run` started, with its health endpoint answering on `port`.
+    fn serving(t: &Test, port: u16) -> Sup {
+        let sup = Sup::start(t);
+        assert!(
+            support::wait_port(port, Duration::from_secs(10)),
+            "{}",
+            t.log()
+        );
+        sup
+    }
+
     fn start(t: &Test) -> Sup {
         Sup(t.spawn_logged(&["run"]))
     }
@@ -145,12 +156,7 @@ fn a_real_scrape_passes_promtool_check_metrics() {
         &format!("{OK_JOB}{}", broken_job("*/2 * * * * *")),
     ));
     sqlite_db(&t);
-    let _sup = Sup::start(&t);
-    assert!(
-        support::wait_port(port, Duration::from_secs(10)),
-        "{}",
-        t.log()
-    );
+    let _sup = Sup::serving(&t, port);
     // wait for both outcomes, so every family has samples
     assert!(
         wait_until(Duration::from_secs(20), || {
@@ -178,12 +184,7 @@ fn the_accept_header_picks_text_or_openmetrics() {
     let port = support::free_port();
     let t = Test::new().manifest(&manifest(port, OK_JOB));
     sqlite_db(&t);
-    let _sup = Sup::start(&t);
-    assert!(
-        support::wait_port(port, Duration::from_secs(10)),
-        "{}",
-        t.log()
-    );
+    let _sup = Sup::serving(&t, port);
 
     let (code, head, body) =
         get(port, "/metrics", Some("text/plain;version=0.0.4")).expect("scrape");
@@ -329,12 +330,7 @@ fn prometheus_sees_every_job_under_backup_job_with_no_exported_job() {
         &format!("{OK_JOB}{}", broken_job("*/3 * * * * *")),
     ));
     sqlite_db(&t);
-    let _sup = Sup::start(&t);
-    assert!(
-        support::wait_port(port, Duration::from_secs(10)),
-        "{}",
-        t.log()
-    );
+    let _sup = Sup::serving(&t, port);
     let rules = format!(
         "{}/examples/prometheus/alerts.yaml",
         env!("CARGO_MANIFEST_DIR")
@@ -416,12 +412,7 @@ fn a_removed_job_loses_its_series_on_reload() {
     let other = "  other: { engine: sqlite, database: '{dir}/app.db', remote: l, schedule: '*/1 * * * * *' }\n";
     let t = Test::new().manifest(&manifest(port, &format!("{OK_JOB}{other}")));
     sqlite_db(&t);
-    let _sup = Sup::start(&t);
-    assert!(
-        support::wait_port(port, Duration::from_secs(10)),
-        "{}",
-        t.log()
-    );
+    let _sup = Sup::serving(&t, port);
     let other_ok = "dbstash_backup_runs_total{backup_job=\"other\",status=\"success\"}";
     assert!(
         wait_until(Duration::from_secs(15), || sample(port, other_ok)
@@ -501,12 +492,7 @@ fn sigterm_while_waiting_for_a_first_valid_manifest_exits_2() {
         port,
         "  ok: { engine: sqlite3, database: '{dir}/app.db', remote: l }\n",
     ));
-    let mut sup = Sup::start(&t);
-    assert!(
-        support::wait_port(port, Duration::from_secs(10)),
-        "{}",
-        t.log()
-    );
+    let mut sup = Sup::serving(&t, port);
     assert_eq!(status(port, "/readyz"), Some(503));
     assert_eq!(sup.stop(), Some(2), "{}", t.log());
 }
@@ -559,12 +545,7 @@ fn a_scheduled_drill_exports_recovery_metrics() {
         port,
         &format!("  app: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: l, schedule: '0 0 1 1 *', run_on_start: true, verify: {{ schedule: '*/2 * * * * *', restore_to: 'postgresql://postgres@127.0.0.1:5432/{scratch}' }} }}\n"),
     ));
-    let _sup = Sup::start(&t);
-    assert!(
-        support::wait_port(port, Duration::from_secs(10)),
-        "{}",
-        t.log()
-    );
+    let _sup = Sup::serving(&t, port);
     let started = Instant::now();
     let success = "dbstash_verify_last_success_timestamp_seconds{backup_job=\"app\"}";
     assert!(
