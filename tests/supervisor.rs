@@ -486,3 +486,46 @@ fn a_run_queued_for_a_slot_does_not_start_after_sigterm() {
     assert_eq!(a + b, 1, "a: {a}, b: {b}\n{log}");
     assert!(log.contains("\"event\":\"backup_not_started\""), "{log}");
 }
+
+/// A SIGTERM that arrives while `run` is still starting (here: reading a manifest that comes
+/// through a pipe, as from `envsubst`) is held until the supervisor is up, which then stops
+/// cleanly (exit 0, its log lines written) instead of dying from the signal's default action.
+#[test]
+fn sigterm_during_startup_is_a_clean_stop() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let t = Test::new();
+    let fifo = t.path("dbstash.yaml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut sup = Sup::start(&t);
+    // A writer can open the pipe (without blocking) once dbstash holds its reading end: dbstash is
+    // then inside its first load, waiting for the text.
+    let mut writer = None;
+    let opened = wait_until(Duration::from_secs(20), || {
+        writer = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&fifo)
+            .ok();
+        writer.is_some()
+    });
+    assert!(opened, "dbstash never opened its manifest\n{}", t.log());
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sup.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let text = format!(
+        "version: 1\nsettings: {{ temp_dir: '{dir}/tmp' }}\nremotes: {{ l: {{ path: '{dir}/out' }} }}\njobs:\n  app: {{ engine: sqlite, database: '{dir}/app.db', remote: l, schedule: '0 0 1 1 *', run_on_start: false }}\n",
+        dir = t.dir.path().display()
+    );
+    let mut w = writer.unwrap();
+    std::io::Write::write_all(&mut w, text.as_bytes()).unwrap();
+    drop(w);
+    let exited = wait_until(Duration::from_secs(20), || {
+        sup.child.try_wait().ok().flatten().is_some()
+    });
+    assert!(exited, "dbstash did not stop\n{}", t.log());
+    let status = sup.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", t.log());
+    assert!(t.log().contains("supervisor_stopped"), "{}", t.log());
+}

@@ -42,8 +42,9 @@ pub(crate) fn run_once(config: &Path, jobs: &[String], interactive: bool) -> i32
         }
         // SIGTERM/SIGINT: let running backups finish within shutdown_grace, then stop them.
         let grace = m.settings.shutdown_grace;
+        let mut signal = crate::supervisor::signals::Stop::install();
         tokio::spawn(async move {
-            crate::supervisor::signals::wait_for_stop().await;
+            signal.recv().await;
             tracing::warn!(
                 event = "shutdown",
                 grace_seconds = grace.as_secs(),

@@ -35,6 +35,10 @@ pub fn run(config: &Path) -> i32 {
     let Some(runtime) = crate::cli::runtime() else {
         return 1;
     };
+    let mut signals = {
+        let _in_runtime = runtime.enter();
+        (signals::Stop::install(), signals::Hangup::install())
+    };
     // A first load that fails does not end `run`: it waits, not ready, for a valid manifest, then
     // loads it again to note the secret files it reads.
     let (mut m, seen) = loop {
@@ -42,7 +46,7 @@ pub fn run(config: &Path) -> i32 {
             Ok(x) => break x,
             Err(e) => {
                 if runtime
-                    .block_on(pending::wait_for_manifest(config, &e))
+                    .block_on(pending::wait_for_manifest(config, &e, &mut signals))
                     .is_none()
                 {
                     return 2;
@@ -60,7 +64,13 @@ pub fn run(config: &Path) -> i32 {
         }
     };
     crate::logging::init(m.settings.log_level, m.settings.log_format);
-    runtime.block_on(Supervisor::start(config.to_path_buf(), m, plans, seen))
+    runtime.block_on(Supervisor::start(
+        config.to_path_buf(),
+        m,
+        plans,
+        seen,
+        signals,
+    ))
 }
 
 /// The first load (warnings on stderr, as every command shows them), remembering which secret
@@ -127,6 +137,7 @@ impl Supervisor {
         m: Manifest,
         plans: BTreeMap<String, Arc<JobPlan>>,
         seen: Seen,
+        (mut stop, mut hup): (signals::Stop, signals::Hangup),
     ) -> i32 {
         let dispatcher = dispatcher_for(&m, None);
         let settings = m.settings.clone();
@@ -176,16 +187,15 @@ impl Supervisor {
             }
         };
         sup.watch_secret_folders();
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        let stop = signals::wait_for_stop();
-        tokio::pin!(stop);
         let mut poll = tokio::time::interval(POLL);
         let mut beat = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
-                _ = &mut stop => break,
+                // A stop wins over a reload or tick that is ready at the same moment.
+                biased;
+                _ = stop.recv() => break,
                 _ = rx.recv() => sup.reload("watch").await,
-                Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => sup.reload("sighup").await,
+                _ = hup.recv() => sup.reload("sighup").await,
                 _ = poll.tick() => sup.reload("poll").await,
                 _ = beat.tick() => shared.beat(),
             }

@@ -67,7 +67,11 @@ impl Server {
 }
 
 /// Wait for a valid manifest at `path`; `None` when dbstash is asked to stop first.
-pub async fn wait_for_manifest(path: &Path, first: &manifest::LoadError) -> Option<Manifest> {
+pub async fn wait_for_manifest(
+    path: &Path,
+    first: &manifest::LoadError,
+    (stop, hup): &mut (super::signals::Stop, super::signals::Hangup),
+) -> Option<Manifest> {
     let pending = Arc::new(Pending {
         metrics: Metrics::new(),
     });
@@ -83,15 +87,13 @@ pub async fn wait_for_manifest(path: &Path, first: &manifest::LoadError) -> Opti
 
     let (tx, mut rx) = mpsc::channel::<()>(8);
     let _watcher = super::watch::start(path, tx).ok();
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let stop = super::signals::wait_for_stop();
-    tokio::pin!(stop);
     let mut poll = tokio::time::interval(POLL);
     let manifest = loop {
         tokio::select! {
-            _ = &mut stop => break None,
+            biased;
+            _ = stop.recv() => break None,
             _ = rx.recv() => {}
-            Some(_) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {}
+            _ = hup.recv() => {}
             _ = poll.tick() => {}
         }
         let text = read(path);
