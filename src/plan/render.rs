@@ -132,6 +132,13 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
         }
         row("databases", line);
     }
+    if p.per_database {
+        let how = match p.parallel {
+            1 => "1 (one database after another)".to_string(),
+            n => format!("{n} databases at a time, each its own backup and record"),
+        };
+        row("parallel", format!("{how}{}", origin(p, "parallel")));
+    }
     if let Some(g) = &p.globals {
         row(
             "globals",
