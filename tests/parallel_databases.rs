@@ -8,13 +8,13 @@ use serde_json::Value;
 use support::{PgDropGuard, Test};
 
 /// A `pg_dump` wrapper that logs `start DB NS` / `end DB NS` to `{dir}/spans` around the real
-/// pg_dump. It waits 0.4 s before the dump (so that dumps overlap when they may) and, after a dump
+/// pg_dump (and each `--version` to `{dir}/versions`). It waits 0.4 s before the dump (so that dumps overlap when they may) and, after a dump
 /// that succeeded, holds its stdout open for 0.8 s more: long enough that a failing sibling's
 /// clean-up would kill it if the two shared a process group.
 fn timed_pg_dump(real: &str) -> String {
     format!(
         r#"#!/bin/sh
-if [ "$1" = --version ]; then exec {real} "$@"; fi
+if [ "$1" = --version ]; then echo asked >> {{dir}}/versions; exec {real} "$@"; fi
 db=""
 for a in "$@"; do case "$a" in --dbname=*) db="${{a#--dbname=}}";; esac; done
 echo "start $db $(date +%s%N)" >> {{dir}}/spans
@@ -156,6 +156,17 @@ fn parallel_two_backs_up_two_databases_at_a_time_each_with_its_record() {
     );
     for (_, rec) in &recs {
         assert_holds_its_table(&t, rec);
+    }
+    // the tool's version is asked once per run, not once per database, and every record has it
+    let asked = std::fs::read_to_string(t.path("versions")).expect("versions");
+    assert_eq!(
+        asked.lines().count(),
+        1,
+        "pg_dump --version asked {asked:?}"
+    );
+    for (db, rec) in &recs {
+        let v = rec["tool_versions"]["pg_dump"].as_str().unwrap_or_default();
+        assert!(v.starts_with("pg_dump (PostgreSQL)"), "{db}: {v:?}");
     }
     // one run: every record carries the same run id
     let run_ids: std::collections::BTreeSet<&str> = recs

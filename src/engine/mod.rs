@@ -4,6 +4,7 @@ mod caps;
 pub mod dump_args;
 pub mod mongo;
 pub mod mysql;
+pub mod pg_wrapper;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;

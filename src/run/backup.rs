@@ -149,6 +149,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     }
     // The run folder goes while the job's lock is still held.
     drop(folder);
+    dump::forget_tool_versions(&run_id);
     outcome.log();
     outcome
 }
@@ -360,7 +361,7 @@ async fn list_databases(
     let refs: Vec<&Secret> = secrets.iter().collect();
     dump::make_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     dump::write_private_files(dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
-    let mut cmd = proc::command(spec, Some(dir));
+    let mut cmd = proc::command(&crate::engine::pg_wrapper::direct(spec), Some(dir));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

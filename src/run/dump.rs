@@ -4,6 +4,7 @@
 
 use super::folder;
 use super::unit::Ctx;
+use crate::engine::pg_wrapper;
 use crate::plan::command::CommandSpec;
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
@@ -34,8 +35,36 @@ pub fn write_private_files(dir: &Path, spec: &CommandSpec) -> std::io::Result<()
     Ok(())
 }
 
-pub async fn tool_version(spec: &CommandSpec) -> Option<String> {
-    let mut cmd = proc::command(spec, None);
+/// The first line of `<tool> --version`, at most once per run and tool: a job of many databases
+/// asks once, not once per database (through Debian's Perl wrapper each ask cost ~0.1 s of CPU).
+/// Concurrent databases of one run wait for the same answer.
+pub async fn tool_version(spec: &CommandSpec, run_id: &str) -> Option<String> {
+    let cell = {
+        let mut all = VERSIONS.lock().ok()?;
+        let key = (run_id.to_string(), spec.program.clone(), spec.args.clone());
+        all.entry(key).or_default().clone()
+    };
+    cell.get_or_init(|| probe_version(spec)).await.clone()
+}
+
+/// Forget a finished run's tool versions (the next run asks again: tools get upgraded).
+pub fn forget_tool_versions(run_id: &str) {
+    if let Ok(mut all) = VERSIONS.lock() {
+        all.retain(|(run, _, _), _| run != run_id);
+    }
+}
+
+type VersionCell = std::sync::Arc<tokio::sync::OnceCell<Option<String>>>;
+/// (run id, program, arguments).
+type VersionKey = (String, String, Vec<String>);
+/// Each run's tool versions, asked for or being asked.
+static VERSIONS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<VersionKey, VersionCell>>,
+> = std::sync::LazyLock::new(Default::default);
+
+async fn probe_version(spec: &CommandSpec) -> Option<String> {
+    let spec = pg_wrapper::direct(spec);
+    let mut cmd = proc::command(&spec, None);
     cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     // Through a ProcGroup like every child: registered, so a PID-1 reaper never steals its status.
     let group = ProcGroup::new();
@@ -68,7 +97,7 @@ pub async fn dump_to_folder(
 ) -> Result<PathBuf, String> {
     let refs: Vec<&Secret> = ctx.secrets.iter().collect();
     let out = unit_dir.join("dump");
-    let mut cmd = proc::command(spec, Some(unit_dir));
+    let mut cmd = proc::command(&pg_wrapper::direct(spec), Some(unit_dir));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -113,7 +142,7 @@ pub fn start_dump(
     unit_dir: &Path,
 ) -> Result<(File, tokio::process::Child, StderrTail), String> {
     write_private_files(unit_dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
-    let mut cmd = proc::command(spec, Some(unit_dir));
+    let mut cmd = proc::command(&pg_wrapper::direct(spec), Some(unit_dir));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     proc::private_umask(&mut cmd);
     let mut child = ctx

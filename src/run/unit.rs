@@ -159,7 +159,9 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         (plan.mode != Mode::Stream || ctx.env.progress) && plan.expected_size.is_none();
     let version = async {
         match &plan.version {
-            Some(v) => tool_version(v).await.map(|t| (v.program.clone(), t)),
+            Some(v) => tool_version(v, ctx.run_id)
+                .await
+                .map(|t| (v.program.clone(), t)),
             None => None,
         }
     };
