@@ -8,6 +8,8 @@
 //!   map and the port lookup, and takes the newest installed version that has the program;
 //! - no `--cluster` argument (the wrapper would pick that cluster's version).
 //!
+//! `pg_dump --version` (for the record) asks the binary the dump itself runs: see [`direct_as`].
+//!
 //! The wrapper also defaults `PGSYSCONFDIR` to `/etc/postgresql-common` (where libpq reads
 //! `pg_service.conf`): so does the direct command. Anything else goes through the wrapper as
 //! before.
@@ -34,6 +36,24 @@ pub fn direct(spec: &CommandSpec) -> Cow<'_, CommandSpec> {
     match bypass(spec, path.as_deref()) {
         Some(d) => Cow::Owned(d),
         None => Cow::Borrowed(spec),
+    }
+}
+
+/// `spec` (e.g. `pg_dump --version`) run by the binary that `like` (the dump) runs: the real one
+/// when the dump skips the wrapper, else `spec` as it is.
+pub fn direct_as<'a>(spec: &'a CommandSpec, like: &CommandSpec) -> Cow<'a, CommandSpec> {
+    match direct(like) {
+        Cow::Owned(real) if real.program != like.program && spec.program == like.program => {
+            let mut s = spec.clone();
+            s.program = real.program;
+            s.env.extend(
+                real.env
+                    .into_iter()
+                    .filter(|(k, _)| k == "PGSYSCONFDIR" && !spec.env.iter().any(|(j, _)| j == k)),
+            );
+            Cow::Owned(s)
+        }
+        _ => Cow::Borrowed(spec),
     }
 }
 

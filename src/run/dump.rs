@@ -38,13 +38,18 @@ pub fn write_private_files(dir: &Path, spec: &CommandSpec) -> std::io::Result<()
 /// The first line of `<tool> --version`, at most once per run and tool: a job of many databases
 /// asks once, not once per database (through Debian's Perl wrapper each ask cost ~0.1 s of CPU).
 /// Concurrent databases of one run wait for the same answer.
-pub async fn tool_version(spec: &CommandSpec, run_id: &str) -> Option<String> {
+/// The version is asked of the binary `dump` runs (see engine::pg_wrapper::direct_as).
+pub async fn tool_version(
+    spec: &CommandSpec,
+    dump: Option<&CommandSpec>,
+    run_id: &str,
+) -> Option<String> {
     let cell = {
         let mut all = VERSIONS.lock().ok()?;
         let key = (run_id.to_string(), spec.program.clone(), spec.args.clone());
         all.entry(key).or_default().clone()
     };
-    cell.get_or_init(|| probe_version(spec)).await.clone()
+    cell.get_or_init(|| probe_version(spec, dump)).await.clone()
 }
 
 /// Forget a finished run's tool versions (the next run asks again: tools get upgraded).
@@ -62,8 +67,11 @@ static VERSIONS: std::sync::LazyLock<
     std::sync::Mutex<std::collections::HashMap<VersionKey, VersionCell>>,
 > = std::sync::LazyLock::new(Default::default);
 
-async fn probe_version(spec: &CommandSpec) -> Option<String> {
-    let spec = pg_wrapper::direct(spec);
+async fn probe_version(spec: &CommandSpec, dump: Option<&CommandSpec>) -> Option<String> {
+    let spec = match dump {
+        Some(d) => pg_wrapper::direct_as(spec, d),
+        None => std::borrow::Cow::Borrowed(spec),
+    };
     let mut cmd = proc::command(&spec, None);
     cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     // Through a ProcGroup like every child: registered, so a PID-1 reaper never steals its status.

@@ -136,6 +136,13 @@ fn forget_partial(ctx: &Ctx<'_>, idx: usize, key: &str) {
     }
 }
 
+fn dump_command(plan: &JobPlan) -> Option<&crate::plan::command::CommandSpec> {
+    match &plan.dump {
+        DumpSpec::Command(c) => Some(c),
+        DumpSpec::SqliteSnapshot { .. } => None,
+    }
+}
+
 /// Back up `plan` (one database) to every remote of the run.
 pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Result<Done, String> {
     let refs: Vec<&Secret> = ctx.secrets.iter().collect();
@@ -159,7 +166,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         (plan.mode != Mode::Stream || ctx.env.progress) && plan.expected_size.is_none();
     let version = async {
         match &plan.version {
-            Some(v) => tool_version(v, ctx.run_id)
+            Some(v) => tool_version(v, dump_command(plan), ctx.run_id)
                 .await
                 .map(|t| (v.program.clone(), t)),
             None => None,
