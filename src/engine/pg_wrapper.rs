@@ -64,7 +64,7 @@ pub fn bypass(spec: &CommandSpec, path: Option<&OsStr>) -> Option<CommandSpec> {
 }
 
 fn bypass_in(spec: &CommandSpec, path: Option<&OsStr>, bin_root: &Path) -> Option<CommandSpec> {
-    if !names_its_host(&spec.args) {
+    if !names_its_host(&spec.args) && !reads_an_archive(spec) {
         return None;
     }
     let found = on_path(&spec.program, path)?;
@@ -83,6 +83,31 @@ fn bypass_in(spec: &CommandSpec, path: Option<&OsStr>, bin_root: &Path) -> Optio
             .push(("PGSYSCONFDIR".into(), EnvValue::Plain(SYSCONFDIR.into())));
     }
     Some(direct)
+}
+
+/// `pg_restore` reading an archive without a server (`--list`, or SQL to `--file`): the newest
+/// version reads every older archive, where the wrapper's pick (a local cluster's version, if
+/// any) may be too old for it.
+fn reads_an_archive(spec: &CommandSpec) -> bool {
+    let connects = |a: &String| {
+        [
+            "--host",
+            "--port",
+            "--dbname",
+            "--cluster",
+            "-d",
+            "-h",
+            "-p",
+        ]
+        .iter()
+        .any(|f| a == f || a.starts_with(&format!("{f}=")) || (f.len() == 2 && a.starts_with(f)))
+    };
+    spec.program == "pg_restore"
+        && spec
+            .args
+            .iter()
+            .any(|a| a == "--list" || a.starts_with("--file="))
+        && !spec.args.iter().any(connects)
 }
 
 /// An explicit `--host`, and no `--cluster` (which the wrapper honours before anything else).
@@ -196,6 +221,21 @@ mod tests {
     fn anything_uncertain_stays_with_the_wrapper() {
         let (_d, root, bin) = layout();
         let path = Some(bin.as_os_str());
+        // pg_restore reading an archive, without a server: the newest that has it
+        let toc = spec("pg_restore", &["--list"]);
+        assert!(
+            bypass_in(&toc, path, &root).is_none(),
+            "no pg_restore in the layout"
+        );
+        exe(&root.join("15/bin/pg_restore"));
+        symlink(root.join("../common/pg_wrapper"), bin.join("pg_restore")).unwrap();
+        let direct = bypass_in(&toc, path, &root).expect("archive reader");
+        assert_eq!(
+            direct.program,
+            root.join("15/bin/pg_restore").to_str().unwrap()
+        );
+        let into_db = spec("pg_restore", &["--list", "--dbname=x"]);
+        assert!(bypass_in(&into_db, path, &root).is_none());
         // no host: the wrapper consults PGCLUSTER and the cluster map
         assert!(bypass_in(&spec("pg_dump", &["--dbname=x"]), path, &root).is_none());
         // an explicit cluster wins in the wrapper
@@ -206,7 +246,7 @@ mod tests {
         // not the wrapper
         assert!(bypass_in(&spec("other", &["--host=db"]), path, &root).is_none());
         // not on PATH
-        assert!(bypass_in(&spec("pg_restore", &["--host=db"]), path, &root).is_none());
+        assert!(bypass_in(&spec("pg_basebackup", &["--host=db"]), path, &root).is_none());
     }
 
     #[test]
