@@ -42,7 +42,7 @@ pub(crate) fn run_once(config: &Path, jobs: &[String], interactive: bool) -> i32
         }
         // SIGTERM/SIGINT: let running backups finish within shutdown_grace, then stop them.
         let grace = m.settings.shutdown_grace;
-        let mut signal = crate::supervisor::signals::Stop::install();
+        let mut signal = crate::signals::Stop::install();
         tokio::spawn(async move {
             signal.recv().await;
             tracing::warn!(

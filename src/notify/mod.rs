@@ -21,8 +21,8 @@ pub mod webhook;
 
 pub use event::{Event, EventKind};
 
-use crate::manifest::model::Notifier;
 use crate::manifest::types::NotifierKind;
+use crate::model::Notifier;
 use crate::secret::Redactor;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

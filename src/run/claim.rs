@@ -15,12 +15,12 @@
 //! other run sees rather than an atomic create.
 //!
 //! The marker stays until the object is complete (its record written) or deleted: it is the
-//! positive evidence `run::leftovers` needs to tell a crashed run's object from a foreign file.
+//! positive evidence `catalog::leftovers` needs to tell a crashed run's object from a foreign file.
 
-use super::leftovers::{self, Intent, LiveRun};
-use super::record::{self, Previous};
 use super::unit::Ctx;
-use crate::manifest::model::Mode;
+use crate::catalog::leftovers::{self, Intent, LiveRun};
+use crate::catalog::record::{self, Previous};
+use crate::model::Mode;
 use crate::plan::{JobPlan, ObjectName};
 use crate::storage::{join_key, Entry, Reservation, Storage, StorageError};
 use std::collections::HashSet;

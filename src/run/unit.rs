@@ -7,11 +7,12 @@ use super::dump::{
     dump_to_folder, make_private_dir, start_dump, tail_or, tool_version, write_private_files,
 };
 use super::folder;
-use super::record::{self, Record};
 use super::relay::{self, RelayStats, Tee, TeeOut};
-use super::{claim, retention, RunEnv};
+use super::{claim, RunEnv};
+use crate::catalog::record::{self, Record};
+use crate::catalog::retention;
 use crate::engine::DumpSpec;
-use crate::manifest::model::Mode;
+use crate::model::Mode;
 use crate::plan::{JobPlan, ObjectName};
 use crate::proc::{self, ProcGroup, StderrTail};
 use crate::secret::{redact, Secret};

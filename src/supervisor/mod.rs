@@ -5,18 +5,18 @@
 pub mod diff;
 mod pending;
 pub mod reaper;
-pub mod signals;
 pub mod state;
 pub mod tracked;
 pub mod watch;
 
+use crate::domain::schedule::Schedule;
 use crate::manifest::{self, Manifest};
 use crate::notify::event::Event;
 use crate::notify::Dispatcher;
-use crate::plan::schedule::Schedule;
 use crate::plan::{self, JobPlan};
 use crate::run::{self, RunEnv, Status};
 use crate::secret::Secret;
+use crate::signals;
 use jiff::Timestamp;
 use state::{Current, Shared};
 use std::collections::{BTreeMap, HashMap};
@@ -560,7 +560,7 @@ fn fire_drill(ctx: &RunCtx, plan: Arc<JobPlan>, target: Secret) {
             Ok(Err(e)) => outcome.fail(format!("restore drill failed: {e}")),
             Err(_) => outcome.fail(format!(
                 "restore drill timed out after {}",
-                crate::manifest::units::human_duration(plan.timeout)
+                crate::domain::units::human_duration(plan.timeout)
             )),
         }
         outcome.finished = Timestamp::now();
