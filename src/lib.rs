@@ -12,6 +12,7 @@ pub mod crypt;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod layers;
 pub mod logging;
 pub mod manifest;
 pub mod model;

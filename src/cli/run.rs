@@ -7,7 +7,10 @@ use std::path::Path;
 
 pub fn run(config: &Path, once: bool, jobs: &[String]) -> i32 {
     if !once {
-        return crate::supervisor::run(config);
+        let Some(runtime) = super::runtime() else {
+            return 1;
+        };
+        return crate::supervisor::run(config, runtime);
     }
     run_once(config, jobs, false)
 }

@@ -4,7 +4,7 @@
 use super::event::Event;
 use super::text;
 use super::{Attempt, Failure, NotifyError};
-use crate::manifest::types::SmtpSecurity;
+use crate::model::kinds::SmtpSecurity;
 use crate::model::{Notifier, Smtp};
 use lettre::message::{header::ContentType, Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;

@@ -31,10 +31,8 @@ use tokio::task::JoinHandle;
 const MAX_NAP: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_secs(30);
 
-pub fn run(config: &Path) -> i32 {
-    let Some(runtime) = crate::cli::runtime() else {
-        return 1;
-    };
+/// The supervisor on `runtime` (which `cli` builds: the supervisor imports nothing above it).
+pub fn run(config: &Path, runtime: tokio::runtime::Runtime) -> i32 {
     let mut signals = {
         let _in_runtime = runtime.enter();
         (signals::Stop::install(), signals::Hangup::install())
