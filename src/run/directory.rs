@@ -2,8 +2,9 @@
 //! (a required remote failing undoes the others), then each remote gets a record listing every
 //! file's size and sha256 (its own `sha256` is the digest of that list).
 
+use super::commit::{base_record, remove_backup, retain, write_records};
+use super::ctx::{Ctx, Done};
 use super::relay::RelayStats;
-use super::unit::{base_record, remove_backup, retain, write_records, Ctx, Done};
 use crate::cancel::{Cancel, StopReader};
 use crate::catalog::record::{self, Record};
 use crate::plan::{JobPlan, ObjectName};

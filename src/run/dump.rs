@@ -2,8 +2,8 @@
 //! record, a streaming dump (stdout piped for the relay), or a folder dump run to completion (tar
 //! and directory modes). SQLite's in-process snapshot is in `run::sqlite`.
 
+use super::ctx::Ctx;
 use super::folder;
-use super::unit::Ctx;
 use crate::domain::command::CommandSpec;
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};

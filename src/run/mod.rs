@@ -2,11 +2,14 @@
 
 pub mod backup;
 pub mod claim;
+pub mod commit;
+pub mod ctx;
 pub mod directory;
 pub mod dump;
 pub mod folder;
 pub mod hooks;
 pub mod lock;
+mod markers;
 pub mod notice;
 pub mod progress;
 pub mod relay;
