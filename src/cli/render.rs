@@ -187,13 +187,11 @@ impl Placeholders {
                     .or(template_engine)
                     .or_else(|| default_engine.clone())
                     .unwrap_or_default();
-                let uri = match engine.as_str() {
-                    "postgres" | "postgis" => "postgresql://placeholder@placeholder/placeholder",
-                    "mysql" | "mariadb" => "mysql://placeholder@placeholder/placeholder",
-                    "mongo" => "mongodb://placeholder/placeholder",
-                    "redis" => "redis://placeholder:6379/0",
-                    _ => "/placeholder.db",
-                };
+                // An unknown engine gets a file path: `validate` reports the engine itself.
+                let uri = crate::engine::uri::placeholder(
+                    crate::model::Engine::from_name(&engine)
+                        .unwrap_or(crate::model::Engine::Sqlite),
+                );
                 let mut files = Vec::new();
                 collect_files(job, &["uri_file", "restore_to_file"], &mut files);
                 for f in files {

@@ -1,8 +1,8 @@
 //! `dbstash restore J [--backup ID|latest] [--to URI] [--to-file PATH] [--yes]`.
 
 use crate::domain::units::human_size;
+use crate::engine::uri::parse_uri;
 use crate::error::exit;
-use crate::model::connection::parse_uri;
 use crate::model::Engine;
 use crate::plan::{self, JobPlan};
 use crate::restore::{self, Consent, Request, RestoreError};

@@ -7,6 +7,7 @@ pub mod mysql;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;
+pub mod uri;
 
 pub use caps::{caps, Caps};
 
