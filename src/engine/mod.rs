@@ -4,6 +4,7 @@ mod caps;
 pub mod dump_args;
 pub mod mongo;
 pub mod mysql;
+pub mod payload;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;
