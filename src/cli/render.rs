@@ -9,6 +9,7 @@
 //! The output is a readable multi-document YAML stream written by a small emitter (below) from
 //! `serde_json` values: no YAML serialisation dependency.
 
+use crate::error::exit;
 use crate::manifest::interp;
 use crate::manifest::yaml::{self, Kind, Node};
 use crate::manifest::Manifest;
@@ -30,21 +31,25 @@ const DEADLINE_SLACK_SECS: u64 = 300;
 /// A ConfigMap holds at most 1 MiB.
 const MAX_CONFIGMAP_BYTES: usize = 1024 * 1024;
 
-pub fn kubernetes(config: &Path, jobs: &[String], image: &str) -> i32 {
+pub fn kubernetes(
+    config: &Path,
+    jobs: &[String],
+    image: &str,
+) -> Result<super::ExitCode, super::CliError> {
     let text = match crate::manifest::limits::read_manifest(config) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{}:1:1: cannot read the manifest: {e}", config.display());
-            return 2;
+            return Ok(exit::INVALID);
         }
     };
     let Some((manifest, notes)) = load_for_render(config, &text) else {
-        return 2;
+        return Ok(exit::INVALID);
     };
     for n in &notes {
         eprintln!("note: {n}");
     }
-    match render(config, &text, &manifest, jobs, image) {
+    Ok(match render(config, &text, &manifest, jobs, image) {
         Ok(out) => {
             for n in &out.notes {
                 eprintln!("note: {n}");
@@ -53,15 +58,15 @@ pub fn kubernetes(config: &Path, jobs: &[String], image: &str) -> i32 {
                 eprintln!("warning: {w}");
             }
             out!("{}", out.yaml);
-            0
+            exit::OK
         }
         Err(errors) => {
             for e in errors {
                 eprintln!("{e}");
             }
-            1
+            exit::FAILED
         }
-    }
+    })
 }
 
 /// The rendered stream and what the operator should know about it.
