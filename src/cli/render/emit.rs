@@ -3,7 +3,6 @@
 
 use super::*;
 
-
 /// One document: a block mapping at column 0.
 pub fn emit_document(v: &Value, out: &mut String) {
     match v {

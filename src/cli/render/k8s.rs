@@ -142,7 +142,10 @@ pub(super) fn cronjob(s: CronJobSpec<'_>) -> Value {
 
 /// Half the gap between runs, between one minute and one hour: a run the controller missed by
 /// more than that is skipped (and counted as missed) instead of starting late.
-pub(super) fn starting_deadline(s: &crate::domain::schedule::Schedule, zone: &crate::model::Zone) -> u64 {
+pub(super) fn starting_deadline(
+    s: &crate::domain::schedule::Schedule,
+    zone: &crate::model::Zone,
+) -> u64 {
     // A fixed reference time keeps the output reproducible.
     let from = jiff::Timestamp::from_second(1_767_225_600).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     s.min_interval(from, &zone.tz)
@@ -151,24 +154,36 @@ pub(super) fn starting_deadline(s: &crate::domain::schedule::Schedule, zone: &cr
 }
 
 /// A dbstash schedule as a Kubernetes CronJob schedule (standard 5-field cron or a descriptor).
-pub fn kubernetes_schedule(expr: &str) -> Result<String, String> {
+/// A dbstash schedule that a Kubernetes CronJob cannot take.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("schedule `{0}` is not one Kubernetes understands")]
+    Descriptor(String),
+    #[error("schedule `{0}` has a seconds field; Kubernetes CronJobs take 5 fields (minute hour day-of-month month day-of-week) — change it, or leave this job out with --job")]
+    Seconds(String),
+    #[error("schedule `{0}` is not a 5-field cron expression")]
+    Fields(String),
+    #[error("schedule `{0}` uses `L`, `W` or `#`, which Kubernetes CronJobs do not support")]
+    Special(String),
+    #[error("schedule `{0}`: Kubernetes numbers weekdays 0-6 (0 is Sunday); write 0 for Sunday instead of 7")]
+    Sunday7(String),
+}
+
+pub fn kubernetes_schedule(expr: &str) -> Result<String, ScheduleError> {
     let e = expr.trim();
     if e.starts_with('@') {
         return match e {
             "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight"
             | "@hourly" => Ok(e.to_string()),
-            _ => Err(format!("schedule `{e}` is not one Kubernetes understands")),
+            _ => Err(ScheduleError::Descriptor(e.to_string())),
         };
     }
     let fields: Vec<&str> = e.split_whitespace().collect();
     if fields.len() == 6 {
-        return Err(format!(
-            "schedule `{e}` has a seconds field; Kubernetes CronJobs take 5 fields \
-             (minute hour day-of-month month day-of-week) — change it, or leave this job out with --job"
-        ));
+        return Err(ScheduleError::Seconds(e.to_string()));
     }
     if fields.len() != 5 {
-        return Err(format!("schedule `{e}` is not a 5-field cron expression"));
+        return Err(ScheduleError::Fields(e.to_string()));
     }
     const NAMES: [&str; 19] = [
         "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC", "SUN",
@@ -180,9 +195,7 @@ pub fn kubernetes_schedule(expr: &str) -> Result<String, String> {
             upper = upper.replace(n, "");
         }
         if upper.contains(['L', 'W', '#']) {
-            return Err(format!(
-                "schedule `{e}` uses `L`, `W` or `#`, which Kubernetes CronJobs do not support"
-            ));
+            return Err(ScheduleError::Special(e.to_string()));
         }
     }
     // Kubernetes' cron numbers weekdays 0-6; croner also takes 7 for Sunday.
@@ -193,9 +206,7 @@ pub fn kubernetes_schedule(expr: &str) -> Result<String, String> {
             .split('-')
             .any(|n| n.parse::<u32>().map(|n| n > 6).unwrap_or(false))
         {
-            return Err(format!(
-                "schedule `{e}`: Kubernetes numbers weekdays 0-6 (0 is Sunday); write 0 for Sunday instead of 7"
-            ));
+            return Err(ScheduleError::Sunday7(e.to_string()));
         }
     }
     Ok(fields.join(" "))

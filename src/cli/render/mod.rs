@@ -88,7 +88,16 @@ pub struct Rendered {
     pub notes: Vec<String>,
 }
 
-/// Render from already-loaded parts (the tests call this too).
+/// What rendering found so far: errors stop it, warnings and notes go with the output.
+#[derive(Default)]
+struct Findings {
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// Render from already-loaded parts (the tests call this too): which jobs, the ConfigMap's
+/// text, one CronJob each, then the stream.
 pub fn render(
     config: &Path,
     text: &str,
@@ -96,11 +105,34 @@ pub fn render(
     selected: &[String],
     image: &str,
 ) -> Result<Rendered, Vec<String>> {
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
+    let mut found = Findings::default();
     let file = config.display().to_string();
+    let names = selected_jobs(&file, manifest, selected, &mut found);
+    check_inputs(&file, text, image, &mut found);
+    let scan = scan_text(text);
+    let configmap_text = configmap_text(&file, text, &scan, &mut found);
+    let env_names = scan
+        .as_ref()
+        .map(|s| s.variables.clone())
+        .unwrap_or_default();
+    let cronjobs = cronjobs(&file, manifest, &names, image, &env_names, &mut found);
+    if !found.errors.is_empty() {
+        return Err(found.errors);
+    }
+    Ok(Rendered {
+        yaml: stream(config, manifest, text, &configmap_text, cronjobs),
+        warnings: found.warnings,
+        notes: found.notes,
+    })
+}
 
-    // Which jobs, in the order asked (all of them, in name order, when none are named).
+/// Which jobs, in the order asked (all of them, in name order, when none are named).
+fn selected_jobs<'m>(
+    file: &str,
+    manifest: &'m Manifest,
+    selected: &'m [String],
+    found: &mut Findings,
+) -> Vec<&'m str> {
     let mut names: Vec<&str> = Vec::new();
     if selected.is_empty() {
         names.extend(manifest.jobs.keys().map(String::as_str));
@@ -108,7 +140,7 @@ pub fn render(
         for j in selected {
             if !manifest.jobs.contains_key(j) {
                 let known: Vec<&str> = manifest.jobs.keys().map(String::as_str).collect();
-                errors.push(format!(
+                found.errors.push(format!(
                     "{file}: unknown job `{j}` (jobs: {})",
                     if known.is_empty() {
                         "none".to_string()
@@ -121,79 +153,96 @@ pub fn render(
             }
         }
     }
-    if names.is_empty() && errors.is_empty() {
-        errors.push(format!("{file}: the manifest has no jobs to render"));
+    if names.is_empty() && found.errors.is_empty() {
+        found
+            .errors
+            .push(format!("{file}: the manifest has no jobs to render"));
     }
+    names
+}
+
+/// The image reference and the ConfigMap's size limit.
+fn check_inputs(file: &str, text: &str, image: &str, found: &mut Findings) {
     if image.trim().is_empty() || image.chars().any(char::is_whitespace) {
-        errors.push(format!("--image `{image}` is not an image reference"));
+        found
+            .errors
+            .push(format!("--image `{image}` is not an image reference"));
     }
     if text.len() > MAX_CONFIGMAP_BYTES {
-        errors.push(format!(
+        found.errors.push(format!(
             "{file}: the manifest is {} bytes; a ConfigMap holds at most 1 MiB",
             text.len()
         ));
     }
+}
 
-    // The manifest text goes into the ConfigMap as it is, less the secret defaults of
-    // `${VAR:-default}`: no literal secret may be in it.
-    let scan = scan_text(text);
-    let mut notes = Vec::new();
-    let mut configmap_text = text.to_string();
-    match &scan {
-        Ok(s) => {
-            for (loc, msg) in &s.literal_secrets {
-                errors.push(format!("{file}:{}:{}: {msg}", loc.line, loc.col));
-            }
-            warnings.extend(s.warnings.iter().cloned());
-            match without_secret_defaults(text, &s.rewrites) {
-                Ok(t) => configmap_text = t,
-                Err(errs) => errors.extend(
-                    errs.into_iter()
-                        .map(|(loc, msg)| format!("{file}:{}:{}: {msg}", loc.line, loc.col)),
-                ),
-            }
-            for r in &s.rewrites {
-                let names: Vec<&str> = r.defaults.iter().map(|(_, n)| n.as_str()).collect();
-                notes.push(format!(
-                    "{file}:{}:{}: `{}`: the ConfigMap leaves out the secret default of {}: set {} in the Secret `{SECRET}`",
-                    r.loc.line,
-                    r.loc.col,
-                    r.path,
-                    names.iter().map(|n| format!("${{{n}}}")).collect::<Vec<_>>().join(", "),
-                    names.join(", ")
-                ));
-            }
+/// The manifest text goes into the ConfigMap as it is, less the secret defaults of
+/// `${VAR:-default}`: no literal secret may be in it.
+fn configmap_text(
+    file: &str,
+    text: &str,
+    scan: &Result<Scan, ScanError>,
+    found: &mut Findings,
+) -> String {
+    let s = match scan {
+        Ok(s) => s,
+        Err(e) => {
+            found.errors.push(format!("{file}: {e}"));
+            return text.to_string();
         }
-        Err(e) => errors.push(format!("{file}: {e}")),
+    };
+    for (loc, msg) in &s.literal_secrets {
+        found
+            .errors
+            .push(format!("{file}:{}:{}: {msg}", loc.line, loc.col));
     }
+    found.warnings.extend(s.warnings.iter().cloned());
+    let configmap_text = match without_secret_defaults(text, &s.rewrites) {
+        Ok(t) => t,
+        Err(errs) => {
+            found.errors.extend(
+                errs.into_iter()
+                    .map(|(loc, msg)| format!("{file}:{}:{}: {msg}", loc.line, loc.col)),
+            );
+            text.to_string()
+        }
+    };
+    for r in &s.rewrites {
+        let names: Vec<&str> = r.defaults.iter().map(|(_, n)| n.as_str()).collect();
+        found.notes.push(format!(
+            "{file}:{}:{}: `{}`: the ConfigMap leaves out the secret default of {}: set {} in the Secret `{SECRET}`",
+            r.loc.line,
+            r.loc.col,
+            r.path,
+            names.iter().map(|n| format!("${{{n}}}")).collect::<Vec<_>>().join(", "),
+            names.join(", ")
+        ));
+    }
+    configmap_text
+}
 
+/// One CronJob per job; a local-folder remote gets a warning (the pod has no such volume).
+fn cronjobs(
+    file: &str,
+    manifest: &Manifest,
+    names: &[&str],
+    image: &str,
+    env_names: &BTreeSet<String>,
+    found: &mut Findings,
+) -> Vec<Value> {
     let job_names = dns_names(&manifest.jobs.keys().cloned().collect::<Vec<_>>());
     let mut cronjobs = Vec::new();
     let mut local_remotes = BTreeSet::new();
-    for name in &names {
+    for name in names {
         let Some(job) = manifest.jobs.get(*name) else {
             continue;
         };
-        let (schedule, suspend) = match &job.schedule {
-            Some(s) => match kubernetes_schedule(s.expr()) {
-                Ok(k) => (k, false),
-                Err(e) => {
-                    errors.push(format!("{file}: job `{name}`: {e}"));
-                    continue;
-                }
-            },
-            None => {
-                warnings.push(format!(
-                    "job `{name}` has no schedule: its CronJob is suspended; run it with \
-                     `kubectl create job --from=cronjob/{} {}-manual`",
-                    job_names[*name],
-                    truncate_name(&job_names[*name], 52)
-                ));
-                ("@yearly".to_string(), true)
-            }
+        let k8s_name = &job_names[*name];
+        let Some((schedule, suspend)) = job_schedule(file, name, job, k8s_name, found) else {
+            continue;
         };
         if job.verify.as_ref().is_some_and(|v| v.schedule.is_some()) {
-            warnings.push(format!(
+            found.warnings.push(format!(
                 "job `{name}` has a scheduled restore drill (`verify.schedule`): its CronJob runs only \
                  the backups; run drills from `dbstash run` or `dbstash verify --restore-to`"
             ));
@@ -209,32 +258,64 @@ pub fn render(
             (Some(s), false) => starting_deadline(s, &job.timezone),
             _ => 300,
         };
-        let env_names = scan
-            .as_ref()
-            .map(|s| s.variables.clone())
-            .unwrap_or_default();
         cronjobs.push(cronjob(CronJobSpec {
             job: name,
-            k8s_name: &job_names[*name],
+            k8s_name,
             image,
             schedule: &schedule,
             suspend,
             time_zone: &job.timezone.name,
             timeout_secs: job.timeout.as_secs(),
             starting_deadline,
-            env: &env_names,
+            env: env_names,
         }));
     }
     for (name, path) in local_remotes {
-        warnings.push(format!(
+        found.warnings.push(format!(
             "remote `{name}` is a local folder ({path}): the CronJob has no volume there; add one \
              (e.g. a PersistentVolumeClaim) or use an rclone remote"
         ));
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    cronjobs
+}
 
+/// The job's CronJob schedule and whether it is suspended (no schedule: it runs by hand); `None`
+/// when its schedule cannot be said to Kubernetes.
+fn job_schedule(
+    file: &str,
+    name: &str,
+    job: &crate::model::Job,
+    k8s_name: &str,
+    found: &mut Findings,
+) -> Option<(String, bool)> {
+    match &job.schedule {
+        Some(s) => match kubernetes_schedule(s.expr()) {
+            Ok(k) => Some((k, false)),
+            Err(e) => {
+                found.errors.push(format!("{file}: job `{name}`: {e}"));
+                None
+            }
+        },
+        None => {
+            found.warnings.push(format!(
+                "job `{name}` has no schedule: its CronJob is suspended; run it with \
+                 `kubectl create job --from=cronjob/{} {}-manual`",
+                k8s_name,
+                truncate_name(k8s_name, 52)
+            ));
+            Some(("@yearly".to_string(), true))
+        }
+    }
+}
+
+/// The YAML stream: a header comment, the ConfigMap, then the CronJobs.
+fn stream(
+    config: &Path,
+    manifest: &Manifest,
+    text: &str,
+    configmap_text: &str,
+    cronjobs: Vec<Value>,
+) -> String {
     let source = config
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -250,17 +331,13 @@ pub fn render(
     } else {
         hex::encode(Sha256::digest(configmap_text.as_bytes()))
     };
-    let mut docs = vec![configmap(&configmap_text, &hash)];
+    let mut docs = vec![configmap(configmap_text, &hash)];
     docs.extend(cronjobs);
     for d in &docs {
         out.push_str("---\n");
         emit_document(d, &mut out);
     }
-    Ok(Rendered {
-        yaml: out,
-        warnings,
-        notes,
-    })
+    out
 }
 
 #[cfg(test)]

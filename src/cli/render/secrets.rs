@@ -3,7 +3,6 @@
 
 use super::*;
 
-
 pub(super) struct Scan {
     /// Literal secrets that would end up in the ConfigMap: where, and what to do instead.
     pub(super) literal_secrets: Vec<(crate::domain::diag::Location, String)>,
@@ -14,9 +13,13 @@ pub(super) struct Scan {
     pub(super) warnings: Vec<String>,
 }
 
-pub(super) fn scan_text(text: &str) -> Result<Scan, String> {
-    let root =
-        yaml::parse(text).map_err(|e| format!("{}:{}: {}", e.loc.line, e.loc.col, e.message))?;
+/// The text is not YAML (placed `LINE:COL: message`; the caller adds the file).
+#[derive(Debug, thiserror::Error)]
+#[error("{}:{}: {}", .0.loc.line, .0.loc.col, .0.message)]
+pub(super) struct ScanError(yaml::SyntaxError);
+
+pub(super) fn scan_text(text: &str) -> Result<Scan, ScanError> {
+    let root = yaml::parse(text).map_err(ScanError)?;
     let mut scan = Scan {
         literal_secrets: Vec::new(),
         rewrites: Vec::new(),
@@ -54,7 +57,13 @@ pub(super) fn walk(node: &Node, path: &str, scan: &mut Scan) {
     }
 }
 
-pub(super) fn check_entry(key: &str, path: &str, v: &Node, map_type: Option<&str>, scan: &mut Scan) {
+pub(super) fn check_entry(
+    key: &str,
+    path: &str,
+    v: &Node,
+    map_type: Option<&str>,
+    scan: &mut Scan,
+) {
     let value = match &v.kind {
         Kind::Str { value, .. } => Some(value.clone()),
         Kind::Int(i) => Some(i.to_string()),
