@@ -278,6 +278,8 @@ fn expand_offline(s: &str) -> String {
 }
 
 /// Render from already-loaded parts (the tests call this too).
+// TODO(layers): split
+#[allow(clippy::too_many_lines)]
 pub fn render(
     config: &Path,
     text: &str,
