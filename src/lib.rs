@@ -8,12 +8,16 @@
 #![warn(clippy::too_many_lines)]
 
 pub mod cancel;
+pub mod catalog;
 pub mod cli;
 pub mod crypt;
+pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod layers;
 pub mod logging;
 pub mod manifest;
+pub mod model;
 pub mod notify;
 pub mod plan;
 pub mod proc;
@@ -21,5 +25,6 @@ pub mod restore;
 pub mod run;
 pub mod secret;
 pub mod server;
+pub mod signals;
 pub mod storage;
 pub mod supervisor;

@@ -8,7 +8,8 @@ use super::error::{ExitReason, RunError};
 use super::ledger::Ledger;
 use super::stale::{self, RunFolder, RunFolderError};
 use super::unit::{self, Ctx, Done};
-use super::{hooks, lock, retention, Part, RunEnv, RunOutcome, Status};
+use super::{hooks, lock, Part, RunEnv, RunOutcome, Status};
+use crate::catalog::retention;
 use crate::plan::databases;
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
@@ -200,7 +201,7 @@ async fn attempt(
         None if !plan.databases.is_many() => vec![plan.clone()],
         listing => {
             let listed = match listing {
-                Some(spec) if matches!(plan.databases, crate::manifest::model::Databases::All) => {
+                Some(spec) if matches!(plan.databases, crate::model::Databases::All) => {
                     list_databases(spec, ctx.group, ctx.secrets, &run_dir.join("list")).await?
                 }
                 _ => String::new(),
@@ -259,7 +260,7 @@ fn select(plan: &JobPlan, listed: &str) -> Vec<String> {
 /// asked for `database: "*"`; a list needs no server.
 pub async fn discover(plan: &JobPlan, temp_dir: &Path) -> Result<Vec<String>, RunError> {
     let listed = match &plan.list_databases {
-        Some(spec) if matches!(plan.databases, crate::manifest::model::Databases::All) => {
+        Some(spec) if matches!(plan.databases, crate::model::Databases::All) => {
             let id = format!("plan-{}", uuid::Uuid::new_v4().simple());
             let folder = RunFolder::create(temp_dir, &id)?;
             let group = ProcGroup::new();
@@ -274,7 +275,7 @@ pub async fn discover(plan: &JobPlan, temp_dir: &Path) -> Result<Vec<String>, Ru
 
 /// The server's databases, one per line, from the engine's listing command.
 async fn list_databases(
-    spec: &crate::plan::command::CommandSpec,
+    spec: &crate::domain::command::CommandSpec,
     group: &ProcGroup,
     secrets: &[Secret],
     dir: &Path,

@@ -171,7 +171,7 @@ pub enum RunError {
         #[source]
         source: StorageError,
     },
-    #[error("timed out after {}", crate::manifest::units::human_duration(*.0))]
+    #[error("timed out after {}", crate::domain::units::human_duration(*.0))]
     TimedOut(Duration),
     #[error("stopped: dbstash is shutting down")]
     ShuttingDown,
@@ -208,7 +208,7 @@ mod tests {
             RunError::TimedOut(Duration::from_secs(90)).to_string(),
             format!(
                 "timed out after {}",
-                crate::manifest::units::human_duration(Duration::from_secs(90))
+                crate::domain::units::human_duration(Duration::from_secs(90))
             )
         );
     }

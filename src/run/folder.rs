@@ -21,7 +21,7 @@ pub enum SpaceError {
         #[source]
         source: io::Error,
     },
-    #[error("not enough temp space in {}: {} free, about {} needed for the dump folder (previous backup's size or `expected_size`, plus 10%); free space or point `settings.temp_dir` elsewhere", dir.display(), crate::manifest::units::human_size(*free), crate::manifest::units::human_size(*need))]
+    #[error("not enough temp space in {}: {} free, about {} needed for the dump folder (previous backup's size or `expected_size`, plus 10%); free space or point `settings.temp_dir` elsewhere", dir.display(), crate::domain::units::human_size(*free), crate::domain::units::human_size(*need))]
     TooLittle { dir: PathBuf, free: u64, need: u64 },
 }
 

@@ -2,6 +2,8 @@
 
 pub mod backup;
 pub mod claim;
+pub mod commit;
+pub mod ctx;
 pub mod directory;
 pub mod dump;
 pub mod error;
@@ -9,15 +11,13 @@ pub mod folder;
 pub mod hooks;
 pub mod judge;
 pub mod ledger;
-pub mod leftovers;
 pub mod lock;
+mod markers;
 pub mod notice;
 pub mod producer;
 pub mod progress;
 pub mod pump;
-pub mod record;
 pub mod relay;
-pub mod retention;
 pub mod sqlite;
 pub mod stale;
 pub mod unit;

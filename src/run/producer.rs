@@ -1,12 +1,12 @@
 //! What produces the bytes the relay reads: the dump tool itself (stream mode), the task writing a
 //! tar of the dump's folder (tar mode), or nothing to wait for (a SQLite snapshot file).
 
+use super::ctx::Ctx;
 use super::error::{ExitReason, ProducerError, RunError};
 use super::sqlite::StopReading;
-use super::unit::Ctx;
 use crate::cancel::Cancel;
 use crate::engine::DumpSpec;
-use crate::manifest::model::Mode;
+use crate::model::Mode;
 use crate::plan::JobPlan;
 use crate::proc::StderrTail;
 use std::fs::File;

@@ -4,11 +4,11 @@
 //! caller): a dump whose child still holds the pipe, or an idle dump behind a dead upload, must
 //! not keep the run alive.
 
+use super::ctx::Ctx;
 use super::error::RunError;
 use super::judge::{Observed, RelayFailure};
 use super::producer::Source;
 use super::relay::{self, Tee, TeeOut};
-use super::unit::Ctx;
 use super::uploads::Uploads;
 use crate::cancel::Cancel;
 use crate::plan::JobPlan;

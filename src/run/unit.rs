@@ -4,53 +4,27 @@
 //! dump or of a required remote aborts every upload before it sees EOF (`Uploads::abort`); an
 //! optional remote that fails is dropped (its partial object deleted) and the others go on.
 
+use super::claim;
+use super::commit::{base_record, retain, write_records};
+pub use super::ctx::{Ctx, Done};
 use super::dump::{dump_to_folder, make_private_dir, tool_version, write_private_files};
 use super::error::RunError;
+use super::folder;
 use super::judge::{self, Floor};
-use super::ledger::Ledger;
 use super::producer;
-use super::record::{self, Record};
 use super::relay::{RelayStats, Tee};
-use super::uploads::{Committed, OnRemote, Uploads};
-use super::{claim, folder, retention, RunEnv};
+use super::uploads::Uploads;
+use crate::catalog::record::Record;
 use crate::engine::mysql::DbCharset;
 use crate::engine::DumpSpec;
-use crate::manifest::model::Mode;
+use crate::model::Mode;
 use crate::plan::{JobPlan, ObjectName};
-use crate::proc::ProcGroup;
 use crate::secret::{redact, Secret};
-use crate::storage::{AnyStorage, Entry, Storage};
+use crate::storage::Entry;
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-
-/// What a run shares with each of its backups.
-pub struct Ctx<'a> {
-    pub env: &'a RunEnv,
-    /// One per `plan.remotes`, same order.
-    pub stores: &'a [AnyStorage],
-    pub group: &'a ProcGroup,
-    pub upload_group: &'a ProcGroup,
-    pub started: Timestamp,
-    /// Objects that may be on a remote without a record yet: deleted by the run if it is cut
-    /// short.
-    pub partial: &'a Ledger,
-    pub run_id: &'a str,
-    pub secrets: &'a [Secret],
-    /// The intent markers of the names this run claimed (see run::claim).
-    pub claims: &'a claim::Claims,
-}
-
-pub struct Done {
-    pub key: String,
-    pub database: String,
-    pub stats: RelayStats,
-    /// Remotes holding the complete backup.
-    pub remotes: Vec<String>,
-    /// Optional remotes that failed, with why.
-    pub dropped: Vec<String>,
-}
 
 /// The backup's claimed name and what the claim's listings said.
 struct Named {
@@ -321,127 +295,4 @@ fn stream_record(
             std::mem::take(&mut named.versions),
         )
     }
-}
-
-/// What every record says about the run; the caller fills in the object's sizes and format.
-pub(super) fn base_record(
-    plan: &JobPlan,
-    ctx: &Ctx<'_>,
-    obj: &ObjectName,
-    finished: Timestamp,
-    tool_versions: BTreeMap<String, String>,
-) -> Record {
-    Record {
-        format: record::FORMAT.into(),
-        job: plan.job.clone(),
-        engine: plan.engine.as_str().into(),
-        database: plan.database.clone(),
-        object: obj.file.clone(),
-        run_id: ctx.run_id.to_string(),
-        started: ctx.started,
-        finished,
-        size: 0,
-        raw_size: 0,
-        sha256: String::new(),
-        compression: "none".into(),
-        dump_format: String::new(),
-        files: Vec::new(),
-        mode: plan.mode.as_str().into(),
-        encryption: "none".into(),
-        tool_versions,
-        dbstash_version: env!("CARGO_PKG_VERSION").into(),
-        host: hostname(),
-        charset: None,
-    }
-}
-
-/// Remove a backup from remote `idx`: its record, then its object (a folder in directory mode).
-pub(super) async fn remove_backup(plan: &JobPlan, ctx: &Ctx<'_>, idx: usize, key: &str) {
-    let store = &ctx.stores[idx];
-    let object = if plan.mode == Mode::Directory {
-        store.delete_dir(key).await
-    } else {
-        store.delete(key).await
-    };
-    for r in [store.delete(&record::record_key(key)).await, object] {
-        if let Err(e) = r {
-            tracing::warn!(event = "cleanup_failed", key, error = %e);
-        }
-    }
-    ctx.partial.forget(idx, key);
-}
-
-/// Write `rec` beside the object on every remote that holds it — last. A required remote that
-/// cannot take it removes the backup everywhere (the run fails); an optional one is dropped.
-pub(super) async fn write_records(
-    plan: &JobPlan,
-    ctx: &Ctx<'_>,
-    key: &str,
-    rec: &Record,
-    committed: Vec<Committed>,
-    dropped: &mut Vec<String>,
-) -> Result<Vec<OnRemote>, RunError> {
-    let body = serde_json::to_vec_pretty(rec).map_err(RunError::RecordBody)?;
-    let rkey = record::record_key(key);
-    let mut written: Vec<OnRemote> = Vec::new();
-    for c in committed {
-        let (i, name) = (c.idx, c.name);
-        let store = &ctx.stores[i];
-        match c.record.write(store, &rkey, &body).await {
-            Ok(()) => {
-                ctx.partial.forget(i, key);
-                written.push(OnRemote { idx: i, name });
-            }
-            Err(e) if plan.remotes[i].optional => {
-                remove_backup(plan, ctx, i, key).await;
-                dropped.push(format!("{name}: cannot write the record: {e}"));
-            }
-            Err(source) => {
-                remove_backup(plan, ctx, i, key).await;
-                for w in &written {
-                    remove_backup(plan, ctx, w.idx, key).await;
-                }
-                return Err(RunError::Record {
-                    remote: name,
-                    source,
-                });
-            }
-        }
-    }
-    Ok(written)
-}
-
-/// Retention only after a complete backup, per remote; its failures are logged, not the backup's.
-pub(super) async fn retain(
-    plan: &JobPlan,
-    ctx: &Ctx<'_>,
-    written: &[OnRemote],
-    finished: Timestamp,
-    listed: &[Option<Vec<Entry>>],
-) {
-    if plan.per_database {
-        // Several databases share the folder: the run applies retention once, after all of
-        // them (see run::backup), instead of re-reading every record once per database.
-        return;
-    }
-    for OnRemote { idx, name } in written {
-        let on = plan.on_remote(name).unwrap_or_else(|| plan.clone());
-        let pre = listed.get(*idx).cloned().flatten();
-        match retention::apply_after_backup(&on, &ctx.stores[*idx], finished, pre).await {
-            Ok(r) if !r.errors.is_empty() => {
-                tracing::warn!(job = %plan.job, remote = %name, event = "retention_failed", errors = ?r.errors)
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(job = %plan.job, remote = %name, event = "retention_failed", error = %e)
-            }
-        }
-    }
-}
-
-pub fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into())
 }

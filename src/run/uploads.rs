@@ -2,11 +2,12 @@
 //! aborted with one call, committed together. Every upload is in the run's ledger from its start
 //! until its record is written (or it is deleted), so a run cut short deletes what it left.
 
+use super::commit::{remove_backup, Committed};
+use super::ctx::Ctx;
 use super::error::{RunError, Tails};
 use super::ledger::{Ledger, ObjectKind};
-use super::record;
 use super::relay::TeeOut;
-use super::unit::Ctx;
+use crate::catalog::record;
 use crate::plan::JobPlan;
 use crate::secret::{redact, Secret};
 use crate::storage::{AnyStorage, PendingSmall, Storage, Upload};
@@ -25,19 +26,6 @@ struct Up {
     upload: Upload,
     /// The record's uploader, started with the upload so its start-up is off the critical path.
     record: PendingSmall,
-}
-
-/// An upload made durable, waiting for its record.
-pub struct Committed {
-    pub idx: usize,
-    pub name: String,
-    pub record: PendingSmall,
-}
-
-/// A remote that holds the complete backup (object and record).
-pub struct OnRemote {
-    pub idx: usize,
-    pub name: String,
 }
 
 pub struct Uploads<'a> {
@@ -205,7 +193,7 @@ impl<'a> Uploads<'a> {
                 }),
                 Err(e) => {
                     let message = redact(&e.to_string(), refs);
-                    super::unit::remove_backup(plan, ctx, u.idx, &key).await;
+                    remove_backup(plan, ctx, u.idx, &key).await;
                     if u.optional {
                         tracing::warn!(job = %plan.job, event = "remote_dropped", remote = %u.name, error = %message);
                         dropped.push(format!("{}: {message}", u.name));
@@ -227,7 +215,7 @@ impl<'a> Uploads<'a> {
             self.ledger.forget(u.idx, &key);
         }
         for c in &committed {
-            super::unit::remove_backup(plan, ctx, c.idx, &key).await;
+            remove_backup(plan, ctx, c.idx, &key).await;
         }
         Err(error)
     }
