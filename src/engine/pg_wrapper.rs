@@ -14,7 +14,7 @@
 //! `pg_service.conf`): so does the direct command. Anything else goes through the wrapper as
 //! before.
 
-use crate::plan::command::{CommandSpec, EnvValue};
+use crate::domain::command::{CommandSpec, EnvValue};
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

@@ -4,9 +4,12 @@
 //! deleted here; whatever the hooks left running dies with the run's process group.
 
 use super::dump;
+use super::error::{ExitReason, RunError};
+use super::ledger::Ledger;
 use super::stale::{self, RunFolder, RunFolderError};
 use super::unit::{self, Ctx, Done};
-use super::{hooks, lock, retention, Part, RunEnv, RunOutcome, Status};
+use super::{hooks, lock, Part, RunEnv, RunOutcome, Status};
+use crate::catalog::retention;
 use crate::plan::databases;
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
@@ -56,7 +59,15 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     }
     let secrets = secrets(plan);
     let secret_refs: Vec<&Secret> = secrets.iter().collect();
-    let folder = sweep_then_create_folder(&env.temp_dir, &run_id).await;
+    // Kept until the end of the run (dropping it removes the folder); the attempt gets its path
+    // or why it could not be made.
+    let (folder, run_dir) = match sweep_then_create_folder(&env.temp_dir, &run_id).await {
+        Ok(f) => {
+            let dir = f.path().to_path_buf();
+            (Some(f), Ok(dir))
+        }
+        Err(e) => (None, Err(e)),
+    };
     let stores: Vec<AnyStorage> = plan.remotes.iter().map(AnyStorage::for_remote).collect();
     let group = ProcGroup::new();
     // The uploads run in a group of their own: when the dump fails, its whole family is SIGKILLed
@@ -69,7 +80,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     let slots: Vec<ProcGroup> = (0..plan.parallel.max(1))
         .map(|_| ProcGroup::new())
         .collect();
-    let partial: Mutex<Vec<(usize, String, bool)>> = Mutex::new(Vec::new());
+    let partial = Ledger::default();
     let claims = super::claim::Claims::default();
     let ctx = Ctx {
         env,
@@ -84,7 +95,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     };
 
     let result = {
-        let work = attempt(plan, &ctx, &folder, &slots);
+        let work = attempt(plan, &ctx, run_dir, &slots);
         tokio::pin!(work);
         let mut shutdown = env.shutdown.clone();
         let stop = async move {
@@ -101,11 +112,11 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
             r = &mut work => r,
             _ = tokio::time::sleep(plan.timeout) => {
                 terminate_all(&group, &slots, &upload_group).await;
-                Err(format!("timed out after {}", crate::manifest::units::human_duration(plan.timeout)))
+                Err(RunError::TimedOut(plan.timeout))
             }
             _ = stop => {
                 terminate_all(&group, &slots, &upload_group).await;
-                Err("stopped: dbstash is shutting down".to_string())
+                Err(RunError::ShuttingDown)
             }
         }
     };
@@ -117,10 +128,10 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     match result {
         Ok(parts) => outcome.settle(parts, plan.per_database, &secret_refs),
         Err(e) => {
-            if let Some((_, key, _)) = partial_keys.first() {
-                outcome.object = Some(key.clone());
+            if let Some(p) = partial_keys.first() {
+                outcome.object = Some(p.key.clone());
             }
-            outcome.fail(redact(&e, &secret_refs));
+            outcome.fail(redact(&e.to_string(), &secret_refs));
         }
     }
     outcome.finished = Timestamp::now();
@@ -191,11 +202,11 @@ async fn sweep_then_create_folder(
 async fn attempt(
     plan: &JobPlan,
     ctx: &Ctx<'_>,
-    folder: &Result<RunFolder, RunFolderError>,
+    run_dir: Result<std::path::PathBuf, RunFolderError>,
     slots: &[ProcGroup],
-) -> Result<Vec<(String, Result<Done, String>)>, String> {
+) -> Result<Vec<(String, Result<Done, RunError>)>, RunError> {
     let secret_refs: Vec<&Secret> = ctx.secrets.iter().collect();
-    let run_dir = folder.as_ref().map_err(|e| e.to_string())?.path();
+    let run_dir = run_dir?;
     if let Some(pre) = &plan.hooks.pre {
         let henv = hooks::HookEnv {
             job: &plan.job,
@@ -211,16 +222,14 @@ async fn attempt(
         None if !plan.databases.is_many() => vec![plan.clone()],
         listing => {
             let listed = match listing {
-                Some(spec) if matches!(plan.databases, crate::manifest::model::Databases::All) => {
+                Some(spec) if matches!(plan.databases, crate::model::Databases::All) => {
                     list_databases(spec, ctx.group, ctx.secrets, &run_dir.join("list")).await?
                 }
                 _ => String::new(),
             };
             let names = select(plan, &listed);
             if names.is_empty() {
-                return Err(
-                    "no databases to back up (the server listed none that are not excluded)".into(),
-                );
+                return Err(RunError::NoDatabases);
             }
             tracing::info!(job = %plan.job, run_id = ctx.run_id, event = "databases_found", databases = ?names);
             names.iter().map(|db| plan.for_database(db)).collect()
@@ -229,7 +238,7 @@ async fn attempt(
     if let Some(g) = plan.for_globals() {
         units.push(g);
     }
-    let out = back_up_units(plan, &units, ctx, run_dir, slots).await;
+    let out = back_up_units(plan, &units, ctx, &run_dir, slots).await;
     if plan.per_database && out.iter().any(|(_, r)| r.is_ok()) {
         // Once per remote for the whole job: each database's history is judged on its own
         // (retention groups by the records' database), and every record is read once.
@@ -259,7 +268,7 @@ async fn back_up_units(
     ctx: &Ctx<'_>,
     run_dir: &Path,
     slots: &[ProcGroup],
-) -> Vec<(String, Result<Done, String>)> {
+) -> Vec<(String, Result<Done, RunError>)> {
     let workers = slots.len().clamp(1, units.len().max(1));
     // Several progress lines would overwrite each other on one terminal: only a lone backup
     // shows one.
@@ -268,7 +277,7 @@ async fn back_up_units(
         ..ctx.env.clone()
     };
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Done, String>>>> =
+    let results: Mutex<Vec<Option<Result<Done, RunError>>>> =
         Mutex::new(units.iter().map(|_| None).collect());
     let workers = slots[..workers].iter().map(|group| {
         let uctx = Ctx {
@@ -284,7 +293,7 @@ async fn back_up_units(
         .iter()
         .zip(results)
         .map(|(u, r)| {
-            let r = r.unwrap_or_else(|| Err("internal error: the backup did not run".into()));
+            let r = r.unwrap_or(Err(RunError::Internal("the backup did not run")));
             (u.database.clone(), r)
         })
         .collect()
@@ -297,7 +306,7 @@ async fn work_through(
     ctx: Ctx<'_>,
     run_dir: &Path,
     next: &AtomicUsize,
-    results: &Mutex<Vec<Option<Result<Done, String>>>>,
+    results: &Mutex<Vec<Option<Result<Done, RunError>>>>,
 ) {
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -315,11 +324,11 @@ async fn back_up_unit(
     u: &JobPlan,
     ctx: &Ctx<'_>,
     dir: &Path,
-) -> Result<Done, String> {
+) -> Result<Done, RunError> {
     let r = unit::backup_one(u, ctx, dir).await;
     if let Err(e) = &r {
         let refs: Vec<&Secret> = ctx.secrets.iter().collect();
-        tracing::error!(job = %plan.job, run_id = ctx.run_id, database = %u.database, event = "database_failed", error = %redact(e, &refs));
+        tracing::error!(job = %plan.job, run_id = ctx.run_id, database = %u.database, event = "database_failed", error = %redact(&e.to_string(), &refs));
     }
     let _ = std::fs::remove_dir_all(dir);
     r
@@ -336,11 +345,11 @@ fn select(plan: &JobPlan, listed: &str) -> Vec<String> {
 
 /// The databases a several-database job would back up now (`plan` shows them): the server is
 /// asked for `database: "*"`; a list needs no server.
-pub async fn discover(plan: &JobPlan, temp_dir: &Path) -> Result<Vec<String>, String> {
+pub async fn discover(plan: &JobPlan, temp_dir: &Path) -> Result<Vec<String>, RunError> {
     let listed = match &plan.list_databases {
-        Some(spec) if matches!(plan.databases, crate::manifest::model::Databases::All) => {
+        Some(spec) if matches!(plan.databases, crate::model::Databases::All) => {
             let id = format!("plan-{}", uuid::Uuid::new_v4().simple());
-            let folder = RunFolder::create(temp_dir, &id).map_err(|e| e.to_string())?;
+            let folder = RunFolder::create(temp_dir, &id)?;
             let group = ProcGroup::new();
             let r = list_databases(spec, &group, &secrets(plan), &folder.path().join("list")).await;
             group.kill();
@@ -353,21 +362,25 @@ pub async fn discover(plan: &JobPlan, temp_dir: &Path) -> Result<Vec<String>, St
 
 /// The server's databases, one per line, from the engine's listing command.
 async fn list_databases(
-    spec: &crate::plan::command::CommandSpec,
+    spec: &crate::domain::command::CommandSpec,
     group: &ProcGroup,
     secrets: &[Secret],
     dir: &Path,
-) -> Result<String, String> {
+) -> Result<String, RunError> {
     let refs: Vec<&Secret> = secrets.iter().collect();
-    dump::make_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    dump::write_private_files(dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
+    dump::make_private_dir(dir).map_err(|source| RunError::ListFolder {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    dump::write_private_files(dir, spec).map_err(RunError::OptionFile)?;
     let mut cmd = proc::command(&crate::engine::pg_wrapper::direct(spec), Some(dir));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = group
-        .spawn(&mut cmd)
-        .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
+    let mut child = group.spawn(&mut cmd).map_err(|source| RunError::Start {
+        program: spec.program.clone(),
+        source,
+    })?;
     let mut tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
         StderrTail::spawn_redacted(e, "list", secrets.to_vec())
     });
@@ -376,12 +389,15 @@ async fn list_databases(
     let _ = std::fs::remove_dir_all(dir);
     match out {
         Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
-        Ok(o) => Err(format!(
-            "listing the databases with {} failed ({}): {tail}",
-            spec.program,
-            proc::describe_status(o.status)
-        )),
-        Err(e) => Err(format!("{}: {e}", spec.program)),
+        Ok(o) => Err(RunError::Listing {
+            program: spec.program.clone(),
+            how: ExitReason::of(o.status),
+            tail,
+        }),
+        Err(source) => Err(RunError::Wait {
+            program: spec.program.clone(),
+            source,
+        }),
     }
 }
 
@@ -389,7 +405,7 @@ impl RunOutcome {
     /// Fold the per-database results into the run's outcome.
     fn settle(
         &mut self,
-        results: Vec<(String, Result<Done, String>)>,
+        results: Vec<(String, Result<Done, RunError>)>,
         per_database: bool,
         secrets: &[&Secret],
     ) {
@@ -410,7 +426,7 @@ impl RunOutcome {
                     });
                 }
                 Err(e) => {
-                    let e = redact(&e, secrets);
+                    let e = redact(&e.to_string(), secrets);
                     errors.push(if per_database {
                         format!("{db}: {e}")
                     } else {
