@@ -89,7 +89,7 @@ pub async fn transfer<W: Write + Send + 'static>(
             group.kill();
             return Err(RestoreError::Io {
                 what: "restore thread".into(),
-                source: std::io::Error::other(e.to_string()),
+                source: std::io::Error::other(e),
             });
         }
     };

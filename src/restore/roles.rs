@@ -370,7 +370,7 @@ async fn tar_toc(src: &Source<'_>, dir: &Path) -> Result<String, RestoreError> {
     download.kill();
     let found = find
         .await
-        .map_err(|e| io("tar task".into())(std::io::Error::other(e.to_string())))?;
+        .map_err(|e| io("tar task".into())(std::io::Error::other(e)))?;
     match found {
         Ok(true) => Ok(path_str(&out)),
         Ok(false) => Err(CheckError::backup(&src.backup.key, BackupProblem::NoToc).into()),

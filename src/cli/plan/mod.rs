@@ -25,7 +25,7 @@ pub fn run(
         .map(|p| if offline { None } else { would_delete(p, now) })
         .collect();
     // `database: "*"`: which databases a run would back up now (asks the server).
-    let found: Vec<Option<Result<Vec<String>, String>>> = plans
+    let found: Vec<Option<Result<Vec<String>, crate::run::error::RunError>>> = plans
         .iter()
         .map(|p| {
             if offline || !p.databases.is_many() {
@@ -62,7 +62,7 @@ pub fn run(
                             "databases_found".into(),
                             match f {
                                 Ok(dbs) => serde_json::json!(dbs),
-                                Err(e) => serde_json::json!({ "error": e }),
+                                Err(e) => serde_json::json!({ "error": e.to_string() }),
                             },
                         );
                     }
