@@ -214,6 +214,19 @@ pub fn admin(job: &Job, database: &str, user: Option<&str>) -> CommandSpec {
     c
 }
 
+/// A PostgreSQL identifier, double-quoted.
+pub fn quote_pg_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A PostgreSQL text value without any quoting rules to get wrong.
+pub fn pg_text(value: &str) -> String {
+    format!(
+        "convert_from(decode('{}', 'hex'), 'UTF8')",
+        hex::encode(value)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

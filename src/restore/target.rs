@@ -6,7 +6,9 @@ use super::run_dir::{self};
 use super::{RestoreError, TargetProblem, UsageError};
 use crate::domain::command::CommandSpec;
 use crate::engine::mysql::DbCharset;
+use crate::engine::mysql::{mysql_bytes, quote_mysql_ident};
 use crate::engine::postgres::Owners;
+use crate::engine::postgres::{pg_text, quote_pg_ident};
 use crate::engine::uri::parse_uri;
 use crate::engine::{mongo, mysql, postgres};
 use crate::model::{Engine, Job};
@@ -107,31 +109,6 @@ pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
         own,
         owners: Owners::Keep,
     })
-}
-
-pub fn quote_pg_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-pub fn quote_mysql_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
-/// A PostgreSQL text value without any quoting rules to get wrong.
-pub fn pg_text(value: &str) -> String {
-    format!(
-        "convert_from(decode('{}', 'hex'), 'UTF8')",
-        hex::encode(value)
-    )
-}
-
-/// A MySQL binary string literal.
-pub fn mysql_bytes(value: &str) -> String {
-    if value.is_empty() {
-        "''".into()
-    } else {
-        format!("X'{}'", hex::encode(value))
-    }
 }
 
 /// How long a short administrative command may take.
