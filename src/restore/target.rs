@@ -7,8 +7,8 @@ use super::{RestoreError, TargetProblem, UsageError};
 use crate::domain::command::CommandSpec;
 use crate::engine::mysql::DbCharset;
 use crate::engine::postgres::Owners;
+use crate::engine::uri::parse_uri;
 use crate::engine::{mongo, mysql, postgres};
-use crate::model::connection::parse_uri;
 use crate::model::{Engine, Job};
 use crate::secret::{redact, Secret};
 use std::process::Stdio;
@@ -85,7 +85,9 @@ pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
     if bare_name(job.engine, to) {
         j.connection.database = Some(to.to_string());
     } else {
-        let conn = parse_uri(job.engine, to).map_err(|reason| UsageError::BadTo { reason })?;
+        let conn = parse_uri(job.engine, to).map_err(|e| UsageError::BadTo {
+            reason: e.to_string(),
+        })?;
         j.auth_source = conn.params.get("authSource").cloned();
         j.connection = conn;
     }

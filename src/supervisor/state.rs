@@ -194,10 +194,10 @@ impl Health for Shared {
         &self.metrics
     }
 
-    fn alive(&self) -> Result<(), String> {
+    fn alive(&self) -> Result<(), crate::server::Stuck> {
         let age = Timestamp::now().as_second() - self.heartbeat.load(Ordering::Relaxed);
         if age > 60 {
-            Err(format!("the scheduler loop has not run for {age}s"))
+            Err(crate::server::Stuck { seconds: age })
         } else {
             Ok(())
         }
