@@ -8,11 +8,11 @@
 //! mode (whose tar stores sparse files as such) 200 MB of digits compressed with zstd level 19
 //! (a minute or more of CPU). Each written in well under a second.
 
-mod support;
+use crate::support;
 
+use crate::support::{wait_until, Test};
 use std::process::Child;
 use std::time::{Duration, Instant};
-use support::{wait_until, Test};
 
 /// Sparse files: 256 GiB in all, far more than any test waits for.
 const SPARSE: &str = "truncate -s 64G \"$d/1.dat\" \"$d/2.dat\" \"$d/3.dat\" \"$d/4.dat\"";
@@ -191,7 +191,7 @@ fn sigterm_stops_a_restore_and_removes_its_partial_file() {
         )
         .unwrap();
     }
-    t.run(&["backup", "app"]).success();
+    t.run(&["backup", "app"]).output_unchecked().success();
     let t = t.manifest(&manifest(", rclone: { extra_args: ['--bwlimit', '1M'] }"));
     std::fs::create_dir(t.path("to")).unwrap();
     let to = t.path("to/restored.db");

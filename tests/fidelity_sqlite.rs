@@ -3,15 +3,15 @@
 //! behind another connection's lock obeys the job's timeout and SIGTERM; a restore leaves nothing
 //! but the restored file; `format: sql` carries `user_version` and `application_id`.
 
-mod support;
+use crate::support;
 
+use crate::support::Test;
 use rusqlite::Connection;
 use std::path::Path;
 use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::Test;
 
 fn manifest(settings: &str, jobs: &str) -> String {
     format!(
@@ -175,6 +175,7 @@ fn snapshot_under_a_steady_writer_finishes_and_is_consistent() {
     let restored = t.path("restored/app.db");
     std::fs::create_dir_all(t.path("restored")).unwrap();
     t.run(&["restore", "busy", "--to", &restored.display().to_string()])
+        .output_unchecked()
         .success();
     let (count, n, check) = items_state(&restored);
     assert_eq!(check, "ok", "integrity_check of the restored snapshot");
@@ -313,12 +314,13 @@ fn a_restore_leaves_nothing_but_the_restored_file() {
     }
     let mut args = vec!["backup"];
     args.extend(&jobs);
-    t.run(&args).success();
+    t.run(&args).output_unchecked().success();
     for job in jobs {
         let folder = format!("restored-{job}");
         std::fs::create_dir_all(t.path(&folder)).unwrap();
         let to = t.path(&format!("{folder}/app.db"));
         t.run(&["restore", job, "--to", &to.display().to_string()])
+            .output_unchecked()
             .success();
         assert_eq!(
             t.files(&folder),
@@ -347,10 +349,13 @@ fn sql_format_keeps_user_version_and_application_id() {
     )
     .unwrap();
     drop(c);
-    t.run(&["backup", "sql", "snap"]).success();
+    t.run(&["backup", "sql", "snap"])
+        .output_unchecked()
+        .success();
     for job in ["sql", "snap"] {
         let to = t.path(&format!("{job}.db"));
         t.run(&["restore", job, "--to", &to.display().to_string()])
+            .output_unchecked()
             .success();
         let c = Connection::open(&to).unwrap();
         let pragmas: (i64, i64, i64) = c
