@@ -407,10 +407,44 @@ impl Run {
         self.status(code)
     }
 
+    /// With `DBSTASH_TEST_RECORD_OUTPUT=<file>`, a call that checks no output appends where it is
+    /// and what the run printed (one JSON line, the test folder written `{dir}`): the material for
+    /// turning `output_unchecked()` into exact expectations.
+    #[track_caller]
+    fn record_unchecked(&self, stdout: &str, stderr: &str) {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let Some(file) = std::env::var_os("DBSTASH_TEST_RECORD_OUTPUT") else {
+            return;
+        };
+        let at = std::panic::Location::caller();
+        let unexpand = |t: &str| match &self.dir {
+            Some(d) => t.replace(&d.display().to_string(), "{dir}"),
+            None => t.to_string(),
+        };
+        let line = serde_json::json!({
+            "file": at.file(), "line": at.line(), "col": at.column(), "code": self.code(),
+            "stdout": unexpand(stdout), "stderr": unexpand(stderr),
+        });
+        let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .expect("DBSTASH_TEST_RECORD_OUTPUT");
+        use std::io::Write;
+        writeln!(f, "{line}").expect("record");
+    }
+
     /// Exit code `code`, and stdout/stderr as expected; one message with every mismatch.
     #[track_caller]
     pub fn status(self, code: i32) -> Self {
         let (stdout, stderr) = (self.stdout(), self.stderr());
+        if matches!(
+            (&self.expect_stdout, &self.expect_stderr),
+            (Expect::Ignored, Expect::Ignored)
+        ) {
+            self.record_unchecked(&stdout, &stderr);
+        }
         let mut problems = Vec::new();
         if self.code() != code {
             problems.push(format!("exit code {} (expected {code})", self.code()));
