@@ -50,24 +50,12 @@ fn test_with(mode: &str, job_extra: &str, settings_extra: &str) -> (Test, String
 /// Wait for `child` at most `HUNG`; kill it if it is still running then.
 fn wait_or_kill(child: &mut Child) -> (Option<std::process::ExitStatus>, Duration) {
     let start = Instant::now();
-    while start.elapsed() < HUNG {
-        if let Ok(Some(s)) = child.try_wait() {
-            return (Some(s), start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    (None, start.elapsed())
+    let status = support::wait_or_kill(child, HUNG);
+    (status, start.elapsed())
 }
 
 fn stderr_of(child: &mut Child) -> String {
-    use std::io::Read;
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    err
+    support::read_all(child.stderr.take())
 }
 
 /// Every entry under `rel` (folders and hidden part files included), relative names.

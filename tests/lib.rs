@@ -7,9 +7,11 @@
 //! discovery is off (`autotests = false`), so `every_test_file_is_a_module` fails a file that is
 //! not declared here instead of leaving it silently unbuilt.
 //!
-//! All modules share one process: a test must not change process-wide state (environment,
-//! umask, current directory, signal dispositions) — do that in the child (`pre_exec`, `.env()`), or
-//! hold `support::serial()` when it cannot be avoided.
+//! All modules share one process and run side by side (before, only tests of the same file did):
+//! a test must not change process-wide state (environment, umask, current directory, signal
+//! dispositions) — set it on the child instead (`Test::env`, `Command::env`, `pre_exec` for the
+//! umask, `unshare` for PID 1), and name what it creates on a shared server with
+//! `support::unique` (never a fixed name, nor the process id alone: every module has the same one).
 
 mod backup_faults;
 mod backup_parallel;

@@ -779,6 +779,30 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Wait for `child` at most `limit`; a child still running then is SIGKILLed (so a hung dbstash
+/// fails the test instead of hanging it) and `None` is returned.
+pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// Everything left to read from a child's pipe (e.g. `child.stderr.take()`).
+pub fn read_all(r: Option<impl std::io::Read>) -> String {
+    let mut s = String::new();
+    if let Some(mut r) = r {
+        let _ = r.read_to_string(&mut s);
+    }
+    s
+}
+
 /// PIDs of processes whose argv contains `needle` (see `processes_with`).
 pub fn pids_with(needle: &str) -> Vec<i32> {
     processes_with(needle)
