@@ -500,7 +500,7 @@ fn sigkilled_dbstash_takes_its_children_along_and_leaves_no_listed_backup() {
     );
     let listed = t
         .run(&["list", "--format", "json"])
-        .output_unchecked()
+        .stdout_is("[]\n")
         .success()
         .stdout();
     let v: serde_json::Value = serde_json::from_str(&listed).expect("json");

@@ -65,7 +65,9 @@ fn two_remotes_get_identical_bytes_and_a_record_each() {
             pg_body(&db)
         ))
         .envs(&s3.env());
-    t.run(&["backup", &job]).output_unchecked().success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let local = objects(&t, "out");
     assert_eq!(local.len(), 1, "{local:?}");
     assert_eq!(records(&t, "out").len(), 1);
@@ -79,7 +81,8 @@ fn two_remotes_get_identical_bytes_and_a_record_each() {
     // both listed, and each copy restores
     let list = t
         .run(&["list", "--job", &job])
-        .output_unchecked()
+        /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
         .success()
         .stdout();
     assert!(
@@ -223,7 +226,9 @@ fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
         ))
         .write("id.txt", &format!("# test key\n{}\n", id.to_string().expose_secret()))
         .write("other.txt", &format!("{}\n", other.to_string().expose_secret()));
-    t.run(&["backup", &job]).output_unchecked().success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let objs = objects(&t, "out");
     assert_eq!(objs.len(), 1);
     assert!(objs[0].ends_with(".sql.gz.age"), "{objs:?}");
@@ -242,7 +247,8 @@ fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
     let _g2 = PgDropGuard(to.clone());
     let r = t
         .run(&["restore", &job, "--to", &to, "--yes"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(r.stderr().contains("--identity"), "{}", r.stderr());
     assert!(!r.stderr().contains("panicked"));
@@ -257,7 +263,8 @@ fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
             "--identity",
             &t.path("other.txt").display().to_string(),
         ])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(r.stderr().contains("no identity matches"), "{}", r.stderr());
     assert_eq!(
@@ -296,7 +303,10 @@ fn bad_recipients_are_manifest_errors() {
     let t = Test::new().manifest(
         "version: 1\nremotes: { l: { path: '{dir}/out' } }\njobs:\n  j: { remote: l, engine: postgres, database: x, encrypt: { age_recipients: ['age1nope'] } }\n",
     );
-    let r = t.run(&["validate"]).output_unchecked().failure(2);
+    let r = t
+        .run(&["validate"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(2);
     assert!(
         r.stderr().contains(":4:") && r.stderr().contains("not an age recipient"),
         "{}",
@@ -338,7 +348,10 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
         .success()
         .stdout();
     assert!(!offline.contains("found now"), "{offline}");
-    let r = t.run(&["backup", &job]).output_unchecked().success();
+    let r = t
+        .run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let mut objs = objects(&t, "out");
     objs.sort();
     let names: Vec<&str> = objs
@@ -359,12 +372,14 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
     // restoring needs a database; then only that database's backups count
     let r = t
         .run(&["restore", &job, "--yes"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(2);
     assert!(r.stderr().contains("--database"), "{}", r.stderr());
     let r = t
         .run(&["restore", &job, "--database", "_globals", "--yes"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(2);
     assert!(r.stderr().contains("psql -f"), "{}", r.stderr());
     t.run(&[
@@ -409,7 +424,9 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
         "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: postgres, host: 127.0.0.1, port: {}, user: postgres, password: '${{PGPW}}', database: [alpha, beta], compress: zstd, name: '{{db}}-{{date}}-{{time}}-{{uuid}}', retention: {{ keep_last: 1 }} }}\n",
         pg.port
     ));
-    t.run(&["backup", &job]).output_unchecked().success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let mut after: Vec<String> = objects(&t, "out")
         .iter()
         .map(|o| {
@@ -453,7 +470,10 @@ fn every_mariadb_database_the_user_can_see_one_backup_each() {
         .manifest(&format!(
             "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: mariadb, host: 127.0.0.1, port: 3306, user: {u}, password: 'pw-{u}', database: '*', compress: gzip }}\n"
         ));
-    let r = t.run(&["backup", &job]).output_unchecked().success();
+    let r = t
+        .run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let mut objs: Vec<String> = objects(&t, "out")
         .iter()
         .map(|o| o.rsplit('/').next().unwrap_or(o).to_string())
@@ -514,7 +534,9 @@ fn postgres_tar_mode_with_parallel_dump_restores_and_cleans_its_temp_space() {
         plan.contains("--format=directory") && plan.contains("--jobs=2"),
         "{plan}"
     );
-    t.run(&["backup", &job]).output_unchecked().success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let objs = objects(&t, "out");
     assert_eq!(objs.len(), 1);
     assert!(objs[0].ends_with(".tar.zst"), "{objs:?}");
@@ -574,7 +596,9 @@ fn tar_fault(dump_then: &str, extra: &str) -> (Test, Run) {
 #[test]
 fn tar_mode_dump_killed_leaves_nothing_and_an_empty_temp_folder() {
     let (t, r) = tar_fault("kill -9 $$", "");
-    let r = r.output_unchecked().failure(1);
+    let r = r /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(r.stderr().contains("pg_dump failed"), "{}", r.stderr());
     assert!(t.files("out").is_empty(), "{:?}", t.files("out"));
     no_run_folders(&t);
@@ -584,7 +608,9 @@ fn tar_mode_dump_killed_leaves_nothing_and_an_empty_temp_folder() {
 fn tar_mode_timeout_leaves_nothing_and_an_empty_temp_folder() {
     let start = Instant::now();
     let (t, r) = tar_fault("sleep 30", ", timeout: 2s");
-    let r = r.output_unchecked().failure(1);
+    let r = r /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(r.stderr().contains("timed out"), "{}", r.stderr());
     assert!(start.elapsed() < Duration::from_secs(20));
     assert!(t.files("out").is_empty());
@@ -594,7 +620,9 @@ fn tar_mode_timeout_leaves_nothing_and_an_empty_temp_folder() {
 #[test]
 fn tar_mode_without_room_for_the_dump_is_refused_before_it_starts() {
     let (t, r) = tar_fault("exit 0", ", expected_size: 900TiB");
-    let r = r.output_unchecked().failure(1);
+    let r = r /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(
         r.stderr().contains("not enough temp space"),
         "{}",
@@ -610,7 +638,10 @@ fn modes_and_fanout_are_checked_by_validate() {
     let t = Test::new().manifest(
         "version: 1\nremotes: { l: { path: '{dir}/out' }, m: { path: '{dir}/m' } }\njobs:\n  a: { remote: l, engine: redis, mode: tar }\n  b: { remote: l, engine: postgres, database: '*', name: 'x-{date}' }\n  c: { remote: [{ name: l, optional: true }, { name: m, optional: true }], engine: postgres, database: x }\n  d: { remote: [l, l], engine: postgres, database: x }\n  e: { remote: l, engine: sqlite, database: '*' }\n",
     );
-    let r = t.run(&["validate"]).output_unchecked().failure(2);
+    let r = t
+        .run(&["validate"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(2);
     let e = r.stderr();
     for want in [
         ":4:",
@@ -646,7 +677,9 @@ fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders()
             pg_body(&db)
         ))
         .envs(&s3.env());
-    t.run(&["backup", &job]).output_unchecked().success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     no_run_folders(&t);
     let local = t.files("out");
     let recs: Vec<&String> = local
@@ -711,7 +744,8 @@ fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders()
     let to = format!("{db}_bad");
     let _g = PgDropGuard(to.clone());
     t.run(&["restore", &job, "--remote", "local", "--to", &to, "--yes"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert_eq!(
         psql(
@@ -722,7 +756,9 @@ fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders()
         "a failed restore drops the database it created"
     );
     // a second backup: retention (keep_last 1) deletes the old folder and its record everywhere
-    t.run(&["backup", &job]).output_unchecked().success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let after = t.files("out");
     let recs: Vec<&String> = after
         .iter()
@@ -762,7 +798,10 @@ fn directory_mode_failed_copy_to_a_required_remote_leaves_no_folder_and_no_recor
             pg_body(&db)
         ))
         .envs(&s3.env());
-    let r = t.run(&["backup", &job]).output_unchecked().failure(1);
+    let r = t
+        .run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(
         r.stderr().contains("copy to `s3` failed") && r.stderr().contains("simulated failure"),
         "{}",
@@ -811,7 +850,9 @@ fn mongo_every_database_in_tar_mode_with_fake_tools() {
         .manifest(&format!(
             "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: mongo, uri: 'mongodb://app:Sup3rSecret9@127.0.0.1:27017/?authSource=admin', database: '*', exclude: [users], mode: tar, compress: zstd }}\n"
         ));
-    t.run(&["backup", &job]).output_unchecked().success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let objs = objects(&t, "out");
     assert_eq!(
         objs.len(),
@@ -873,7 +914,9 @@ fn tar_mode_with_age_encryption_round_trips() {
             pg_body(&db)
         ))
         .write("id.txt", &format!("{}\n", id.to_string().expose_secret()));
-    t.run(&["backup", &job]).output_unchecked().success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let objs = objects(&t, "out");
     assert!(objs[0].ends_with(".tar.zst.age"), "{objs:?}");
     let to = format!("{db}_r");
@@ -904,7 +947,9 @@ fn mongo_directory_mode_with_fake_tools_restores_with_gzip_from_the_folder() {
         .manifest(&format!(
             "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: mongo, uri: 'mongodb://127.0.0.1:27017/events', mode: directory, compress: native }}\n"
         ));
-    t.run(&["backup", &job]).output_unchecked().success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let files = t.files("out");
     assert!(
         files.iter().any(|f| f.ends_with("/events/hits.bson.gz")),

@@ -43,7 +43,10 @@ fn json_logs_are_one_object_per_line_warnings_included() {
     let t = Test::new().manifest(WARNED);
     sqlite_db(&t);
     for args in [&["run", "--once"][..], &["backup", "a"][..]] {
-        let r = t.run(args).output_unchecked().success();
+        let r = t
+            .run(args) /* stderr differs between runs of this line */
+            .ignore_stderr()
+            .success();
         let lines = json_lines(&r.stderr());
         let warning = lines
             .iter()
@@ -81,7 +84,10 @@ fn json_logs_stay_json_when_a_job_fails() {
         "{WARNED}  b: {{ engine: sqlite, database: '{{dir}}/app.db', remote: l, hooks: {{ pre: 'exit 3' }} }}\n"
     ));
     sqlite_db(&t);
-    let r = t.run(&["run", "--once"]).output_unchecked().failure(1);
+    let r = t
+        .run(&["run", "--once"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     let lines = json_lines(&r.stderr());
     assert!(
         lines.iter().any(|v| v["level"] == "ERROR"
@@ -98,7 +104,10 @@ fn json_logs_stay_json_when_a_job_fails() {
         ))
         .env("DBSTASH_LOG_FORMAT", "text");
     sqlite_db(&t);
-    let r = t.run(&["run", "--once"]).output_unchecked().failure(1);
+    let r = t
+        .run(&["run", "--once"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(
         r.stderr().contains("dbstash: job b failed: "),
         "{}",
@@ -230,7 +239,8 @@ fn log_format_flag_and_env_override_the_manifest() {
     sqlite_db(&t);
     let flag = t
         .run(&["--log-format", "json", "run", "--once"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .success();
     assert!(json_lines(&flag.stderr())
         .iter()
@@ -238,14 +248,18 @@ fn log_format_flag_and_env_override_the_manifest() {
     // As a global flag it may also follow the subcommand.
     let after = t
         .run(&["backup", "a", "--log-format", "json"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .success();
     json_lines(&after.stderr());
     let env = Test::new()
         .manifest(&WARNED.replace("format: json", "format: text"))
         .env("DBSTASH_LOG_FORMAT", "json");
     sqlite_db(&env);
-    let r = env.run(&["run", "--once"]).output_unchecked().success();
+    let r = env
+        .run(&["run", "--once"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     assert!(json_lines(&r.stderr())
         .iter()
         .any(|v| v["event"] == "backup_succeeded"));
@@ -254,7 +268,10 @@ fn log_format_flag_and_env_override_the_manifest() {
         .manifest(WARNED)
         .env("DBSTASH_LOG_FORMAT", "text");
     sqlite_db(&t);
-    let r = t.run(&["run", "--once"]).output_unchecked().success();
+    let r = t
+        .run(&["run", "--once"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let err = r.stderr();
     assert!(err.contains("warning: job `a` has no schedule"), "{err}");
     assert!(err.contains("backup complete"), "{err}");
@@ -266,7 +283,7 @@ fn log_format_flag_and_env_override_the_manifest() {
     // A bad value is a clear usage error.
     let bad = t
         .run(&["--log-format", "xml", "validate"])
-        .output_unchecked()
+        .stderr_is("error: invalid value 'xml' for '--log-format <FORMAT>'\n  [possible values: json, text]\n\nFor more information, try '--help'.\n")
         .failure(2);
     assert!(bad.stderr().contains("--log-format"), "{}", bad.stderr());
 }
@@ -298,10 +315,13 @@ const ALIASES: &str = "version: 1\nremotes: { l: { path: '{dir}/out' } }\ndefaul
 #[test]
 fn engine_aliases_validate_and_plan_as_their_engines() {
     let t = Test::new().manifest(ALIASES);
-    t.run(&["validate"]).output_unchecked().success();
+    t.run(&["validate"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     let plan = t
         .run(&["plan", "--offline", "--format", "json"])
-        .output_unchecked()
+        /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
         .success()
         .stdout();
     let v: Value = serde_json::from_str(&plan).expect("plan json");
@@ -326,7 +346,10 @@ fn engine_aliases_validate_and_plan_as_their_engines() {
 #[test]
 fn an_unknown_engine_is_one_located_error_with_a_suggestion() {
     let t = Test::new().manifest(&ALIASES.replace("engine: pg,", "engine: pgx,"));
-    let r = t.run(&["validate"]).output_unchecked().failure(2);
+    let r = t
+        .run(&["validate"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(2);
     let err = r.stderr();
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "{err}");
@@ -493,7 +516,11 @@ fn editors_flag_bad_durations_and_cron_lines_as_validate_does() {
     let t = Test::new().manifest(
         "version: 1\nremotes: { l: { path: out } }\njobs:\n  a: { engine: sqlite, database: a.db, remote: l, schedule: '61 * * * *', timeout: banana }\n",
     );
-    let err = t.run(&["validate"]).output_unchecked().failure(2).stderr();
+    let err = t
+        .run(&["validate"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(2)
+        .stderr();
     assert_eq!(err.lines().count(), 2, "{err}");
     assert!(err.contains("minute 61 is out of range (0-59)"), "{err}");
     assert!(err.contains("invalid duration `banana`"), "{err}");

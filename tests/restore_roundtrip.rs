@@ -59,7 +59,9 @@ fn postgres_every_format_and_compression_round_trips_into_new_databases() {
     let names: Vec<&str> = jobs.iter().map(|j| j.0).collect();
     let mut args = vec!["backup"];
     args.extend(&names);
-    t.run(&args).output_unchecked().success();
+    t.run(&args) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let want = pg_sig(&src);
     let mut created = Vec::new();
     for (i, name) in names.iter().enumerate() {
@@ -153,7 +155,8 @@ fn mariadb_every_compression_round_trips_into_new_databases() {
         .collect();
     let t = Test::new().manifest(&manifest(&yaml));
     t.run(&["backup", "my_none", "my_gzip", "my_zstd"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .success();
     let want = my_sig(&src);
     let mut created = Vec::new();
@@ -214,7 +217,9 @@ fn sqlite_snapshot_and_sql_round_trip_and_replace_atomically() {
     }
     let mut args = vec!["backup"];
     args.extend(&jobs);
-    t.run(&args).output_unchecked().success();
+    t.run(&args) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     for job in &jobs {
         // into a new file via --to
         let new = t.path(&format!("restored-{job}.db"));
@@ -229,7 +234,7 @@ fn sqlite_snapshot_and_sql_round_trip_and_replace_atomically() {
     drop(c);
     let r = t
         .run(&["restore", "snap_gzip"])
-        .output_unchecked()
+        .stderr_is("dbstash: refusing to restore job `snap_gzip` into sqlite {dir}/app.db without confirmation: stdin is not a terminal (pass --yes)\n")
         .failure(1);
     assert!(r.stderr().contains("--yes"), "{}", r.stderr());
     assert_eq!(sqlite_rows(&t.path("app.db")).0, 10);
@@ -357,11 +362,14 @@ fn redis_rdb_goes_to_a_file_that_a_server_loads() {
         "  cache: {{ engine: redis, uri: 'redis://:{pw}@127.0.0.1:{}', remote: local, compress: gzip }}\n",
         src.port
     )));
-    t.run(&["backup", "cache"]).output_unchecked().success();
+    t.run(&["backup", "cache"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     // no client-side restore: a clear refusal that points at --to-file
     let r = t
         .run(&["restore", "cache", "--yes"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(r.stderr().contains("--to-file"), "{}", r.stderr());
     let rdb = t.path("loaded/dump.rdb");
@@ -413,7 +421,8 @@ fn mongo_archives_stream_into_mongorestore_with_the_right_flags() {
         .write_executable("mongodump", MONGODUMP)
         .write_executable("mongorestore", MONGORESTORE);
     t.run(&["backup", "m_none", "m_native", "m_zstd"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .success();
     let dumped = Command::new("sh")
         .arg("-c")
@@ -492,9 +501,14 @@ fn restore_refuses_without_yes_when_stdin_is_not_a_terminal() {
     let t = Test::new().manifest(&manifest(&format!(
         "  app: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local }}\n"
     )));
-    t.run(&["backup", "app"]).output_unchecked().success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     // the job's own database
-    let r = t.run(&["restore", "app"]).output_unchecked().failure(1);
+    let r = t
+        .run(&["restore", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     let err = r.stderr();
     let lines: Vec<&str> = err.lines().filter(|l| !l.contains("warning")).collect();
     assert_eq!(lines.len(), 1, "one clear line: {err}");
@@ -505,7 +519,8 @@ fn restore_refuses_without_yes_when_stdin_is_not_a_terminal() {
     // an existing database named by --to
     let r = t
         .run(&["restore", "app", "--to", &other])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(r.stderr().contains("--yes"), "{}", r.stderr());
     assert_eq!(psql(&other, "select count(*) from t"), "7");
@@ -555,7 +570,9 @@ fn on_a_terminal_restore_asks_before_replacing_the_jobs_database() {
     )
     .unwrap();
     drop(c);
-    t.run(&["backup", "app"]).output_unchecked().success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let c = rusqlite::Connection::open(t.path("app.db")).unwrap();
     c.execute_batch("delete from t where x = 2;").unwrap();
     drop(c);
@@ -586,7 +603,9 @@ fn postgres_with_password_auth_restores_creates_and_drills() {
         "  app: {{ engine: postgres, uri: 'postgresql://postgres:{enc}@127.0.0.1:{}/src', remote: local, compress: native }}\n",
         pg.port
     )));
-    t.run(&["backup", "app"]).output_unchecked().success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     // --to with the password in the URI: created, restored, password never printed
     let r = t
         .run(&[
@@ -626,7 +645,8 @@ fn postgres_with_password_auth_restores_creates_and_drills() {
                 pg.port
             ),
         ])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(
         bad.stderr().contains("password authentication failed"),
@@ -655,7 +675,8 @@ fn postgis_creates_the_extension_as_admin_user_first_and_skips_without_one() {
         "  gis: {{ engine: postgis, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local, admin_user: postgres }}\n  gis_noadmin: {{ engine: postgis, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local }}\n"
     )));
     t.run(&["backup", "gis", "gis_noadmin"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .success();
     let with_admin = unique("gis_a");
     let r = t.run(&["restore", "gis", "--to", &with_admin]);
@@ -671,7 +692,9 @@ fn postgis_creates_the_extension_as_admin_user_first_and_skips_without_one() {
     } else {
         // The step ran (as admin_user) and its failure fails the restore; the database dbstash
         // created for it is gone again.
-        let r = r.output_unchecked().failure(1);
+        let r = r /* stderr holds run-specific names, times or sizes */
+            .ignore_stderr()
+            .failure(1);
         assert!(
             r.stderr()
                 .contains("CREATE EXTENSION postgis as `postgres`"),
@@ -701,7 +724,8 @@ fn postgres_restores_in_place_over_the_jobs_own_database_with_yes() {
         "  custom: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local, compress: native }}\n  plain: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local, compress: gzip, dump_args: ['--clean', '--if-exists'] }}\n"
     )));
     t.run(&["backup", "custom", "plain"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .success();
     for job in ["custom", "plain"] {
         psql(

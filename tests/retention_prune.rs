@@ -95,14 +95,19 @@ jobs:
     .expect("write");
 
     for _ in 0..2 {
-        t.run(&["backup", "b"]).output_unchecked().success();
+        t.run(&["backup", "b"]) /* stderr differs between runs of this line */
+            .ignore_stderr()
+            .success();
     }
     let b_backups = complete(&dir, "b");
     assert_eq!(b_backups.len(), 2);
     // run ids of `a`'s runs, in order (names can be reused once retention freed them)
     let mut a_runs = Vec::new();
     for _ in 0..4 {
-        let r = t.run(&["backup", "a"]).output_unchecked().success();
+        let r = t
+            .run(&["backup", "a"]) /* stderr differs between runs of this line */
+            .ignore_stderr()
+            .success();
         let line = r
             .stderr()
             .lines()
@@ -152,7 +157,8 @@ jobs:
     // list shows only complete backups of each job
     let v: serde_json::Value = serde_json::from_str(
         &t.run(&["list", "--format", "json"])
-            .output_unchecked()
+            /* stdout holds run-specific names, times or sizes */
+            .ignore_stdout()
             .success()
             .stdout(),
     )
@@ -186,7 +192,9 @@ jobs:
     );
     sqlite_db(&t, "app.db");
     for _ in 0..3 {
-        t.run(&["backup", "a"]).output_unchecked().success();
+        t.run(&["backup", "a"]) /* stderr differs between runs of this line */
+            .ignore_stderr()
+            .success();
     }
     let dir = t.path("out/a");
     let all = complete(&dir, "a");
@@ -198,7 +206,10 @@ jobs:
     let before = t.files("out");
 
     // dry run: says what it would delete, deletes nothing
-    let r = t.run(&["prune", "--dry-run"]).output_unchecked().success();
+    let r = t
+        .run(&["prune", "--dry-run"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     let out = r.stdout();
     assert!(out.contains(&format!("would delete  {}", all[0])), "{out}");
     assert!(out.contains(&format!("would delete  {}", all[1])), "{out}");
@@ -234,7 +245,9 @@ jobs:
     assert_eq!(complete(&dir, "a"), vec![all[2].clone()]);
     assert_eq!(t.files("out").len(), 2, "{:?}", t.files("out"));
     // and a prune with nothing to do is a no-op
-    t.run(&["prune", "--job", "a"]).output_unchecked().success();
+    t.run(&["prune", "--job", "a"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     assert_eq!(complete(&dir, "a"), vec![all[2].clone()]);
 }
 
@@ -274,7 +287,9 @@ jobs:
 ",
     );
     sqlite_db(&t, "app.db");
-    t.run(&["backup", "a"]).output_unchecked().success();
+    t.run(&["backup", "a"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let dir = t.path("out/a");
     let good = complete(&dir, "a");
     assert_eq!(good.len(), 1);
@@ -317,12 +332,17 @@ jobs:
     touch_ago(&dir.join(young), "20 minutes ago");
     touch_ago(&markers[2], "20 minutes ago");
     // leftovers are never listed
-    let listed = t.run(&["list"]).output_unchecked().success().stdout();
+    let listed = t
+        .run(&["list"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success()
+        .stdout();
     assert!(!listed.contains(old) && !listed.contains(young), "{listed}");
 
     let dry = t
         .run(&["prune", "--dry-run"])
-        .output_unchecked()
+        /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
         .success()
         .stdout();
     assert!(dry.contains(old) && dry.contains(old2), "{dry}");
@@ -374,10 +394,14 @@ jobs:
     let bucket = s3.root.path().join("bucket");
     std::fs::create_dir_all(bucket.join("shared")).expect("mkdir");
     std::fs::write(bucket.join("shared/foreign.bin"), "x").expect("write");
-    t.run(&["backup", "b"]).output_unchecked().success();
+    t.run(&["backup", "b"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let mut a_objects = Vec::new();
     for _ in 0..3 {
-        t.run(&["backup", "a"]).output_unchecked().success();
+        t.run(&["backup", "a"]) /* stderr differs between runs of this line */
+            .ignore_stderr()
+            .success();
         let objs = s3.objects();
         for o in objs {
             if o.ends_with(".sqlite3") && !a_objects.contains(&o) {

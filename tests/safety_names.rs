@@ -172,7 +172,9 @@ fn two_jobs_sharing_a_local_folder_and_name_pattern_never_overwrite_each_other()
         "{ one: { path: '{dir}/out' }, two: { path: '{dir}/alias' } }",
         (&prod.0, &staging.0),
     ));
-    t.run(&["validate"]).output_unchecked().success();
+    t.run(&["validate"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     let log = supervise(&t, &["prod", "staging"], 4);
     assert_every_backup_is_its_own(&out.join("shared"), &log, &["prod", "staging"]);
 }
@@ -203,7 +205,9 @@ fn two_jobs_sharing_an_s3_folder_and_name_pattern_never_overwrite_each_other() {
             (&prod.0, &staging.0),
         ))
         .envs(&env);
-    t.run(&["validate"]).output_unchecked().success();
+    t.run(&["validate"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     let log = supervise(&t, &["prod", "staging"], 3);
     let folder = s3.root.path().join("bucket/shared");
     assert_every_backup_is_its_own(&folder, &log, &["prod", "staging"]);
@@ -211,7 +215,8 @@ fn two_jobs_sharing_an_s3_folder_and_name_pattern_never_overwrite_each_other() {
     for job in ["prod", "staging"] {
         let listed = t
             .run(&["list", "--job", job, "--format", "json"])
-            .output_unchecked()
+            /* stdout differs between runs of this line */
+            .ignore_stdout()
             .success()
             .stdout();
         let v: serde_json::Value = serde_json::from_str(&listed).expect("json");
@@ -249,7 +254,8 @@ jobs:
 fn validate_reports_two_jobs_that_can_write_the_same_object() {
     let shared = "path: shared, name: 'nightly-{date}-{time}'";
     let r = validate(&two_jobs(shared, "remote: nas", "remote: nas"))
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(2);
     let line = r
         .stderr()
@@ -267,7 +273,8 @@ fn validate_reports_two_jobs_that_can_write_the_same_object() {
         "remote: s3, name: 'n-{date}'",
         "remote: s3, name: 'n-{date}'",
     ))
-    .output_unchecked()
+    /* stderr holds run-specific names, times or sizes */
+    .ignore_stderr()
     .failure(2);
     assert!(
         r.stderr().contains("dbstash.yaml:9:") && r.stderr().contains("add `{job}`"),
@@ -365,7 +372,9 @@ fn prune_clears_record_temp_files_of_dead_runs_only() {
         "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes: {{ l: {{ path: '{{dir}}/out' }} }}\njobs:\n  a: {}\n",
         pg_job(&db.0, "remote: l")
     ));
-    t.run(&["backup", "a"]).output_unchecked().success();
+    t.run(&["backup", "a"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let folder = t.path("out/a");
     // a pid that is gone, and one that is alive (a process that is not done)
     let mut gone = Command::new("true").spawn().expect("spawn");
@@ -380,7 +389,8 @@ fn prune_clears_record_temp_files_of_dead_runs_only() {
     }
     let dry = t
         .run(&["prune", "--dry-run"])
-        .output_unchecked()
+        /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
         .success()
         .stdout();
     assert!(dry.contains(&format!("tmp-{dead}")), "{dry}");
@@ -471,7 +481,8 @@ fn only_leftovers_a_run_started_are_deleted_never_look_alikes() {
 
     let dry = t
         .run(&["prune", "--dry-run"])
-        .output_unchecked()
+        /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
         .success()
         .stdout();
     assert!(dry.contains(&leftover), "{dry}");
@@ -498,10 +509,14 @@ fn only_leftovers_a_run_started_are_deleted_never_look_alikes() {
 
     // the next backup run (retention after success) keeps it too
     let t = t.write_executable("pg_dump", "#!/bin/sh\nexec /usr/bin/pg_dump \"$@\"\n");
-    t.run(&["backup", "a"]).output_unchecked().success();
+    t.run(&["backup", "a"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     assert!(look_alike.exists(), "a backup run deleted a foreign file");
     assert_eq!(records(&folder).len(), 1);
-    t.run(&["prune"]).output_unchecked().success();
+    t.run(&["prune"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     assert!(look_alike.exists(), "prune deleted a foreign file");
 }
 
@@ -564,8 +579,12 @@ fn on_s3_a_crashed_runs_leftover_goes_and_a_look_alike_stays() {
         "prune must clear the crashed run's leftovers ({before:?}) and keep the look-alike"
     );
     let t = t.write_executable("pg_dump", "#!/bin/sh\nexec /usr/bin/pg_dump \"$@\"\n");
-    t.run(&["backup", "a"]).output_unchecked().success();
-    t.run(&["prune"]).output_unchecked().success();
+    t.run(&["backup", "a"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
+    t.run(&["prune"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     let after = s3.objects();
     assert!(after.contains(&format!("a/{look_alike}")), "{after:?}");
     assert_eq!(

@@ -113,12 +113,15 @@ fn a_flipped_byte_restored_over_an_existing_mariadb_database_leaves_it_untouched
     }
     let (src, dst, _guard) = maria_fixture();
     let t = maria_test(&src);
-    t.run(&["backup", "shop"]).output_unchecked().success();
+    t.run(&["backup", "shop"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     flip_after(&object(&t), b"(30000,'", 8 + 5);
     let to = format!("mysql://root@localhost/{dst}");
     let r = t
         .run(&["restore", "shop", "--to", &to, "--yes"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(r.stderr().contains("sha256"), "{}", r.stderr());
     target_untouched(&dst);
@@ -126,7 +129,8 @@ fn a_flipped_byte_restored_over_an_existing_mariadb_database_leaves_it_untouched
     // A drill never restores into a database it did not create: refused, nothing touched.
     let d = t
         .run(&["verify", "shop", "--restore-to", &to])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(d.stderr().contains("already exists"), "{}", d.stderr());
     target_untouched(&dst);
@@ -139,7 +143,9 @@ fn a_good_backup_restored_over_an_existing_mariadb_database_replaces_its_tables(
     }
     let (src, dst, mut guard) = maria_fixture();
     let t = maria_test(&src);
-    t.run(&["backup", "shop"]).output_unchecked().success();
+    t.run(&["backup", "shop"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let r = t
         .run(&[
             "restore",
@@ -198,7 +204,9 @@ fn a_damaged_mongo_archive_never_reaches_the_fake_mongorestore() {
         ))
         .write_executable("mongodump", MONGODUMP)
         .write_executable("mongorestore", MONGORESTORE);
-    t.run(&["backup", "m"]).output_unchecked().success();
+    t.run(&["backup", "m"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let obj = object(&t);
     let pristine = std::fs::read(&obj).unwrap();
 
@@ -215,7 +223,8 @@ fn a_damaged_mongo_archive_never_reaches_the_fake_mongorestore() {
     flip_after(&obj, b"document 10000 ", 9);
     let r = t
         .run(&["restore", "m", "--yes"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(r.stderr().contains("sha256"), "{}", r.stderr());
     assert!(
@@ -277,7 +286,9 @@ fn a_target_password_from_the_environment_or_a_file_never_reaches_argv() {
             "  app: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local }}\n"
         )))
         .env("DBSTASH_TEST_TO_PW", &pw);
-    t.run(&["backup", "app"]).output_unchecked().success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let want = psql(
         &src,
         "select count(*) || ':' || md5(string_agg(v, ',' order by id)) from t",
@@ -354,7 +365,7 @@ fn a_target_password_from_the_environment_or_a_file_never_reaches_argv() {
             "--to",
             "postgresql://postgres:${DBSTASH_TEST_UNSET_PW}@127.0.0.1:1/x",
         ])
-        .output_unchecked()
+        .stderr_is("dbstash: --to: environment variable `DBSTASH_TEST_UNSET_PW` is not set (use `${DBSTASH_TEST_UNSET_PW:-default}` for a default)\n")
         .failure(2);
     assert!(
         r.stderr().contains("--to") && r.stderr().contains("DBSTASH_TEST_UNSET_PW"),
@@ -375,7 +386,9 @@ fn a_literal_password_in_to_or_restore_to_is_warned_about() {
     let t = Test::new().manifest(&manifest(&format!(
         "  app: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local }}\n"
     )));
-    t.run(&["backup", "app"]).output_unchecked().success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let secret = "Lit3ralSecret";
     // The shared server trusts everyone: the restore works, and the password was in argv anyway.
     let r = t
@@ -458,7 +471,8 @@ fn restored_sqlite_and_redis_files_are_0600_under_umask_000() {
         "  sq_file: {{ engine: sqlite, database: '{{dir}}/src.db', remote: local }}\n  sq_sql: {{ engine: sqlite, database: '{{dir}}/src.db', remote: local, format: sql }}\n{redis_job}"
     )));
     t.run(&["backup", "sq_file", "sq_sql"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .success();
     for job in ["sq_file", "sq_sql"] {
         let dest = t.path(&format!("{job}-restored.db"));
@@ -484,7 +498,9 @@ fn restored_sqlite_and_redis_files_are_0600_under_umask_000() {
     if !require(redis.is_some(), "redis-server") {
         return;
     }
-    t.run(&["backup", "cache"]).output_unchecked().success();
+    t.run(&["backup", "cache"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let rdb = t.path("restored.rdb");
     run_umask_000(
         &t,

@@ -114,7 +114,9 @@ fn next_run_removes_what_a_sigkilled_tar_run_left() {
         .manifest(&manifest(&pg_job(&job, &db, "")))
         .write_executable("pg_dump", SLOW_PG_DUMP);
     crash_a_run(&t, &job, &db);
-    t.run(&["backup", &job]).output_unchecked().success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     assert_eq!(
         runs_entries(&t),
         Vec::<String>::new(),
@@ -164,7 +166,9 @@ fn cleanup_spares_live_runs_and_everything_outside_runs() {
     .unwrap();
     std::fs::write(t.path("tmp/other"), "x").unwrap();
 
-    t.run(&["backup", &b]).output_unchecked().success();
+    t.run(&["backup", &b]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
 
     let left = runs_entries(&t);
     assert!(
@@ -186,7 +190,9 @@ fn cleanup_spares_live_runs_and_everything_outside_runs() {
     // The live run was not disturbed: it completes and removes its own folder.
     std::fs::remove_file(t.path("slow")).unwrap();
     let r = wait_exit(live_child, Duration::from_secs(60));
-    r.output_unchecked().success();
+    r /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     assert!(!runs.join(&live).exists());
 }
 
@@ -207,7 +213,9 @@ fn prune_and_supervisor_start_remove_dead_runs_folders() {
         .write_executable("pg_dump", SLOW_PG_DUMP);
 
     crash_a_run(&t, &job, &db);
-    t.run(&["prune", "--dry-run"]).output_unchecked().success();
+    t.run(&["prune", "--dry-run"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     assert_eq!(runs_entries(&t).len(), 1, "--dry-run removes nothing");
     t.run(&["prune"]).output_unchecked().success();
     assert_eq!(
@@ -302,7 +310,9 @@ fn temp_files_and_folders_are_private_under_umask_000() {
     assert!(seen.iter().any(|f| f.ends_with("toc.dat")), "{seen:?}");
     assert!(seen.iter().any(|f| f.ends_with(".lock")), "{seen:?}");
     assert_eq!(loose, Vec::<String>::new(), "not private under umask 000");
-    r.output_unchecked().success();
+    r /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
 }
 
 /// A process that is running (not a zombie), with `what` in its argv.
@@ -323,7 +333,9 @@ fn post_hooks_background_child_dies_with_the_run() {
     let c = rusqlite::Connection::open(t.path("app.db")).unwrap();
     c.execute_batch("create table t(x); insert into t values (1);")
         .unwrap();
-    t.run(&["backup", "app"]).output_unchecked().success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let pid: i32 = std::fs::read_to_string(t.path("bg.pid"))
         .expect("the post-hook ran")
         .trim()
@@ -382,7 +394,9 @@ fn s3_endpoint_killed_mid_upload_fails_within_90s_and_the_next_run_works() {
     // The next run against a live endpoint works.
     let s3b = S3::start().expect("second rclone serve s3");
     let t = t.manifest(&manifest("")).envs(&s3b.env());
-    t.run(&["backup", &job]).output_unchecked().success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let objects = s3b.objects();
     assert!(
         objects.iter().any(|o| o.ends_with(".sql.dbstash.json")),

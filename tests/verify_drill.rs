@@ -31,7 +31,8 @@ fn verify_fails_on_every_kind_of_damage_for_every_codec() {
     c.execute_batch("create table t(x integer primary key, y text); with recursive s(i) as (select 1 union all select i+1 from s where i < 3000) insert into t select i, hex(randomblob(16)) from s;").unwrap();
     drop(c);
     t.run(&["backup", "none", "gz", "zst"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .success();
     for job in ["none", "gz", "zst"] {
         let r = t
@@ -73,7 +74,8 @@ fn verify_fails_on_every_kind_of_damage_for_every_codec() {
     // an unknown backup id
     let r = t
         .run(&["verify", "gz", "--backup", "nope.sqlite3"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(
         r.stderr().contains("no complete backup `nope.sqlite3`"),
@@ -92,7 +94,9 @@ fn postgres_drill_reports_counts_and_drops_its_scratch_database() {
     let t = Test::new().manifest(&manifest(&format!(
         "  app: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local, compress: native }}\n"
     )));
-    t.run(&["backup", "app"]).output_unchecked().success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let scratch = unique("drill_scratch");
     let r = t
         .run(&[
@@ -122,7 +126,8 @@ fn postgres_drill_reports_counts_and_drops_its_scratch_database() {
     // never the job's own database
     let r = t
         .run(&["verify", "app", "--restore-to", &src])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(r.stderr().contains("own database"), "{}", r.stderr());
     assert_eq!(psql(&src, "select count(*) from t"), "1234");
@@ -130,7 +135,8 @@ fn postgres_drill_reports_counts_and_drops_its_scratch_database() {
     let existing = support::pg_fixture("drill_existing", 3);
     let r = t
         .run(&["verify", "app", "--restore-to", &existing])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(r.stderr().contains("already exists"), "{}", r.stderr());
     assert_eq!(psql(&existing, "select count(*) from t"), "3");
@@ -148,7 +154,9 @@ fn the_drill_api_for_the_supervisor() {
     let t = Test::new().manifest(&manifest(&format!(
         "  app: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local, compress: gzip, verify: {{ schedule: '0 5 * * 0', restore_to: 'postgresql://postgres@127.0.0.1:5432/{scratch}' }} }}\n"
     )));
-    t.run(&["backup", "app"]).output_unchecked().success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let m = dbstash::manifest::load(&t.path("dbstash.yaml")).expect("manifest");
     let plans = dbstash::plan::build_all(&m, &["app".to_string()]).expect("plan");
     let target = plans[0]
@@ -184,7 +192,9 @@ fn mariadb_drill_reports_counts_and_drops_its_scratch_database() {
     let t = Test::new().manifest(&manifest(&format!(
         "  shop: {{ engine: mariadb, uri: 'mysql://root@localhost/{src}', remote: local, compress: zstd }}\n"
     )));
-    t.run(&["backup", "shop"]).output_unchecked().success();
+    t.run(&["backup", "shop"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let scratch = format!("{}-s`cratch", unique("mydrill"));
     let r = t
         .run(&[
@@ -227,7 +237,9 @@ fn mongo_drill_counts_and_drops_through_mongosh() {
         .write_executable("mongodump", MONGODUMP)
         .write_executable("mongorestore", MONGORESTORE)
         .write_executable("mongosh", MONGOSH);
-    t.run(&["backup", "m"]).output_unchecked().success();
+    t.run(&["backup", "m"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let r = t
         .run(&[
             "verify",
@@ -267,7 +279,8 @@ fn mongo_drill_counts_and_drops_through_mongosh() {
     assert!(no_sh.success());
     let r = t
         .run(&["verify", "m", "--restore-to", "shop_drill2"])
-        .output_unchecked()
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(r.stderr().contains("mongosh"), "{}", r.stderr());
 }
