@@ -7,8 +7,8 @@
 
 use crate::support;
 use crate::support::notify::event;
-use dbstash::manifest::model::{Notifier, Smtp};
 use dbstash::manifest::types::{NotifierKind, NotifyOn, SmtpSecurity};
+use dbstash::model::{Notifier, Smtp};
 use dbstash::notify::{Dispatcher, EventKind};
 use dbstash::secret::Secret;
 use serde_json::Value;

@@ -4,14 +4,16 @@ mod caps;
 pub mod dump_args;
 pub mod mongo;
 pub mod mysql;
+pub mod payload;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;
+pub mod uri;
 
 pub use caps::{caps, Caps};
 
-use crate::manifest::model::{Compress, DumpFormat, Engine, Job, Mode};
-use crate::plan::command::CommandSpec;
+use crate::domain::command::CommandSpec;
+use crate::model::{Compress, DumpFormat, Engine, Job, Mode};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -64,7 +66,7 @@ pub fn dump(job: &Job) -> DumpSpec {
 
 /// The folder a `directory`/`tar` dump writes into (inside the run's private folder).
 pub fn dump_dir() -> String {
-    format!("{}/dump", crate::plan::command::RUN_DIR)
+    format!("{}/dump", crate::domain::command::RUN_DIR)
 }
 
 /// Does the engine's restore apply a backup all-or-nothing? psql and pg_restore run with

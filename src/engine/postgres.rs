@@ -1,8 +1,8 @@
 //! pg_dump: plain SQL by default, custom format (`-Fc -Z0`, compressed by dbstash) with `native`.
 //! The password travels in PGPASSWORD on the child only; TLS options become libpq env vars.
 
-use crate::manifest::model::{Compress, DumpFormat, Job, Mode};
-use crate::plan::command::{CommandSpec, EnvValue};
+use crate::domain::command::{CommandSpec, EnvValue};
+use crate::model::{Compress, DumpFormat, Job, Mode};
 
 /// URI query options → the libpq environment variable that carries them.
 pub const LIBPQ_PARAMS: &[(&str, &str)] = &[

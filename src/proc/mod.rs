@@ -7,12 +7,14 @@
 
 pub mod group;
 pub mod registry;
+pub mod status;
 pub mod tail;
 
 pub use group::ProcGroup;
 pub use tail::StderrTail;
 
-use crate::plan::command::CommandSpec;
+use crate::domain::command::CommandSpec;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// A tokio `Command` from a `CommandSpec`: argv with `{run_dir}` filled in, env values exposed
@@ -28,6 +30,29 @@ pub fn command(spec: &CommandSpec, run_dir: Option<&Path>) -> tokio::process::Co
     }
     c.stdin(std::process::Stdio::null());
     c
+}
+
+/// The spec's option files (credentials the tool reads from a file, never from argv), each
+/// created new and 0600 in the run's private folder.
+pub fn write_private_files(dir: &Path, spec: &CommandSpec) -> std::io::Result<()> {
+    use std::io::Write;
+    for f in &spec.files {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join(&f.name))?;
+        file.write_all(f.contents.expose().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// This machine's host name, as records, intent markers and notifications show it.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Files the child creates are private (0600, folders 0700) whatever dbstash's umask: dump tools
@@ -62,12 +87,7 @@ fn parse_start_time(stat: &str) -> Option<u64> {
 
 /// "exit 3" / "signal 9" for messages.
 pub fn describe_status(s: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (s.code(), s.signal()) {
-        (Some(c), _) => format!("exit {c}"),
-        (None, Some(sig)) => format!("killed by signal {sig}"),
-        _ => "unknown status".into(),
-    }
+    status::ExitReason::of(s).to_string()
 }
 
 /// Give a pipe a 1 MiB buffer (Linux default 64 KiB): a fast dump and a fast upload then trade

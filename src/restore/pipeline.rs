@@ -12,9 +12,9 @@ use super::pump::{self, Expect, PumpError, Pumped};
 use super::run_dir;
 use super::RestoreError;
 use crate::cancel::{Cancel, StopReader};
-use crate::plan::command::CommandSpec;
+use crate::catalog::record::Backup;
+use crate::domain::command::CommandSpec;
 use crate::proc::{self, ProcGroup};
-use crate::run::record::Backup;
 use crate::secret::{redact, Secret};
 use crate::storage::{AnyStorage, Download, Storage};
 use std::fs::File;
@@ -89,7 +89,7 @@ pub async fn transfer<W: Write + Send + 'static>(
             group.kill();
             return Err(RestoreError::Io {
                 what: "restore thread".into(),
-                source: std::io::Error::other(e.to_string()),
+                source: std::io::Error::other(e),
             });
         }
     };

@@ -4,12 +4,12 @@
 
 use super::run_dir::{self};
 use super::{RestoreError, TargetProblem, UsageError};
+use crate::domain::command::CommandSpec;
 use crate::engine::mysql::DbCharset;
 use crate::engine::postgres::Owners;
+use crate::engine::uri::parse_uri;
 use crate::engine::{mongo, mysql, postgres};
-use crate::manifest::connection::parse_uri;
-use crate::manifest::model::{Engine, Job};
-use crate::plan::command::CommandSpec;
+use crate::model::{Engine, Job};
 use crate::proc;
 use crate::secret::{redact, Secret};
 use std::process::Stdio;
@@ -86,7 +86,9 @@ pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
     if bare_name(job.engine, to) {
         j.connection.database = Some(to.to_string());
     } else {
-        let conn = parse_uri(job.engine, to).map_err(|reason| UsageError::BadTo { reason })?;
+        let conn = parse_uri(job.engine, to).map_err(|e| UsageError::BadTo {
+            reason: e.to_string(),
+        })?;
         j.auth_source = conn.params.get("authSource").cloned();
         j.connection = conn;
     }

@@ -15,16 +15,18 @@
 //! other run sees rather than an atomic create.
 //!
 //! The marker stays until the object is complete (its record written) or deleted: it is the
-//! positive evidence `run::leftovers` needs to tell a crashed run's object from a foreign file.
+//! positive evidence `catalog::leftovers` needs to tell a crashed run's object from a foreign file.
 
-use super::leftovers::{self, Intent, LiveRun};
-use super::record::{self, Previous};
-use super::unit::Ctx;
-use crate::manifest::model::Mode;
+use super::ctx::Ctx;
+use super::ledger::{ObjectKind, Partial};
+pub use super::markers::Claims;
+use super::markers::Held;
+use crate::catalog::leftovers::{self, Intent, LiveRun};
+use crate::catalog::record::{self, Previous};
+use crate::model::Mode;
 use crate::plan::{JobPlan, ObjectName};
 use crate::storage::{join_key, Entry, Reservation, Storage, StorageError};
 use std::collections::HashSet;
-use std::sync::Mutex;
 
 /// Names tried before giving up (each costs a marker write and a listing per remote).
 const ATTEMPTS: usize = 6;
@@ -51,44 +53,6 @@ pub enum ClaimError {
     },
     #[error("found no free name for `{wanted}` in {ATTEMPTS} attempts")]
     Exhausted { wanted: String },
-}
-
-/// A marker this run wrote on remote `idx` for the object `key`.
-struct Held {
-    idx: usize,
-    key: String,
-    marker: String,
-    _live: LiveRun,
-}
-
-/// The markers a run holds, removed when it ends (`clean_up`).
-#[derive(Default)]
-pub struct Claims(Mutex<Vec<Held>>);
-
-impl Claims {
-    fn push(&self, h: Held) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push(h);
-        }
-    }
-
-    fn take_for(&self, key: &str) -> Vec<Held> {
-        let Ok(mut v) = self.0.lock() else {
-            return Vec::new();
-        };
-        let (mine, rest) = std::mem::take(&mut *v)
-            .into_iter()
-            .partition(|h| h.key == key);
-        *v = rest;
-        mine
-    }
-
-    fn take_all(&self) -> Vec<Held> {
-        self.0
-            .lock()
-            .map(|mut v| std::mem::take(&mut *v))
-            .unwrap_or_default()
-    }
 }
 
 /// A name this run owns on every remote still in the backup.
@@ -296,26 +260,17 @@ async fn futures_join<F: std::future::Future>(futs: impl Iterator<Item = F>) -> 
 
 /// Record that `key` may be on remote `i` without a record (deleted if the run is cut short).
 pub(super) fn note_partial(ctx: &Ctx<'_>, i: usize, key: &str, folder: bool) {
-    if let Ok(mut p) = ctx.partial.lock() {
-        if !p.iter().any(|(j, k, _)| *j == i && k == key) {
-            p.push((i, key.to_string(), folder));
-        }
-    }
+    ctx.partial.note(i, key, ObjectKind::of(folder));
 }
 
 /// Delete the placeholders this run reserved for `key` (another remote had the name).
 async fn undo_reservations(ctx: &Ctx<'_>, key: &str) {
     let mine: Vec<(usize, bool)> = ctx
         .partial
-        .lock()
-        .map(|mut p| {
-            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut *p)
-                .into_iter()
-                .partition(|(_, k, _)| k == key);
-            *p = rest;
-            mine.into_iter().map(|(i, _, f)| (i, f)).collect()
-        })
-        .unwrap_or_default();
+        .take_key(key)
+        .into_iter()
+        .map(|p| (p.remote, p.kind == ObjectKind::Folder))
+        .collect();
     for (i, folder) in mine {
         let store = &ctx.stores[i];
         let r = if folder {
@@ -405,24 +360,19 @@ fn with_run_id(obj: &ObjectName, ext: &str, run_id: &str) -> ObjectName {
 /// then its markers — except beside an object that could not be deleted, which the marker must
 /// keep identifying for the next prune. Returns what was partial. Deletions run concurrently (a
 /// remote call each): this is on the path of every failed run.
-pub async fn clean_up(ctx: &Ctx<'_>, job: &str) -> Vec<(usize, String, bool)> {
-    let partial = ctx
-        .partial
-        .lock()
-        .map(|mut p| std::mem::take(&mut *p))
-        .unwrap_or_default();
-    let deletions = partial.iter().map(|(i, key, folder)| async move {
-        let store = &ctx.stores[*i];
+pub async fn clean_up(ctx: &Ctx<'_>, job: &str) -> Vec<Partial> {
+    let partial = ctx.partial.take_all();
+    let deletions = partial.iter().map(|p| async move {
+        let store = &ctx.stores[p.remote];
         let object = async {
-            if *folder {
-                store.delete_dir(key).await
-            } else {
-                store.delete(key).await
+            match p.kind {
+                ObjectKind::Folder => store.delete_dir(&p.key).await,
+                ObjectKind::File => store.delete(&p.key).await,
             }
         };
-        let rkey = record::record_key(key);
+        let rkey = record::record_key(&p.key);
         let (rec, obj) = tokio::join!(store.delete(&rkey), object);
-        (*i, key.as_str(), [rec, obj])
+        (p.remote, p.key.as_str(), [rec, obj])
     });
     let mut stuck: HashSet<(usize, &str)> = HashSet::new();
     for (i, key, results) in futures_join(deletions).await {

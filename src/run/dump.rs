@@ -2,14 +2,15 @@
 //! record, a streaming dump (stdout piped for the relay), or a folder dump run to completion (tar
 //! and directory modes). SQLite's in-process snapshot is in `run::sqlite`.
 
+use super::ctx::Ctx;
+use super::error::{ExitReason, ProducerError, RunError};
 use super::folder;
-use super::unit::Ctx;
-use crate::plan::command::CommandSpec;
+use crate::domain::command::CommandSpec;
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
 use crate::secret::{redact, Secret};
 use std::fs::File;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -21,18 +22,7 @@ pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-pub fn write_private_files(dir: &Path, spec: &CommandSpec) -> std::io::Result<()> {
-    use std::io::Write;
-    for f in &spec.files {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dir.join(&f.name))?;
-        file.write_all(f.contents.expose().as_bytes())?;
-    }
-    Ok(())
-}
+pub use crate::proc::write_private_files;
 
 pub async fn tool_version(spec: &CommandSpec) -> Option<String> {
     let mut cmd = proc::command(spec, None);
@@ -51,21 +41,13 @@ pub async fn tool_version(spec: &CommandSpec) -> Option<String> {
         .filter(|l| !l.is_empty())
 }
 
-pub fn tail_or(t: &str) -> String {
-    if t.is_empty() {
-        "(no output on stderr)".into()
-    } else {
-        t.to_string()
-    }
-}
-
 /// Run the dump tool to completion writing its folder (tar mode's first half).
 pub async fn dump_to_folder(
     plan: &JobPlan,
     spec: &CommandSpec,
     ctx: &Ctx<'_>,
     unit_dir: &Path,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, RunError> {
     let refs: Vec<&Secret> = ctx.secrets.iter().collect();
     let out = unit_dir.join("dump");
     let mut cmd = proc::command(spec, Some(unit_dir));
@@ -77,7 +59,10 @@ pub async fn dump_to_folder(
     let mut child = ctx
         .group
         .spawn(&mut cmd)
-        .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
+        .map_err(|source| RunError::Start {
+            program: spec.program.clone(),
+            source,
+        })?;
     let mut tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
         StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
     });
@@ -86,22 +71,26 @@ pub async fn dump_to_folder(
     match status {
         Ok(s) if s.success() => {}
         Ok(s) => {
-            return Err(format!(
-                "{} failed ({}): {}",
-                spec.program,
-                proc::describe_status(s),
-                tail_or(&tail)
-            ))
+            return Err(RunError::Tool {
+                program: spec.program.clone(),
+                how: ProducerError::Exited(ExitReason::of(s)),
+                tail,
+            })
         }
-        Err(e) => return Err(format!("{}: {e}", spec.program)),
+        Err(source) => {
+            return Err(RunError::Wait {
+                program: spec.program.clone(),
+                source,
+            })
+        }
     }
     let size = folder::folder_size(&out);
     if size < plan.min_raw_bytes.max(1) && !plan.allow_empty {
-        return Err(format!(
-            "{} wrote only {size} bytes into its folder. {}",
-            spec.program,
-            tail_or(&tail)
-        ));
+        return Err(RunError::FolderTooSmall {
+            program: spec.program.clone(),
+            size,
+            tail,
+        });
     }
     Ok(out)
 }
@@ -111,22 +100,23 @@ pub fn start_dump(
     spec: &CommandSpec,
     ctx: &Ctx<'_>,
     unit_dir: &Path,
-) -> Result<(File, tokio::process::Child, StderrTail), String> {
-    write_private_files(unit_dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
+) -> Result<(File, tokio::process::Child, StderrTail), RunError> {
+    write_private_files(unit_dir, spec).map_err(RunError::OptionFile)?;
     let mut cmd = proc::command(spec, Some(unit_dir));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     proc::private_umask(&mut cmd);
     let mut child = ctx
         .group
         .spawn(&mut cmd)
-        .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
+        .map_err(|source| RunError::Start {
+            program: spec.program.clone(),
+            source,
+        })?;
     let tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
         StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
     });
-    let out = child.stdout.take().ok_or("dump has no stdout")?;
-    let fd = out
-        .into_owned_fd()
-        .map_err(|e| format!("dump stdout: {e}"))?;
+    let out = child.stdout.take().ok_or(RunError::NoStdout)?;
+    let fd = out.into_owned_fd().map_err(RunError::Stdout)?;
     crate::proc::widen_pipe(&fd);
     Ok((File::from(fd), child, tail))
 }

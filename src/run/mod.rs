@@ -2,20 +2,26 @@
 
 pub mod backup;
 pub mod claim;
+pub mod commit;
+pub mod ctx;
 pub mod directory;
 pub mod dump;
+pub mod error;
 pub mod folder;
 pub mod hooks;
-pub mod leftovers;
+pub mod judge;
+pub mod ledger;
 pub mod lock;
+mod markers;
 pub mod notice;
+pub mod producer;
 pub mod progress;
-pub mod record;
+pub mod pump;
 pub mod relay;
-pub mod retention;
 pub mod sqlite;
 pub mod stale;
 pub mod unit;
+pub mod uploads;
 
 use crate::plan::JobPlan;
 use jiff::Timestamp;

@@ -24,7 +24,7 @@ impl Health for Pending {
     fn metrics(&self) -> &Metrics {
         &self.metrics
     }
-    fn alive(&self) -> Result<(), String> {
+    fn alive(&self) -> Result<(), crate::server::Stuck> {
         Ok(())
     }
     fn ready(&self) -> bool {
@@ -70,7 +70,7 @@ impl Server {
 pub async fn wait_for_manifest(
     path: &Path,
     first: &manifest::LoadError,
-    (stop, hup): &mut (super::signals::Stop, super::signals::Hangup),
+    (stop, hup): &mut (crate::signals::Stop, crate::signals::Hangup),
 ) -> Option<Manifest> {
     let pending = Arc::new(Pending {
         metrics: Metrics::new(),

@@ -5,10 +5,10 @@ use super::encrypt::recipients;
 use super::format::How;
 use super::job::JobScope;
 use super::Ctx;
-use crate::manifest::connection::parse_uri;
-use crate::manifest::model::*;
+use crate::domain::schedule::Schedule;
+use crate::engine::uri::parse_uri;
 use crate::manifest::types::JobDoc;
-use crate::plan::schedule::Schedule;
+use crate::model::*;
 use crate::secret::Secret;
 
 pub(super) fn verify_and_encrypt(
@@ -25,7 +25,7 @@ pub(super) fn verify_and_encrypt(
         }),
         restore_to: v.restore_to.as_ref().map(|u| {
             if let Err(e) = parse_uri(s.engine, u) {
-                ctx.error(&s.p("verify/restore_to"), e);
+                ctx.error(&s.p("verify/restore_to"), e.to_string());
             }
             Secret::new(u.clone())
         }),

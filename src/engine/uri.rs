@@ -1,25 +1,44 @@
-//! Connection forms: a URI of any engine (incl. Go's `user:pass@tcp(host:port)/db`), a plain SQLite
-//! path, or discrete host/port/user/password/database. Errors never quote the URI (it is a secret).
+//! Connection URIs, per engine: which schemes each engine takes, Go's MySQL DSN
+//! (`user:pass@tcp(host:port)/db`), and a plain SQLite path. Errors never quote the URI (it is a
+//! secret).
 
-use super::types::Engine;
+use crate::model::{Connection, Engine};
 use crate::secret::Secret;
 use percent_encoding::percent_decode_str;
-use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Connection {
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub user: Option<String>,
-    pub password: Option<Secret>,
-    /// Database name; for SQLite the database file path; for Redis the db number.
-    pub database: Option<String>,
-    /// Query options, e.g. `sslmode`, `sslrootcert`, `ssl-ca`, `tls`, `authSource`.
-    pub params: BTreeMap<String, String>,
-    /// `rediss://` or `tls=true`.
-    pub tls: bool,
-    /// `mongodb+srv://`.
-    pub srv: bool,
+/// Why a connection URI does not parse; never quotes the URI.
+#[derive(Debug, thiserror::Error)]
+pub enum UriError {
+    #[error("the SQLite URI has no file path")]
+    NoSqlitePath,
+    #[error("the connection URI is not valid ({0})")]
+    Invalid(url::ParseError),
+    /// `scheme` is ` scheme `NAME`` for a well-known scheme, else empty.
+    #[error("the connection URI{scheme} does not fit engine {engine} (expected {expected})")]
+    WrongScheme {
+        scheme: String,
+        engine: &'static str,
+        expected: String,
+    },
+    #[error("the Go MySQL DSN has no `tcp(...)` address")]
+    GoNoAddress,
+    #[error("the Go MySQL DSN has an unclosed `(`")]
+    GoUnclosed,
+    #[error("the Go MySQL DSN has an invalid port")]
+    GoBadPort,
+    #[error("unsupported protocol `{protocol}` in the Go MySQL DSN")]
+    GoProtocol { protocol: String },
+}
+
+/// A URI of `engine`'s form that parses, for `render` to stand in for a secret it cannot read.
+pub fn placeholder(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Postgres | Engine::Postgis => "postgresql://placeholder@placeholder/placeholder",
+        Engine::Mysql | Engine::Mariadb => "mysql://placeholder@placeholder/placeholder",
+        Engine::Mongo => "mongodb://placeholder/placeholder",
+        Engine::Redis => "redis://placeholder:6379/0",
+        Engine::Sqlite => "/placeholder.db",
+    }
 }
 
 fn decode(s: &str) -> String {
@@ -37,7 +56,7 @@ fn schemes(engine: Engine) -> &'static [&'static str] {
 }
 
 /// Parse `uri` for `engine`.
-pub fn parse_uri(engine: Engine, uri: &str) -> Result<Connection, String> {
+pub fn parse_uri(engine: Engine, uri: &str) -> Result<Connection, UriError> {
     let uri = uri.trim();
     if engine == Engine::Sqlite {
         let path = uri
@@ -45,7 +64,7 @@ pub fn parse_uri(engine: Engine, uri: &str) -> Result<Connection, String> {
             .or_else(|| uri.strip_prefix("sqlite:"))
             .unwrap_or(uri);
         if path.is_empty() {
-            return Err("the SQLite URI has no file path".into());
+            return Err(UriError::NoSqlitePath);
         }
         return Ok(Connection {
             database: Some(decode(path)),
@@ -57,7 +76,7 @@ pub fn parse_uri(engine: Engine, uri: &str) -> Result<Connection, String> {
     {
         return parse_go_dsn(uri);
     }
-    let url = url::Url::parse(uri).map_err(|e| format!("the connection URI is not valid ({e})"))?;
+    let url = url::Url::parse(uri).map_err(UriError::Invalid)?;
     if !schemes(engine).contains(&url.scheme()) {
         // Name the scheme only when it is a well-known one: in `user:password@host` the
         // "scheme" is a user name, and in a mangled URI it could be anything.
@@ -80,15 +99,15 @@ pub fn parse_uri(engine: Engine, uri: &str) -> Result<Connection, String> {
         } else {
             String::new()
         };
-        return Err(format!(
-            "the connection URI{scheme} does not fit engine {} (expected {})",
-            engine.as_str(),
-            schemes(engine)
+        return Err(UriError::WrongScheme {
+            scheme,
+            engine: engine.as_str(),
+            expected: schemes(engine)
                 .iter()
                 .map(|s| format!("{s}://"))
                 .collect::<Vec<_>>()
-                .join(" or ")
-        ));
+                .join(" or "),
+        });
     }
     let mut c = Connection {
         srv: url.scheme() == "mongodb+srv",
@@ -132,7 +151,7 @@ pub fn parse_uri(engine: Engine, uri: &str) -> Result<Connection, String> {
 }
 
 /// Go's MySQL DSN: `[user[:pass]@]tcp(host[:port])/db[?params]` (or `unix(/path)`).
-fn parse_go_dsn(dsn: &str) -> Result<Connection, String> {
+fn parse_go_dsn(dsn: &str) -> Result<Connection, UriError> {
     let dsn = dsn.strip_prefix("mysql://").unwrap_or(dsn);
     let mut c = Connection::default();
     let (creds, rest) = match dsn.rfind(")/").and_then(|close| dsn[..close].rfind('@')) {
@@ -148,23 +167,18 @@ fn parse_go_dsn(dsn: &str) -> Result<Connection, String> {
             None => c.user = Some(decode(creds)),
         }
     }
-    let open = rest
-        .find('(')
-        .ok_or("the Go MySQL DSN has no `tcp(...)` address")?;
+    let open = rest.find('(').ok_or(UriError::GoNoAddress)?;
     let close = rest[open..]
         .find(')')
         .map(|c| c + open)
-        .ok_or("the Go MySQL DSN has an unclosed `(`")?;
+        .ok_or(UriError::GoUnclosed)?;
     let proto = &rest[..open];
     let addr = &rest[open + 1..close];
     match proto {
         "tcp" => match addr.rsplit_once(':') {
             Some((h, p)) => {
                 c.host = Some(h.trim_start_matches('[').trim_end_matches(']').to_string());
-                c.port = Some(
-                    p.parse()
-                        .map_err(|_| "the Go MySQL DSN has an invalid port")?,
-                );
+                c.port = Some(p.parse().map_err(|_| UriError::GoBadPort)?);
             }
             None if !addr.is_empty() => c.host = Some(addr.to_string()),
             None => {}
@@ -173,9 +187,9 @@ fn parse_go_dsn(dsn: &str) -> Result<Connection, String> {
             c.params.insert("socket".into(), addr.to_string());
         }
         other => {
-            return Err(format!(
-                "unsupported protocol `{other}` in the Go MySQL DSN"
-            ))
+            return Err(UriError::GoProtocol {
+                protocol: other.to_string(),
+            })
         }
     }
     let tail = rest[close + 1..].trim_start_matches('/');
@@ -211,6 +225,25 @@ mod tests {
         assert_eq!(c.database.as_deref(), Some("shop"));
         assert_eq!(c.params["sslmode"], "verify-full");
         assert_eq!(c.params["sslrootcert"], "/ca.pem");
+    }
+
+    #[test]
+    fn every_placeholder_parses_for_its_engine_and_aliases_name_engines() {
+        for e in [
+            Engine::Postgres,
+            Engine::Postgis,
+            Engine::Mysql,
+            Engine::Mariadb,
+            Engine::Mongo,
+            Engine::Redis,
+            Engine::Sqlite,
+        ] {
+            assert!(parse_uri(e, placeholder(e)).is_ok(), "{e:?}");
+            assert_eq!(Engine::from_name(e.as_str()), Some(e));
+        }
+        assert_eq!(Engine::from_name("pg"), Some(Engine::Postgres));
+        assert_eq!(Engine::from_name("mongodb"), Some(Engine::Mongo));
+        assert_eq!(Engine::from_name("oracle"), None);
     }
 
     #[test]
@@ -266,13 +299,17 @@ mod tests {
 
     #[test]
     fn an_unknown_scheme_is_not_quoted() {
-        let e = parse_uri(Engine::Postgres, "hunter2:x@db/app").unwrap_err();
+        let e = parse_uri(Engine::Postgres, "hunter2:x@db/app")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("hunter2"), "{e}");
     }
 
     #[test]
     fn wrong_scheme_names_the_engine_not_the_secret() {
-        let e = parse_uri(Engine::Postgres, "mysql://u:topsecret@h/db").unwrap_err();
+        let e = parse_uri(Engine::Postgres, "mysql://u:topsecret@h/db")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("postgresql://"), "{e}");
         assert!(!e.contains("topsecret"));
     }
