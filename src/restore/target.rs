@@ -12,7 +12,6 @@ use crate::engine::postgres::{pg_text, quote_pg_ident};
 use crate::engine::uri::parse_uri;
 use crate::engine::{mongo, mysql, postgres};
 use crate::model::{Engine, Job};
-use crate::proc;
 use crate::secret::{redact, Secret};
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -164,7 +163,7 @@ pub async fn admin_sql(
     if !status.success() {
         return Err(RestoreError::Tool {
             program: spec.program.clone(),
-            status: proc::describe_status(status),
+            status: super::error::ToolEnd::of(status),
             tail: if tail.is_empty() {
                 "(no output on stderr)".into()
             } else {
