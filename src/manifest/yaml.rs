@@ -147,8 +147,6 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 /// Parse one YAML document, reporting duplicate keys (the first value wins) and bad `<<` merge
 /// values without stopping, so a manifest's other problems are reported in the same pass. Syntax
 /// errors stop the parse.
-// TODO(layers): split
-#[allow(clippy::too_many_lines)]
 pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
     let mut b = Builder::default();
     for item in Parser::new_from_str(text) {
