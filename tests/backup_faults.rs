@@ -295,25 +295,12 @@ fn kill_upload_mid_stream(dump: &str) {
         .write_executable("pg_dump", dump)
         .envs(&s3.env());
     let mut child = t.spawn(&["backup", &job]);
-    // wait until the upload runs and has had time to ship something
-    let found = support::wait_until(Duration::from_secs(15), || {
-        processes_with(&job).iter().any(|p| p.contains(" rcat "))
-    });
-    assert!(
-        found,
-        "no rclone rcat for {job}: {:?}",
-        processes_with(&job)
-    );
-    std::thread::sleep(Duration::from_millis(1500));
-    let rcat: Vec<i32> = processes_with(&job)
-        .iter()
-        .filter(|p| p.contains(" rcat ") && !p.contains(".dbstash.json"))
-        .filter_map(|l| l.split(':').next().and_then(|p| p.trim().parse().ok()))
-        .collect();
-    assert_eq!(rcat.len(), 1, "{:?}", processes_with(&job));
+    // wait until the data upload runs and has had time to ship something
+    let rcat = support::one_data_upload(&job, Duration::from_secs(30), Duration::from_millis(1500))
+        .unwrap_or_else(|seen| panic!("no single data upload for {job}: {seen:?}"));
     let killed_at = Instant::now();
     Command::new("kill")
-        .args(["-9", &rcat[0].to_string()])
+        .args(["-9", &rcat])
         .status()
         .expect("kill");
     let finished = support::wait_until(Duration::from_secs(20), || {

@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use crate::support::{pg_drop, pg_fixture, processes_with, psql, PgDropGuard, Run, Test, S3};
+use crate::support::{pg_drop, pg_fixture, psql, PgDropGuard, Run, Test, S3};
 use age::secrecy::ExposeSecret;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -129,20 +129,11 @@ fn kill_s3_upload(optional: bool) {
         .write_executable("pg_dump", BIG_DUMP)
         .envs(&s3.env());
     let mut child = t.spawn(&["backup", &job]);
-    let found = support::wait_until(Duration::from_secs(15), || {
-        processes_with(&job).iter().any(|p| p.contains(" rcat "))
-    });
-    assert!(found, "no rclone rcat for {job}");
-    std::thread::sleep(Duration::from_millis(1500));
-    let rcat: Vec<String> = processes_with(&job)
-        .iter()
-        .filter(|p| p.contains(" rcat ") && !p.contains(".dbstash.json"))
-        .filter_map(|l| l.split(':').next().map(|p| p.trim().to_string()))
-        .collect();
-    assert_eq!(rcat.len(), 1, "{:?}", processes_with(&job));
+    let rcat = support::one_data_upload(&job, Duration::from_secs(30), Duration::from_millis(1500))
+        .unwrap_or_else(|seen| panic!("no single data upload for {job}: {seen:?}"));
     let killed = Instant::now();
     Command::new("kill")
-        .args(["-9", &rcat[0]])
+        .args(["-9", &rcat])
         .status()
         .expect("kill");
     let done = support::wait_until(Duration::from_secs(60), || {

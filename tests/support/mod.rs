@@ -724,6 +724,44 @@ impl Drop for S3 {
 }
 
 /// Processes whose argv contains `needle` (from /proc), excluding ourselves.
+/// PIDs of the rclone `rcat`s that upload a backup's data for `job`: not its record's upload and
+/// not the claim's intent marker (a short `rcat` of its own that runs first, and under load may
+/// still be running when the data upload starts).
+pub fn data_uploads(job: &str) -> Vec<String> {
+    processes_with(job)
+        .iter()
+        .filter(|p| {
+            p.contains(" rcat ") && !p.contains(".dbstash.json") && !p.contains(".dbstash-intent")
+        })
+        .filter_map(|l| l.split(':').next().map(|p| p.trim().to_string()))
+        .collect()
+}
+
+/// Wait (up to `limit`) until one data upload of `job` has run for `running` without a second
+/// one appearing, and return its PID; `Err` with the processes seen otherwise.
+pub fn one_data_upload(
+    job: &str,
+    limit: std::time::Duration,
+    running: std::time::Duration,
+) -> Result<String, Vec<String>> {
+    let start = std::time::Instant::now();
+    let mut since: Option<(String, std::time::Instant)> = None;
+    while start.elapsed() < limit {
+        let now = data_uploads(job);
+        match (now.as_slice(), &since) {
+            ([pid], Some((seen, at))) if pid == seen => {
+                if at.elapsed() >= running {
+                    return Ok(pid.clone());
+                }
+            }
+            ([pid], _) => since = Some((pid.clone(), std::time::Instant::now())),
+            _ => since = None,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(processes_with(job))
+}
+
 pub fn processes_with(needle: &str) -> Vec<String> {
     let me = std::process::id().to_string();
     let mut out = Vec::new();
