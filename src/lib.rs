@@ -13,6 +13,7 @@ pub mod error;
 pub mod logging;
 pub mod manifest;
 pub mod notify;
+pub mod pitr;
 pub mod plan;
 pub mod proc;
 pub mod restore;

@@ -225,6 +225,16 @@ impl Supervisor {
         } else if let Some(old) = self.loops.remove(&format!("{name}#verify")) {
             old.abort();
         }
+        // pitr: the WAL stream lives beside the job's loop, replaced and stopped with it.
+        let stream = plan.pitr.is_some().then(|| {
+            tokio::spawn(crate::pitr::stream::run(plan.clone(), self.env.temp_dir.clone()))
+        });
+        if let Some(old) = match stream {
+            Some(h) => self.loops.insert(format!("{name}#pitr"), h),
+            None => self.loops.remove(&format!("{name}#pitr")),
+        } {
+            old.abort();
+        }
         let handle = tokio::spawn(job_loop(ctx, plan, run_now));
         if let Some(old) = self.loops.insert(name, handle) {
             old.abort();
@@ -232,7 +242,12 @@ impl Supervisor {
     }
 
     fn stop_loop(&mut self, name: &str) {
-        for key in [name.to_string(), format!("{name}#verify")] {
+        crate::pitr::stream::forget(name);
+        for key in [
+            name.to_string(),
+            format!("{name}#verify"),
+            format!("{name}#pitr"),
+        ] {
             if let Some(h) = self.loops.remove(&key) {
                 h.abort();
             }
