@@ -28,7 +28,9 @@ pub enum PitrError {
     ToolTimeout { program: String, seconds: u64 },
     #[error("job `{job}` has no complete base backup yet: run `dbstash backup {job}` (with the stream running)")]
     NoBaseBackup { job: String },
-    #[error("{at} is outside the recoverable window of job `{job}` ({window}); nothing was written")]
+    #[error(
+        "{at} is outside the recoverable window of job `{job}` ({window}); nothing was written"
+    )]
     OutsideWindow {
         job: String,
         at: Timestamp,
@@ -44,7 +46,9 @@ pub enum PitrError {
         #[source]
         source: PumpError,
     },
-    #[error("the archive lacks WAL segment {0}, which the restore needs (a gap: see `dbstash verify`)")]
+    #[error(
+        "the archive lacks WAL segment {0}, which the restore needs (a gap: see `dbstash verify`)"
+    )]
     Missing(String),
     #[error(transparent)]
     Restore(#[from] RestoreError),

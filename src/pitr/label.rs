@@ -8,7 +8,9 @@ pub fn is_segment(name: &str) -> bool {
 
 /// `TTTTTTTT.history`: a timeline's history, needed to follow a promotion.
 pub fn is_history(name: &str) -> bool {
-    name.len() == 16 && name.ends_with(".history") && name[..8].bytes().all(|b| b.is_ascii_hexdigit())
+    name.len() == 16
+        && name.ends_with(".history")
+        && name[..8].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Files of the spool that are complete and go to the archive.
@@ -47,7 +49,10 @@ mod tests {
     #[test]
     fn label() {
         let l = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nCHECKPOINT LOCATION: 0/2000060\n";
-        assert_eq!(start_segment(l).as_deref(), Some("000000010000000000000002"));
+        assert_eq!(
+            start_segment(l).as_deref(),
+            Some("000000010000000000000002")
+        );
         assert_eq!(start_segment("nothing"), None);
     }
 }

@@ -143,7 +143,8 @@ async fn build(
     unpack(plan, store, base, dir).await?;
     let label_text = std::fs::read_to_string(dir.join("backup_label"))
         .map_err(|_| PitrError::NoLabel(base.id.clone()))?;
-    let start = label::start_segment(&label_text).ok_or_else(|| PitrError::NoLabel(base.id.clone()))?;
+    let start =
+        label::start_segment(&label_text).ok_or_else(|| PitrError::NoLabel(base.id.clone()))?;
     let n = fetch_wal(plan, store, archive, &start, &dir.join("pg_wal")).await?;
     write_recovery(dir, at)?;
     hand_over(dir)?;
@@ -151,7 +152,12 @@ async fn build(
 }
 
 /// The base backup's tar, checked (size, sha256) as it is unpacked into `dir`.
-async fn unpack(plan: &JobPlan, store: &AnyStorage, base: &Backup, dir: &Path) -> Result<(), PitrError> {
+async fn unpack(
+    plan: &JobPlan,
+    store: &AnyStorage,
+    base: &Backup,
+    dir: &Path,
+) -> Result<(), PitrError> {
     let layout = crate::restore::layout::detect(plan.engine, &base.id, Some(&base.record))?;
     let src = Source {
         store,
@@ -215,10 +221,7 @@ async fn fetch_wal(
                 || (label::is_segment(name) && label::position(name) >= label::position(start))
         })
         .collect();
-    if !wanted
-        .iter()
-        .any(|b| segment::wal_name(&b.id) == start)
-    {
+    if !wanted.iter().any(|b| segment::wal_name(&b.id) == start) {
         return Err(PitrError::Missing(start.to_string()));
     }
     if let Some(gap) = archive

@@ -95,7 +95,12 @@ async fn archive(
         compression: codec.name().into(),
         dump_format: WAL_FORMAT.into(),
         mode: "stream".into(),
-        encryption: if plan.encrypt.is_some() { "age" } else { "none" }.into(),
+        encryption: if plan.encrypt.is_some() {
+            "age"
+        } else {
+            "none"
+        }
+        .into(),
         files: Vec::new(),
         tool_versions: Default::default(),
         dbstash_version: env!("CARGO_PKG_VERSION").into(),

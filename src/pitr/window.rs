@@ -29,7 +29,10 @@ impl std::fmt::Display for Window {
 }
 
 pub async fn read(plan: &JobPlan, store: &AnyStorage) -> Result<Archive, PitrError> {
-    let p = plan.pitr.as_ref().ok_or_else(|| PitrError::NotPitr(plan.job.clone()))?;
+    let p = plan
+        .pitr
+        .as_ref()
+        .ok_or_else(|| PitrError::NotPitr(plan.job.clone()))?;
     let folder = crate::run::retention::folder(plan, Timestamp::now());
     let (all, _) = complete_backups(store, &folder, &plan.job).await?;
     let bases = all

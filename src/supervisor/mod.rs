@@ -227,7 +227,10 @@ impl Supervisor {
         }
         // pitr: the WAL stream lives beside the job's loop, replaced and stopped with it.
         let stream = plan.pitr.is_some().then(|| {
-            tokio::spawn(crate::pitr::stream::run(plan.clone(), self.env.temp_dir.clone()))
+            tokio::spawn(crate::pitr::stream::run(
+                plan.clone(),
+                self.env.temp_dir.clone(),
+            ))
         });
         if let Some(old) = match stream {
             Some(h) => self.loops.insert(format!("{name}#pitr"), h),
