@@ -120,10 +120,10 @@ fn prerequisites() -> bool {
         && require(have("pg_basebackup"), "pg_basebackup")
 }
 
-fn manifest(pg: &PgScram, slot: &str, user: &str) -> String {
+fn manifest(pg: &PgScram, slot: &str, user: &str, health: u16) -> String {
     format!(
         r#"version: 1
-settings: {{ temp_dir: "{{dir}}/tmp" }}
+settings: {{ temp_dir: "{{dir}}/tmp", health: {{ listen: "127.0.0.1:{health}" }} }}
 remotes:
   local: {{ path: "{{dir}}/remote" }}
 jobs:
@@ -136,7 +136,7 @@ jobs:
     database: postgres
     remote: local
     compress: zstd
-    pitr: {{ enabled: true, slot: {slot} }}
+    pitr: {{ enabled: true, slot: {slot}, max_lag: 2s }}
 "#,
         port = pg.port
     )
@@ -162,8 +162,9 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         return;
     };
     let slot = format!("dbstash_{}", unique("s").replace('-', "_")).to_lowercase();
+    let health = free_port();
     let t = Test::new()
-        .manifest(&manifest(&pg, &slot, "postgres"))
+        .manifest(&manifest(&pg, &slot, "postgres", health))
         .write("pw", PW);
     pg.psql("postgres", "create table t (i int primary key)");
     let sup = Supervisor(t.spawn_logged(&["run"]));
@@ -171,6 +172,11 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         wait_until(Duration::from_secs(30), || t.log().contains("stream_up")),
         "the stream did not start:\n{}",
         t.log()
+    );
+    let up = r#"dbstash_pitr_stream_up{backup_job="app"}"#;
+    assert!(
+        wait_until(Duration::from_secs(10), || metric(health, up) == 1.0),
+        "stream_up metric is not 1"
     );
     t.run(&["backup", "app"]).success();
     // The password never reaches a process list.
@@ -209,6 +215,8 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         t.log()
     );
     assert!(t.log().contains("stream_down"), "{}", t.log());
+    let archived = r#"dbstash_pitr_last_archived_timestamp_seconds{backup_job="app"}"#;
+    assert!(metric(health, archived) > 1.0e9, "no last-archived time");
     drop(sup);
 
     let mut place = PgPlace::new();
@@ -289,8 +297,9 @@ fn a_role_without_replication_is_a_clear_error_not_a_hang() {
         "postgres",
         &format!("create role norep login password '{PW}'"),
     );
+    let health = free_port();
     let t = Test::new()
-        .manifest(&manifest(&pg, "dbstash_norep", "norep"))
+        .manifest(&manifest(&pg, "dbstash_norep", "norep", health))
         .write("pw", PW);
     let _sup = Supervisor(t.spawn_logged(&["run"]));
     assert!(
@@ -305,4 +314,11 @@ fn a_role_without_replication_is_a_clear_error_not_a_hang() {
     );
     assert!(!log.contains("stream_up"), "{log}");
     assert!(!log.contains(PW), "password in the log:\n{log}");
+    // Down for longer than `max_lag` (2s): /healthz names the job.
+    assert!(
+        wait_until(Duration::from_secs(20), || http_get(health, "/healthz")
+            .is_some_and(|(_, b)| b.contains(r#""stale_jobs":["app"]"#))),
+        "{:?}",
+        http_get(health, "/healthz")
+    );
 }

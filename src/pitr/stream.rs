@@ -68,6 +68,23 @@ fn mark(job: &str, up: bool, error: Option<String>) {
     });
 }
 
+/// `pitr` jobs of `plans` whose stream has been down longer than their `max_lag` (`/healthz`).
+pub fn down_too_long<'a>(
+    plans: impl IntoIterator<Item = (&'a String, &'a Arc<JobPlan>)>,
+    now: Timestamp,
+) -> Vec<String> {
+    let all = statuses();
+    plans
+        .into_iter()
+        .filter_map(|(name, p)| {
+            let limit = p.pitr.as_ref()?.max_lag;
+            let s = all.get(name)?;
+            let down = (now.as_second() - s.since.as_second()).max(0) as u64;
+            (!s.up && down > limit.as_secs()).then(|| name.clone())
+        })
+        .collect()
+}
+
 /// Forget a job's stream (it was removed from the manifest).
 pub fn forget(job: &str) {
     if let Ok(mut all) = STATUS.lock() {

@@ -101,10 +101,19 @@ struct VerifyFamilies {
     runs: Family<RunLabel, Counter>,
 }
 
+/// The per-job WAL stream families (`pitr` jobs), read from the streams' status when scraped.
+#[derive(Default)]
+struct PitrFamilies {
+    up: Family<JobLabel, Gauge>,
+    last_archived: Family<JobLabel, FloatGauge>,
+    down_for: Family<JobLabel, FloatGauge>,
+}
+
 pub struct Metrics {
     registry: Registry,
     backup: BackupFamilies,
     verify: VerifyFamilies,
+    pitr: PitrFamilies,
     reloads: Family<ResultLabel, Counter>,
     last_reload_ok: Gauge,
     notifications: Family<NotifierLabel, Counter>,
@@ -142,6 +151,7 @@ impl Metrics {
             registry: Registry::default(),
             backup: BackupFamilies::default(),
             verify: VerifyFamilies::default(),
+            pitr: PitrFamilies::default(),
             reloads: Family::default(),
             last_reload_ok: Gauge::default(),
             notifications: Family::default(),
@@ -151,6 +161,7 @@ impl Metrics {
         let mut registry = Registry::default();
         m.register_backup(&mut registry);
         m.register_verify(&mut registry);
+        m.register_pitr(&mut registry);
         m.register_process(&mut registry);
         for r in RELOAD_RESULTS {
             let _ = m.reloads.get_or_create(&ResultLabel { result: r.into() });
@@ -228,6 +239,48 @@ impl Metrics {
             "Scheduled restore drills by outcome (success, failure, skipped)",
             v.runs.clone(),
         );
+    }
+
+    fn register_pitr(&self, r: &mut Registry) {
+        let p = &self.pitr;
+        r.register(
+            "dbstash_pitr_stream_up",
+            "1 while the job's WAL stream (pg_receivewal) runs",
+            p.up.clone(),
+        );
+        r.register(
+            "dbstash_pitr_last_archived_timestamp_seconds",
+            "Unix time the job's last WAL segment reached the archive (0: none since dbstash started)",
+            p.last_archived.clone(),
+        );
+        r.register(
+            "dbstash_pitr_stream_down_seconds",
+            "How long the job's WAL stream has been down (0 while up): compare with its max_lag",
+            p.down_for.clone(),
+        );
+    }
+
+    /// The stream series as of now (their state lives with the streams).
+    fn refresh_pitr(&self) {
+        let now = jiff::Timestamp::now();
+        let all = crate::pitr::stream::statuses();
+        self.pitr.up.clear();
+        self.pitr.last_archived.clear();
+        self.pitr.down_for.clear();
+        for (name, s) in all {
+            let l = job(&name);
+            self.pitr.up.get_or_create(&l).set(i64::from(s.up));
+            self.pitr.last_archived.get_or_create(&l).set(
+                s.last_archived
+                    .map_or(0.0, |t| t.as_millisecond() as f64 / 1000.0),
+            );
+            let down = if s.up {
+                0.0
+            } else {
+                (now.as_millisecond() - s.since.as_millisecond()).max(0) as f64 / 1000.0
+            };
+            self.pitr.down_for.get_or_create(&l).set(down);
+        }
     }
 
     fn register_process(&self, r: &mut Registry) {
@@ -428,6 +481,7 @@ impl Metrics {
 
     /// The OpenMetrics text format (ends with `# EOF`).
     pub fn encode_openmetrics(&self) -> String {
+        self.refresh_pitr();
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
@@ -435,6 +489,7 @@ impl Metrics {
 
     /// The Prometheus text format, version 0.0.4 (what `promtool check metrics` reads).
     pub fn encode_text(&self) -> String {
+        self.refresh_pitr();
         let mut out = String::new();
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
         out

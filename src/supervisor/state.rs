@@ -183,6 +183,7 @@ impl Health for Shared {
                 let age = (now.as_second() - since.as_second()).max(0) as u64;
                 (age > limit.as_secs()).then(|| p.job.clone())
             })
+            .chain(crate::pitr::stream::down_too_long(&cur.plans, now))
             .collect()
     }
 }
