@@ -3,6 +3,7 @@
 //! `backup` takes a base backup, `restore --at` builds a data directory, and PostgreSQL started
 //! on it holds exactly the rows committed before the instant.
 
+mod notify_support;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -120,12 +121,14 @@ fn prerequisites() -> bool {
         && require(have("pg_basebackup"), "pg_basebackup")
 }
 
-fn manifest(pg: &PgScram, slot: &str, user: &str, health: u16) -> String {
+fn manifest(pg: &PgScram, slot: &str, user: &str, health: u16, hook: &str) -> String {
     format!(
         r#"version: 1
 settings: {{ temp_dir: "{{dir}}/tmp", health: {{ listen: "127.0.0.1:{health}" }} }}
 remotes:
   local: {{ path: "{{dir}}/remote" }}
+notifiers:
+  hook: {{ type: webhook, url: "{hook}", on: [stream_failure, stream_recovered] }}
 jobs:
   app:
     engine: postgres
@@ -135,6 +138,7 @@ jobs:
     password_file: "{{dir}}/pw"
     database: postgres
     remote: local
+    notify: [hook]
     compress: zstd
     pitr: {{ enabled: true, slot: {slot}, max_lag: 2s }}
 "#,
@@ -145,6 +149,20 @@ jobs:
 /// The segment the server writes into now (closed by the next `pg_switch_wal()`).
 fn current_segment(pg: &PgScram) -> String {
     pg.psql("postgres", "select pg_walfile_name(pg_current_wal_lsn())")
+}
+
+/// The `event` of every webhook delivery so far.
+fn events(rx: &notify_support::Receiver) -> Vec<String> {
+    rx.requests()
+        .iter()
+        .map(|r| r.json()["event"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn webhook() -> (tokio::runtime::Runtime, notify_support::Receiver) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let rx = rt.block_on(notify_support::Receiver::start());
+    (rt, rx)
 }
 
 fn wait_archived(t: &Test, segment: &str) -> bool {
@@ -163,8 +181,9 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     };
     let slot = format!("dbstash_{}", unique("s").replace('-', "_")).to_lowercase();
     let health = free_port();
+    let (_rt, rx) = webhook();
     let t = Test::new()
-        .manifest(&manifest(&pg, &slot, "postgres", health))
+        .manifest(&manifest(&pg, &slot, "postgres", health, &rx.url("/h")))
         .write("pw", PW);
     pg.psql("postgres", "create table t (i int primary key)");
     let sup = Supervisor(t.spawn_logged(&["run"]));
@@ -215,6 +234,12 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         t.log()
     );
     assert!(t.log().contains("stream_down"), "{}", t.log());
+    assert!(
+        wait_until(Duration::from_secs(10), || events(&rx)
+            == ["stream_failure", "stream_recovered"]),
+        "{:?}",
+        events(&rx)
+    );
     let archived = r#"dbstash_pitr_last_archived_timestamp_seconds{backup_job="app"}"#;
     assert!(metric(health, archived) > 1.0e9, "no last-archived time");
     drop(sup);
@@ -298,8 +323,15 @@ fn a_role_without_replication_is_a_clear_error_not_a_hang() {
         &format!("create role norep login password '{PW}'"),
     );
     let health = free_port();
+    let (_rt, rx) = webhook();
     let t = Test::new()
-        .manifest(&manifest(&pg, "dbstash_norep", "norep", health))
+        .manifest(&manifest(
+            &pg,
+            "dbstash_norep",
+            "norep",
+            health,
+            &rx.url("/h"),
+        ))
         .write("pw", PW);
     let _sup = Supervisor(t.spawn_logged(&["run"]));
     assert!(
@@ -314,6 +346,20 @@ fn a_role_without_replication_is_a_clear_error_not_a_hang() {
     );
     assert!(!log.contains("stream_up"), "{log}");
     assert!(!log.contains(PW), "password in the log:\n{log}");
+    // Retried with backoff, but told once.
+    assert!(
+        wait_until(Duration::from_secs(20), || t
+            .log()
+            .matches("\"stream_down\"")
+            .count()
+            >= 3),
+        "{}",
+        t.log()
+    );
+    assert_eq!(events(&rx), ["stream_failure"]);
+    let body = rx.requests()[0].text();
+    assert!(body.contains("replication role"), "{body}");
+    assert!(!body.contains(PW), "{body}");
     // Down for longer than `max_lag` (2s): /healthz names the job.
     assert!(
         wait_until(Duration::from_secs(20), || http_get(health, "/healthz")

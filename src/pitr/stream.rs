@@ -92,8 +92,12 @@ pub fn forget(job: &str) {
     }
 }
 
+/// Told when the stream goes down (`false`, with why) and when it runs again (`true`): once per
+/// change, not once per retry.
+pub type OnChange = Arc<dyn Fn(bool, Option<String>) + Send + Sync>;
+
 /// The stream of `plan`'s job, for as long as the task runs.
-pub async fn run(plan: Arc<JobPlan>, temp_dir: PathBuf) {
+pub async fn run(plan: Arc<JobPlan>, temp_dir: PathBuf, on_change: Option<OnChange>) {
     let Some(p) = plan.pitr.clone() else {
         return;
     };
@@ -104,14 +108,28 @@ pub async fn run(plan: Arc<JobPlan>, temp_dir: PathBuf) {
         .map(|r| (r.optional, AnyStorage::for_remote(r)))
         .collect();
     let mut backoff = FIRST_BACKOFF;
+    let mut told_down = false;
     loop {
         let began = Instant::now();
-        let ended = receive(&plan, &p, &spool, &stores).await;
+        let mut started = || {
+            if std::mem::take(&mut told_down) {
+                if let Some(f) = &on_change {
+                    f(true, None);
+                }
+            }
+        };
+        let ended = receive(&plan, &p, &spool, &stores, &mut started).await;
         let why = match &ended {
             Ok(status) => format!("pg_receivewal ended ({status})"),
             Err(e) => e.to_string(),
         };
         mark(&plan.job, false, Some(why.clone()));
+        if !told_down {
+            told_down = true;
+            if let Some(f) = &on_change {
+                f(false, Some(why.clone()));
+            }
+        }
         if began.elapsed() >= HEALTHY_RUN {
             backoff = FIRST_BACKOFF;
         }
@@ -145,6 +163,7 @@ async fn receive(
     p: &PitrPlan,
     spool: &Path,
     stores: &[(bool, AnyStorage)],
+    started: &mut (dyn FnMut() + Send),
 ) -> Result<String, PitrError> {
     crate::run::dump::make_private_dir(spool)
         .map_err(super::error::io(format!("create {}", spool.display())))?;
@@ -164,6 +183,7 @@ async fn receive(
         StderrTail::spawn_redacted(e, "pg_receivewal", secrets.clone())
     });
     mark(&plan.job, true, None);
+    started();
     tracing::info!(event = "stream_up", job = %plan.job, slot = %p.slot, "WAL stream running");
     let mut tick = tokio::time::interval(SWEEP);
     let status = loop {

@@ -7,6 +7,7 @@ mod pending;
 pub mod reaper;
 pub mod signals;
 pub mod state;
+mod streams;
 pub mod tracked;
 pub mod watch;
 
@@ -226,12 +227,10 @@ impl Supervisor {
             old.abort();
         }
         // pitr: the WAL stream lives beside the job's loop, replaced and stopped with it.
-        let stream = plan.pitr.is_some().then(|| {
-            tokio::spawn(crate::pitr::stream::run(
-                plan.clone(),
-                self.env.temp_dir.clone(),
-            ))
-        });
+        let stream = plan
+            .pitr
+            .is_some()
+            .then(|| streams::start(self.shared.clone(), plan.clone(), self.env.temp_dir.clone()));
         if let Some(old) = match stream {
             Some(h) => self.loops.insert(format!("{name}#pitr"), h),
             None => self.loops.remove(&format!("{name}#pitr")),
