@@ -244,6 +244,14 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     assert!(metric(health, archived) > 1.0e9, "no last-archived time");
     drop(sup);
 
+    // A plain restore of a base backup is not what the user wants: they are told the command.
+    let r = t.run(&["restore", "app", "--yes"]).failure(2);
+    assert!(
+        r.stderr().contains("--at TIME|latest --to-dir DIR"),
+        "{}",
+        r.stderr()
+    );
+
     let mut place = PgPlace::new();
     // An instant before the first base backup: refused, nothing written.
     let early = place.target("early");

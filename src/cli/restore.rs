@@ -218,6 +218,10 @@ pub fn run(
         }
     };
     let to = to.as_ref().map(Secret::expose);
+    if plan.pitr.is_some() {
+        errln!("job {job} has `pitr`: its backups are base backups of the whole server, restored with `dbstash restore {job} --at TIME|latest --to-dir DIR`");
+        return exit::INVALID;
+    }
     if plan.databases.is_many() {
         errln!("job {job} backs up several databases: pass --database NAME (see `dbstash list --job {job}`)");
         return exit::INVALID;
