@@ -6,6 +6,7 @@
 pub mod error;
 pub mod label;
 pub mod restore_at;
+pub mod retention;
 pub mod segment;
 pub mod stream;
 pub mod window;
