@@ -11,7 +11,7 @@
 //!   (to choose an exit code or whether to log it) matches a variant, never a message.
 //! - **Shown to users as one line.** The user sees `Display`, prefixed `dbstash: ` by `cli`:
 //!   one line, no backtrace, no `Debug`. Manifest problems are `PATH:LINE:COL: message`
-//!   (`manifest::diag`), one per line, plain text — dbstash does not render fancy diagnostics
+//!   (`domain::diag`), one per line, plain text — dbstash does not render fancy diagnostics
 //!   (the miette dependency was dropped: its output is not the greppable one-line format the
 //!   contract promises, and CI annotations come from `validate --format github`). A tool's own
 //!   words (its stderr tail) are kept at the end of the line, after what dbstash was doing.

@@ -6,12 +6,16 @@
 //! health and metrics, `cli` is the imperative shell.
 
 pub mod cancel;
+pub mod catalog;
 pub mod cli;
 pub mod crypt;
+pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod layers;
 pub mod logging;
 pub mod manifest;
+pub mod model;
 pub mod notify;
 pub mod pitr;
 pub mod plan;
@@ -20,5 +24,6 @@ pub mod restore;
 pub mod run;
 pub mod secret;
 pub mod server;
+pub mod signals;
 pub mod storage;
 pub mod supervisor;

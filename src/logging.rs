@@ -5,8 +5,8 @@
 //! `message`, list-valued fields (`changed = ?names`) are JSON arrays rather than strings holding
 //! Rust's debug text, and manifest warnings printed before logging starts use the same shape.
 
-use crate::manifest::diag::{Diagnostic, Severity};
-use crate::manifest::model::{LogFormat, LogLevel};
+use crate::domain::diag::{Diagnostic, Severity};
+use crate::model::{LogFormat, LogLevel};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::io::Write;
@@ -246,7 +246,7 @@ mod tests {
         assert_eq!(line["level"], "ERROR");
         let w = Diagnostic::warning(
             Path::new("m.yaml"),
-            crate::manifest::diag::Location { line: 3, col: 5 },
+            crate::domain::diag::Location { line: 3, col: 5 },
             "job `a` has no `schedule`",
         );
         let v = diagnostic_json(&w);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// Looks like a real webhook token; must never be shown.
 const TOKEN: &str = "Zq7hT0kenS3cretXYZ0987";
 
-fn dispatcher(ns: impl IntoIterator<Item = dbstash::manifest::model::Notifier>) -> Dispatcher {
+fn dispatcher(ns: impl IntoIterator<Item = dbstash::model::Notifier>) -> Dispatcher {
     Dispatcher::new(map(ns))
         .unwrap()
         .with_backoff(Duration::from_millis(20))

@@ -7,8 +7,8 @@
 
 mod notify_support;
 
-use dbstash::manifest::model::{Notifier, Smtp};
 use dbstash::manifest::types::{NotifierKind, NotifyOn, SmtpSecurity};
+use dbstash::model::{Notifier, Smtp};
 use dbstash::notify::{Dispatcher, EventKind};
 use dbstash::secret::Secret;
 use notify_support::event;

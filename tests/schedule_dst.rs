@@ -2,7 +2,7 @@
 //! forward 02:00 → 03:00 on 8 March and fall back 02:00 → 01:00 on 1 November), plus the
 //! six-field and shorthand forms.
 
-use dbstash::plan::schedule::Schedule;
+use dbstash::domain::schedule::Schedule;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 

@@ -163,7 +163,7 @@ fn the_full_example_loads_through_the_library() {
         ]
     );
     let w = &m.jobs["warehouse"];
-    assert_eq!(w.databases, dbstash::manifest::model::Databases::All);
+    assert_eq!(w.databases, dbstash::model::Databases::All);
     assert!(w.globals && w.encrypt.is_some() && w.remotes.len() == 2 && w.remotes[1].optional);
     assert!(m.warnings.is_empty(), "{:?}", m.warnings);
     // The template's keys are inherited, the job's own override them.
@@ -172,7 +172,7 @@ fn the_full_example_loads_through_the_library() {
     assert_eq!(app.schedule.as_ref().map(|s| s.expr()), Some("0 */6 * * *"));
     assert_eq!(
         app.compress,
-        dbstash::manifest::model::Compress::Zstd,
+        dbstash::model::Compress::Zstd,
         "from the template"
     );
 }

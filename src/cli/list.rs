@@ -1,8 +1,8 @@
 //! `dbstash list`: complete backups (object + record), newest first.
 
 use super::OutputFormat;
-use crate::manifest::units::human_size;
-use crate::run::{record, retention};
+use crate::catalog::{record, retention};
+use crate::domain::units::human_size;
 use crate::storage::AnyStorage;
 use std::path::Path;
 

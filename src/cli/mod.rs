@@ -83,7 +83,7 @@ pub struct Cli {
         value_enum,
         value_name = "FORMAT"
     )]
-    pub log_format: Option<crate::manifest::model::LogFormat>,
+    pub log_format: Option<crate::model::LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }

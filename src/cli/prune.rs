@@ -1,6 +1,6 @@
 //! `dbstash prune [--job J] [--dry-run]`: apply retention now.
 
-use crate::run::retention;
+use crate::catalog::retention;
 use crate::storage::AnyStorage;
 use std::path::Path;
 
@@ -25,7 +25,7 @@ pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> i32 {
                     outln!(
                         "job {} ({})",
                         p.job,
-                        crate::plan::retention::describe(p.retention)
+                        crate::catalog::keep::describe(p.retention)
                     );
                     for v in &r.verdicts {
                         let action = match (v.keep, dry_run) {

@@ -394,7 +394,7 @@ pub fn render(
         }
         for r in &job.remotes {
             if let Some(remote) = manifest.remotes.get(&r.name) {
-                if let crate::manifest::model::RemoteKind::Local(p) = &remote.kind {
+                if let crate::model::RemoteKind::Local(p) = &remote.kind {
                     local_remotes.insert((r.name.clone(), p.display().to_string()));
                 }
             }
@@ -597,10 +597,7 @@ fn cronjob(s: CronJobSpec<'_>) -> Value {
 
 /// Half the gap between runs, between one minute and one hour: a run the controller missed by
 /// more than that is skipped (and counted as missed) instead of starting late.
-fn starting_deadline(
-    s: &crate::plan::schedule::Schedule,
-    zone: &crate::manifest::model::Zone,
-) -> u64 {
+fn starting_deadline(s: &crate::domain::schedule::Schedule, zone: &crate::model::Zone) -> u64 {
     // A fixed reference time keeps the output reproducible.
     let from = jiff::Timestamp::from_second(1_767_225_600).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     s.min_interval(from, &zone.tz)
@@ -732,7 +729,7 @@ fn label_value(s: &str) -> String {
 
 struct Scan {
     /// Literal secrets that would end up in the ConfigMap: where, and what to do instead.
-    literal_secrets: Vec<(crate::manifest::diag::Location, String)>,
+    literal_secrets: Vec<(crate::domain::diag::Location, String)>,
     /// Secret `${VAR:-default}` defaults, left out of the ConfigMap.
     rewrites: Vec<Rewrite>,
     /// `${VAR}` names the text references (these come from the Secret).
@@ -873,7 +870,7 @@ fn literal_secret(key: &str, offline: &str, map_type: Option<&str>) -> Option<Li
 
 /// A `${VAR:-default}` whose default is a secret: left out of the ConfigMap's copy of the text.
 struct Rewrite {
-    loc: crate::manifest::diag::Location,
+    loc: crate::domain::diag::Location,
     path: String,
     /// `(source text "${NAME:-default}", NAME)` in the order they appear in the value.
     defaults: Vec<(String, String)>,
@@ -911,11 +908,11 @@ fn strip_defaults(s: &str) -> String {
 fn without_secret_defaults(
     text: &str,
     rewrites: &[Rewrite],
-) -> Result<String, Vec<(crate::manifest::diag::Location, String)>> {
+) -> Result<String, Vec<(crate::domain::diag::Location, String)>> {
     let line_starts: Vec<usize> = std::iter::once(0)
         .chain(text.match_indices('\n').map(|(i, _)| i + 1))
         .collect();
-    let offset = |loc: &crate::manifest::diag::Location| -> usize {
+    let offset = |loc: &crate::domain::diag::Location| -> usize {
         let start = line_starts
             .get(loc.line.saturating_sub(1))
             .copied()
@@ -1210,7 +1207,7 @@ mod tests {
         );
         assert!(secret_defaults("${A:-}").is_empty());
         let text = "jobs:\n  a: { password: \"${PW:-one}\" }\n  b: { password: \"${PW:-one}\" }\n";
-        let at = |line, col| crate::manifest::diag::Location { line, col };
+        let at = |line, col| crate::domain::diag::Location { line, col };
         let rw = |line, col| Rewrite {
             loc: at(line, col),
             path: String::new(),

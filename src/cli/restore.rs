@@ -1,9 +1,9 @@
 //! `dbstash restore J [--backup ID|latest] [--to URI] [--to-file PATH] [--yes]`.
 
+use crate::domain::units::human_size;
 use crate::error::exit;
-use crate::manifest::connection::parse_uri;
-use crate::manifest::model::Engine;
-use crate::manifest::units::human_size;
+use crate::model::connection::parse_uri;
+use crate::model::Engine;
 use crate::plan::{self, JobPlan};
 use crate::restore::{self, Consent, Request, RestoreError};
 use crate::secret::{redact, Secret};

@@ -7,7 +7,10 @@ use std::path::Path;
 
 pub fn run(config: &Path, once: bool, jobs: &[String]) -> i32 {
     if !once {
-        return crate::supervisor::run(config);
+        let Some(runtime) = super::runtime() else {
+            return 1;
+        };
+        return crate::supervisor::run(config, runtime);
     }
     run_once(config, jobs, false)
 }
@@ -42,7 +45,7 @@ pub(crate) fn run_once(config: &Path, jobs: &[String], interactive: bool) -> i32
         }
         // SIGTERM/SIGINT: let running backups finish within shutdown_grace, then stop them.
         let grace = m.settings.shutdown_grace;
-        let mut signal = crate::supervisor::signals::Stop::install();
+        let mut signal = crate::signals::Stop::install();
         tokio::spawn(async move {
             signal.recv().await;
             tracing::warn!(

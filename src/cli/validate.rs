@@ -1,7 +1,7 @@
 //! `dbstash validate`: exit 0 when valid, 2 when not.
 
 use super::ValidateFormat;
-use crate::manifest::diag::Diagnostic;
+use crate::domain::diag::Diagnostic;
 use std::path::Path;
 
 pub fn run(config: &Path, format: ValidateFormat, deny_warnings: bool) -> i32 {

@@ -1,6 +1,6 @@
 //! `dbstash verify J [--backup ID|latest|all] [--restore-to URI | --restore-to-file PATH]`.
 
-use crate::manifest::units::human_size;
+use crate::domain::units::human_size;
 use crate::restore;
 use crate::secret::{redact, Secret};
 use crate::storage::AnyStorage;

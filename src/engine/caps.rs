@@ -1,7 +1,7 @@
 //! What each engine supports, as data: the manifest's semantic layer asks here instead of
 //! matching on engines itself, so adding an engine (or a mode to one) is one table row.
 
-use crate::manifest::model::{Compress, DumpFormat, Engine};
+use crate::model::{Compress, DumpFormat, Engine};
 
 /// One engine's capabilities, as far as a job's keys are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 //! refused: the tool would have rejected a mangled option anyway, while a missed one writes the
 //! whole database, world-readable, to a path nobody cleans up.
 
-use crate::manifest::model::Engine;
+use crate::model::Engine;
 
 /// Why a dump argument is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

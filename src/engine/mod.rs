@@ -10,8 +10,8 @@ pub mod sqlite;
 
 pub use caps::{caps, Caps};
 
-use crate::manifest::model::{Compress, DumpFormat, Engine, Job, Mode};
-use crate::plan::command::CommandSpec;
+use crate::domain::command::CommandSpec;
+use crate::model::{Compress, DumpFormat, Engine, Job, Mode};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -64,7 +64,7 @@ pub fn dump(job: &Job) -> DumpSpec {
 
 /// The folder a `directory`/`tar` dump writes into (inside the run's private folder).
 pub fn dump_dir() -> String {
-    format!("{}/dump", crate::plan::command::RUN_DIR)
+    format!("{}/dump", crate::domain::command::RUN_DIR)
 }
 
 /// Does the engine's restore apply a backup all-or-nothing? psql and pg_restore run with

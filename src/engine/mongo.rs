@@ -1,8 +1,8 @@
 //! mongodump --archive. The connection URI (with the password) is written to a 0600 YAML file
 //! passed as `--config`, mongodump's documented way to keep credentials out of argv.
 
-use crate::manifest::model::{Compress, Job, Mode};
-use crate::plan::command::{CommandSpec, PrivateFile, RUN_DIR};
+use crate::domain::command::{CommandSpec, PrivateFile, RUN_DIR};
+use crate::model::{Compress, Job, Mode};
 use crate::secret::Secret;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 

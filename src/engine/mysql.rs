@@ -1,8 +1,8 @@
 //! mysqldump / mariadb-dump. The password goes in a 0600 `--defaults-extra-file` (MYSQL_PWD is
 //! deprecated in MySQL 8); `--no-tablespaces` avoids the PROCESS-privilege error on MySQL 8.
 
-use crate::manifest::model::{Engine, Job};
-use crate::plan::command::{CommandSpec, PrivateFile, RUN_DIR};
+use crate::domain::command::{CommandSpec, PrivateFile, RUN_DIR};
+use crate::model::{Engine, Job};
 use crate::secret::Secret;
 
 pub const OPTION_FILE: &str = "client.cnf";
@@ -176,7 +176,7 @@ async fn query(spec: &CommandSpec, dir: &std::path::Path) -> std::io::Result<Str
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new().mode(0o700).create(dir)?;
     let out = async {
-        crate::run::dump::write_private_files(dir, spec)?;
+        crate::proc::write_private_files(dir, spec)?;
         let mut cmd = crate::proc::command(spec, Some(dir));
         cmd.stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());

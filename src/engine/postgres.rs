@@ -1,8 +1,8 @@
 //! pg_dump: plain SQL by default, custom format (`-Fc -Z0`, compressed by dbstash) with `native`.
 //! The password travels in PGPASSWORD on the child only; TLS options become libpq env vars.
 
-use crate::manifest::model::{Compress, DumpFormat, Job, Mode};
-use crate::plan::command::{CommandSpec, EnvValue};
+use crate::domain::command::{CommandSpec, EnvValue};
+use crate::model::{Compress, DumpFormat, Job, Mode};
 
 /// URI query options → the libpq environment variable that carries them.
 pub const LIBPQ_PARAMS: &[(&str, &str)] = &[
@@ -242,8 +242,8 @@ mod tests {
 /// Point-in-time recovery: the base backup and the WAL stream.
 pub mod pitr {
     use super::connect;
-    use crate::manifest::model::Job;
-    use crate::plan::command::{CommandSpec, RUN_DIR};
+    use crate::domain::command::{CommandSpec, RUN_DIR};
+    use crate::model::Job;
 
     /// `pg_basebackup` of the whole cluster as one tar on stdout. `--wal-method=none`: the WAL it
     /// needs comes from the archive the stream keeps; more tablespaces than one make

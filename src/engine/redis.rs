@@ -1,7 +1,7 @@
 //! redis-cli --rdb -: the server's RDB snapshot on stdout; the password in REDISCLI_AUTH.
 
-use crate::manifest::model::Job;
-use crate::plan::command::{CommandSpec, EnvValue};
+use crate::domain::command::{CommandSpec, EnvValue};
+use crate::model::Job;
 
 pub fn connect(c: &mut CommandSpec, job: &Job) {
     let conn = &job.connection;

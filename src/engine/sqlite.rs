@@ -3,8 +3,8 @@
 //! `.dump` instead, followed by the header values `.dump` leaves out.
 
 use super::DumpSpec;
-use crate::manifest::model::{DumpFormat, Job};
-use crate::plan::command::CommandSpec;
+use crate::domain::command::CommandSpec;
+use crate::model::{DumpFormat, Job};
 use std::path::PathBuf;
 
 /// Prints `PRAGMA user_version=N;` and `PRAGMA application_id=M;`: `.dump` omits both, and

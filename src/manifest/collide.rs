@@ -3,11 +3,11 @@
 //! the name is claimed and the second run would step aside to another name (run::claim), but the
 //! two jobs' backups would still mix in one history: reported as an error, at the second job.
 
-use super::diag::Diagnostic;
-use super::model::{Job, Remote, RemoteKind};
 use super::resolve::Ctx;
 use super::tree::escape;
-use crate::plan::naming::sanitize;
+use crate::domain::diag::Diagnostic;
+use crate::domain::naming::sanitize;
+use crate::model::{Job, Remote, RemoteKind};
 use std::collections::BTreeMap;
 
 /// One piece of a rendered object path: a known text, or a token that varies per run.

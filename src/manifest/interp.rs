@@ -1,8 +1,8 @@
 //! `${VAR}` and `${VAR:-default}` in every string value; `$${` is a literal `${`.
 
-use super::diag::Location;
 use super::limits::{human, MAX_EXPANDED_BYTES};
 use super::yaml::{resolve_plain, Kind, Node};
+use crate::domain::diag::Location;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct InterpError {

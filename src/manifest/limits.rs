@@ -20,7 +20,7 @@ pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 
 /// "1 MiB" for messages.
 pub fn human(bytes: u64) -> String {
-    crate::manifest::units::human_size(bytes).replace(".0 ", " ")
+    crate::domain::units::human_size(bytes).replace(".0 ", " ")
 }
 
 /// Read the manifest: at most `MAX_MANIFEST_BYTES`. Any readable file works (a pipe from

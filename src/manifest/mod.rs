@@ -2,23 +2,19 @@
 //! `model::Manifest`. Every layer reports all its problems, each as `PATH:LINE:COL: message`.
 
 pub mod collide;
-pub mod connection;
-pub mod diag;
 pub mod interp;
 pub mod limits;
-pub mod model;
 pub mod resolve;
 pub mod schema;
 pub mod tree;
 pub mod types;
-pub mod units;
 pub mod yaml;
 
-use diag::{Diagnostic, Location};
+use crate::domain::diag::{self, Diagnostic, Location};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-pub use model::Manifest;
+pub use crate::model::Manifest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

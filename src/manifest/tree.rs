@@ -1,7 +1,7 @@
 //! The located YAML tree as JSON, plus a map from JSON pointer to source location.
 
-use super::diag::Location;
 use super::yaml::{Kind, Node};
+use crate::domain::diag::Location;
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 

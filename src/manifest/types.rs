@@ -9,16 +9,20 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use crate::model::kinds::{
+    Compress, DumpFormat, Engine, LogFormat, LogLevel, Mode, NotifierKind, NotifyOn, SmtpSecurity,
+};
+
 /// Durations exactly as `units::parse_duration` reads them (the same syntax, from
 /// `units::duration_syntax!`): number+unit parts, largest first (`90s`, `1h30m`, `1d12h`, `1 day`,
 /// `2 hours 30 minutes`, `1w`, `500ms`). A value with `${VAR}` is checked once expanded.
 pub const DURATION_PATTERN: &str = concat!(
     r"^(?:.*\$\{.*| *(?:",
-    super::units::duration_syntax!(),
+    crate::domain::units::duration_syntax!(),
     r") *)$"
 );
 
-/// Cron lines as `plan::schedule::Schedule::parse` reads them: 5 fields (minute hour day month
+/// Cron lines as `domain::schedule::Schedule::parse` reads them: 5 fields (minute hour day month
 /// weekday), 6 with seconds first, or a shorthand, with each number in its field's range (a unit
 /// test keeps the two in step; a backwards range like `5-1` is left to `validate`). Names
 /// (`MON`, `JAN`), `L`, `W` and `#` are allowed where cron has them. A value with `${VAR}` is
@@ -100,27 +104,6 @@ pub struct HealthDoc {
     pub listen: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    #[default]
-    Info,
-    Warn,
-    Error,
-}
-
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Json,
-    Text,
-}
-
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogDoc {
@@ -140,93 +123,6 @@ pub struct RcloneDoc {
     pub extra_args: Vec<String>,
     /// The rclone program (default `rclone` on PATH).
     pub binary: Option<String>,
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-// The aliases are valid values too (serde accepts them; schemars lists only the names).
-#[schemars(extend("enum" = [
-    "postgres", "pg", "postgresql", "postgis", "mysql", "mariadb", "mongo", "mongodb", "redis",
-    "sqlite"
-]))]
-pub enum Engine {
-    #[serde(alias = "pg", alias = "postgresql")]
-    Postgres,
-    Postgis,
-    Mysql,
-    Mariadb,
-    #[serde(alias = "mongodb")]
-    Mongo,
-    Redis,
-    Sqlite,
-}
-
-impl Engine {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Engine::Postgres => "postgres",
-            Engine::Postgis => "postgis",
-            Engine::Mysql => "mysql",
-            Engine::Mariadb => "mariadb",
-            Engine::Mongo => "mongo",
-            Engine::Redis => "redis",
-            Engine::Sqlite => "sqlite",
-        }
-    }
-
-    pub fn is_postgres(self) -> bool {
-        matches!(self, Engine::Postgres | Engine::Postgis)
-    }
-
-    pub fn is_mysql(self) -> bool {
-        matches!(self, Engine::Mysql | Engine::Mariadb)
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    Stream,
-    Directory,
-    Tar,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Stream => "stream",
-            Mode::Directory => "directory",
-            Mode::Tar => "tar",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Compress {
-    #[default]
-    None,
-    Gzip,
-    Zstd,
-    /// The dump tool's own format/compression (postgres custom format, mongodump --gzip).
-    Native,
-}
-
-/// Output format of the dump where an engine has a choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DumpFormat {
-    /// postgres: plain SQL (`.sql`).
-    Plain,
-    /// postgres: custom archive for pg_restore (`.dump`).
-    Custom,
-    /// sqlite: a consistent binary snapshot taken in-process (default; `.sqlite3`).
-    Snapshot,
-    /// sqlite: SQL text from the `sqlite3` CLI's `.dump` (`.sql`).
-    Sql,
 }
 
 /// One name, or several.
@@ -425,41 +321,6 @@ pub struct RemoteDoc {
     pub path: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum NotifierKind {
-    Slack,
-    Discord,
-    Email,
-    Webhook,
-    Healthchecks,
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum NotifyOn {
-    Failure,
-    Success,
-    Always,
-    Start,
-    ConfigError,
-    /// A `pitr` job's WAL stream went down (once, not per retry).
-    StreamFailure,
-    /// A `pitr` job's WAL stream runs again after a `stream_failure`.
-    StreamRecovered,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SmtpSecurity {
-    #[default]
-    Starttls,
-    Tls,
-    None,
-}
-
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpDoc {
@@ -514,8 +375,8 @@ pub struct NotifierDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::units::parse_duration;
-    use crate::plan::schedule::Schedule;
+    use crate::domain::schedule::Schedule;
+    use crate::domain::units::parse_duration;
 
     /// The pattern as editors and the `jsonschema` crate read it (ECMA 262, not Rust's regex).
     fn matcher(pattern: &str) -> impl Fn(&str) -> bool {

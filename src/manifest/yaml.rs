@@ -4,8 +4,8 @@
 //! deserialising straight into types: every later layer — interpolation, schema, semantic checks —
 //! needs the location of any value, including values merged in from `defaults` or a template.
 
-use super::diag::Location;
 use super::limits::{human, MAX_EXPANDED_BYTES};
+use crate::domain::diag::Location;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::collections::HashMap;
 

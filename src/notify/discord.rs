@@ -3,7 +3,7 @@
 use super::event::{Event, EventKind};
 use super::text::{self, truncate};
 use super::{json_body, json_headers, post, url_of, Attempt};
-use crate::manifest::model::Notifier;
+use crate::model::Notifier;
 use serde_json::{json, Value};
 
 /// Embed colours by status.

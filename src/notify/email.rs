@@ -4,8 +4,8 @@
 use super::event::Event;
 use super::text;
 use super::{Attempt, Failure, NotifyError};
-use crate::manifest::model::{Notifier, Smtp};
-use crate::manifest::types::SmtpSecurity;
+use crate::model::kinds::SmtpSecurity;
+use crate::model::{Notifier, Smtp};
 use lettre::message::{header::ContentType, Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};

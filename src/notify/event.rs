@@ -1,6 +1,6 @@
 //! What happened: the facts a notification carries, and the template context built from them.
 
-use crate::manifest::types::NotifyOn;
+use crate::model::kinds::NotifyOn;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 use super::event::{Event, EventKind};
 use super::text;
 use super::{post, url_of, Attempt, Failure, NotifyError};
-use crate::manifest::model::Notifier;
+use crate::model::Notifier;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 
 /// Healthchecks keeps the first 100 kB of a ping body; stay well below.

@@ -21,8 +21,8 @@ pub mod webhook;
 
 pub use event::{Event, EventKind};
 
-use crate::manifest::model::Notifier;
-use crate::manifest::types::NotifierKind;
+use crate::model::kinds::NotifierKind;
+use crate::model::Notifier;
 use crate::secret::Redactor;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -557,7 +557,7 @@ mod tests {
             name: "n".into(),
             kind,
             url: Some(Secret::new(url)),
-            on: [crate::manifest::types::NotifyOn::Failure].into(),
+            on: [crate::model::kinds::NotifyOn::Failure].into(),
             message: None,
             timeout: Duration::from_secs(5),
             from: None,

@@ -3,7 +3,7 @@
 use super::event::Event;
 use super::text::{self, truncate};
 use super::{json_body, json_headers, post, url_of, Attempt};
-use crate::manifest::model::Notifier;
+use crate::model::Notifier;
 use serde_json::{json, Value};
 
 /// Slack's limits: header 150 chars, section text 3000, a field 2000, 10 fields per section.

@@ -2,7 +2,7 @@
 
 use super::event::{human_duration, human_size, tail, Event, EventKind};
 use super::{template, NotifyError};
-use crate::manifest::model::Notifier;
+use crate::model::Notifier;
 
 /// Lines and characters of the error shown in chat messages and emails.
 pub const ERROR_LINES: usize = 20;

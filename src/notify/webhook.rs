@@ -5,7 +5,7 @@
 use super::event::Event;
 use super::text;
 use super::{json_body, json_headers, post, url_of, Attempt, Failure, NotifyError};
-use crate::manifest::model::Notifier;
+use crate::model::Notifier;
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! first, then its object, so a half-deleted segment is never taken for a complete one.
 
 use super::window::Archive;
-use crate::run::record::{self, Backup};
+use crate::catalog::record::{self, Backup};
 use crate::storage::{AnyStorage, Storage};
 use jiff::SignedDuration;
 use std::collections::BTreeSet;
@@ -65,7 +65,7 @@ pub async fn prune(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::record::Record;
+    use crate::catalog::record::Record;
 
     fn item(id: &str, started: &str, finished: &str, format: &str) -> Backup {
         Backup {

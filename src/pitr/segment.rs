@@ -4,9 +4,9 @@
 
 use super::error::{io, PitrError};
 use super::label;
+use crate::catalog::record::{self, Record};
 use crate::plan::pitr::PitrPlan;
 use crate::plan::JobPlan;
-use crate::run::record::{self, Record};
 use crate::run::relay;
 use crate::storage::{join_key, AnyStorage, Storage};
 use jiff::Timestamp;
@@ -17,7 +17,7 @@ pub const WAL_FORMAT: &str = "wal";
 
 /// The folder of the job's archive on a remote (`{job folder}/wal`).
 pub fn wal_folder(plan: &JobPlan, p: &PitrPlan) -> String {
-    let folder = crate::run::retention::folder(plan, Timestamp::now());
+    let folder = crate::catalog::retention::folder(plan, Timestamp::now());
     join_key(&folder, &p.wal_folder)
 }
 
@@ -104,7 +104,7 @@ async fn archive(
         files: Vec::new(),
         tool_versions: Default::default(),
         dbstash_version: env!("CARGO_PKG_VERSION").into(),
-        host: crate::run::unit::hostname(),
+        host: crate::proc::hostname(),
         charset: None,
     };
     let body = serde_json::to_vec_pretty(&rec)

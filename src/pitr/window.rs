@@ -3,8 +3,8 @@
 
 use super::error::PitrError;
 use super::{label, segment};
+use crate::catalog::record::{complete_backups, Backup};
 use crate::plan::JobPlan;
-use crate::run::record::{complete_backups, Backup};
 use crate::storage::AnyStorage;
 use jiff::Timestamp;
 
@@ -33,7 +33,7 @@ pub async fn read(plan: &JobPlan, store: &AnyStorage) -> Result<Archive, PitrErr
         .pitr
         .as_ref()
         .ok_or_else(|| PitrError::NotPitr(plan.job.clone()))?;
-    let folder = crate::run::retention::folder(plan, Timestamp::now());
+    let folder = crate::catalog::retention::folder(plan, Timestamp::now());
     let (all, _) = complete_backups(store, &folder, &plan.job).await?;
     let bases = all
         .into_iter()

@@ -1,7 +1,7 @@
 //! Which databases a several-database job backs up: the server's list (or the job's), minus the
 //! engine's own system databases and the job's `exclude` globs. Pure, so it is unit-tested.
 
-use crate::manifest::model::Databases;
+use crate::model::Databases;
 
 /// `*` any run of characters, `?` one character; everything else literal. Whole-name match.
 pub fn glob(pattern: &str, name: &str) -> bool {

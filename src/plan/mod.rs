@@ -1,21 +1,16 @@
 //! `JobPlan`: everything a run will do, as plain data computed from the validated manifest.
 //! `dbstash plan` prints this very value; `dbstash run`/`backup` executes it.
 
-pub mod command;
 pub mod databases;
-pub mod gfs;
-pub mod naming;
 pub mod pitr;
-pub mod render;
-pub mod retention;
-pub mod schedule;
 
+use crate::domain::command::CommandSpec;
+use crate::domain::naming;
 use crate::engine::{self, Codec, DumpSpec};
-use crate::manifest::model::{
+use crate::model::{
     Databases, Encrypt, Engine, Hooks, Job, Manifest, Mode, Origin, RcloneSettings, RemoteKind,
     Retention, Zone,
 };
-use command::CommandSpec;
 use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -146,7 +141,7 @@ fn is_one(d: &Databases) -> bool {
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::manifest::units::human_duration(*d))
+    s.serialize_str(&crate::domain::units::human_duration(*d))
 }
 
 fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -385,9 +380,4 @@ impl ObjectName {
             format!("{}/{}", self.folder, self.file)
         }
     }
-}
-
-/// `folder/name`, or `name` at the root (the same rule as the storage's keys).
-pub fn storage_key(folder: &str, name: &str) -> String {
-    crate::storage::join_key(folder, name)
 }

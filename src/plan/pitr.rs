@@ -1,9 +1,9 @@
 //! The `pitr` section of a `JobPlan`: the WAL stream as data (`plan` prints it, the supervisor
 //! runs it) and where its segments go.
 
-use super::command::CommandSpec;
+use crate::domain::command::CommandSpec;
 use crate::engine::postgres::pitr as pg;
-use crate::manifest::model::{Job, Pitr};
+use crate::model::{Job, Pitr};
 use serde::Serialize;
 use std::time::Duration;
 

@@ -12,7 +12,8 @@ pub mod tail;
 pub use group::ProcGroup;
 pub use tail::StderrTail;
 
-use crate::plan::command::CommandSpec;
+use crate::domain::command::CommandSpec;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// A tokio `Command` from a `CommandSpec`: argv with `{run_dir}` filled in, env values exposed
@@ -28,6 +29,29 @@ pub fn command(spec: &CommandSpec, run_dir: Option<&Path>) -> tokio::process::Co
     }
     c.stdin(std::process::Stdio::null());
     c
+}
+
+/// The spec's option files (credentials the tool reads from a file, never from argv), each
+/// created new and 0600 in the run's private folder.
+pub fn write_private_files(dir: &Path, spec: &CommandSpec) -> std::io::Result<()> {
+    use std::io::Write;
+    for f in &spec.files {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join(&f.name))?;
+        file.write_all(f.contents.expose().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// This machine's host name, as records, intent markers and notifications show it.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Files the child creates are private (0600, folders 0700) whatever dbstash's umask: dump tools

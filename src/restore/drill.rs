@@ -8,10 +8,10 @@ use super::{
     apply, job_of, layout_of, select, CheckError, Occupied, RestoreError, TargetProblem,
     Unsupported, UsageError,
 };
+use crate::catalog::record::Backup;
 use crate::engine::{mysql, postgres};
-use crate::manifest::model::Engine;
+use crate::model::Engine;
 use crate::plan::JobPlan;
-use crate::run::record::Backup;
 use crate::secret::Secret;
 use crate::storage::AnyStorage;
 use serde::Serialize;

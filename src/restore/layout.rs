@@ -3,9 +3,9 @@
 //! extension (`.sql.gz`, `.dump.zst`, `.archive.gz`, …) when the record does not say.
 
 use super::RestoreError;
+use crate::catalog::record::Record;
 use crate::engine::Codec;
-use crate::manifest::model::Engine;
-use crate::run::record::Record;
+use crate::model::Engine;
 
 /// The dump format inside the (decompressed) stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

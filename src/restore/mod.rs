@@ -26,11 +26,11 @@ pub use error::{
     TargetProblem, Unsupported, UsageError,
 };
 
+use crate::catalog::record::{self, Backup};
+use crate::catalog::retention;
 use crate::engine::{self, Codec};
-use crate::manifest::model::{DumpFormat, Engine, Job};
+use crate::model::{DumpFormat, Engine, Job};
 use crate::plan::JobPlan;
-use crate::run::record::{self, Backup};
-use crate::run::retention;
 use crate::secret::Secret;
 use crate::storage::AnyStorage;
 use layout::{Layout, Payload};
@@ -51,7 +51,7 @@ async fn unless_stopped<T>(
 ) -> Result<T, RestoreError> {
     tokio::select! {
         r = work => r,
-        () = crate::supervisor::signals::wait_for_stop() => Err(RestoreError::Stopped),
+        () = crate::signals::wait_for_stop() => Err(RestoreError::Stopped),
     }
 }
 
@@ -608,7 +608,7 @@ mod tests {
         m.jobs["j"].clone()
     }
 
-    fn no_secret_in_argv(spec: &crate::plan::command::CommandSpec, secret: &str) {
+    fn no_secret_in_argv(spec: &crate::domain::command::CommandSpec, secret: &str) {
         let line = spec.args.join(" ");
         assert!(!line.contains(secret), "secret in argv: {line}");
         let elsewhere = spec.env.iter().any(|(_, v)| v.expose().contains(secret))

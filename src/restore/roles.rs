@@ -20,7 +20,7 @@ use super::run_dir::{self, RunDir};
 use super::target::{self, Target};
 use super::{BackupProblem, CheckError, RestoreError, TargetProblem, UsageError};
 use crate::engine::postgres::{self, Owners};
-use crate::manifest::model::Engine;
+use crate::model::Engine;
 use crate::proc::ProcGroup;
 use crate::secret::Secret;
 use crate::storage::Storage;
@@ -193,7 +193,7 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), RestoreError> {
 
 /// A pg_restore that needs no server; its stdout.
 async fn tool_text(
-    spec: &crate::plan::command::CommandSpec,
+    spec: &crate::domain::command::CommandSpec,
     base: &Path,
 ) -> Result<String, RestoreError> {
     target::admin_sql(spec, "", &[] as &[Secret], base).await

@@ -4,7 +4,7 @@
 //! never while its restore lives.
 
 use super::RestoreError;
-use crate::plan::command::CommandSpec;
+use crate::domain::command::CommandSpec;
 use crate::proc::{self, ProcGroup, StderrTail};
 use crate::run::stale::{self, RunFolder};
 use std::os::unix::fs::OpenOptionsExt;

@@ -4,12 +4,12 @@
 
 use super::run_dir::{self};
 use super::{RestoreError, TargetProblem, UsageError};
+use crate::domain::command::CommandSpec;
 use crate::engine::mysql::DbCharset;
 use crate::engine::postgres::Owners;
 use crate::engine::{mongo, mysql, postgres};
-use crate::manifest::connection::parse_uri;
-use crate::manifest::model::{Engine, Job};
-use crate::plan::command::CommandSpec;
+use crate::model::connection::parse_uri;
+use crate::model::{Engine, Job};
 use crate::proc;
 use crate::secret::{redact, Secret};
 use std::process::Stdio;

@@ -6,7 +6,8 @@
 use super::dump;
 use super::stale::{self, RunFolder, RunFolderError};
 use super::unit::{self, Ctx, Done};
-use super::{hooks, lock, retention, Part, RunEnv, RunOutcome, Status};
+use super::{hooks, lock, Part, RunEnv, RunOutcome, Status};
+use crate::catalog::retention;
 use crate::plan::databases;
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
@@ -95,7 +96,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
             r = &mut work => r,
             _ = tokio::time::sleep(plan.timeout) => {
                 tokio::join!(group.terminate(KILL_GRACE), upload_group.terminate(KILL_GRACE));
-                Err(format!("timed out after {}", crate::manifest::units::human_duration(plan.timeout)))
+                Err(format!("timed out after {}", crate::domain::units::human_duration(plan.timeout)))
             }
             _ = stop => {
                 tokio::join!(group.terminate(KILL_GRACE), upload_group.terminate(KILL_GRACE));
@@ -191,7 +192,7 @@ async fn attempt(
         None if !plan.databases.is_many() => vec![plan.clone()],
         listing => {
             let listed = match listing {
-                Some(spec) if matches!(plan.databases, crate::manifest::model::Databases::All) => {
+                Some(spec) if matches!(plan.databases, crate::model::Databases::All) => {
                     list_databases(spec, ctx.group, ctx.secrets, &run_dir.join("list")).await?
                 }
                 _ => String::new(),
@@ -252,7 +253,7 @@ fn select(plan: &JobPlan, listed: &str) -> Vec<String> {
 /// asked for `database: "*"`; a list needs no server.
 pub async fn discover(plan: &JobPlan, temp_dir: &Path) -> Result<Vec<String>, String> {
     let listed = match &plan.list_databases {
-        Some(spec) if matches!(plan.databases, crate::manifest::model::Databases::All) => {
+        Some(spec) if matches!(plan.databases, crate::model::Databases::All) => {
             let id = format!("plan-{}", uuid::Uuid::new_v4().simple());
             let folder = RunFolder::create(temp_dir, &id).map_err(|e| e.to_string())?;
             let group = ProcGroup::new();
@@ -267,7 +268,7 @@ pub async fn discover(plan: &JobPlan, temp_dir: &Path) -> Result<Vec<String>, St
 
 /// The server's databases, one per line, from the engine's listing command.
 async fn list_databases(
-    spec: &crate::plan::command::CommandSpec,
+    spec: &crate::domain::command::CommandSpec,
     group: &ProcGroup,
     secrets: &[Secret],
     dir: &Path,

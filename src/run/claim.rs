@@ -15,16 +15,17 @@
 //! other run sees rather than an atomic create.
 //!
 //! The marker stays until the object is complete (its record written) or deleted: it is the
-//! positive evidence `run::leftovers` needs to tell a crashed run's object from a foreign file.
+//! positive evidence `catalog::leftovers` needs to tell a crashed run's object from a foreign file.
 
-use super::leftovers::{self, Intent, LiveRun};
-use super::record::{self, Previous};
-use super::unit::Ctx;
-use crate::manifest::model::Mode;
+use super::ctx::Ctx;
+pub use super::markers::Claims;
+use super::markers::Held;
+use crate::catalog::leftovers::{self, Intent, LiveRun};
+use crate::catalog::record::{self, Previous};
+use crate::model::Mode;
 use crate::plan::{JobPlan, ObjectName};
 use crate::storage::{join_key, Entry, Reservation, Storage, StorageError};
 use std::collections::HashSet;
-use std::sync::Mutex;
 
 /// Names tried before giving up (each costs a marker write and a listing per remote).
 const ATTEMPTS: usize = 6;
@@ -51,44 +52,6 @@ pub enum ClaimError {
     },
     #[error("found no free name for `{wanted}` in {ATTEMPTS} attempts")]
     Exhausted { wanted: String },
-}
-
-/// A marker this run wrote on remote `idx` for the object `key`.
-struct Held {
-    idx: usize,
-    key: String,
-    marker: String,
-    _live: LiveRun,
-}
-
-/// The markers a run holds, removed when it ends (`clean_up`).
-#[derive(Default)]
-pub struct Claims(Mutex<Vec<Held>>);
-
-impl Claims {
-    fn push(&self, h: Held) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push(h);
-        }
-    }
-
-    fn take_for(&self, key: &str) -> Vec<Held> {
-        let Ok(mut v) = self.0.lock() else {
-            return Vec::new();
-        };
-        let (mine, rest) = std::mem::take(&mut *v)
-            .into_iter()
-            .partition(|h| h.key == key);
-        *v = rest;
-        mine
-    }
-
-    fn take_all(&self) -> Vec<Held> {
-        self.0
-            .lock()
-            .map(|mut v| std::mem::take(&mut *v))
-            .unwrap_or_default()
-    }
 }
 
 /// A name this run owns on every remote still in the backup.

@@ -2,10 +2,11 @@
 //! (a required remote failing undoes the others), then each remote gets a record listing every
 //! file's size and sha256 (its own `sha256` is the digest of that list).
 
-use super::record::{self, Record};
+use super::commit::{base_record, remove_backup, retain, write_records};
+use super::ctx::{Ctx, Done};
 use super::relay::RelayStats;
-use super::unit::{base_record, remove_backup, retain, write_records, Ctx, Done};
 use crate::cancel::{Cancel, StopReader};
+use crate::catalog::record::{self, Record};
 use crate::plan::{JobPlan, ObjectName};
 use crate::storage::Storage;
 use jiff::Timestamp;
@@ -105,7 +106,7 @@ pub async fn finish(
     let digest = record::folder_digest(&files);
     let native = plan
         .job()
-        .is_some_and(|j| j.compress == crate::manifest::model::Compress::Native);
+        .is_some_and(|j| j.compress == crate::model::Compress::Native);
     let rec = Record {
         size: total,
         raw_size: total,

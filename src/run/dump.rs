@@ -2,14 +2,14 @@
 //! record, a streaming dump (stdout piped for the relay), or a folder dump run to completion (tar
 //! and directory modes). SQLite's in-process snapshot is in `run::sqlite`.
 
+use super::ctx::Ctx;
 use super::folder;
-use super::unit::Ctx;
-use crate::plan::command::CommandSpec;
+use crate::domain::command::CommandSpec;
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
 use crate::secret::{redact, Secret};
 use std::fs::File;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -21,18 +21,7 @@ pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-pub fn write_private_files(dir: &Path, spec: &CommandSpec) -> std::io::Result<()> {
-    use std::io::Write;
-    for f in &spec.files {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dir.join(&f.name))?;
-        file.write_all(f.contents.expose().as_bytes())?;
-    }
-    Ok(())
-}
+pub use crate::proc::write_private_files;
 
 pub async fn tool_version(spec: &CommandSpec) -> Option<String> {
     let mut cmd = proc::command(spec, None);

@@ -23,8 +23,8 @@ pub fn check_space(dir: &Path, estimate: Option<u64>) -> Result<(), String> {
         return Err(format!(
             "not enough temp space in {}: {} free, about {} needed for the dump folder (previous backup's size or `expected_size`, plus 10%); free space or point `settings.temp_dir` elsewhere",
             dir.display(),
-            crate::manifest::units::human_size(free),
-            crate::manifest::units::human_size(need)
+            crate::domain::units::human_size(free),
+            crate::domain::units::human_size(need)
         ));
     }
     Ok(())

@@ -2,17 +2,17 @@
 
 pub mod backup;
 pub mod claim;
+pub mod commit;
+pub mod ctx;
 pub mod directory;
 pub mod dump;
 pub mod folder;
 pub mod hooks;
-pub mod leftovers;
 pub mod lock;
+mod markers;
 pub mod notice;
 pub mod progress;
-pub mod record;
 pub mod relay;
-pub mod retention;
 pub mod sqlite;
 pub mod stale;
 pub mod unit;

@@ -22,7 +22,7 @@ pub fn event(o: &RunOutcome, kind: EventKind) -> Event {
         error: o.error.clone(),
         started: Some(o.started),
         finished: (kind != EventKind::Start).then_some(o.finished),
-        host: super::unit::hostname(),
+        host: crate::proc::hostname(),
         warnings: o.warnings.clone(),
     }
 }

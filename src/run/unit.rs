@@ -3,19 +3,21 @@
 //! Any failure of the dump or of a required remote aborts every upload before it sees EOF; an
 //! optional remote that fails is dropped (its partial object deleted) and the others go on.
 
+use super::claim;
+use super::commit::{base_record, forget_partial, remove_backup, retain, write_records};
+pub use super::ctx::{Ctx, Done};
 use super::dump::{
     dump_to_folder, make_private_dir, start_dump, tail_or, tool_version, write_private_files,
 };
 use super::folder;
-use super::record::{self, Record};
-use super::relay::{self, RelayStats, Tee, TeeOut};
-use super::{claim, retention, RunEnv};
+use super::relay::{self, Tee, TeeOut};
+use crate::catalog::record::{self, Record};
 use crate::engine::DumpSpec;
-use crate::manifest::model::Mode;
-use crate::plan::{JobPlan, ObjectName};
-use crate::proc::{self, ProcGroup, StderrTail};
+use crate::model::Mode;
+use crate::plan::JobPlan;
+use crate::proc::{self, StderrTail};
 use crate::secret::{redact, Secret};
-use crate::storage::{AnyStorage, Entry, Storage, Upload};
+use crate::storage::{Entry, Storage, Upload};
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,36 +25,9 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
-
-/// What a run shares with each of its backups.
-pub struct Ctx<'a> {
-    pub env: &'a RunEnv,
-    /// One per `plan.remotes`, same order.
-    pub stores: &'a [AnyStorage],
-    pub group: &'a ProcGroup,
-    pub upload_group: &'a ProcGroup,
-    pub started: Timestamp,
-    /// (remote index, key, is a folder) of objects that may be on a remote without a record
-    /// yet: deleted by the run if it is cut short.
-    pub partial: &'a Mutex<Vec<(usize, String, bool)>>,
-    pub run_id: &'a str,
-    pub secrets: &'a [Secret],
-    /// The intent markers of the names this run claimed (see run::claim).
-    pub claims: &'a claim::Claims,
-}
-
-pub struct Done {
-    pub key: String,
-    pub database: String,
-    pub stats: RelayStats,
-    /// Remotes holding the complete backup.
-    pub remotes: Vec<String>,
-    /// Optional remotes that failed, with why.
-    pub dropped: Vec<String>,
-}
 
 /// A running upload to remote `idx`.
 struct Up {
@@ -128,12 +103,6 @@ async fn abort_all(ups: Vec<Up>, ctx: &Ctx<'_>, key: &str) -> Vec<String> {
         }
     }
     tails
-}
-
-fn forget_partial(ctx: &Ctx<'_>, idx: usize, key: &str) {
-    if let Ok(mut p) = ctx.partial.lock() {
-        p.retain(|(i, k, _)| !(*i == idx && k == key));
-    }
 }
 
 /// Back up `plan` (one database) to every remote of the run.
@@ -519,129 +488,10 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     })
 }
 
-/// What every record says about the run; the caller fills in the object's sizes and format.
-pub(super) fn base_record(
-    plan: &JobPlan,
-    ctx: &Ctx<'_>,
-    obj: &ObjectName,
-    finished: Timestamp,
-    tool_versions: BTreeMap<String, String>,
-) -> Record {
-    Record {
-        format: record::FORMAT.into(),
-        job: plan.job.clone(),
-        engine: plan.engine.as_str().into(),
-        database: plan.database.clone(),
-        object: obj.file.clone(),
-        run_id: ctx.run_id.to_string(),
-        started: ctx.started,
-        finished,
-        size: 0,
-        raw_size: 0,
-        sha256: String::new(),
-        compression: "none".into(),
-        dump_format: String::new(),
-        files: Vec::new(),
-        mode: plan.mode.as_str().into(),
-        encryption: "none".into(),
-        tool_versions,
-        dbstash_version: env!("CARGO_PKG_VERSION").into(),
-        host: hostname(),
-        charset: None,
-    }
-}
-
-/// Remove a backup from remote `idx`: its record, then its object (a folder in directory mode).
-pub(super) async fn remove_backup(plan: &JobPlan, ctx: &Ctx<'_>, idx: usize, key: &str) {
-    let store = &ctx.stores[idx];
-    let object = if plan.mode == Mode::Directory {
-        store.delete_dir(key).await
-    } else {
-        store.delete(key).await
-    };
-    for r in [store.delete(&record::record_key(key)).await, object] {
-        if let Err(e) = r {
-            tracing::warn!(event = "cleanup_failed", key, error = %e);
-        }
-    }
-    forget_partial(ctx, idx, key);
-}
-
-/// Write `rec` beside the object on every remote that holds it — last. A required remote that
-/// cannot take it removes the backup everywhere (the run fails); an optional one is dropped.
-pub(super) async fn write_records(
-    plan: &JobPlan,
-    ctx: &Ctx<'_>,
-    key: &str,
-    rec: &Record,
-    committed: Vec<(usize, String, crate::storage::PendingSmall)>,
-    dropped: &mut Vec<String>,
-) -> Result<Vec<(usize, String)>, String> {
-    let body = serde_json::to_vec_pretty(rec).map_err(|e| format!("record: {e}"))?;
-    let rkey = record::record_key(key);
-    let mut written: Vec<(usize, String)> = Vec::new();
-    for (i, name, pending) in committed {
-        let store = &ctx.stores[i];
-        match pending.write(store, &rkey, &body).await {
-            Ok(()) => {
-                forget_partial(ctx, i, key);
-                written.push((i, name));
-            }
-            Err(e) if plan.remotes[i].optional => {
-                remove_backup(plan, ctx, i, key).await;
-                dropped.push(format!("{name}: cannot write the record: {e}"));
-            }
-            Err(e) => {
-                remove_backup(plan, ctx, i, key).await;
-                for (j, _) in &written {
-                    remove_backup(plan, ctx, *j, key).await;
-                }
-                return Err(format!("cannot write the record on `{name}`: {e}"));
-            }
-        }
-    }
-    Ok(written)
-}
-
-/// Retention only after a complete backup, per remote; its failures are logged, not the backup's.
-pub(super) async fn retain(
-    plan: &JobPlan,
-    ctx: &Ctx<'_>,
-    written: &[(usize, String)],
-    finished: Timestamp,
-    listed: &[Option<Vec<Entry>>],
-) {
-    if plan.per_database {
-        // Several databases share the folder: the run applies retention once, after all of
-        // them (see run::backup), instead of re-reading every record once per database.
-        return;
-    }
-    for (i, name) in written {
-        let on = plan.on_remote(name).unwrap_or_else(|| plan.clone());
-        let pre = listed.get(*i).cloned().flatten();
-        match retention::apply_after_backup(&on, &ctx.stores[*i], finished, pre).await {
-            Ok(r) if !r.errors.is_empty() => {
-                tracing::warn!(job = %plan.job, remote = %name, event = "retention_failed", errors = ?r.errors)
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(job = %plan.job, remote = %name, event = "retention_failed", error = %e)
-            }
-        }
-    }
-}
-
 fn tails_text(tails: &[String]) -> String {
     if tails.is_empty() {
         String::new()
     } else {
         format!(": {}", tails.join("; "))
     }
-}
-
-pub fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into())
 }

@@ -53,7 +53,7 @@ enum Pipe {
 /// Start a streaming rclone call (`rcat` or `cat`) in `group`: its stderr drained into a tail, the
 /// streaming pipe handed back as a blocking file for the relay thread.
 fn spawn_streaming(
-    spec: &crate::plan::command::CommandSpec,
+    spec: &crate::domain::command::CommandSpec,
     group: &ProcGroup,
     op: &'static str,
     key: &str,
@@ -539,7 +539,7 @@ impl RcloneStorage {
     /// run's covers it), stderr drained into a tail for the error.
     async fn run_in(
         &self,
-        spec: &crate::plan::command::CommandSpec,
+        spec: &crate::domain::command::CommandSpec,
         group: &ProcGroup,
         op: &'static str,
         key: &str,

@@ -1,6 +1,6 @@
 //! rclone argv builders (pure): shared by `plan` output and the rclone storage.
 
-use crate::plan::command::CommandSpec;
+use crate::domain::command::CommandSpec;
 use crate::plan::RcloneConf;
 
 /// A streaming upload (`rcat`) cannot be sent again: rclone's high-level retries only repeat the

@@ -1,6 +1,6 @@
 //! What a manifest reload changes, by job name (pure; unit-tested).
 
-use crate::manifest::model::Settings;
+use crate::model::Settings;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -5,19 +5,19 @@
 pub mod diff;
 mod pending;
 pub mod reaper;
-pub mod signals;
 pub mod state;
 mod streams;
 pub mod tracked;
 pub mod watch;
 
+use crate::domain::schedule::Schedule;
 use crate::manifest::{self, Manifest};
 use crate::notify::event::Event;
 use crate::notify::Dispatcher;
-use crate::plan::schedule::Schedule;
 use crate::plan::{self, JobPlan};
 use crate::run::{self, RunEnv, Status};
 use crate::secret::Secret;
+use crate::signals;
 use jiff::Timestamp;
 use state::{Current, Shared};
 use std::collections::{BTreeMap, HashMap};
@@ -32,10 +32,8 @@ use tokio::task::JoinHandle;
 const MAX_NAP: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_secs(30);
 
-pub fn run(config: &Path) -> i32 {
-    let Some(runtime) = crate::cli::runtime() else {
-        return 1;
-    };
+/// The supervisor on `runtime` (which `cli` builds: the supervisor imports nothing above it).
+pub fn run(config: &Path, runtime: tokio::runtime::Runtime) -> i32 {
     let mut signals = {
         let _in_runtime = runtime.enter();
         (signals::Stop::install(), signals::Hangup::install())
@@ -577,7 +575,7 @@ fn fire_drill(ctx: &RunCtx, plan: Arc<JobPlan>, target: Secret) {
             Ok(Err(e)) => outcome.fail(format!("restore drill failed: {e}")),
             Err(_) => outcome.fail(format!(
                 "restore drill timed out after {}",
-                crate::manifest::units::human_duration(plan.timeout)
+                crate::domain::units::human_duration(plan.timeout)
             )),
         }
         outcome.finished = Timestamp::now();

@@ -70,7 +70,7 @@ impl Server {
 pub async fn wait_for_manifest(
     path: &Path,
     first: &manifest::LoadError,
-    (stop, hup): &mut (super::signals::Stop, super::signals::Hangup),
+    (stop, hup): &mut (crate::signals::Stop, crate::signals::Hangup),
 ) -> Option<Manifest> {
     let pending = Arc::new(Pending {
         metrics: Metrics::new(),

@@ -3,8 +3,8 @@
 
 use super::job::JobScope;
 use super::Ctx;
-use crate::manifest::connection::{parse_uri, Connection};
 use crate::manifest::types::JobDoc;
+use crate::model::connection::{parse_uri, Connection};
 
 pub(super) struct Conn {
     pub conn: Connection,

@@ -3,9 +3,9 @@
 
 use super::job::JobScope;
 use super::Ctx;
-use crate::manifest::connection::Connection;
-use crate::manifest::model::*;
 use crate::manifest::types::{JobDoc, OneOrMany};
+use crate::model::connection::Connection;
+use crate::model::*;
 
 pub(super) struct Selection {
     pub databases: Databases,

@@ -1,8 +1,8 @@
 //! `encrypt:`: the age recipients a job's backups are encrypted to.
 
 use super::Ctx;
-use crate::manifest::model::Encrypt;
 use crate::manifest::types;
+use crate::model::Encrypt;
 
 /// `encrypt:` → validated age recipients (x25519 `age1...` keys), from the list and/or the file.
 pub(super) fn recipients(ctx: &mut Ctx, e: &types::EncryptDoc, ptr: &str) -> Option<Encrypt> {

@@ -4,8 +4,8 @@
 
 use super::job::JobScope;
 use super::Ctx;
-use crate::manifest::model::*;
 use crate::manifest::types::JobDoc;
+use crate::model::*;
 
 pub(super) struct How {
     pub mode: Mode,

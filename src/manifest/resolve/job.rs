@@ -4,10 +4,10 @@
 use super::layers::{self, merge_job, Merged};
 use super::{connection, databases, format, naming, pitr, retention, schedule, targets, verify};
 use super::{Ctx, Sections};
+use crate::domain::units::parse_size;
 use crate::engine::{caps, Caps};
-use crate::manifest::model::*;
 use crate::manifest::tree::escape;
-use crate::manifest::units::parse_size;
+use crate::model::*;
 use serde_json::Value;
 
 /// What every stage of one job reads: its name, where each merged key was written, its engine's

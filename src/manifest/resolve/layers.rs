@@ -3,9 +3,9 @@
 
 use super::{serde_reason, suggest, Ctx, Sections};
 use crate::manifest::limits::{human, MAX_MERGED_BYTES};
-use crate::manifest::model::*;
 use crate::manifest::tree::escape;
 use crate::manifest::types::JobDoc;
+use crate::model::*;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 

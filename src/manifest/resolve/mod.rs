@@ -22,11 +22,11 @@ mod settings;
 mod targets;
 mod verify;
 
-use super::diag::{Diagnostic, Location};
-use super::model::*;
 use super::schema::unknown_key_message;
 use super::tree::Locations;
-use super::units::parse_duration;
+use crate::domain::diag::{Diagnostic, Location};
+use crate::domain::units::parse_duration;
+use crate::model::*;
 use crate::secret::Secret;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

@@ -2,8 +2,8 @@
 
 use super::job::JobScope;
 use super::{Ctx, DEFAULT_NAME, DEFAULT_PATH};
+use crate::domain::naming;
 use crate::manifest::types::JobDoc;
-use crate::plan::naming;
 
 /// Job names become folder names, metric labels and CLI arguments: keep them plain.
 pub(super) fn valid_job_name(name: &str) -> bool {

@@ -1,10 +1,10 @@
 //! `notifiers:`: webhooks, healthchecks pings and email, with their message templates.
 
 use super::{entries, typed, Ctx};
-use crate::manifest::model::*;
 use crate::manifest::schema::unknown_key_message;
 use crate::manifest::tree::escape;
 use crate::manifest::types::{self, NotifierDoc};
+use crate::model::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

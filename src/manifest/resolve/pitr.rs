@@ -4,8 +4,8 @@
 use super::format::How;
 use super::job::JobScope;
 use super::Ctx;
-use crate::manifest::model::*;
 use crate::manifest::types::JobDoc;
+use crate::model::*;
 use std::time::Duration;
 
 /// `/healthz` reports a stream down for longer than this when `max_lag` is not set.

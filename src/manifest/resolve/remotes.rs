@@ -1,9 +1,9 @@
 //! `remotes:`: each one an rclone remote or a local folder.
 
 use super::{entries, typed, Ctx};
-use crate::manifest::model::*;
 use crate::manifest::tree::escape;
 use crate::manifest::types;
+use crate::model::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

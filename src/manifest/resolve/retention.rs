@@ -1,8 +1,8 @@
 //! `retention:`: how many backups to keep, by count, by age and grandfather-father-son.
 
-use crate::manifest::model::Retention;
+use crate::domain::gfs::Gfs;
 use crate::manifest::types::RetentionDoc;
-use crate::plan::gfs::Gfs;
+use crate::model::Retention;
 
 /// Unset means unlimited (0) for every rule: a job without `retention` keeps everything.
 pub(super) fn retention(r: &RetentionDoc) -> Retention {

@@ -2,9 +2,9 @@
 
 use super::job::JobScope;
 use super::{Ctx, DEFAULT_TIMEOUT};
-use crate::manifest::model::*;
+use crate::domain::schedule::Schedule;
 use crate::manifest::types::JobDoc;
-use crate::plan::schedule::Schedule;
+use crate::model::*;
 use std::time::Duration;
 
 pub(super) struct When {

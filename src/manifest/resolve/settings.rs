@@ -1,9 +1,9 @@
 //! `settings:`: time zone, parallelism, folders, health, logging, rclone, shutdown grace.
 
 use super::{serde_reason, typed, Ctx};
-use crate::manifest::model::*;
 use crate::manifest::tree::escape;
 use crate::manifest::types;
+use crate::model::*;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -3,8 +3,8 @@
 
 use super::job::JobScope;
 use super::{suggest, Ctx};
-use crate::manifest::model::*;
 use crate::manifest::types::{JobDoc, OneOrMany, RemoteRef};
+use crate::model::*;
 
 /// `remote:`: one name or a list, each declared once; at least one must be required.
 pub(super) fn remotes(s: &JobScope, d: &JobDoc, ctx: &mut Ctx) -> Vec<RemoteTarget> {

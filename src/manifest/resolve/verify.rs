@@ -5,10 +5,10 @@ use super::encrypt::recipients;
 use super::format::How;
 use super::job::JobScope;
 use super::Ctx;
-use crate::manifest::connection::parse_uri;
-use crate::manifest::model::*;
+use crate::domain::schedule::Schedule;
 use crate::manifest::types::JobDoc;
-use crate::plan::schedule::Schedule;
+use crate::model::connection::parse_uri;
+use crate::model::*;
 use crate::secret::Secret;
 
 pub(super) fn verify_and_encrypt(

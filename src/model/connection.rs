@@ -1,7 +1,7 @@
 //! Connection forms: a URI of any engine (incl. Go's `user:pass@tcp(host:port)/db`), a plain SQLite
 //! path, or discrete host/port/user/password/database. Errors never quote the URI (it is a secret).
 
-use super::types::Engine;
+use super::kinds::Engine;
 use crate::secret::Secret;
 use percent_encoding::percent_decode_str;
 use std::collections::BTreeMap;

@@ -4,8 +4,8 @@
 
 use super::leftovers;
 use super::record::{self, Backup};
-use crate::manifest::model::Mode;
-use crate::plan::retention::{choose, Candidate, Verdict};
+use crate::catalog::keep::{choose, Candidate, Verdict};
+use crate::model::Mode;
 use crate::plan::JobPlan;
 use crate::storage::{join_key, AnyStorage, Storage, StorageError};
 use jiff::Timestamp;

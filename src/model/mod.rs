@@ -1,12 +1,15 @@
 //! The validated manifest: every value parsed, every reference checked, every secret wrapped.
 //! Built only by `resolve`; everything downstream (plans, runs, notifications) reads this.
 
-pub use super::connection::Connection;
-pub use super::types::{
+pub mod connection;
+pub mod kinds;
+
+use crate::domain::schedule::Schedule;
+use crate::secret::Secret;
+pub use connection::Connection;
+pub use kinds::{
     Compress, DumpFormat, Engine, LogFormat, LogLevel, Mode, NotifierKind, NotifyOn, SmtpSecurity,
 };
-use crate::plan::schedule::Schedule;
-use crate::secret::Secret;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,7 +23,7 @@ pub struct Manifest {
     pub remotes: BTreeMap<String, Remote>,
     pub notifiers: BTreeMap<String, Notifier>,
     pub jobs: BTreeMap<String, Job>,
-    pub warnings: Vec<super::diag::Diagnostic>,
+    pub warnings: Vec<crate::domain::diag::Diagnostic>,
 }
 
 /// An IANA zone with its name (jiff's `TimeZone` has no stable name for comparisons).
@@ -98,7 +101,7 @@ pub struct Retention {
     pub max_files: u32,
     pub max_days: u32,
     /// keep_last/hourly/daily/weekly/monthly/yearly, in the job's time zone.
-    pub gfs: crate::plan::gfs::Gfs,
+    pub gfs: crate::domain::gfs::Gfs,
 }
 
 impl Retention {

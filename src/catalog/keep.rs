@@ -5,7 +5,7 @@
 //! `max_files` and `max_days` then still act as hard caps. Without `keep_*`, `max_files` keeps the
 //! N newest and `max_days` deletes older ones.
 
-use crate::manifest::model::Retention;
+use crate::model::Retention;
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -36,7 +36,7 @@ pub fn choose(
     let gfs = policy
         .gfs
         .is_set()
-        .then(|| super::gfs::reasons(&times, &policy.gfs, tz));
+        .then(|| crate::domain::gfs::reasons(&times, &policy.gfs, tz));
     let cutoff = (policy.max_days > 0)
         .then(|| now - jiff::SignedDuration::from_hours(24 * i64::from(policy.max_days)));
     sorted
@@ -92,7 +92,7 @@ fn describe_caps(policy: Retention) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::gfs::Gfs;
+    use crate::domain::gfs::Gfs;
     use jiff::tz::TimeZone;
 
     fn c(id: &str, t: &str) -> Candidate {

@@ -1,7 +1,9 @@
 //! `dbstash plan`: the `JobPlan` of each selected job. Runs no dump, uploads and deletes nothing.
 
 use super::OutputFormat;
-use crate::plan::{self, render};
+use crate::plan;
+
+pub mod render;
 use std::path::Path;
 
 pub fn run(config: &Path, jobs: &[String], format: OutputFormat, offline: bool) -> i32 {
@@ -98,7 +100,7 @@ fn would_delete(p: &plan::JobPlan, now: jiff::Timestamp) -> Option<Result<Vec<St
     let rt = super::runtime()?;
     let store = crate::storage::AnyStorage::for_plan(p);
     Some(rt.block_on(async {
-        let (_, report) = crate::run::retention::evaluate(p, &store, now)
+        let (_, report) = crate::catalog::retention::evaluate(p, &store, now)
             .await
             .map_err(|e| e.to_string())?;
         let mut ids: Vec<String> = report

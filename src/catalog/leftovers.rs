@@ -60,7 +60,7 @@ impl Intent {
             run_id: run_id.into(),
             object: object.into(),
             folder,
-            host: super::unit::hostname(),
+            host: crate::proc::hostname(),
             pid,
             pid_start: start_time(pid).unwrap_or(0),
             space: process_space().to_string(),

@@ -1,8 +1,8 @@
 //! `plan` output: text for people, JSON for scripts. Secrets print as `***`.
 
-use super::{JobPlan, Target};
+use crate::domain::units::human_duration;
 use crate::engine::{Codec, DumpSpec};
-use crate::manifest::units::human_duration;
+use crate::plan::{JobPlan, Target};
 use crate::storage::rclone_args;
 use jiff::Timestamp;
 use serde_json::{json, Value};
@@ -17,7 +17,7 @@ pub fn upload_line(p: &JobPlan, key: &str) -> String {
 }
 
 fn upload_line_to(p: &JobPlan, target: &Target, key: &str) -> String {
-    if p.mode == crate::manifest::model::Mode::Directory {
+    if p.mode == crate::model::Mode::Directory {
         return match target {
             Target::Local { root } => format!(
                 "copy {{run_dir}}/dump to {}/ (as a hidden .part folder, renamed when whole)",
@@ -76,12 +76,14 @@ fn redact_job(p: &JobPlan, text: &str) -> String {
 }
 
 /// The object a run at `now` would write; for several databases with `{db}` left in place.
-fn shown_object(p: &JobPlan, now: Timestamp) -> super::ObjectName {
+fn shown_object(p: &JobPlan, now: Timestamp) -> crate::plan::ObjectName {
     let mut obj = p.object_for(&p.name_vars(now));
     if p.databases.is_many() {
-        obj.file = obj
-            .file
-            .replacen(&super::naming::sanitize(&p.database), &p.database, 1);
+        obj.file = obj.file.replacen(
+            &crate::domain::naming::sanitize(&p.database),
+            &p.database,
+            1,
+        );
     }
     obj
 }
@@ -120,7 +122,7 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
     );
     if p.databases.is_many() {
         let which = match &p.databases {
-            crate::manifest::model::Databases::List(l) => l.join(", "),
+            crate::model::Databases::List(l) => l.join(", "),
             _ => "every database the server lists".into(),
         };
         let mut line = which;
@@ -135,16 +137,20 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
     if let Some(g) = &p.globals {
         row(
             "globals",
-            format!("{} (as {{db}} = {})", g.display_line(), super::GLOBALS_DB),
+            format!(
+                "{} (as {{db}} = {})",
+                g.display_line(),
+                crate::plan::GLOBALS_DB
+            ),
         );
     }
-    if p.mode != crate::manifest::model::Mode::Stream {
+    if p.mode != crate::model::Mode::Stream {
         row(
             "mode",
             format!(
                 "{}: the dump tool writes a folder in settings.temp_dir{}",
                 p.mode.as_str(),
-                if p.mode == crate::manifest::model::Mode::Tar {
+                if p.mode == crate::model::Mode::Tar {
                     ", streamed as a tar archive"
                 } else {
                     ""
@@ -196,7 +202,7 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
         "retention",
         format!(
             "{}{}",
-            super::retention::describe(p.retention),
+            crate::catalog::keep::describe(p.retention),
             origin(p, "retention")
         ),
     );
@@ -222,7 +228,7 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
         row("on start", "runs once when the supervisor starts".into());
     }
     if let Some(x) = &p.pitr {
-        let wal = super::storage_key(&obj.folder, &x.wal_folder);
+        let wal = crate::storage::join_key(&obj.folder, &x.wal_folder);
         row("pitr slot", format!("{} (created if missing)", x.slot));
         row(
             "pitr stream",
