@@ -8,6 +8,7 @@ use super::segment;
 use crate::plan::pitr::{spool_name, PitrPlan};
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
+use crate::server::metrics::StreamSeries;
 use crate::storage::AnyStorage;
 use jiff::Timestamp;
 use std::collections::BTreeMap;
@@ -66,6 +67,25 @@ fn mark(job: &str, up: bool, error: Option<String>) {
             s.last_error = error;
         }
     });
+}
+
+/// Every stream's series for `/metrics`.
+pub fn series() -> Vec<StreamSeries> {
+    let now = Timestamp::now();
+    let secs = |t: Timestamp| t.as_millisecond() as f64 / 1000.0;
+    statuses()
+        .into_iter()
+        .map(|(job, s)| StreamSeries {
+            job,
+            up: s.up,
+            last_archived_seconds: s.last_archived.map_or(0.0, secs),
+            down_seconds: if s.up {
+                0.0
+            } else {
+                (secs(now) - secs(s.since)).max(0.0)
+            },
+        })
+        .collect()
 }
 
 /// `pitr` jobs of `plans` whose stream has been down longer than their `max_lag` (`/healthz`).

@@ -67,6 +67,17 @@ pub struct JobSeries {
     pub stale_after: Option<Duration>,
 }
 
+/// One `pitr` job's WAL stream, as the metrics see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamSeries {
+    pub job: String,
+    pub up: bool,
+    /// Unix time the last segment reached the archive (0: none yet).
+    pub last_archived_seconds: f64,
+    /// How long the stream has been down (0 while up).
+    pub down_seconds: f64,
+}
+
 /// How one backup run or drill ended, as the metrics see it.
 #[derive(Clone, Copy, Debug)]
 pub struct RunResult<'a> {
@@ -260,26 +271,20 @@ impl Metrics {
         );
     }
 
-    /// The stream series as of now (their state lives with the streams).
-    fn refresh_pitr(&self) {
-        let now = jiff::Timestamp::now();
-        let all = crate::pitr::stream::statuses();
+    /// The WAL stream series, as the streams report them now (their state lives with them):
+    /// set just before a scrape is encoded; jobs without a stream have none.
+    pub fn set_streams(&self, streams: impl IntoIterator<Item = StreamSeries>) {
         self.pitr.up.clear();
         self.pitr.last_archived.clear();
         self.pitr.down_for.clear();
-        for (name, s) in all {
-            let l = job(&name);
+        for s in streams {
+            let l = job(&s.job);
             self.pitr.up.get_or_create(&l).set(i64::from(s.up));
-            self.pitr.last_archived.get_or_create(&l).set(
-                s.last_archived
-                    .map_or(0.0, |t| t.as_millisecond() as f64 / 1000.0),
-            );
-            let down = if s.up {
-                0.0
-            } else {
-                (now.as_millisecond() - s.since.as_millisecond()).max(0) as f64 / 1000.0
-            };
-            self.pitr.down_for.get_or_create(&l).set(down);
+            self.pitr
+                .last_archived
+                .get_or_create(&l)
+                .set(s.last_archived_seconds);
+            self.pitr.down_for.get_or_create(&l).set(s.down_seconds);
         }
     }
 
@@ -481,7 +486,6 @@ impl Metrics {
 
     /// The OpenMetrics text format (ends with `# EOF`).
     pub fn encode_openmetrics(&self) -> String {
-        self.refresh_pitr();
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
@@ -489,7 +493,6 @@ impl Metrics {
 
     /// The Prometheus text format, version 0.0.4 (what `promtool check metrics` reads).
     pub fn encode_text(&self) -> String {
-        self.refresh_pitr();
         let mut out = String::new();
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
         out

@@ -149,6 +149,7 @@ pub fn drill_scheduled(plan: &JobPlan) -> bool {
 
 impl Health for Shared {
     fn metrics(&self) -> &Metrics {
+        self.metrics.set_streams(crate::pitr::stream::series());
         &self.metrics
     }
 
