@@ -315,6 +315,44 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         psql_at(port, "select count(*), min(i), max(i) from t"),
         "12|1|12"
     );
+
+    // `list` and `plan` show the window; a segment lost from the archive is reported by `list`
+    // and fails `verify`.
+    let listed = t.run(&["list", "--job", "app"]).success().stdout();
+    assert!(listed.contains("recoverable "), "{listed}");
+    let planned = t.run(&["plan", "--job", "app"]).success().stdout();
+    assert!(planned.contains(&format!("--slot={slot}")), "{planned}");
+    assert!(!planned.contains(PW), "{planned}");
+    assert!(
+        planned
+            .lines()
+            .any(|l| l.starts_with("  pitr window") && l.contains(" … ")),
+        "{planned}"
+    );
+    t.run(&["verify", "app"]).success();
+    let wal = t.path("remote/app/wal");
+    let mut segs: Vec<String> = std::fs::read_dir(&wal)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 28 && n.ends_with(".zst"))
+        .collect();
+    segs.sort();
+    assert!(segs.len() >= 3, "{segs:?}");
+    let gone = &segs[1];
+    std::fs::remove_file(wal.join(gone)).unwrap();
+    let missing = &gone[..24];
+    let listed = t.run(&["list", "--job", "app"]).success().stdout();
+    assert!(
+        listed.contains(&format!("MISSING WAL {missing}")),
+        "{listed}"
+    );
+    let v = t.run(&["verify", "app"]).failure(1);
+    assert!(
+        v.stdout().contains(&format!("missing {missing}")),
+        "{}",
+        v.stdout()
+    );
 }
 
 #[test]
