@@ -41,13 +41,6 @@ pub enum IdentityError {
     },
 }
 
-/// For `cli`'s flag handling, which still reports its problems as text.
-impl From<IdentityError> for String {
-    fn from(e: IdentityError) -> String {
-        e.to_string()
-    }
-}
-
 impl Identities {
     pub fn parse(text: &str) -> Result<Self, IdentityError> {
         let mut out = Vec::new();

@@ -9,6 +9,18 @@
 //!   There is no catch-all `Variant(String)` whose text is built at the call site, and no new
 //!   `Result<_, String>` in `run/`, `restore/` or `storage/`: a caller that matches on an error
 //!   (to choose an exit code or whether to log it) matches a variant, never a message.
+//!   `run/` has `RunError` (`run::error`); `storage/` has `StorageError`, whose rclone failures
+//!   carry the exit status, so "not found" and "retry" are decided by code.
+//! - **A process status is a value.** How a child ended is a
+//!   [`proc::status::ExitReason`](crate::proc::status::ExitReason) (exit code or signal), kept
+//!   typed in the error and turned into text ("exit 3", "killed by signal 9") only by `Display`.
+//!   Decisions — a dump that died of the relay's broken pipe, rclone's not-found codes — match
+//!   the value (`ExitReason::is_broken_pipe`, `ExitReason::Code(3)`), never the message. A run
+//!   cut short by its timeout or by shutdown is its own variant (`RunError::TimedOut`,
+//!   `RunError::ShuttingDown`), not a status.
+//! - **Messages are the contract.** Changing an error's type never changes its text: users,
+//!   notifications and tests read it. A variant's `#[error]` is the whole line dbstash showed
+//!   before, and a test pins the ones that matter.
 //! - **Shown to users as one line.** The user sees `Display`, prefixed `dbstash: ` by `cli`:
 //!   one line, no backtrace, no `Debug`. Manifest problems are `PATH:LINE:COL: message`
 //!   (`domain::diag`), one per line, plain text — dbstash does not render fancy diagnostics

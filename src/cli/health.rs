@@ -5,78 +5,102 @@
 //! value is read (with `${VAR}` expansion): a health check must not fail because a secret file is
 //! being rotated or because an edit the supervisor rejected (it keeps the old manifest) is on disk.
 
-use std::path::Path;
+use super::{CliError, ExitCode};
+use crate::error::exit;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
-pub fn run(config: &Path, url: Option<&str>) -> i32 {
+/// Why the endpoint is not healthy, or cannot be asked (printed as `dbstash health: …`).
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("{}: cannot read the manifest: {source}", .config.display())]
+    Read {
+        config: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{col}: {problem}", .config.display())]
+    At {
+        config: PathBuf,
+        line: usize,
+        col: usize,
+        problem: ListenProblem,
+    },
+    #[error("{}: the health endpoint is off: set settings.health.listen (e.g. \"0.0.0.0:8080\") or pass --url", .config.display())]
+    Off { config: PathBuf },
+    #[error("cannot start the HTTP client: {0}")]
+    Client(String),
+    #[error("{url}: no answer within {}s", TIMEOUT.as_secs())]
+    Timeout { url: String },
+    #[error("`{url}` is not a usable URL")]
+    BadUrl { url: String },
+    #[error("cannot connect to {url}: {cause}")]
+    Connect { url: String, cause: String },
+    #[error("{url}: {cause}")]
+    Request { url: String, cause: String },
+    #[error("{url} answered {status}{}", if .first.is_empty() { String::new() } else { format!(": {}", .first) })]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+        first: String,
+    },
+}
+
+/// What is wrong with `settings.health.listen` (at its place in the manifest).
+#[derive(Debug, thiserror::Error)]
+pub enum ListenProblem {
+    #[error("{0}")]
+    Syntax(String),
+    #[error("settings.health.listen must be a string like \"0.0.0.0:8080\"")]
+    NotAString,
+    #[error("{0}")]
+    Expand(String),
+    #[error("settings.health.listen `{0}` is not HOST:PORT")]
+    NotHostPort(String),
+}
+
+pub fn run(config: &Path, url: Option<&str>) -> Result<ExitCode, CliError> {
     let url = match url {
         Some(u) => u.to_string(),
-        None => match url_from_manifest(config) {
-            Ok(u) => u,
-            Err(e) => {
-                eprintln!("dbstash health: {e}");
-                return 1;
-            }
-        },
+        None => url_from_manifest(config)?,
     };
-    match check(&url) {
-        Ok(()) => 0,
-        Err(reason) => {
-            eprintln!("dbstash health: {reason}");
-            1
-        }
-    }
+    check(&url)?;
+    Ok(exit::OK)
 }
 
 /// `http://<listen>/healthz`, with a wildcard bind address replaced by loopback.
-fn url_from_manifest(config: &Path) -> Result<String, String> {
-    let text = crate::manifest::limits::read_manifest(config)
-        .map_err(|e| format!("{}: cannot read the manifest: {e}", config.display()))?;
-    let root = crate::manifest::yaml::parse(&text).map_err(|e| {
-        format!(
-            "{}:{}:{}: {}",
-            config.display(),
-            e.loc.line,
-            e.loc.col,
-            e.message
-        )
-    })?;
+fn url_from_manifest(config: &Path) -> Result<String, HealthError> {
+    let text =
+        crate::manifest::limits::read_manifest(config).map_err(|source| HealthError::Read {
+            config: config.to_path_buf(),
+            source,
+        })?;
+    let at = |line: usize, col: usize, problem: ListenProblem| HealthError::At {
+        config: config.to_path_buf(),
+        line,
+        col,
+        problem,
+    };
+    let root = crate::manifest::yaml::parse(&text)
+        .map_err(|e| at(e.loc.line, e.loc.col, ListenProblem::Syntax(e.message)))?;
     let node = root
         .get("settings")
         .and_then(|s| s.get("health"))
         .and_then(|h| h.get("listen"));
     let Some(node) = node else {
-        return Err(format!(
-            "{}: the health endpoint is off: set settings.health.listen (e.g. \"0.0.0.0:8080\") or pass --url",
-            config.display()
-        ));
+        return Err(HealthError::Off {
+            config: config.to_path_buf(),
+        });
     };
-    let raw = node.as_str().ok_or_else(|| {
-        format!(
-            "{}:{}:{}: settings.health.listen must be a string like \"0.0.0.0:8080\"",
-            config.display(),
-            node.loc.line,
-            node.loc.col
-        )
-    })?;
-    let listen = crate::manifest::interp::expand(raw, &|k| std::env::var(k).ok()).map_err(|e| {
-        format!(
-            "{}:{}:{}: {e}",
-            config.display(),
-            node.loc.line,
-            node.loc.col
-        )
-    })?;
-    let target = connect_address(&listen).ok_or_else(|| {
-        format!(
-            "{}:{}:{}: settings.health.listen `{listen}` is not HOST:PORT",
-            config.display(),
-            node.loc.line,
-            node.loc.col
-        )
-    })?;
+    let (line, col) = (node.loc.line, node.loc.col);
+    let raw = node
+        .as_str()
+        .ok_or_else(|| at(line, col, ListenProblem::NotAString))?;
+    let listen = crate::manifest::interp::expand(raw, &|k| std::env::var(k).ok())
+        .map_err(|e| at(line, col, ListenProblem::Expand(e)))?;
+    let target = connect_address(&listen)
+        .ok_or_else(|| at(line, col, ListenProblem::NotHostPort(listen.clone())))?;
     Ok(format!("http://{target}/healthz"))
 }
 
@@ -93,11 +117,11 @@ pub(crate) fn connect_address(listen: &str) -> Option<String> {
     Some(format!("{host}:{port}"))
 }
 
-fn check(url: &str) -> Result<(), String> {
+fn check(url: &str) -> Result<(), HealthError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
+        .map_err(|e| HealthError::Client(e.to_string()))?;
     rt.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(TIMEOUT)
@@ -107,7 +131,7 @@ fn check(url: &str) -> Result<(), String> {
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
+            .map_err(|e| HealthError::Client(e.to_string()))?;
         let resp = client
             .get(url)
             .send()
@@ -132,30 +156,32 @@ fn check(url: &str) -> Result<(), String> {
             .filter(|c| !c.is_control())
             .take(200)
             .collect();
-        if first.is_empty() {
-            Err(format!("{url} answered {status}"))
-        } else {
-            Err(format!("{url} answered {status}: {first}"))
-        }
+        Err(HealthError::Status {
+            url: url.to_string(),
+            status,
+            first,
+        })
     })
 }
 
-fn describe(url: &str, e: &reqwest::Error) -> String {
+fn describe(url: &str, e: &reqwest::Error) -> HealthError {
+    let url = url.to_string();
     if e.is_timeout() {
-        return format!("{url}: no answer within {}s", TIMEOUT.as_secs());
+        return HealthError::Timeout { url };
     }
     if e.is_builder() {
-        return format!("`{url}` is not a usable URL");
+        return HealthError::BadUrl { url };
     }
     // reqwest's top-level message is generic; the innermost cause says what happened.
     let mut cause: &dyn std::error::Error = e;
     while let Some(next) = cause.source() {
         cause = next;
     }
+    let cause = cause.to_string();
     if e.is_connect() {
-        format!("cannot connect to {url}: {cause}")
+        HealthError::Connect { url, cause }
     } else {
-        format!("{url}: {cause}")
+        HealthError::Request { url, cause }
     }
 }
 

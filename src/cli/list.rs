@@ -1,18 +1,17 @@
 //! `dbstash list`: complete backups (object + record), newest first.
 
-use super::OutputFormat;
+use super::{CliError, ExitCode, LoadOptions, OutputFormat};
 use crate::catalog::{record, retention};
 use crate::domain::units::human_size;
+use crate::error::exit;
 use crate::storage::AnyStorage;
 use std::path::Path;
 
-pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> i32 {
-    let (_, plans) = match super::load_plans(config, job) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let Some(rt) = super::runtime() else { return 1 };
-    rt.block_on(async {
+pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> Result<ExitCode, CliError> {
+    let jobs: Vec<String> = job.into_iter().map(str::to_string).collect();
+    let (_, plans) = super::load_plans(config, &jobs, LoadOptions::default())?;
+    let rt = super::runtime()?;
+    Ok(rt.block_on(async {
         let now = jiff::Timestamp::now();
         let mut rows = Vec::new();
         let mut failed = false;
@@ -69,11 +68,11 @@ pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> i32 {
             }
         }
         if failed {
-            1
+            exit::FAILED
         } else {
-            0
+            exit::OK
         }
-    })
+    }))
 }
 
 /// A `pitr` job's recoverable window on one remote.

@@ -44,6 +44,7 @@ pub fn out_result(r: std::io::Result<()>) {
 
 mod backup;
 mod completions;
+mod error;
 mod health;
 mod list;
 mod notify;
@@ -55,6 +56,8 @@ mod run;
 mod schema;
 mod validate;
 mod verify;
+
+pub use error::{CliError, ExitCode, UsageError};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -269,7 +272,19 @@ pub fn main() -> i32 {
             | Command::Notify { .. }
     ));
     let config = crate::manifest::find(cli.config.as_deref());
-    match cli.command {
+    match dispatch(cli.command, &config) {
+        Ok(code) => code,
+        Err(e) => {
+            e.report();
+            e.exit_code()
+        }
+    }
+}
+
+/// The subcommand, with its flags.
+fn dispatch(command: Command, config: &std::path::Path) -> Result<ExitCode, CliError> {
+    let config = config.to_path_buf();
+    match command {
         Command::Validate {
             format,
             deny_warnings,
@@ -331,9 +346,10 @@ pub fn main() -> i32 {
         Command::Render {
             command: RenderCommand::Kubernetes { jobs, image },
         } => render::kubernetes(&config, &jobs, &image),
-        Command::Completions { shell } => completions::completions(shell),
-        Command::Man => completions::man(),
-        Command::Complete { what } => completions::names(&config, &what),
+        // Shell helpers: their output is the result, and they have no error to report.
+        Command::Completions { shell } => Ok(completions::completions(shell)),
+        Command::Man => Ok(completions::man()),
+        Command::Complete { what } => Ok(completions::names(&config, &what)),
     }
 }
 
@@ -351,29 +367,40 @@ pub struct Pick {
     pub identity: Option<PathBuf>,
 }
 
+/// Why `--remote`/`--database`/`--identity` do not fit the job.
+#[derive(Debug, thiserror::Error)]
+pub enum PickError {
+    #[error("job `{job}` has no remote `{remote}` (its remotes: {known})")]
+    NoRemote {
+        job: String,
+        remote: String,
+        known: String,
+    },
+    #[error("job `{job}` backs up one database; --database is for `database: \"*\"`, lists and `globals`")]
+    OneDatabase { job: String },
+    #[error(transparent)]
+    Identity(#[from] crate::crypt::IdentityError),
+}
+
 impl Pick {
     /// The plan narrowed to the chosen remote and database, with the identities loaded.
-    pub fn apply(&self, plan: crate::plan::JobPlan) -> Result<crate::plan::JobPlan, String> {
+    pub fn apply(&self, plan: crate::plan::JobPlan) -> Result<crate::plan::JobPlan, PickError> {
         let mut plan = match &self.remote {
-            Some(r) => plan.on_remote(r).ok_or_else(|| {
-                format!(
-                    "job `{}` has no remote `{r}` (its remotes: {})",
-                    plan.job,
-                    plan.remotes
-                        .iter()
-                        .map(|r| r.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+            Some(r) => plan.on_remote(r).ok_or_else(|| PickError::NoRemote {
+                job: plan.job.clone(),
+                remote: r.clone(),
+                known: plan
+                    .remotes
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })?,
             None => plan,
         };
         if let Some(db) = &self.database {
             if !plan.per_database {
-                return Err(format!(
-                    "job `{}` backs up one database; --database is for `database: \"*\"`, lists and `globals`",
-                    plan.job
-                ));
+                return Err(PickError::OneDatabase { job: plan.job });
             }
             plan = plan.for_database(db);
         }
@@ -384,53 +411,53 @@ impl Pick {
     }
 }
 
-/// Load the manifest, printing its errors (one line each) on failure. Warnings are not printed:
-/// `list`, `restore`, `prune`, … would repeat every job's advice on each call; the commands that
-/// are about the manifest itself (`validate`, `plan`, `run`) show them, through `load_and_warn`.
-pub fn load_or_report(config: &std::path::Path) -> Option<crate::manifest::Manifest> {
-    match crate::manifest::load(config) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            crate::logging::print_diagnostics(&e.diagnostics(), None);
-            None
-        }
-    }
+/// How a command loads its manifest: the one loader every command that needs plans goes through.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LoadOptions {
+    /// Print the manifest's warnings (one line each): the commands about the manifest itself
+    /// (`plan`, `run`) do; `list`, `restore`, `prune`, … would repeat every job's advice on each
+    /// call.
+    pub warnings: bool,
+    /// Set up logging from `settings.log` (the commands that log).
+    pub logging: bool,
 }
 
-/// `load_or_report`, and the manifest's warnings (one line each) when it loads.
-pub fn load_and_warn(config: &std::path::Path) -> Option<crate::manifest::Manifest> {
-    let m = load_or_report(config)?;
-    crate::logging::print_diagnostics(&m.warnings, Some(m.settings.log_format));
-    Some(m)
+/// The manifest, as `opts` says; its errors come back to be printed once by `main`.
+pub(crate) fn load(
+    config: &std::path::Path,
+    opts: LoadOptions,
+) -> Result<crate::manifest::Manifest, CliError> {
+    let m = crate::manifest::load(config).map_err(|source| CliError::Manifest {
+        source,
+        code: crate::error::exit::INVALID,
+    })?;
+    if opts.warnings {
+        crate::logging::print_diagnostics(&m.warnings, Some(m.settings.log_format));
+    }
+    if opts.logging {
+        crate::logging::init(m.settings.log_level, m.settings.log_format);
+    }
+    Ok(m)
+}
+
+/// `load`, and the plans of `jobs` (every job when empty).
+pub(crate) fn load_plans(
+    config: &std::path::Path,
+    jobs: &[String],
+    opts: LoadOptions,
+) -> Result<(crate::manifest::Manifest, Vec<crate::plan::JobPlan>), CliError> {
+    let m = load(config, opts)?;
+    let plans = crate::plan::build_all(&m, jobs).map_err(|source| CliError::Plan {
+        config: config.to_path_buf(),
+        source,
+    })?;
+    Ok((m, plans))
 }
 
 /// A small runtime for commands that do a little I/O.
-pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_multi_thread()
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => Some(r),
-        Err(e) => {
-            eprintln!("dbstash: cannot start the runtime: {e}");
-            None
-        }
-    }
-}
-
-/// Load the manifest and build the plans of `job` (all jobs when None); prints the error and
-/// gives the exit code on failure.
-pub(crate) fn load_plans(
-    config: &std::path::Path,
-    job: Option<&str>,
-) -> Result<(crate::manifest::Manifest, Vec<crate::plan::JobPlan>), i32> {
-    let m = load_or_report(config).ok_or(2)?;
-    let only: Vec<String> = job.map(|j| vec![j.to_string()]).unwrap_or_default();
-    match crate::plan::build_all(&m, &only) {
-        Ok(p) => Ok((m, p)),
-        Err(e) => {
-            eprintln!("{}: {e}", config.display());
-            Err(2)
-        }
-    }
+        .map_err(CliError::Runtime)
 }

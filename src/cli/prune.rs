@@ -1,22 +1,25 @@
 //! `dbstash prune [--job J] [--dry-run]`: apply retention now.
 
+use super::{CliError, ExitCode, LoadOptions};
 use crate::catalog::retention;
+use crate::error::exit;
 use crate::storage::AnyStorage;
 use std::path::Path;
 
-pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> i32 {
-    let (m, plans) = match super::load_plans(config, job) {
-        Ok(x) => x,
-        Err(code) => return code,
+pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> Result<ExitCode, CliError> {
+    let jobs: Vec<String> = job.into_iter().map(str::to_string).collect();
+    let opts = LoadOptions {
+        warnings: false,
+        logging: true,
     };
-    crate::logging::init(m.settings.log_level, m.settings.log_format);
-    let Some(rt) = super::runtime() else { return 1 };
+    let (m, plans) = super::load_plans(config, &jobs, opts)?;
+    let rt = super::runtime()?;
     if !dry_run {
         crate::run::stale::sweep_logged(&m.settings.temp_dir);
     }
-    rt.block_on(async {
+    Ok(rt.block_on(async {
         let now = jiff::Timestamp::now();
-        let mut code = 0;
+        let mut code = exit::OK;
         let plans: Vec<_> = plans.iter().flat_map(|p| p.per_remote()).collect();
         for p in &plans {
             let store = AnyStorage::for_plan(p);
@@ -41,7 +44,7 @@ pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> i32 {
                     }
                     for e in &r.errors {
                         errln!("job {}: {e}", p.job);
-                        code = 1;
+                        code = exit::FAILED;
                     }
                     if p.pitr.is_some() {
                         let kept = r
@@ -55,12 +58,12 @@ pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> i32 {
                 }
                 Err(e) => {
                     errln!("job {}: cannot list remote `{}`: {e}", p.job, p.remote.name);
-                    code = 1;
+                    code = exit::FAILED;
                 }
             }
         }
         code
-    })
+    }))
 }
 
 /// `pitr` jobs: the WAL segments no kept base backup needs go with the base backups.

@@ -1,38 +1,34 @@
 //! `dbstash restore J [--backup ID|latest] [--to URI] [--to-file PATH] [--yes]`.
 
+use super::{CliError, ExitCode, LoadOptions, UsageError};
 use crate::domain::units::human_size;
+use crate::engine::uri::parse_uri;
 use crate::error::exit;
-use crate::model::connection::parse_uri;
 use crate::model::Engine;
-use crate::plan::{self, JobPlan};
+use crate::plan::JobPlan;
 use crate::restore::{self, Consent, Request, RestoreError};
 use crate::secret::{redact, Secret};
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
-/// The one plan of `job`, or the exit code after printing why not.
+/// The one plan of `job` (logging set up from the manifest).
 pub(super) fn plan_of(
     config: &Path,
     job: &str,
-) -> Result<(crate::manifest::Manifest, JobPlan), i32> {
-    let Some(m) = super::load_or_report(config) else {
-        return Err(exit::INVALID);
+) -> Result<(crate::manifest::Manifest, JobPlan), CliError> {
+    let opts = LoadOptions {
+        warnings: false,
+        logging: true,
     };
-    crate::logging::init(m.settings.log_level, m.settings.log_format);
-    match plan::build_all(&m, &[job.to_string()]) {
-        Ok(mut plans) if plans.len() == 1 => {
-            let p = plans.remove(0);
-            Ok((m, p))
-        }
-        Ok(_) => {
-            eprintln!("{}: no job named `{job}` in the manifest", config.display());
-            Err(exit::INVALID)
-        }
-        Err(e) => {
-            eprintln!("{}: {e}", config.display());
-            Err(exit::INVALID)
-        }
+    let (m, mut plans) = super::load_plans(config, &[job.to_string()], opts)?;
+    if plans.len() != 1 {
+        return Err(CliError::NoSuchJob {
+            config: config.to_path_buf(),
+            job: job.to_string(),
+        });
     }
+    let p = plans.remove(0);
+    Ok((m, p))
 }
 
 /// The password inside a `--to`/`--restore-to` URI, for scrubbing messages.
@@ -46,14 +42,17 @@ const URI_FILE_CAP: u64 = 64 * 1024;
 
 /// Why a restore target's URI could not be had. Never quotes the URI.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum TargetUriError {
+pub enum TargetUriError {
     #[error("give either {flag} or {file_flag}, not both")]
     Both {
         flag: &'static str,
         file_flag: &'static str,
     },
-    #[error("{flag}: {message}")]
-    Expand { flag: &'static str, message: String },
+    #[error("{flag}: {source}")]
+    Expand {
+        flag: &'static str,
+        source: ExpandError,
+    },
     #[error("{file_flag} {path}: {source}")]
     Read {
         file_flag: &'static str,
@@ -117,9 +116,9 @@ impl<'a> TargetFlags<'a> {
                 }
                 expand_env(raw)
                     .map(|uri| Some(Secret::new(uri)))
-                    .map_err(|message| TargetUriError::Expand {
+                    .map_err(|source| TargetUriError::Expand {
                         flag: self.flag,
-                        message,
+                        source,
                     })
             }
             (None, Some(path)) => read_uri_file(self.file_flag, path).map(Some),
@@ -128,13 +127,23 @@ impl<'a> TargetFlags<'a> {
     }
 }
 
-/// `${VAR}` expansion with the manifest's rules; an error names a variable, never the value.
-fn expand_env(raw: &str) -> Result<String, String> {
+/// Why a flag's `${VAR}` did not expand; names a variable, never the value.
+#[derive(Debug, thiserror::Error)]
+pub enum ExpandError {
+    #[error("invalid `${{...}}`: a variable name is letters, digits and `_` (write `$${{` for a literal `${{`)")]
+    BadName,
+    /// The expander's own message (an unset variable, by name).
+    #[error("{0}")]
+    Variable(String),
+}
+
+/// `${VAR}` expansion with the manifest's rules.
+fn expand_env(raw: &str) -> Result<String, ExpandError> {
     crate::manifest::interp::expand(raw, &|k| std::env::var(k).ok()).map_err(|e| {
         if e.starts_with("invalid variable name") {
-            "invalid `${...}`: a variable name is letters, digits and `_` (write `$${` for a literal `${`)".into()
+            ExpandError::BadName
         } else {
-            e
+            ExpandError::Variable(e)
         }
     })
 }
@@ -198,37 +207,25 @@ pub fn run(
     yes: bool,
     no_owner: bool,
     pick: &super::Pick,
-) -> i32 {
-    let (m, plan) = match plan_of(config, job) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let plan = match pick.apply(plan) {
-        Ok(p) => p,
-        Err(e) => {
-            errln!("{e}");
-            return exit::INVALID;
-        }
-    };
-    let to = match to.resolve(plan.engine) {
-        Ok(uri) => uri,
-        Err(e) => {
-            errln!("{e}");
-            return exit::INVALID;
-        }
-    };
+) -> Result<ExitCode, CliError> {
+    let (m, plan) = plan_of(config, job)?;
+    let plan = pick.apply(plan).map_err(UsageError::from)?;
+    let to = to.resolve(plan.engine).map_err(UsageError::from)?;
     let to = to.as_ref().map(Secret::expose);
     if plan.pitr.is_some() {
-        errln!("job {job} has `pitr`: its backups are base backups of the whole server, restored with `dbstash restore {job} --at TIME|latest --to-dir DIR`");
-        return exit::INVALID;
+        return Err(UsageError::PitrJob {
+            job: job.to_string(),
+        }
+        .into());
     }
     if plan.databases.is_many() {
-        errln!("job {job} backs up several databases: pass --database NAME (see `dbstash list --job {job}`)");
-        return exit::INVALID;
+        return Err(UsageError::SeveralDatabases {
+            job: job.to_string(),
+        }
+        .into());
     }
     if plan.database == crate::plan::GLOBALS_DB {
-        errln!("the {} backup holds roles and tablespaces, which belong to the whole server and usually exist already; download it (`dbstash verify` checks it) and apply what you need with `psql -f`", crate::plan::GLOBALS_DB);
-        return exit::INVALID;
+        return Err(UsageError::Globals.into());
     }
     let consent = if yes {
         Consent::Given
@@ -248,10 +245,8 @@ pub fn run(
     };
     let secrets = restore::secrets_of(&plan, uri_secret(&plan, to).as_ref());
     let refs: Vec<&Secret> = secrets.iter().collect();
-    let Some(rt) = super::runtime() else {
-        return exit::FAILED;
-    };
-    match rt.block_on(restore::restore(&plan, &req)) {
+    let rt = super::runtime()?;
+    Ok(match rt.block_on(restore::restore(&plan, &req)) {
         Ok(r) => {
             tracing::info!(
                 job = %plan.job, event = "restore_succeeded", backup = %r.backup, target = %r.target,
@@ -284,40 +279,34 @@ pub fn run(
             }
             exit::FAILED
         }
-    }
+    })
 }
 
 /// `restore J --at TIME|latest --to-dir DIR`: a data directory that recovers to TIME.
-pub fn run_at(config: &Path, job: &str, at: &str, dir: &Path, pick: &super::Pick) -> i32 {
+pub fn run_at(
+    config: &Path,
+    job: &str,
+    at: &str,
+    dir: &Path,
+    pick: &super::Pick,
+) -> Result<ExitCode, CliError> {
     use crate::pitr::restore_at::{restore_at, At};
-    let (_m, plan) = match plan_of(config, job) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let plan = match pick.apply(plan) {
-        Ok(p) => p,
-        Err(e) => {
-            errln!("{e}");
-            return exit::INVALID;
-        }
-    };
-    let at: At = match at.parse() {
-        Ok(a) => a,
-        Err(e) => {
-            errln!("--at {at}: not an instant (RFC 3339 such as 2026-12-01T10:15:00Z, or `latest`): {e}");
-            return exit::INVALID;
-        }
-    };
+    let (_m, plan) = plan_of(config, job)?;
+    let plan = pick.apply(plan).map_err(UsageError::from)?;
+    let at: At = at.parse().map_err(|source| UsageError::Instant {
+        at: at.to_string(),
+        source,
+    })?;
     if plan.pitr.is_none() {
-        errln!("{}", crate::pitr::PitrError::NotPitr(plan.job.clone()));
-        return exit::INVALID;
+        return Err(UsageError::NotPitr {
+            job: plan.job.clone(),
+        }
+        .into());
     }
     let secrets = restore::secrets_of(&plan, None);
     let refs: Vec<&Secret> = secrets.iter().collect();
-    let Some(rt) = super::runtime() else {
-        return exit::FAILED;
-    };
-    match rt.block_on(restore_at(&plan, at, dir)) {
+    let rt = super::runtime()?;
+    Ok(match rt.block_on(restore_at(&plan, at, dir)) {
         Ok(r) => {
             tracing::info!(job = %plan.job, event = "restore_succeeded", backup = %r.base, segments = r.segments, dir = %r.dir.display(), "restore to an instant prepared");
             outln!(
@@ -339,7 +328,7 @@ pub fn run_at(config: &Path, job: &str, at: &str, dir: &Path, pick: &super::Pick
             errln!("restore of job {} failed: {msg}", plan.job);
             exit::FAILED
         }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -363,9 +352,13 @@ mod tests {
 
     #[test]
     fn expansion_errors_never_quote_the_value() {
-        let e = expand_env("postgresql://u:hun${ter-2}@h/db").unwrap_err();
+        let e = expand_env("postgresql://u:hun${ter-2}@h/db")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("ter-2") && !e.contains("hun"), "{e}");
-        let e = expand_env("postgresql://u:${DBSTASH_UNIT_UNSET_VAR}@h/db").unwrap_err();
+        let e = expand_env("postgresql://u:${DBSTASH_UNIT_UNSET_VAR}@h/db")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("DBSTASH_UNIT_UNSET_VAR"), "{e}");
         assert_eq!(expand_env("a$${b}").unwrap(), "a${b}");
     }

@@ -1,37 +1,31 @@
 //! `dbstash run` (the supervisor) and `dbstash run --once`.
 
-use crate::plan;
+use super::{CliError, ExitCode, LoadOptions};
+use crate::error::exit;
 use crate::run::{self, RunEnv, Status};
 use std::io::IsTerminal;
 use std::path::Path;
 
-pub fn run(config: &Path, once: bool, jobs: &[String]) -> i32 {
+pub fn run(config: &Path, once: bool, jobs: &[String]) -> Result<ExitCode, CliError> {
     if !once {
-        let Some(runtime) = super::runtime() else {
-            return 1;
-        };
-        return crate::supervisor::run(config, runtime);
+        return Ok(crate::supervisor::run(config, super::runtime()?));
     }
     run_once(config, jobs, false)
 }
 
 /// Every selected job once, in parallel up to `max_parallel`; 0 only if all succeeded.
-pub(crate) fn run_once(config: &Path, jobs: &[String], interactive: bool) -> i32 {
-    let Some(m) = super::load_and_warn(config) else {
-        return 2;
+pub(crate) fn run_once(
+    config: &Path,
+    jobs: &[String],
+    interactive: bool,
+) -> Result<ExitCode, CliError> {
+    let opts = LoadOptions {
+        warnings: true,
+        logging: true,
     };
-    crate::logging::init(m.settings.log_level, m.settings.log_format);
-    let plans = match plan::build_all(&m, jobs) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{}: {e}", config.display());
-            return 2;
-        }
-    };
-    let Some(runtime) = super::runtime() else {
-        return 1;
-    };
-    runtime.block_on(async move {
+    let (m, plans) = super::load_plans(config, jobs, opts)?;
+    let runtime = super::runtime()?;
+    Ok(runtime.block_on(async move {
         let (mut env, stop) = RunEnv::new(m.settings.temp_dir.clone());
         env.progress = interactive && std::io::stderr().is_terminal();
         // No notifiers, no HTTP client: building one loads the system's CA store (~30 ms CPU).
@@ -79,9 +73,9 @@ pub(crate) fn run_once(config: &Path, jobs: &[String], interactive: bool) -> i32
             }
         }
         if ok {
-            0
+            exit::OK
         } else {
-            1
+            exit::FAILED
         }
-    })
+    }))
 }

@@ -1,6 +1,6 @@
 //! `dbstash schema`: the JSON Schema generated from the manifest types.
 
-pub fn run() -> i32 {
+pub fn run() -> Result<super::ExitCode, super::CliError> {
     out!("{}", crate::manifest::schema::schema_text());
-    0
+    Ok(crate::error::exit::OK)
 }

@@ -1,10 +1,15 @@
 //! `dbstash validate`: exit 0 when valid, 2 when not.
 
-use super::ValidateFormat;
+use super::{CliError, ExitCode, ValidateFormat};
 use crate::domain::diag::Diagnostic;
+use crate::error::exit;
 use std::path::Path;
 
-pub fn run(config: &Path, format: ValidateFormat, deny_warnings: bool) -> i32 {
+pub fn run(
+    config: &Path,
+    format: ValidateFormat,
+    deny_warnings: bool,
+) -> Result<ExitCode, CliError> {
     let (diags, jobs): (Vec<Diagnostic>, usize) = match crate::manifest::load(config) {
         Ok(m) => (m.warnings.clone(), m.jobs.len()),
         Err(e) => (e.diagnostics(), 0),
@@ -48,9 +53,5 @@ pub fn run(config: &Path, format: ValidateFormat, deny_warnings: bool) -> i32 {
             outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
     }
-    if valid {
-        0
-    } else {
-        2
-    }
+    Ok(if valid { exit::OK } else { exit::INVALID })
 }

@@ -1,5 +1,6 @@
 //! `dbstash verify J [--backup ID|latest|all] [--restore-to URI | --restore-to-file PATH]`.
 
+use super::{CliError, ExitCode, UsageError};
 use crate::domain::units::human_size;
 use crate::restore;
 use crate::secret::{redact, Secret};
@@ -12,32 +13,17 @@ pub fn run(
     backup: &str,
     restore_to: super::restore::TargetFlags<'_>,
     pick: &super::Pick,
-) -> i32 {
-    let (m, plan) = match super::restore::plan_of(config, job) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let plan = match pick.apply(plan) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("dbstash: {e}");
-            return 2;
-        }
-    };
-    let restore_to = match restore_to.resolve(plan.engine) {
-        Ok(uri) => uri,
-        Err(e) => {
-            eprintln!("dbstash: {e}");
-            return 2;
-        }
-    };
+) -> Result<ExitCode, CliError> {
+    let (m, plan) = super::restore::plan_of(config, job)?;
+    let plan = pick.apply(plan).map_err(UsageError::from)?;
+    let restore_to = restore_to.resolve(plan.engine).map_err(UsageError::from)?;
     let secrets = restore::secrets_of(
         &plan,
         super::restore::uri_secret(&plan, restore_to.as_ref().map(Secret::expose)).as_ref(),
     );
     let refs: Vec<&Secret> = secrets.iter().collect();
-    let Some(rt) = super::runtime() else { return 1 };
-    rt.block_on(async {
+    let rt = super::runtime()?;
+    Ok(rt.block_on(async {
         let store = AnyStorage::for_plan(&plan);
         if let Some(target) = restore_to {
             if backup == "all" {
@@ -115,7 +101,7 @@ pub fn run(
         } else {
             0
         }
-    })
+    }))
 }
 
 /// `pitr` jobs: the WAL archive has no gap (a missing segment makes every later instant

@@ -4,9 +4,11 @@ mod caps;
 pub mod dump_args;
 pub mod mongo;
 pub mod mysql;
+pub mod payload;
 pub mod postgres;
 pub mod redis;
 pub mod sqlite;
+pub mod uri;
 
 pub use caps::{caps, Caps};
 

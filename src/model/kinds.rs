@@ -48,6 +48,12 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// The engine a manifest's `engine:` value names (aliases included), as serde reads it.
+    pub fn from_name(name: &str) -> Option<Engine> {
+        use serde::de::value::{Error, StrDeserializer};
+        Engine::deserialize(StrDeserializer::<Error>::new(name)).ok()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Engine::Postgres => "postgres",

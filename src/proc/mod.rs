@@ -7,6 +7,7 @@
 
 pub mod group;
 pub mod registry;
+pub mod status;
 pub mod tail;
 
 pub use group::ProcGroup;
@@ -86,12 +87,7 @@ fn parse_start_time(stat: &str) -> Option<u64> {
 
 /// "exit 3" / "signal 9" for messages.
 pub fn describe_status(s: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (s.code(), s.signal()) {
-        (Some(c), _) => format!("exit {c}"),
-        (None, Some(sig)) => format!("killed by signal {sig}"),
-        _ => "unknown status".into(),
-    }
+    status::ExitReason::of(s).to_string()
 }
 
 /// Give a pipe a 1 MiB buffer (Linux default 64 KiB): a fast dump and a fast upload then trade

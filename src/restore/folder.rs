@@ -12,7 +12,7 @@ use crate::cancel::{Cancel, StopReader};
 use crate::catalog::record::{self, FileSum};
 use crate::engine;
 use crate::model::{DumpFormat, Engine, Job};
-use crate::proc::{self, ProcGroup};
+use crate::proc::ProcGroup;
 use crate::secret::{redact, Secret};
 use crate::storage::Storage;
 use std::fs::File;
@@ -64,7 +64,7 @@ async fn fetch_tar(src: &Source<'_>, out: &Path) -> Result<Pumped, RestoreError>
     let pumped = pipeline::transfer(src, &group, File::from(w)).await;
     let unpacked = unpack
         .await
-        .map_err(|e| io("unpack task")(std::io::Error::other(e.to_string())))?;
+        .map_err(|e| io("unpack task")(std::io::Error::other(e)))?;
     let pumped = pumped?;
     unpacked.map_err(io("unpack the tar stream"))?;
     Ok(pumped)
@@ -101,7 +101,7 @@ pub async fn fetch_dir(src: &Source<'_>, dest: &Path) -> Result<Pumped, RestoreE
     let _stop_check = cancel.on_drop();
     let checked = tokio::task::spawn_blocking(move || check_tree(&root, &files, &cancel))
         .await
-        .map_err(|e| io("check task")(std::io::Error::other(e.to_string())))?;
+        .map_err(|e| io("check task")(std::io::Error::other(e)))?;
     checked.map_err(|e| integrity(e.into()))?;
     Ok(Pumped {
         stored: rec.size,
@@ -226,7 +226,7 @@ async fn run_tool(
         Ok(s) if s.success() => Ok(stderr),
         Ok(s) => Err(RestoreError::Tool {
             program: spec.program.clone(),
-            status: proc::describe_status(s),
+            status: super::error::ToolEnd::of(s),
             tail: if stderr.is_empty() {
                 "(no output on stderr)".into()
             } else {

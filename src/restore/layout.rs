@@ -4,27 +4,10 @@
 
 use super::RestoreError;
 use crate::catalog::record::Record;
+use crate::engine::payload;
+pub use crate::engine::payload::Payload;
 use crate::engine::Codec;
 use crate::model::Engine;
-
-/// The dump format inside the (decompressed) stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Payload {
-    /// PostgreSQL plain SQL (`psql`), MySQL SQL (`mysql`), SQLite `.dump` SQL (`sqlite3`).
-    Sql,
-    /// pg_dump custom format (`pg_restore`).
-    PgCustom,
-    /// mongodump archive; `gzip` when mongodump compressed it itself (`--gzip`).
-    MongoArchive { gzip: bool },
-    /// A Redis RDB snapshot.
-    Rdb,
-    /// A SQLite database file.
-    SqliteFile,
-    /// `tar` mode: a tar of the dump tool's folder.
-    Tar,
-    /// `directory` mode: the dump tool's folder, stored file by file.
-    Directory,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
@@ -37,13 +20,7 @@ pub struct Layout {
 impl Layout {
     /// Bytes the decompressed stream starts with, when the format has a signature.
     pub fn magic(&self) -> Option<&'static [u8]> {
-        match self.payload {
-            Payload::PgCustom => Some(b"PGDMP"),
-            Payload::Rdb => Some(b"REDIS"),
-            Payload::SqliteFile => Some(b"SQLite format 3\0"),
-            Payload::MongoArchive { .. } => Some(&[0x6d, 0xe2, 0x99, 0x81]),
-            _ => None,
-        }
+        self.payload.magic()
     }
 }
 
@@ -88,7 +65,7 @@ pub fn detect(engine: Engine, name: &str, record: Option<&Record>) -> Result<Lay
         None => {
             // Only the name to go by: the outermost .gz/.zst is dbstash's, except mongodump's own
             // `.archive.gz` (mongo `compress: native`).
-            let mongo_native = engine == Engine::Mongo && exts.ends_with(&["archive", "gz"]);
+            let mongo_native = payload::tool_compressed(engine, &exts);
             match exts.last().and_then(|e| codec_named(e)) {
                 Some(c) if c != Codec::None && !mongo_native => {
                     exts.pop();
@@ -98,24 +75,13 @@ pub fn detect(engine: Engine, name: &str, record: Option<&Record>) -> Result<Lay
             }
         }
     };
-    let payload = match (engine, exts.as_slice()) {
-        (_, [.., "tar"]) => Payload::Tar,
-        (Engine::Postgres | Engine::Postgis, [.., "dump"]) => Payload::PgCustom,
-        (Engine::Postgres | Engine::Postgis, [.., "sql"]) => Payload::Sql,
-        (Engine::Mysql | Engine::Mariadb, [.., "sql"]) => Payload::Sql,
-        (Engine::Mongo, [.., "archive", "gz"]) => Payload::MongoArchive { gzip: true },
-        (Engine::Mongo, [.., "archive"]) => Payload::MongoArchive { gzip: false },
-        (Engine::Redis, [.., "rdb"]) => Payload::Rdb,
-        (Engine::Sqlite, [.., "sql"]) => Payload::Sql,
-        (Engine::Sqlite, [.., "sqlite3" | "sqlite" | "db"]) => Payload::SqliteFile,
-        _ => {
-            return Err(super::Unsupported::UnknownFormat {
-                name: name.to_string(),
-                chain: chain.to_string(),
-                engine: engine.as_str(),
-            }
-            .into())
+    let Some(payload) = payload::of(engine, &exts) else {
+        return Err(super::Unsupported::UnknownFormat {
+            name: name.to_string(),
+            chain: chain.to_string(),
+            engine: engine.as_str(),
         }
+        .into());
     };
     Ok(Layout {
         codec,
@@ -127,13 +93,13 @@ pub fn detect(engine: Engine, name: &str, record: Option<&Record>) -> Result<Lay
 /// `.sql.gz` from `app-2024-01-01-020000.sql.gz`: every dot-suffix made of letters/digits after
 /// the last character that cannot be part of an extension.
 fn extension_chain(name: &str) -> String {
-    let known = [
-        "sql", "dump", "archive", "rdb", "sqlite3", "sqlite", "db", "tar", "gz", "zst", "age",
-    ];
+    let known = |ext: &str| {
+        payload::EXTENSIONS.contains(&ext) || ["tar", "gz", "zst", "age"].contains(&ext)
+    };
     let mut chain = String::new();
     let mut rest = name;
     while let Some((stem, ext)) = rest.rsplit_once('.') {
-        if !known.contains(&ext) {
+        if !known(ext) {
             break;
         }
         chain = format!(".{ext}{chain}");

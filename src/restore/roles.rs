@@ -307,7 +307,7 @@ async fn stream_head(
         // pg_restore's complaint explains a failed transfer better (or the transfer's does).
         return Err(sent.err().unwrap_or(RestoreError::Tool {
             program: "pg_restore --list".into(),
-            status: crate::proc::describe_status(status),
+            status: super::error::ToolEnd::of(status),
             tail: if tail.is_empty() {
                 "(no output on stderr)".into()
             } else {
@@ -370,7 +370,7 @@ async fn tar_toc(src: &Source<'_>, dir: &Path) -> Result<String, RestoreError> {
     download.kill();
     let found = find
         .await
-        .map_err(|e| io("tar task".into())(std::io::Error::other(e.to_string())))?;
+        .map_err(|e| io("tar task".into())(std::io::Error::other(e)))?;
     match found {
         Ok(true) => Ok(path_str(&out)),
         Ok(false) => Err(CheckError::backup(&src.backup.key, BackupProblem::NoToc).into()),

@@ -7,10 +7,9 @@ use super::{RestoreError, TargetProblem, UsageError};
 use crate::domain::command::CommandSpec;
 use crate::engine::mysql::DbCharset;
 use crate::engine::postgres::Owners;
+use crate::engine::uri::parse_uri;
 use crate::engine::{mongo, mysql, postgres};
-use crate::model::connection::parse_uri;
 use crate::model::{Engine, Job};
-use crate::proc;
 use crate::secret::{redact, Secret};
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -86,7 +85,9 @@ pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
     if bare_name(job.engine, to) {
         j.connection.database = Some(to.to_string());
     } else {
-        let conn = parse_uri(job.engine, to).map_err(|reason| UsageError::BadTo { reason })?;
+        let conn = parse_uri(job.engine, to).map_err(|e| UsageError::BadTo {
+            reason: e.to_string(),
+        })?;
         j.auth_source = conn.params.get("authSource").cloned();
         j.connection = conn;
     }
@@ -185,7 +186,7 @@ pub async fn admin_sql(
     if !status.success() {
         return Err(RestoreError::Tool {
             program: spec.program.clone(),
-            status: proc::describe_status(status),
+            status: super::error::ToolEnd::of(status),
             tail: if tail.is_empty() {
                 "(no output on stderr)".into()
             } else {

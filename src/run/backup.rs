@@ -4,6 +4,8 @@
 //! deleted here; whatever the hooks left running dies with the run's process group.
 
 use super::dump;
+use super::error::{ExitReason, RunError};
+use super::ledger::Ledger;
 use super::stale::{self, RunFolder, RunFolderError};
 use super::unit::{self, Ctx, Done};
 use super::{hooks, lock, Part, RunEnv, RunOutcome, Status};
@@ -16,7 +18,6 @@ use crate::storage::AnyStorage;
 use jiff::Timestamp;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// SIGTERM → SIGKILL grace when a run is cut short.
@@ -56,7 +57,15 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     }
     let secrets = secrets(plan);
     let secret_refs: Vec<&Secret> = secrets.iter().collect();
-    let folder = sweep_then_create_folder(&env.temp_dir, &run_id).await;
+    // Kept until the end of the run (dropping it removes the folder); the attempt gets its path
+    // or why it could not be made.
+    let (folder, run_dir) = match sweep_then_create_folder(&env.temp_dir, &run_id).await {
+        Ok(f) => {
+            let dir = f.path().to_path_buf();
+            (Some(f), Ok(dir))
+        }
+        Err(e) => (None, Err(e)),
+    };
     let stores: Vec<AnyStorage> = plan.remotes.iter().map(AnyStorage::for_remote).collect();
     let group = ProcGroup::new();
     // The uploads run in a group of their own: when the dump fails, its whole family is SIGKILLed
@@ -64,7 +73,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     // multipart upload instead of leaving the parts behind; its stdin stays open, so it never
     // completes the object).
     let upload_group = ProcGroup::new();
-    let partial: Mutex<Vec<(usize, String, bool)>> = Mutex::new(Vec::new());
+    let partial = Ledger::default();
     let claims = super::claim::Claims::default();
     let ctx = Ctx {
         env,
@@ -79,7 +88,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     };
 
     let result = {
-        let work = attempt(plan, &ctx, &folder);
+        let work = attempt(plan, &ctx, run_dir);
         tokio::pin!(work);
         let mut shutdown = env.shutdown.clone();
         let stop = async move {
@@ -96,11 +105,11 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
             r = &mut work => r,
             _ = tokio::time::sleep(plan.timeout) => {
                 tokio::join!(group.terminate(KILL_GRACE), upload_group.terminate(KILL_GRACE));
-                Err(format!("timed out after {}", crate::domain::units::human_duration(plan.timeout)))
+                Err(RunError::TimedOut(plan.timeout))
             }
             _ = stop => {
                 tokio::join!(group.terminate(KILL_GRACE), upload_group.terminate(KILL_GRACE));
-                Err("stopped: dbstash is shutting down".to_string())
+                Err(RunError::ShuttingDown)
             }
         }
     };
@@ -111,10 +120,10 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     match result {
         Ok(parts) => outcome.settle(parts, plan.per_database, &secret_refs),
         Err(e) => {
-            if let Some((_, key, _)) = partial_keys.first() {
-                outcome.object = Some(key.clone());
+            if let Some(p) = partial_keys.first() {
+                outcome.object = Some(p.key.clone());
             }
-            outcome.fail(redact(&e, &secret_refs));
+            outcome.fail(redact(&e.to_string(), &secret_refs));
         }
     }
     outcome.finished = Timestamp::now();
@@ -173,10 +182,10 @@ async fn sweep_then_create_folder(
 async fn attempt(
     plan: &JobPlan,
     ctx: &Ctx<'_>,
-    folder: &Result<RunFolder, RunFolderError>,
-) -> Result<Vec<(String, Result<Done, String>)>, String> {
+    run_dir: Result<std::path::PathBuf, RunFolderError>,
+) -> Result<Vec<(String, Result<Done, RunError>)>, RunError> {
     let secret_refs: Vec<&Secret> = ctx.secrets.iter().collect();
-    let run_dir = folder.as_ref().map_err(|e| e.to_string())?.path();
+    let run_dir = run_dir?;
     if let Some(pre) = &plan.hooks.pre {
         let henv = hooks::HookEnv {
             job: &plan.job,
@@ -199,9 +208,7 @@ async fn attempt(
             };
             let names = select(plan, &listed);
             if names.is_empty() {
-                return Err(
-                    "no databases to back up (the server listed none that are not excluded)".into(),
-                );
+                return Err(RunError::NoDatabases);
             }
             tracing::info!(job = %plan.job, run_id = ctx.run_id, event = "databases_found", databases = ?names);
             names.iter().map(|db| plan.for_database(db)).collect()
@@ -215,7 +222,7 @@ async fn attempt(
         let dir = run_dir.join(format!("u{i}"));
         let r = unit::backup_one(u, ctx, &dir).await;
         if let Err(e) = &r {
-            tracing::error!(job = %plan.job, run_id = ctx.run_id, database = %u.database, event = "database_failed", error = %redact(e, &secret_refs));
+            tracing::error!(job = %plan.job, run_id = ctx.run_id, database = %u.database, event = "database_failed", error = %redact(&e.to_string(), &secret_refs));
         }
         let _ = std::fs::remove_dir_all(&dir);
         out.push((u.database.clone(), r));
@@ -251,11 +258,11 @@ fn select(plan: &JobPlan, listed: &str) -> Vec<String> {
 
 /// The databases a several-database job would back up now (`plan` shows them): the server is
 /// asked for `database: "*"`; a list needs no server.
-pub async fn discover(plan: &JobPlan, temp_dir: &Path) -> Result<Vec<String>, String> {
+pub async fn discover(plan: &JobPlan, temp_dir: &Path) -> Result<Vec<String>, RunError> {
     let listed = match &plan.list_databases {
         Some(spec) if matches!(plan.databases, crate::model::Databases::All) => {
             let id = format!("plan-{}", uuid::Uuid::new_v4().simple());
-            let folder = RunFolder::create(temp_dir, &id).map_err(|e| e.to_string())?;
+            let folder = RunFolder::create(temp_dir, &id)?;
             let group = ProcGroup::new();
             let r = list_databases(spec, &group, &secrets(plan), &folder.path().join("list")).await;
             group.kill();
@@ -272,17 +279,21 @@ async fn list_databases(
     group: &ProcGroup,
     secrets: &[Secret],
     dir: &Path,
-) -> Result<String, String> {
+) -> Result<String, RunError> {
     let refs: Vec<&Secret> = secrets.iter().collect();
-    dump::make_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    dump::write_private_files(dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
+    dump::make_private_dir(dir).map_err(|source| RunError::ListFolder {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    dump::write_private_files(dir, spec).map_err(RunError::OptionFile)?;
     let mut cmd = proc::command(spec, Some(dir));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = group
-        .spawn(&mut cmd)
-        .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
+    let mut child = group.spawn(&mut cmd).map_err(|source| RunError::Start {
+        program: spec.program.clone(),
+        source,
+    })?;
     let mut tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
         StderrTail::spawn_redacted(e, "list", secrets.to_vec())
     });
@@ -291,12 +302,15 @@ async fn list_databases(
     let _ = std::fs::remove_dir_all(dir);
     match out {
         Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
-        Ok(o) => Err(format!(
-            "listing the databases with {} failed ({}): {tail}",
-            spec.program,
-            proc::describe_status(o.status)
-        )),
-        Err(e) => Err(format!("{}: {e}", spec.program)),
+        Ok(o) => Err(RunError::Listing {
+            program: spec.program.clone(),
+            how: ExitReason::of(o.status),
+            tail,
+        }),
+        Err(source) => Err(RunError::Wait {
+            program: spec.program.clone(),
+            source,
+        }),
     }
 }
 
@@ -304,7 +318,7 @@ impl RunOutcome {
     /// Fold the per-database results into the run's outcome.
     fn settle(
         &mut self,
-        results: Vec<(String, Result<Done, String>)>,
+        results: Vec<(String, Result<Done, RunError>)>,
         per_database: bool,
         secrets: &[&Secret],
     ) {
@@ -325,7 +339,7 @@ impl RunOutcome {
                     });
                 }
                 Err(e) => {
-                    let e = redact(&e, secrets);
+                    let e = redact(&e.to_string(), secrets);
                     errors.push(if per_database {
                         format!("{db}: {e}")
                     } else {

@@ -18,6 +18,7 @@
 //! positive evidence `catalog::leftovers` needs to tell a crashed run's object from a foreign file.
 
 use super::ctx::Ctx;
+use super::ledger::{ObjectKind, Partial};
 pub use super::markers::Claims;
 use super::markers::Held;
 use crate::catalog::leftovers::{self, Intent, LiveRun};
@@ -259,26 +260,17 @@ async fn futures_join<F: std::future::Future>(futs: impl Iterator<Item = F>) -> 
 
 /// Record that `key` may be on remote `i` without a record (deleted if the run is cut short).
 pub(super) fn note_partial(ctx: &Ctx<'_>, i: usize, key: &str, folder: bool) {
-    if let Ok(mut p) = ctx.partial.lock() {
-        if !p.iter().any(|(j, k, _)| *j == i && k == key) {
-            p.push((i, key.to_string(), folder));
-        }
-    }
+    ctx.partial.note(i, key, ObjectKind::of(folder));
 }
 
 /// Delete the placeholders this run reserved for `key` (another remote had the name).
 async fn undo_reservations(ctx: &Ctx<'_>, key: &str) {
     let mine: Vec<(usize, bool)> = ctx
         .partial
-        .lock()
-        .map(|mut p| {
-            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut *p)
-                .into_iter()
-                .partition(|(_, k, _)| k == key);
-            *p = rest;
-            mine.into_iter().map(|(i, _, f)| (i, f)).collect()
-        })
-        .unwrap_or_default();
+        .take_key(key)
+        .into_iter()
+        .map(|p| (p.remote, p.kind == ObjectKind::Folder))
+        .collect();
     for (i, folder) in mine {
         let store = &ctx.stores[i];
         let r = if folder {
@@ -368,24 +360,19 @@ fn with_run_id(obj: &ObjectName, ext: &str, run_id: &str) -> ObjectName {
 /// then its markers — except beside an object that could not be deleted, which the marker must
 /// keep identifying for the next prune. Returns what was partial. Deletions run concurrently (a
 /// remote call each): this is on the path of every failed run.
-pub async fn clean_up(ctx: &Ctx<'_>, job: &str) -> Vec<(usize, String, bool)> {
-    let partial = ctx
-        .partial
-        .lock()
-        .map(|mut p| std::mem::take(&mut *p))
-        .unwrap_or_default();
-    let deletions = partial.iter().map(|(i, key, folder)| async move {
-        let store = &ctx.stores[*i];
+pub async fn clean_up(ctx: &Ctx<'_>, job: &str) -> Vec<Partial> {
+    let partial = ctx.partial.take_all();
+    let deletions = partial.iter().map(|p| async move {
+        let store = &ctx.stores[p.remote];
         let object = async {
-            if *folder {
-                store.delete_dir(key).await
-            } else {
-                store.delete(key).await
+            match p.kind {
+                ObjectKind::Folder => store.delete_dir(&p.key).await,
+                ObjectKind::File => store.delete(&p.key).await,
             }
         };
-        let rkey = record::record_key(key);
+        let rkey = record::record_key(&p.key);
         let (rec, obj) = tokio::join!(store.delete(&rkey), object);
-        (*i, key.as_str(), [rec, obj])
+        (p.remote, p.key.as_str(), [rec, obj])
     });
     let mut stuck: HashSet<(usize, &str)> = HashSet::new();
     for (i, key, results) in futures_join(deletions).await {

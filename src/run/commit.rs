@@ -3,13 +3,28 @@
 //! once it exists — then retention; or the backup removed again when that fails.
 
 use super::ctx::Ctx;
+use super::error::RunError;
 use crate::catalog::record::{self, Record};
 use crate::catalog::retention;
 use crate::model::Mode;
 use crate::plan::{JobPlan, ObjectName};
+use crate::storage::PendingSmall;
 use crate::storage::{Entry, Storage};
 use jiff::Timestamp;
 use std::collections::BTreeMap;
+
+/// An upload made durable, waiting for its record.
+pub struct Committed {
+    pub idx: usize,
+    pub name: String,
+    pub record: PendingSmall,
+}
+
+/// A remote that holds the complete backup (object and record).
+pub struct OnRemote {
+    pub idx: usize,
+    pub name: String,
+}
 
 /// What every record says about the run; the caller fills in the object's sizes and format.
 pub(super) fn base_record(
@@ -56,7 +71,7 @@ pub(super) async fn remove_backup(plan: &JobPlan, ctx: &Ctx<'_>, idx: usize, key
             tracing::warn!(event = "cleanup_failed", key, error = %e);
         }
     }
-    forget_partial(ctx, idx, key);
+    ctx.partial.forget(idx, key);
 }
 
 /// Write `rec` beside the object on every remote that holds it — last. A required remote that
@@ -66,29 +81,33 @@ pub(super) async fn write_records(
     ctx: &Ctx<'_>,
     key: &str,
     rec: &Record,
-    committed: Vec<(usize, String, crate::storage::PendingSmall)>,
+    committed: Vec<Committed>,
     dropped: &mut Vec<String>,
-) -> Result<Vec<(usize, String)>, String> {
-    let body = serde_json::to_vec_pretty(rec).map_err(|e| format!("record: {e}"))?;
+) -> Result<Vec<OnRemote>, RunError> {
+    let body = serde_json::to_vec_pretty(rec).map_err(RunError::RecordBody)?;
     let rkey = record::record_key(key);
-    let mut written: Vec<(usize, String)> = Vec::new();
-    for (i, name, pending) in committed {
+    let mut written: Vec<OnRemote> = Vec::new();
+    for c in committed {
+        let (i, name) = (c.idx, c.name);
         let store = &ctx.stores[i];
-        match pending.write(store, &rkey, &body).await {
+        match c.record.write(store, &rkey, &body).await {
             Ok(()) => {
-                forget_partial(ctx, i, key);
-                written.push((i, name));
+                ctx.partial.forget(i, key);
+                written.push(OnRemote { idx: i, name });
             }
             Err(e) if plan.remotes[i].optional => {
                 remove_backup(plan, ctx, i, key).await;
                 dropped.push(format!("{name}: cannot write the record: {e}"));
             }
-            Err(e) => {
+            Err(source) => {
                 remove_backup(plan, ctx, i, key).await;
-                for (j, _) in &written {
-                    remove_backup(plan, ctx, *j, key).await;
+                for w in &written {
+                    remove_backup(plan, ctx, w.idx, key).await;
                 }
-                return Err(format!("cannot write the record on `{name}`: {e}"));
+                return Err(RunError::Record {
+                    remote: name,
+                    source,
+                });
             }
         }
     }
@@ -99,7 +118,7 @@ pub(super) async fn write_records(
 pub(super) async fn retain(
     plan: &JobPlan,
     ctx: &Ctx<'_>,
-    written: &[(usize, String)],
+    written: &[OnRemote],
     finished: Timestamp,
     listed: &[Option<Vec<Entry>>],
 ) {
@@ -108,10 +127,10 @@ pub(super) async fn retain(
         // them (see run::backup), instead of re-reading every record once per database.
         return;
     }
-    for (i, name) in written {
+    for OnRemote { idx, name } in written {
         let on = plan.on_remote(name).unwrap_or_else(|| plan.clone());
-        let pre = listed.get(*i).cloned().flatten();
-        match retention::apply_after_backup(&on, &ctx.stores[*i], finished, pre).await {
+        let pre = listed.get(*idx).cloned().flatten();
+        match retention::apply_after_backup(&on, &ctx.stores[*idx], finished, pre).await {
             Ok(r) if !r.errors.is_empty() => {
                 tracing::warn!(job = %plan.job, remote = %name, event = "retention_failed", errors = ?r.errors)
             }
@@ -120,11 +139,5 @@ pub(super) async fn retain(
                 tracing::warn!(job = %plan.job, remote = %name, event = "retention_failed", error = %e)
             }
         }
-    }
-}
-
-pub(super) fn forget_partial(ctx: &Ctx<'_>, idx: usize, key: &str) {
-    if let Ok(mut p) = ctx.partial.lock() {
-        p.retain(|(i, k, _)| !(*i == idx && k == key));
     }
 }

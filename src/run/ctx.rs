@@ -2,6 +2,7 @@
 //! its own file so that the stages (`unit`, `dump`, `directory`, `claim`, `commit`) can all name
 //! them without importing one another in a circle.
 
+use super::ledger::Ledger;
 use super::markers::Claims;
 use super::relay::RelayStats;
 use super::RunEnv;
@@ -9,7 +10,6 @@ use crate::proc::ProcGroup;
 use crate::secret::Secret;
 use crate::storage::AnyStorage;
 use jiff::Timestamp;
-use std::sync::Mutex;
 
 /// What a run shares with each of its backups.
 pub struct Ctx<'a> {
@@ -19,9 +19,9 @@ pub struct Ctx<'a> {
     pub group: &'a ProcGroup,
     pub upload_group: &'a ProcGroup,
     pub started: Timestamp,
-    /// (remote index, key, is a folder) of objects that may be on a remote without a record
-    /// yet: deleted by the run if it is cut short.
-    pub partial: &'a Mutex<Vec<(usize, String, bool)>>,
+    /// Objects that may be on a remote without a record yet: deleted by the run if it is cut
+    /// short.
+    pub partial: &'a Ledger,
     pub run_id: &'a str,
     pub secrets: &'a [Secret],
     /// The intent markers of the names this run claimed (see run::claim).

@@ -2,8 +2,10 @@
 //! (a required remote failing undoes the others), then each remote gets a record listing every
 //! file's size and sha256 (its own `sha256` is the digest of that list).
 
-use super::commit::{base_record, remove_backup, retain, write_records};
+use super::commit::{base_record, remove_backup, retain, write_records, Committed};
 use super::ctx::{Ctx, Done};
+use super::error::RunError;
+use super::ledger::ObjectKind;
 use super::relay::RelayStats;
 use crate::cancel::{Cancel, StopReader};
 use crate::catalog::record::{self, Record};
@@ -68,7 +70,7 @@ pub async fn finish(
     named: Named<'_>,
     live: Vec<usize>,
     mut dropped: Vec<String>,
-) -> Result<Done, String> {
+) -> Result<Done, RunError> {
     let key = named.key;
     let d = dir.to_path_buf();
     // Hashing runs on a blocking thread: this guard stops it if the run is cut short (the copies
@@ -77,15 +79,13 @@ pub async fn finish(
     let _stop_hashing = cancel.on_drop();
     let files = tokio::task::spawn_blocking(move || sum_tree(&d, &cancel))
         .await
-        .map_err(|e| format!("hashing task: {e}"))?
-        .map_err(|e| format!("cannot read the dump folder: {e}"))?;
+        .map_err(RunError::HashTask)?
+        .map_err(RunError::ReadFolder)?;
     let total: u64 = files.iter().map(|f| f.size).sum();
     let mut copied: Vec<(usize, String)> = Vec::new();
     for i in live {
         let r = &plan.remotes[i];
-        if let Ok(mut p) = ctx.partial.lock() {
-            p.push((i, key.clone(), true));
-        }
+        ctx.partial.note(i, &key, ObjectKind::Folder);
         match ctx.stores[i].upload_dir(dir, &key, ctx.upload_group).await {
             Ok(()) => copied.push((i, r.name.clone())),
             Err(e) => {
@@ -98,7 +98,10 @@ pub async fn finish(
                 for (j, _) in &copied {
                     remove_backup(plan, ctx, *j, &key).await;
                 }
-                return Err(format!("copy to `{}` failed: {e}", r.name));
+                return Err(RunError::Copy {
+                    remote: r.name.clone(),
+                    source: e,
+                });
             }
         }
     }
@@ -117,7 +120,11 @@ pub async fn finish(
     };
     let committed = copied
         .into_iter()
-        .map(|(i, n)| (i, n, crate::storage::PendingSmall::Direct))
+        .map(|(idx, name)| Committed {
+            idx,
+            name,
+            record: crate::storage::PendingSmall::Direct,
+        })
         .collect();
     let written = write_records(plan, ctx, &key, &rec, committed, &mut dropped).await?;
     retain(plan, ctx, &written, finished, &[]).await;
@@ -129,7 +136,7 @@ pub async fn finish(
             stored_bytes: total,
             sha256: digest,
         },
-        remotes: written.into_iter().map(|(_, n)| n).collect(),
+        remotes: written.into_iter().map(|w| w.name).collect(),
         dropped,
     })
 }

@@ -3,6 +3,7 @@
 //! and directory modes). SQLite's in-process snapshot is in `run::sqlite`.
 
 use super::ctx::Ctx;
+use super::error::{ExitReason, ProducerError, RunError};
 use super::folder;
 use crate::domain::command::CommandSpec;
 use crate::plan::JobPlan;
@@ -40,21 +41,13 @@ pub async fn tool_version(spec: &CommandSpec) -> Option<String> {
         .filter(|l| !l.is_empty())
 }
 
-pub fn tail_or(t: &str) -> String {
-    if t.is_empty() {
-        "(no output on stderr)".into()
-    } else {
-        t.to_string()
-    }
-}
-
 /// Run the dump tool to completion writing its folder (tar mode's first half).
 pub async fn dump_to_folder(
     plan: &JobPlan,
     spec: &CommandSpec,
     ctx: &Ctx<'_>,
     unit_dir: &Path,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, RunError> {
     let refs: Vec<&Secret> = ctx.secrets.iter().collect();
     let out = unit_dir.join("dump");
     let mut cmd = proc::command(spec, Some(unit_dir));
@@ -66,7 +59,10 @@ pub async fn dump_to_folder(
     let mut child = ctx
         .group
         .spawn(&mut cmd)
-        .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
+        .map_err(|source| RunError::Start {
+            program: spec.program.clone(),
+            source,
+        })?;
     let mut tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
         StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
     });
@@ -75,22 +71,26 @@ pub async fn dump_to_folder(
     match status {
         Ok(s) if s.success() => {}
         Ok(s) => {
-            return Err(format!(
-                "{} failed ({}): {}",
-                spec.program,
-                proc::describe_status(s),
-                tail_or(&tail)
-            ))
+            return Err(RunError::Tool {
+                program: spec.program.clone(),
+                how: ProducerError::Exited(ExitReason::of(s)),
+                tail,
+            })
         }
-        Err(e) => return Err(format!("{}: {e}", spec.program)),
+        Err(source) => {
+            return Err(RunError::Wait {
+                program: spec.program.clone(),
+                source,
+            })
+        }
     }
     let size = folder::folder_size(&out);
     if size < plan.min_raw_bytes.max(1) && !plan.allow_empty {
-        return Err(format!(
-            "{} wrote only {size} bytes into its folder. {}",
-            spec.program,
-            tail_or(&tail)
-        ));
+        return Err(RunError::FolderTooSmall {
+            program: spec.program.clone(),
+            size,
+            tail,
+        });
     }
     Ok(out)
 }
@@ -100,22 +100,23 @@ pub fn start_dump(
     spec: &CommandSpec,
     ctx: &Ctx<'_>,
     unit_dir: &Path,
-) -> Result<(File, tokio::process::Child, StderrTail), String> {
-    write_private_files(unit_dir, spec).map_err(|e| format!("cannot write option file: {e}"))?;
+) -> Result<(File, tokio::process::Child, StderrTail), RunError> {
+    write_private_files(unit_dir, spec).map_err(RunError::OptionFile)?;
     let mut cmd = proc::command(spec, Some(unit_dir));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     proc::private_umask(&mut cmd);
     let mut child = ctx
         .group
         .spawn(&mut cmd)
-        .map_err(|e| format!("cannot start {}: {e}", spec.program))?;
+        .map_err(|source| RunError::Start {
+            program: spec.program.clone(),
+            source,
+        })?;
     let tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
         StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
     });
-    let out = child.stdout.take().ok_or("dump has no stdout")?;
-    let fd = out
-        .into_owned_fd()
-        .map_err(|e| format!("dump stdout: {e}"))?;
+    let out = child.stdout.take().ok_or(RunError::NoStdout)?;
+    let fd = out.into_owned_fd().map_err(RunError::Stdout)?;
     crate::proc::widen_pipe(&fd);
     Ok((File::from(fd), child, tail))
 }

@@ -12,20 +12,34 @@ pub fn free_bytes(dir: &Path) -> io::Result<u64> {
     Ok((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
 }
 
+/// The temp space cannot hold the dump folder, or its free space cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SpaceError {
+    #[error("cannot read free space of {}: {source}", dir.display())]
+    Unreadable {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("not enough temp space in {}: {} free, about {} needed for the dump folder (previous backup's size or `expected_size`, plus 10%); free space or point `settings.temp_dir` elsewhere", dir.display(), crate::domain::units::human_size(*free), crate::domain::units::human_size(*need))]
+    TooLittle { dir: PathBuf, free: u64, need: u64 },
+}
+
 /// Refuse up front when the temp space cannot hold a dump of about `estimate` bytes (the previous
 /// backup's raw size, or the job's `expected_size`), with 10% headroom.
-pub fn check_space(dir: &Path, estimate: Option<u64>) -> Result<(), String> {
+pub fn check_space(dir: &Path, estimate: Option<u64>) -> Result<(), SpaceError> {
     let Some(need) = estimate else { return Ok(()) };
     let need = need.saturating_add(need / 10);
-    let free =
-        free_bytes(dir).map_err(|e| format!("cannot read free space of {}: {e}", dir.display()))?;
+    let free = free_bytes(dir).map_err(|source| SpaceError::Unreadable {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     if free < need {
-        return Err(format!(
-            "not enough temp space in {}: {} free, about {} needed for the dump folder (previous backup's size or `expected_size`, plus 10%); free space or point `settings.temp_dir` elsewhere",
-            dir.display(),
-            crate::domain::units::human_size(free),
-            crate::domain::units::human_size(need)
-        ));
+        return Err(SpaceError::TooLittle {
+            dir: dir.to_path_buf(),
+            free,
+            need,
+        });
     }
     Ok(())
 }
@@ -127,6 +141,6 @@ mod tests {
         assert!(check_space(dir.path(), None).is_ok());
         assert!(check_space(dir.path(), Some(1)).is_ok());
         let e = check_space(dir.path(), Some(u64::MAX / 2)).unwrap_err();
-        assert!(e.contains("not enough temp space"), "{e}");
+        assert!(e.to_string().contains("not enough temp space"), "{e}");
     }
 }

@@ -15,7 +15,35 @@ pub struct HookEnv<'a> {
     pub error: &'a str,
 }
 
-/// Run `script`; Err carries the exit status and output tail.
+/// A hook that failed; `which` is "pre" or "post", `output` its redacted stdout and stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{which} hook: cannot start sh: {source}")]
+    Start {
+        which: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{which} hook: {source}")]
+    Wait {
+        which: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{which} hook timed out after {}s", limit.as_secs())]
+    TimedOut {
+        which: &'static str,
+        limit: Duration,
+    },
+    #[error("{which} hook failed ({how}): {output}")]
+    Failed {
+        which: &'static str,
+        how: super::error::ExitReason,
+        output: String,
+    },
+}
+
+/// Run `script`; a failure carries the exit status and output tail.
 pub async fn run(
     script: &str,
     which: &'static str,
@@ -23,7 +51,7 @@ pub async fn run(
     secrets: &[&Secret],
     group: &ProcGroup,
     limit: Duration,
-) -> Result<(), String> {
+) -> Result<(), HookError> {
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c").arg(script);
     // Variables whose values carry one of this job's secrets (e.g. the one `${VAR}` filled a
@@ -45,7 +73,7 @@ pub async fn run(
         .stderr(Stdio::piped());
     let mut child = group
         .spawn(&mut cmd)
-        .map_err(|e| format!("{which} hook: cannot start sh: {e}"))?;
+        .map_err(|source| HookError::Start { which, source })?;
     let mut out = child.stdout.take().map_or_else(StderrTail::empty, |o| {
         StderrTail::spawn_redacted(o, which, secrets.iter().map(|s| (*s).clone()).collect())
     });
@@ -54,10 +82,10 @@ pub async fn run(
     });
     let status = match tokio::time::timeout(limit, child.wait()).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(format!("{which} hook: {e}")),
+        Ok(Err(source)) => return Err(HookError::Wait { which, source }),
         Err(_) => {
             let _ = child.start_kill();
-            return Err(format!("{which} hook timed out after {}s", limit.as_secs()));
+            return Err(HookError::TimedOut { which, limit });
         }
     };
     let text = [out.finish().await, err.finish().await]
@@ -78,9 +106,10 @@ pub async fn run(
     if status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{which} hook failed ({}): {text}",
-            crate::proc::describe_status(status)
-        ))
+        Err(HookError::Failed {
+            which,
+            how: super::error::ExitReason::of(status),
+            output: text,
+        })
     }
 }

@@ -9,11 +9,26 @@ use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
 
+/// The supervisor loop has stopped beating (`/healthz` answers 503).
+#[derive(Debug, thiserror::Error)]
+#[error("the scheduler loop has not run for {seconds}s")]
+pub struct Stuck {
+    pub seconds: i64,
+}
+
+/// The health endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {listen}: {source}")]
+pub struct ServeError {
+    listen: String,
+    source: std::io::Error,
+}
+
 /// What the endpoint reports; shared with the supervisor.
 pub trait Health: Send + Sync + 'static {
     fn metrics(&self) -> &metrics::Metrics;
     /// `Err` when the supervisor loop has stopped beating.
-    fn alive(&self) -> Result<(), String>;
+    fn alive(&self) -> Result<(), Stuck>;
     fn ready(&self) -> bool;
     /// Jobs whose last success is older than their `stale_after`.
     fn stale_jobs(&self) -> Vec<String>;
@@ -31,13 +46,11 @@ async fn healthz<H: Health>(State(h): State<Arc<H>>) -> impl IntoResponse {
     let stale = h.stale_jobs();
     let body = match h.alive() {
         Ok(()) => serde_json::json!({ "status": "ok", "stale_jobs": stale }),
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({ "status": "stuck", "error": e, "stale_jobs": stale })
-                    .to_string(),
-            )
-        }
+        Err(e) => return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "status": "stuck", "error": e.to_string(), "stale_jobs": stale })
+                .to_string(),
+        ),
     };
     (StatusCode::OK, body.to_string())
 }
@@ -115,10 +128,13 @@ pub async fn serve<H: Health>(
     listen: &str,
     h: Arc<H>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<tokio::task::JoinHandle<()>, String> {
+) -> Result<tokio::task::JoinHandle<()>, ServeError> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        .map_err(|source| ServeError {
+            listen: listen.to_string(),
+            source,
+        })?;
     tracing::info!(
         event = "health_listening",
         listen,

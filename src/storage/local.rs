@@ -81,7 +81,10 @@ impl LocalUpload {
             Ok::<(), std::io::Error>(())
         })
         .await
-        .map_err(|e| StorageError::Other(format!("fsync task failed: {e}")))?
+        .map_err(|source| StorageError::Task {
+            what: "fsync",
+            source,
+        })?
         .map_err(io("fsync", &self.path.display().to_string()))
     }
 }
@@ -280,7 +283,10 @@ impl Storage for LocalStorage {
             Ok::<(), std::io::Error>(())
         })
         .await
-        .map_err(|e| StorageError::Other(format!("copy task failed: {e}")))?
+        .map_err(|source| StorageError::Task {
+            what: "copy",
+            source,
+        })?
         .map_err(|e| {
             let _ = fs::remove_dir_all(&part);
             io("copy folder", &k)(e)
@@ -295,17 +301,17 @@ impl Storage for LocalStorage {
     ) -> Result<(), StorageError> {
         let (src, dst) = (self.path(key), local.to_path_buf());
         if !src.is_dir() {
-            return Err(StorageError::Other(format!(
-                "{} is not a folder (backup not found)",
-                src.display()
-            )));
+            return Err(StorageError::NotAFolder { path: src });
         }
         // Stops when this future is dropped (an interrupted restore); the caller's folder goes.
         let cancel = Cancel::new();
         let _stop_copy = cancel.on_drop();
         tokio::task::spawn_blocking(move || copy_tree(&src, &dst, &cancel))
             .await
-            .map_err(|e| StorageError::Other(format!("copy task failed: {e}")))?
+            .map_err(|source| StorageError::Task {
+                what: "copy",
+                source,
+            })?
             .map_err(io("copy folder", key))
     }
 

@@ -22,15 +22,60 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// rclone ran and failed; `code` is how it exited (3, 4 and 9 mean "not found").
     #[error("rclone {op} {key} failed ({code}): {}", crate::proc::tail::brief(.tail))]
     Rclone {
         op: &'static str,
         key: String,
-        code: String,
+        code: crate::proc::status::ExitReason,
         tail: String,
     },
-    #[error("{0}")]
-    Other(String),
+    /// rclone could not be started or waited for.
+    #[error("rclone {op} {key}: cannot start rclone: {source}")]
+    Start {
+        op: &'static str,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("rclone {op}: no pipe")]
+    NoPipe { op: &'static str },
+    /// Handing rclone its input failed.
+    #[error("rclone {op} {key}: {source}")]
+    Input {
+        op: &'static str,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// rclone exited successfully without reading all its input: not a complete write.
+    #[error("rclone {op} {key}: exited before reading its input: {source}")]
+    Unread {
+        op: &'static str,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("rclone {op} {key}: timed out")]
+    TimedOut { op: &'static str, key: String },
+    #[error("rclone lsjson {folder}: unexpected output: {source}")]
+    Listing {
+        folder: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A blocking file system task (fsync, a folder copy) panicked or was cancelled.
+    #[error("{what} task failed: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// `rclone cat` was asked for a key that is not one existing file.
+    #[error("rclone cat {key} failed (not found): {object} is not a file (object not found)")]
+    NotAFile { key: String, object: String },
+    #[error("{} is not a folder (backup not found)", path.display())]
+    NotAFolder { path: std::path::PathBuf },
 }
 
 /// One file in a folder listing.

@@ -4,6 +4,7 @@
 use super::rclone_args::{self, join};
 use super::{Download, DownloadKind, Entry, Storage, StorageError, Upload, UploadKind};
 use crate::plan::RcloneConf;
+use crate::proc::status::ExitReason;
 use crate::proc::{self, ProcGroup, StderrTail};
 use std::fs::File;
 use std::process::Stdio;
@@ -41,7 +42,11 @@ fn spawn_err<'a>(
     op: &'static str,
     key: &'a str,
 ) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
-    move |e| StorageError::Other(format!("rclone {op} {key}: cannot start rclone: {e}"))
+    move |source| StorageError::Start {
+        op,
+        key: key.to_string(),
+        source,
+    }
 }
 
 /// Which end of a streaming rclone call dbstash holds.
@@ -70,7 +75,7 @@ fn spawn_streaming(
         .stderr
         .take()
         .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "rclone"));
-    let no_pipe = || StorageError::Other(format!("rclone {op}: no pipe"));
+    let no_pipe = || StorageError::NoPipe { op };
     let fd = match pipe {
         Pipe::Stdin => child.stdin.take().ok_or_else(no_pipe)?.into_owned_fd(),
         Pipe::Stdout => child.stdout.take().ok_or_else(no_pipe)?.into_owned_fd(),
@@ -95,7 +100,7 @@ async fn finish_child(
         Err(StorageError::Rclone {
             op,
             key,
-            code: proc::describe_status(status),
+            code: ExitReason::of(status),
             tail,
         })
     }
@@ -154,10 +159,11 @@ impl PendingRcat {
             if let Err(e) = written {
                 let _ = self.child.start_kill();
                 let _ = self.child.wait().await;
-                return Err(StorageError::Other(format!(
-                    "rclone rcat {}: {e}",
-                    self.key
-                )));
+                return Err(StorageError::Input {
+                    op: "rcat",
+                    key: self.key.clone(),
+                    source: e,
+                });
             }
         }
         let waited = tokio::time::timeout(SMALL_CALL_TIMEOUT, self.child.wait()).await;
@@ -165,10 +171,10 @@ impl PendingRcat {
             Ok(s) => s.map_err(spawn_err("rcat", &self.key))?,
             Err(_) => {
                 let _ = self.child.start_kill();
-                return Err(StorageError::Other(format!(
-                    "rclone rcat {}: timed out",
-                    self.key
-                )));
+                return Err(StorageError::TimedOut {
+                    op: "rcat",
+                    key: self.key.clone(),
+                });
             }
         };
         let tail = self.tail.finish().await;
@@ -178,7 +184,7 @@ impl PendingRcat {
             Err(StorageError::Rclone {
                 op: "rcat",
                 key: self.key.clone(),
-                code: proc::describe_status(status),
+                code: ExitReason::of(status),
                 tail,
             })
         }
@@ -214,7 +220,7 @@ impl RcloneStorage {
             attempt += 1;
             match self.call_once(op, key, args, input).await {
                 Err(StorageError::Rclone { code, .. })
-                    if code == "exit 5" && attempt < SMALL_CALL_ATTEMPTS =>
+                    if code == ExitReason::Code(5) && attempt < SMALL_CALL_ATTEMPTS =>
                 {
                     tokio::time::sleep(Duration::from_millis(700 * attempt)).await;
                 }
@@ -267,23 +273,28 @@ impl RcloneStorage {
             Ok(r) => r.map_err(spawn_err(op, key))?,
             Err(_) => {
                 group.kill();
-                return Err(StorageError::Other(format!("rclone {op} {key}: timed out")));
+                return Err(StorageError::TimedOut {
+                    op,
+                    key: key.to_string(),
+                });
             }
         };
         let tail = tail.finish().await;
         if status.success() {
             match unwritten {
                 // It succeeded without reading all it was given: not a complete write.
-                Some(e) => Err(StorageError::Other(format!(
-                    "rclone {op} {key}: exited before reading its input: {e}"
-                ))),
+                Some(source) => Err(StorageError::Unread {
+                    op,
+                    key: key.to_string(),
+                    source,
+                }),
                 None => Ok(out),
             }
         } else {
             Err(StorageError::Rclone {
                 op,
                 key: key.to_string(),
-                code: proc::describe_status(status),
+                code: ExitReason::of(status),
                 tail,
             })
         }
@@ -297,8 +308,13 @@ impl RcloneStorage {
 /// an empty folder or an already-deleted object.
 fn not_found(e: &StorageError) -> bool {
     match e {
+        // rclone's exit codes: 3 directory not found, 4 file not found, 9 no files transferred
+        // (`--error-on-no-transfer`).
         StorageError::Rclone { code, .. } => {
-            matches!(code.as_str(), "exit 3" | "exit 4" | "exit 9")
+            matches!(
+                code,
+                ExitReason::Code(3) | ExitReason::Code(4) | ExitReason::Code(9)
+            )
         }
         _ => false,
     }
@@ -316,7 +332,7 @@ fn missing_object(e: StorageError) -> StorageError {
             key,
             code,
             tail,
-        } if code == "exit 9" => StorageError::Rclone {
+        } if code == ExitReason::Code(9) => StorageError::Rclone {
             op,
             key,
             code,
@@ -409,14 +425,9 @@ impl Storage for RcloneStorage {
         match serde_json::from_slice::<LsEntry>(&stat) {
             Ok(e) if !e.is_dir && e.size >= 0 => {}
             _ => {
-                return Err(StorageError::Rclone {
-                    op: "cat",
+                return Err(StorageError::NotAFile {
                     key: key.to_string(),
-                    code: "not found".into(),
-                    tail: format!(
-                        "{} is not a file (object not found)",
-                        join(&self.remote, key)
-                    ),
+                    object: join(&self.remote, key),
                 })
             }
         }
@@ -515,9 +526,11 @@ impl RcloneStorage {
             Err(e) if not_found(&e) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        let entries: Vec<LsEntry> = serde_json::from_slice(&out).map_err(|e| {
-            StorageError::Other(format!("rclone lsjson {folder}: unexpected output: {e}"))
-        })?;
+        let entries: Vec<LsEntry> =
+            serde_json::from_slice(&out).map_err(|source| StorageError::Listing {
+                folder: folder.to_string(),
+                source,
+            })?;
         let mut v: Vec<Entry> = entries
             .into_iter()
             .filter(|e| e.is_dir == dirs)

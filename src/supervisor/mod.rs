@@ -118,6 +118,16 @@ struct Seen {
     files: Vec<PathBuf>,
 }
 
+/// What a reload found.
+enum Revision {
+    /// Neither the manifest nor a secret file it reads changed.
+    Unchanged,
+    /// A revision that cannot be applied, with its errors (one line each).
+    Broken(Vec<String>),
+    /// A valid revision and its plans.
+    Valid(Box<Manifest>, BTreeMap<String, Arc<JobPlan>>),
+}
+
 struct Supervisor {
     path: PathBuf,
     shared: Arc<Shared>,
@@ -255,8 +265,20 @@ impl Supervisor {
     }
 
     /// Re-read the manifest; apply it by job name if it is valid and it or a secret file it reads
-    /// changed.
+    /// changed: load, then diff and apply.
     async fn reload(&mut self, trigger: &'static str) {
+        let started = std::time::Instant::now();
+        match self.load() {
+            Revision::Unchanged => {}
+            Revision::Broken(errors) => self.reject(trigger, errors),
+            Revision::Valid(m, plans) => self.apply(trigger, *m, plans, started),
+        }
+    }
+
+    /// Load the manifest if its text or a secret file it reads changed since the last load.
+    /// Remembers what it saw whatever the outcome: the same broken revision is not re-reported
+    /// on every poll, and a rotated file is noticed again after a rejected revision.
+    fn load(&mut self) -> Revision {
         // A manifest deleted or replaced by a folder is a broken revision like any other: counted,
         // logged and notified once (its "hash" is the error), the old one kept.
         let text = match manifest::limits::read_manifest(&self.path) {
@@ -264,7 +286,7 @@ impl Supervisor {
             Err(source) => {
                 let fingerprint = format!("unreadable: {source}");
                 if self.seen.fingerprint == fingerprint {
-                    return;
+                    return Revision::Unchanged;
                 }
                 self.seen = Seen {
                     fingerprint,
@@ -274,37 +296,26 @@ impl Supervisor {
                     path: self.path.display().to_string(),
                     source,
                 };
-                self.reject(
-                    trigger,
-                    e.diagnostics().iter().map(ToString::to_string).collect(),
-                );
-                return;
+                return Revision::Broken(e.diagnostics().iter().map(ToString::to_string).collect());
             }
         };
         if tracked::fingerprint(text.as_bytes(), &self.seen.files) == self.seen.fingerprint {
-            return;
+            return Revision::Unchanged;
         }
-        let started = std::time::Instant::now();
         let t = tracked::load(&self.path, text.as_bytes());
-        // Remembered whatever the outcome: the same broken revision is not re-reported on every
-        // poll, and a rotated file is noticed again after a rejected revision.
         self.seen = Seen {
             fingerprint: t.fingerprint,
             files: t.files,
         };
         self.watch_secret_folders();
         match t.result {
-            Err(e) => {
-                let diags: Vec<String> = e.diagnostics().iter().map(ToString::to_string).collect();
-                self.reject(trigger, diags);
-            }
+            Err(e) => Revision::Broken(e.diagnostics().iter().map(ToString::to_string).collect()),
             Ok(mut m) => match plans_of(&mut m) {
                 Err(errors) => {
                     let file = self.path.display();
-                    let errors = errors.iter().map(|e| format!("{file}: {e}")).collect();
-                    self.reject(trigger, errors);
+                    Revision::Broken(errors.iter().map(|e| format!("{file}: {e}")).collect())
                 }
-                Ok(new_plans) => self.apply(trigger, m, new_plans, started),
+                Ok(plans) => Revision::Valid(Box::new(m), plans),
             },
         }
     }
@@ -332,7 +343,8 @@ impl Supervisor {
         }
     }
 
-    /// Apply a valid revision by job name.
+    /// Apply a valid revision by job name: diff it against the running one, restart the loops
+    /// of jobs that changed, then make it current.
     fn apply(
         &mut self,
         trigger: &'static str,
@@ -340,35 +352,15 @@ impl Supervisor {
         new_plans: BTreeMap<String, Arc<JobPlan>>,
         started: std::time::Instant,
     ) {
-        let (old_plans, restart) = match self.shared.current.read() {
+        let (d, restart) = match self.shared.current.read() {
             Ok(c) => (
-                c.plans.clone(),
+                diff::jobs(&c.plans, &new_plans),
                 diff::needs_restart(&c.manifest.settings, &m.settings),
             ),
             Err(_) => return,
         };
-        let d = diff::jobs(&old_plans, &new_plans);
-        for name in &d.removed {
-            self.stop_loop(name);
-        }
-        for name in d.added.iter().chain(&d.changed) {
-            if let Some(p) = new_plans.get(name) {
-                self.start_loop(p.clone(), false);
-            }
-        }
-        let dispatcher = dispatcher_for(&m, self.shared.dispatcher());
-        self.shared.metrics.set_manifest(&m.hash);
-        if let Ok(mut c) = self.shared.current.write() {
-            *c = Current {
-                manifest: m,
-                plans: new_plans,
-                dispatcher,
-            };
-        }
-        // Every job of the new revision has its series; a removed job's go away.
-        self.shared.sync_metrics();
-        self.shared.metrics.count_reload("success");
-        trim_heap();
+        self.apply_loops(&d, &new_plans);
+        self.make_current(m, new_plans);
         for s in &restart {
             tracing::warn!(
                 event = "restart_needed",
@@ -381,6 +373,36 @@ impl Supervisor {
             apply_ms = started.elapsed().as_millis() as u64,
             "manifest reloaded"
         );
+    }
+
+    /// Stop the loops of removed jobs; (re)start those of added and changed ones. A running
+    /// backup is a task of its own and is never interrupted.
+    fn apply_loops(&mut self, d: &diff::Diff, new_plans: &BTreeMap<String, Arc<JobPlan>>) {
+        for name in &d.removed {
+            self.stop_loop(name);
+        }
+        for name in d.added.iter().chain(&d.changed) {
+            if let Some(p) = new_plans.get(name) {
+                self.start_loop(p.clone(), false);
+            }
+        }
+    }
+
+    /// The revision runs, metrics and notifications use from now on.
+    fn make_current(&mut self, m: Manifest, plans: BTreeMap<String, Arc<JobPlan>>) {
+        let dispatcher = dispatcher_for(&m, self.shared.dispatcher());
+        self.shared.metrics.set_manifest(&m.hash);
+        if let Ok(mut c) = self.shared.current.write() {
+            *c = Current {
+                manifest: m,
+                plans,
+                dispatcher,
+            };
+        }
+        // Every job of the new revision has its series; a removed job's go away.
+        self.shared.sync_metrics();
+        self.shared.metrics.count_reload("success");
+        trim_heap();
     }
 
     /// Watch the folders of the secret files the manifest reads, so a rotation is noticed within
@@ -545,61 +567,57 @@ async fn drill_loop(ctx: RunCtx, plan: Arc<JobPlan>, schedule: Schedule, target:
 
 /// Run a drill unless the previous one is still going; notify like a backup run.
 fn fire_drill(ctx: &RunCtx, plan: Arc<JobPlan>, target: Secret) {
-    let key = format!("{}#verify", plan.job);
     let shared = ctx.shared.clone();
-    if !shared.claim(&key) {
+    let Some(claim) = shared.claim(&format!("{}#verify", plan.job)) else {
         tracing::warn!(job = %plan.job, event = "drill_skipped", "previous drill still in progress");
         shared.metrics.record_drill(&plan.job, &skipped_result());
         return;
+    };
+    state::spawn_tracked(claim, |claim| drill(shared, plan, target, claim));
+}
+
+/// One drill: restore the latest backup into `target` and check it, under the job's timeout.
+async fn drill(shared: Arc<Shared>, plan: Arc<JobPlan>, target: Secret, claim: state::Claim) {
+    let started = Timestamp::now();
+    let clock = std::time::Instant::now();
+    let mut outcome = run::RunOutcome::new(
+        &plan,
+        &uuid::Uuid::new_v4().simple().to_string()[..12],
+        started,
+    );
+    tracing::info!(job = %plan.job, run_id = %outcome.run_id, event = "drill_started");
+    let mut restore_time = None;
+    match tokio::time::timeout(plan.timeout, crate::restore::drill(&plan, &target)).await {
+        Ok(Ok(report)) => {
+            restore_time = Some(report.duration);
+            outcome.status = Status::Success;
+            outcome.object = Some(report.backup.clone());
+            outcome.size = Some(report.stored_bytes);
+            tracing::info!(job = %plan.job, run_id = %outcome.run_id, event = "drill_succeeded", "{}", report.summary());
+        }
+        Ok(Err(e)) => outcome.fail(format!("restore drill failed: {e}")),
+        Err(_) => outcome.fail(format!(
+            "restore drill timed out after {}",
+            crate::domain::units::human_duration(plan.timeout)
+        )),
     }
-    let in_flight = shared.in_flight();
-    tokio::spawn(async move {
-        let _in_flight = in_flight;
-        let started = Timestamp::now();
-        let clock = std::time::Instant::now();
-        let mut outcome = run::RunOutcome::new(
-            &plan,
-            &uuid::Uuid::new_v4().simple().to_string()[..12],
-            started,
-        );
-        tracing::info!(job = %plan.job, run_id = %outcome.run_id, event = "drill_started");
-        let mut restore_time = None;
-        match tokio::time::timeout(plan.timeout, crate::restore::drill(&plan, &target)).await {
-            Ok(Ok(report)) => {
-                restore_time = Some(report.duration);
-                outcome.status = Status::Success;
-                outcome.object = Some(report.backup.clone());
-                outcome.size = Some(report.stored_bytes);
-                tracing::info!(job = %plan.job, run_id = %outcome.run_id, event = "drill_succeeded", "{}", report.summary());
-            }
-            Ok(Err(e)) => outcome.fail(format!("restore drill failed: {e}")),
-            Err(_) => outcome.fail(format!(
-                "restore drill timed out after {}",
-                crate::domain::units::human_duration(plan.timeout)
-            )),
-        }
-        outcome.finished = Timestamp::now();
-        outcome.duration = clock.elapsed();
-        if let Some(e) = &outcome.error {
-            tracing::error!(job = %plan.job, run_id = %outcome.run_id, event = "drill_failed", error = %e);
-        }
-        // The restore SLO: how long the drill's restore and checks took.
-        let mut result = result_of(&outcome);
-        result.duration = restore_time.unwrap_or(outcome.duration);
-        shared.metrics.record_drill(&plan.job, &result);
-        shared.release(&format!("{}#verify", plan.job));
-        if let Some(d) = shared.dispatcher() {
-            for del in run::notice::finished(&d, &plan.notify, &outcome).await {
-                shared.metrics.count_notification(&del.notifier, del.ok);
-            }
-        }
-    });
+    outcome.finished = Timestamp::now();
+    outcome.duration = clock.elapsed();
+    if let Some(e) = &outcome.error {
+        tracing::error!(job = %plan.job, run_id = %outcome.run_id, event = "drill_failed", error = %e);
+    }
+    // The restore SLO: how long the drill's restore and checks took.
+    let mut result = result_of(&outcome);
+    result.duration = restore_time.unwrap_or(outcome.duration);
+    shared.metrics.record_drill(&plan.job, &result);
+    drop(claim);
+    notify_finished(&shared, &plan, &outcome).await;
 }
 
 /// Start a run of `job` unless one is queued or running (then the tick is skipped and counted).
 fn fire(ctx: &RunCtx, job: &str) {
     let shared = ctx.shared.clone();
-    if !shared.claim(job) {
+    let Some(claim) = shared.claim(job) else {
         tracing::warn!(
             job,
             event = "backup_skipped",
@@ -607,49 +625,54 @@ fn fire(ctx: &RunCtx, job: &str) {
         );
         shared.metrics.record_backup(job, &skipped_result());
         return;
-    }
+    };
     // The plan as of now: a reload changes the next run, never a running one.
     let Some(plan) = shared.plan(job) else {
-        shared.release(job);
         return;
     };
     let ctx = ctx.clone();
-    let in_flight = shared.in_flight();
-    tokio::spawn(async move {
-        let _in_flight = in_flight;
-        let shared = ctx.shared.clone();
-        let job = plan.job.clone();
-        let _permit = ctx.sem.clone().acquire_owned().await;
-        // Shutdown began while this run waited for a slot: it never starts.
-        if shared.is_stopping() {
-            tracing::warn!(job = %job, event = "backup_not_started", "shutting down: a run waiting for a free slot is not started");
-            shared.metrics.record_backup(&job, &skipped_result());
-            shared.release(&job);
-            return;
+    state::spawn_tracked(claim, |claim| backup_run(ctx, plan, claim));
+}
+
+/// One backup run: wait for a `max_parallel` slot, run, record, release the job, notify.
+async fn backup_run(ctx: RunCtx, plan: Arc<JobPlan>, claim: state::Claim) {
+    let shared = ctx.shared.clone();
+    let job = plan.job.clone();
+    let _permit = ctx.sem.clone().acquire_owned().await;
+    // Shutdown began while this run waited for a slot: it never starts.
+    if shared.is_stopping() {
+        tracing::warn!(job = %job, event = "backup_not_started", "shutting down: a run waiting for a free slot is not started");
+        shared.metrics.record_backup(&job, &skipped_result());
+        return;
+    }
+    shared.metrics.set_running(&job, true);
+    let mut env = ctx.env.clone();
+    if let Some(d) = shared.dispatcher() {
+        env.on_start = Some(run::notice::start_hook(
+            &d,
+            std::slice::from_ref(plan.as_ref()),
+        ));
+    }
+    let outcome = run::backup::backup(&plan, &env).await;
+    shared.metrics.set_running(&job, false);
+    shared.metrics.record_backup(&job, &result_of(&outcome));
+    if outcome.status == Status::Success {
+        if let Ok(mut l) = shared.last_success.lock() {
+            l.insert(job.clone(), outcome.finished);
         }
-        shared.metrics.set_running(&job, true);
-        let mut env = ctx.env.clone();
-        if let Some(d) = shared.dispatcher() {
-            env.on_start = Some(run::notice::start_hook(
-                &d,
-                std::slice::from_ref(plan.as_ref()),
-            ));
+    }
+    // The next tick may start a run while this one's notifications are sent.
+    drop(claim);
+    notify_finished(&shared, &plan, &outcome).await;
+}
+
+/// Tell the job's notifiers how a run or drill ended, counting each delivery.
+async fn notify_finished(shared: &Shared, plan: &JobPlan, outcome: &run::RunOutcome) {
+    if let Some(d) = shared.dispatcher() {
+        for del in run::notice::finished(&d, &plan.notify, outcome).await {
+            shared.metrics.count_notification(&del.notifier, del.ok);
         }
-        let outcome = run::backup::backup(&plan, &env).await;
-        shared.metrics.set_running(&job, false);
-        shared.metrics.record_backup(&job, &result_of(&outcome));
-        if outcome.status == Status::Success {
-            if let Ok(mut l) = shared.last_success.lock() {
-                l.insert(job.clone(), outcome.finished);
-            }
-        }
-        shared.release(&job);
-        if let Some(d) = shared.dispatcher() {
-            for del in run::notice::finished(&d, &plan.notify, &outcome).await {
-                shared.metrics.count_notification(&del.notifier, del.ok);
-            }
-        }
-    });
+    }
 }
 
 /// How a run or drill ended, for the metrics.

@@ -24,7 +24,7 @@ impl Health for Pending {
     fn metrics(&self) -> &Metrics {
         &self.metrics
     }
-    fn alive(&self) -> Result<(), String> {
+    fn alive(&self) -> Result<(), crate::server::Stuck> {
         Ok(())
     }
     fn ready(&self) -> bool {

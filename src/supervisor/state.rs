@@ -47,6 +47,26 @@ impl Drop for InFlight {
     }
 }
 
+/// A job (or a job's drill, `JOB#verify`) claimed for one run. Dropping it (also when the task
+/// holding it panics or is aborted) releases the job, so a tick can never find it "still in
+/// progress" for ever.
+pub struct Claim {
+    shared: Arc<Shared>,
+    key: String,
+}
+
+impl Claim {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.shared.release(&self.key);
+    }
+}
+
 impl Shared {
     pub fn new(current: Current) -> Self {
         let s = Shared {
@@ -117,19 +137,41 @@ impl Shared {
         self.current.read().ok().and_then(|c| c.dispatcher.clone())
     }
 
-    /// Claim the job for one run; false when it is already queued or running.
-    pub fn claim(&self, job: &str) -> bool {
-        self.running
+    /// Claim the job for one run until the guard is dropped; `None` when it is already queued
+    /// or running.
+    pub fn claim(self: &Arc<Self>, job: &str) -> Option<Claim> {
+        let inserted = self
+            .running
             .lock()
             .map(|mut r| r.insert(job.to_string()))
-            .unwrap_or(false)
+            .unwrap_or(false);
+        inserted.then(|| Claim {
+            shared: self.clone(),
+            key: job.to_string(),
+        })
     }
 
-    pub fn release(&self, job: &str) {
+    fn release(&self, job: &str) {
         if let Ok(mut r) = self.running.lock() {
             r.remove(job);
         }
     }
+}
+
+/// Run `work` as a task holding `claim` and counted in flight until it ends. Both are guards the
+/// task owns: whether it returns, panics or is aborted, the job is released and the count
+/// that shutdown waits on goes down. `work` gets the claim so it can release the job early
+/// (before notifying, say) by dropping it.
+pub fn spawn_tracked<F>(claim: Claim, work: impl FnOnce(Claim) -> F) -> tokio::task::JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let in_flight = claim.shared.in_flight();
+    let work = work(claim);
+    tokio::spawn(async move {
+        let _in_flight = in_flight;
+        work.await;
+    })
 }
 
 /// What a job's plan means for its metrics.
@@ -153,10 +195,10 @@ impl Health for Shared {
         &self.metrics
     }
 
-    fn alive(&self) -> Result<(), String> {
+    fn alive(&self) -> Result<(), crate::server::Stuck> {
         let age = Timestamp::now().as_second() - self.heartbeat.load(Ordering::Relaxed);
         if age > 60 {
-            Err(format!("the scheduler loop has not run for {age}s"))
+            Err(crate::server::Stuck { seconds: age })
         } else {
             Ok(())
         }
@@ -186,5 +228,63 @@ impl Health for Shared {
             })
             .chain(crate::pitr::stream::down_too_long(&cur.plans, now))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Arc<Shared> {
+        let text = "version: 1\nremotes: { l: { path: /tmp/x } }\njobs:\n  a: { engine: redis, host: h, remote: l }\n";
+        let m = crate::manifest::load_str(std::path::Path::new("m.yaml"), text, &|_| None, &|p| {
+            crate::manifest::limits::read_secret_file(p)
+        })
+        .expect("a valid manifest");
+        Arc::new(Shared::new(Current {
+            manifest: m,
+            plans: BTreeMap::new(),
+            dispatcher: None,
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_panicking_task_releases_its_job_and_its_in_flight_count() {
+        let s = shared();
+        let claim = s.claim("a").expect("free");
+        assert!(s.claim("a").is_none(), "claimed twice");
+        let h = spawn_tracked(claim, |_claim| async { panic!("boom") });
+        assert!(h.await.unwrap_err().is_panic());
+        assert_eq!(s.active.load(Ordering::SeqCst), 0);
+        assert!(
+            s.claim("a").is_some(),
+            "a panicked run left its job claimed"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_aborted_task_releases_its_job_and_an_early_release_frees_the_job_only() {
+        let s = shared();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let h = spawn_tracked(s.claim("a").unwrap(), |claim| async move {
+            drop(claim);
+            let _ = rx.await;
+        });
+        // The task drops its claim first thing: wait (bounded) until the job is free.
+        let mut freed = false;
+        for _ in 0..1000 {
+            if s.claim("a").is_some() {
+                freed = true;
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(freed, "the task's early release did not free the job");
+        // Released early, still in flight.
+        assert_eq!(s.active.load(Ordering::SeqCst), 1);
+        h.abort();
+        assert!(h.await.unwrap_err().is_cancelled());
+        assert_eq!(s.active.load(Ordering::SeqCst), 0);
+        drop(tx);
     }
 }

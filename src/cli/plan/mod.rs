@@ -1,41 +1,37 @@
 //! `dbstash plan`: the `JobPlan` of each selected job. Runs no dump, uploads and deletes nothing.
 
-use super::OutputFormat;
+use super::{CliError, ExitCode, LoadOptions, OutputFormat, UsageError};
+use crate::error::exit;
 use crate::plan;
+use crate::storage::StorageError;
 
 pub mod render;
 use std::path::Path;
 
-pub fn run(config: &Path, jobs: &[String], format: OutputFormat, offline: bool) -> i32 {
-    let Some(m) = super::load_and_warn(config) else {
-        return 2;
+pub fn run(
+    config: &Path,
+    jobs: &[String],
+    format: OutputFormat,
+    offline: bool,
+) -> Result<ExitCode, CliError> {
+    let opts = LoadOptions {
+        warnings: true,
+        logging: false,
     };
-    let plans = match plan::build_all(&m, jobs) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{}: {e}", config.display());
-            return 2;
-        }
-    };
-    let now = match now() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("dbstash: {e}");
-            return 2;
-        }
-    };
-    let deletions: Vec<Option<Result<Vec<String>, String>>> = plans
+    let (m, plans) = super::load_plans(config, jobs, opts)?;
+    let now = now().map_err(UsageError::from)?;
+    let deletions: Vec<Option<Result<Vec<String>, StorageError>>> = plans
         .iter()
         .map(|p| if offline { None } else { would_delete(p, now) })
         .collect();
     // `database: "*"`: which databases a run would back up now (asks the server).
-    let found: Vec<Option<Result<Vec<String>, String>>> = plans
+    let found: Vec<Option<Result<Vec<String>, crate::run::error::RunError>>> = plans
         .iter()
         .map(|p| {
             if offline || !p.databases.is_many() {
                 return None;
             }
-            let rt = super::runtime()?;
+            let rt = runtime_or_report()?;
             Some(rt.block_on(crate::run::backup::discover(p, &m.settings.temp_dir)))
         })
         .collect();
@@ -46,7 +42,7 @@ pub fn run(config: &Path, jobs: &[String], format: OutputFormat, offline: bool) 
             if offline || p.pitr.is_none() {
                 return None;
             }
-            let rt = super::runtime()?;
+            let rt = super::runtime().ok()?;
             let store = crate::storage::AnyStorage::for_plan(p);
             Some(match rt.block_on(crate::pitr::window::read(p, &store)) {
                 Ok(a) => match a.window() {
@@ -91,7 +87,7 @@ pub fn run(config: &Path, jobs: &[String], format: OutputFormat, offline: bool) 
                             "databases_found".into(),
                             match f {
                                 Ok(dbs) => serde_json::json!(dbs),
-                                Err(e) => serde_json::json!({ "error": e }),
+                                Err(e) => serde_json::json!({ "error": e.to_string() }),
                             },
                         );
                     }
@@ -105,29 +101,45 @@ pub fn run(config: &Path, jobs: &[String], format: OutputFormat, offline: bool) 
             );
         }
     }
-    0
+    Ok(exit::OK)
+}
+
+/// The runtime for one remote's listing; if it cannot start, the error is printed and that
+/// plan shows no listing (as when offline).
+fn runtime_or_report() -> Option<tokio::runtime::Runtime> {
+    super::runtime().map_err(|e| e.report()).ok()
 }
 
 /// The instant the plan is computed for: the clock, or — hidden, for tests and reproducible
 /// output — `DBSTASH_NOW=2026-03-01T01:59:00Z` (any RFC 3339 timestamp jiff reads). It fixes the
 /// rendered object names, the next run times and the retention cut-off; nothing else reads it.
-fn now() -> Result<jiff::Timestamp, String> {
+fn now() -> Result<jiff::Timestamp, NowError> {
     match std::env::var("DBSTASH_NOW") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e| {
-            format!("DBSTASH_NOW `{v}` is not a timestamp like 2026-03-01T01:59:00Z ({e})")
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|source| NowError {
+            value: v.clone(),
+            source,
         }),
         _ => Ok(jiff::Timestamp::now()),
     }
 }
 
+/// `DBSTASH_NOW` that is not a timestamp.
+#[derive(Debug, thiserror::Error)]
+#[error("DBSTASH_NOW `{value}` is not a timestamp like 2026-03-01T01:59:00Z ({source})")]
+pub struct NowError {
+    value: String,
+    source: jiff::Error,
+}
+
 /// What retention would delete at `now`: lists the remote, deletes nothing.
-fn would_delete(p: &plan::JobPlan, now: jiff::Timestamp) -> Option<Result<Vec<String>, String>> {
-    let rt = super::runtime()?;
+fn would_delete(
+    p: &plan::JobPlan,
+    now: jiff::Timestamp,
+) -> Option<Result<Vec<String>, StorageError>> {
+    let rt = runtime_or_report()?;
     let store = crate::storage::AnyStorage::for_plan(p);
     Some(rt.block_on(async {
-        let (_, report) = crate::catalog::retention::evaluate(p, &store, now)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (_, report) = crate::catalog::retention::evaluate(p, &store, now).await?;
         let mut ids: Vec<String> = report
             .verdicts
             .iter()

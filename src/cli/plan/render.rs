@@ -3,7 +3,7 @@
 use crate::domain::units::human_duration;
 use crate::engine::{Codec, DumpSpec};
 use crate::plan::{JobPlan, Target};
-use crate::storage::rclone_args;
+use crate::storage::{rclone_args, StorageError};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
@@ -89,7 +89,7 @@ fn shown_object(p: &JobPlan, now: Timestamp) -> crate::plan::ObjectName {
 }
 
 /// Deletions retention would make, if the remote was listed (None = offline).
-pub type Deletions<'a> = Option<&'a Result<Vec<String>, String>>;
+pub type Deletions<'a> = Option<&'a Result<Vec<String>, StorageError>>;
 
 pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
     let obj = shown_object(p, now);
@@ -272,7 +272,7 @@ pub fn json(p: &JobPlan, now: Timestamp, deletions: Deletions) -> Value {
             match deletions {
                 None => Value::Null,
                 Some(Ok(d)) => json!(d),
-                Some(Err(e)) => json!({ "error": e }),
+                Some(Err(e)) => json!({ "error": e.to_string() }),
             },
         );
     }

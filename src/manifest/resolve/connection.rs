@@ -3,8 +3,9 @@
 
 use super::job::JobScope;
 use super::Ctx;
+use crate::engine::uri::parse_uri;
 use crate::manifest::types::JobDoc;
-use crate::model::connection::{parse_uri, Connection};
+use crate::model::Connection;
 
 pub(super) struct Conn {
     pub conn: Connection,
@@ -23,7 +24,7 @@ pub(super) fn connect(s: &JobScope, d: &JobDoc, ctx: &mut Ctx) -> Conn {
     let mut uri_failed = uri.is_none() && (d.uri.is_some() || d.uri_file.is_some());
     let mut conn = match &uri {
         Some(u) => parse_uri(s.engine, u.expose()).unwrap_or_else(|e| {
-            ctx.error(&uri_ptr, e);
+            ctx.error(&uri_ptr, e.to_string());
             uri_failed = true;
             Connection::default()
         }),

@@ -6,8 +6,8 @@ use super::format::How;
 use super::job::JobScope;
 use super::Ctx;
 use crate::domain::schedule::Schedule;
+use crate::engine::uri::parse_uri;
 use crate::manifest::types::JobDoc;
-use crate::model::connection::parse_uri;
 use crate::model::*;
 use crate::secret::Secret;
 
@@ -25,7 +25,7 @@ pub(super) fn verify_and_encrypt(
         }),
         restore_to: v.restore_to.as_ref().map(|u| {
             if let Err(e) = parse_uri(s.engine, u) {
-                ctx.error(&s.p("verify/restore_to"), e);
+                ctx.error(&s.p("verify/restore_to"), e.to_string());
             }
             Secret::new(u.clone())
         }),
