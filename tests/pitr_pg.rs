@@ -3,13 +3,11 @@
 //! `backup` takes a base backup, `restore --at` builds a data directory, and PostgreSQL started
 //! on it holds exactly the rows committed before the instant.
 
-mod notify_support;
-mod support;
-
+use crate::support::notify as notify_support;
+use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
-use support::*;
 
 const PW: &str = "pitr-Secret-1";
 
@@ -197,7 +195,9 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         wait_until(Duration::from_secs(10), || metric(health, up) == 1.0),
         "stream_up metric is not 1"
     );
-    t.run(&["backup", "app"]).success();
+    t.run(&["backup", "app"])
+        .stderr_contains("\"event\":\"backup_succeeded\"")
+        .success();
     // The password never reaches a process list.
     for line in processes_with("pg_receivewal") {
         assert!(!line.contains(PW), "password in argv: {line}");
@@ -245,7 +245,10 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     drop(sup);
 
     // A plain restore of a base backup is not what the user wants: they are told the command.
-    let r = t.run(&["restore", "app", "--yes"]).failure(2);
+    let r = t
+        .run(&["restore", "app", "--yes"])
+        .stderr_contains("--at TIME|latest --to-dir DIR")
+        .failure(2);
     assert!(
         r.stderr().contains("--at TIME|latest --to-dir DIR"),
         "{}",
@@ -264,6 +267,7 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
             "--to-dir",
             early.to_str().unwrap(),
         ])
+        .stderr_contains("outside the recoverable window")
         .failure(1);
     assert!(
         r.stderr().contains("outside the recoverable window"),
@@ -283,6 +287,8 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
             "--to-dir",
             dir.to_str().unwrap(),
         ])
+        .stdout_contains("recovery stops at")
+        .stderr_contains("restore_succeeded")
         .success();
     assert!(r.stdout().contains("recovery stops at"), "{}", r.stdout());
     let port = free_port();
@@ -305,6 +311,8 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         "--to-dir",
         dir.to_str().unwrap(),
     ])
+    .stdout_contains("recovery replays everything archived")
+    .stderr_contains("restore_succeeded")
     .success();
     let port = free_port();
     assert!(
@@ -316,11 +324,22 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         "12|1|12"
     );
 
+    // (stderr of these carries the manifest's no-schedule warning and JSON log lines.)
     // `list` and `plan` show the window; a segment lost from the archive is reported by `list`
     // and fails `verify`.
-    let listed = t.run(&["list", "--job", "app"]).success().stdout();
+    let listed = t
+        .run(&["list", "--job", "app"])
+        .stdout_contains("recoverable ")
+        .ignore_stderr()
+        .success()
+        .stdout();
     assert!(listed.contains("recoverable "), "{listed}");
-    let planned = t.run(&["plan", "--job", "app"]).success().stdout();
+    let planned = t
+        .run(&["plan", "--job", "app"])
+        .stdout_contains("pitr window")
+        .ignore_stderr()
+        .success()
+        .stdout();
     assert!(planned.contains(&format!("--slot={slot}")), "{planned}");
     assert!(!planned.contains(PW), "{planned}");
     assert!(
@@ -329,7 +348,10 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
             .any(|l| l.starts_with("  pitr window") && l.contains(" … ")),
         "{planned}"
     );
-    t.run(&["verify", "app"]).success();
+    t.run(&["verify", "app"])
+        .stdout_contains("no gap")
+        .ignore_stderr()
+        .success();
     let wal = t.path("remote/app/wal");
     let mut segs: Vec<String> = std::fs::read_dir(&wal)
         .unwrap()
@@ -342,12 +364,21 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     let gone = &segs[1];
     std::fs::remove_file(wal.join(gone)).unwrap();
     let missing = &gone[..24];
-    let listed = t.run(&["list", "--job", "app"]).success().stdout();
+    let listed = t
+        .run(&["list", "--job", "app"])
+        .stdout_contains("MISSING WAL")
+        .ignore_stderr()
+        .success()
+        .stdout();
     assert!(
         listed.contains(&format!("MISSING WAL {missing}")),
         "{listed}"
     );
-    let v = t.run(&["verify", "app"]).failure(1);
+    let v = t
+        .run(&["verify", "app"])
+        .stdout_contains("FAILED  WAL archive")
+        .ignore_stderr()
+        .failure(1);
     assert!(
         v.stdout().contains(&format!("missing {missing}")),
         "{}",
