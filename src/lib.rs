@@ -23,6 +23,7 @@ pub mod logging;
 pub mod manifest;
 pub mod model;
 pub mod notify;
+pub mod pitr;
 pub mod plan;
 pub mod proc;
 pub mod restore;

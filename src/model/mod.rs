@@ -126,6 +126,13 @@ pub struct Verify {
     pub no_owner: bool,
 }
 
+/// `pitr:` of an enabled job: the stream's slot and how long it may be down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pitr {
+    pub slot: String,
+    pub max_lag: Duration,
+}
+
 /// Where a resolved job value came from (`plan` shows it).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "from", content = "name")]
@@ -208,6 +215,8 @@ pub struct Job {
     /// postgres: also store `pg_dumpall --globals-only`.
     pub globals: bool,
     pub encrypt: Option<Encrypt>,
+    /// Continuous archiving (`pitr.enabled: true`).
+    pub pitr: Option<Pitr>,
     /// Top-level key → where its value came from.
     pub origins: BTreeMap<String, Origin>,
 }

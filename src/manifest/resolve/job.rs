@@ -2,7 +2,7 @@
 //! reports what it finds and goes on, so one run of `validate` shows all of a job's problems.
 
 use super::layers::{self, merge_job, Merged};
-use super::{connection, databases, format, naming, retention, schedule, targets, verify};
+use super::{connection, databases, format, naming, pitr, retention, schedule, targets, verify};
 use super::{Ctx, Sections};
 use crate::domain::units::parse_size;
 use crate::engine::{caps, Caps};
@@ -80,6 +80,7 @@ pub(super) fn job(name: &str, jv: &Value, sections: &Sections, ctx: &mut Ctx) ->
     }
     let stale_after = ctx.duration(d.stale_after.as_ref(), &s.p("stale_after"));
     let (verify, encrypt) = verify::verify_and_encrypt(&s, &d, &how, ctx);
+    let pitr = pitr::pitr(&s, &d, &how, dbs.databases.is_many() || dbs.globals, ctx);
     let expected_size = d.expected_size.as_ref().and_then(|v| {
         parse_size(v)
             .map_err(|e| ctx.error(&s.p("expected_size"), e))
@@ -124,6 +125,7 @@ pub(super) fn job(name: &str, jv: &Value, sections: &Sections, ctx: &mut Ctx) ->
         exclude: dbs.exclude,
         globals: dbs.globals,
         encrypt,
+        pitr,
         origins,
     })
 }
