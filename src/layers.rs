@@ -19,6 +19,8 @@
 //! - `server`: health and metrics endpoints (knows nothing of the rest).
 //! - `run` executes a plan; `restore` reads backups back (and reuses run's local pieces: run
 //!   folders, progress, the relay).
+//! - `pitr` keeps the WAL streams and restores to an instant (with run's relay and restore's
+//!   checks).
 //! - `supervisor` schedules runs; `cli` is the shell over everything and hands the supervisor
 //!   its loaded manifest and runtime.
 
@@ -42,6 +44,7 @@ pub const ORDER: &[&str] = &[
     "server",
     "run",
     "restore",
+    "pitr",
     "supervisor",
     "cli",
 ];

@@ -2,11 +2,11 @@
 //! itself), the run fails with a non-zero exit within seconds, writes no record, leaves no object
 //! in the local folder or the S3 bucket, and leaves no process behind.
 
-mod support;
+use crate::support;
 
+use crate::support::{processes_with, Run, Test, S3};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{processes_with, Run, Test, S3};
 
 /// Run dbstash, failing the test (and killing it) if it takes longer than `limit`.
 fn run_within(t: &Test, args: &[&str], limit: Duration) -> (Run, Duration) {
@@ -33,7 +33,7 @@ fn run_within(t: &Test, args: &[&str], limit: Duration) -> (Run, Duration) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().expect("output");
-    (Run { out }, start.elapsed())
+    (Run::new(out), start.elapsed())
 }
 
 /// Nothing left: no object or record in the local folder, nothing in the bucket, no process
@@ -59,21 +59,16 @@ fn assert_clean(t: &Test, s3: Option<&S3>, markers: &[&str]) {
     assert!(runs.is_empty(), "{runs:?}");
 }
 
+/// Exit 1 with the job's failure line and `fragments` on stderr, nothing on stdout.
 #[track_caller]
-fn assert_failed(r: &Run, job: &str) {
-    assert_eq!(
-        r.code(),
-        1,
-        "expected exit 1\nstdout:\n{}\nstderr:\n{}",
-        r.stdout(),
-        r.stderr()
-    );
-    assert!(
-        r.stderr().contains(&format!("job {job} failed")),
-        "{}",
-        r.stderr()
-    );
-    assert!(r.stderr().contains("backup_failed"), "{}", r.stderr());
+fn assert_failed(r: Run, job: &str, fragments: &[&str]) -> Run {
+    let r = r
+        .stderr_contains(&format!("job {job} failed"))
+        .stderr_contains("backup_failed");
+    fragments
+        .iter()
+        .fold(r, |r, f| r.stderr_contains(f))
+        .failure(1)
 }
 
 fn manifest(job: &str, remote: &str, body: &str, settings: &str) -> String {
@@ -104,47 +99,11 @@ fn env_for(t: Test, s3: &Option<S3>) -> Test {
     }
 }
 
-fn pg_ready() -> bool {
-    support::require(support::pg_available(), "PostgreSQL on 127.0.0.1:5432")
-}
-
-/// A `pg_dump` wrapper: runs the real one, passes some bytes on, then kills itself with SIGKILL.
+// A `pg_dump` wrapper: runs the real one, passes some bytes on, then kills itself with SIGKILL.
 const PG_DUMP_KILLED: &str = "#!/bin/sh
 /usr/bin/pg_dump \"$@\" | head -c 300000
 kill -9 $$
 ";
-
-fn dump_killed_mid_stream(remote: &str) {
-    if !pg_ready() {
-        return;
-    }
-    let Some(s3) = with_s3(remote) else { return };
-    let db = support::pg_fixture("flt_kill", 30000);
-    let _guard = support::PgDropGuard(db.clone());
-    let job = support::unique("killed");
-    let t = env_for(
-        Test::new()
-            .manifest(&manifest(&job, remote, &pg_body(&db), ""))
-            .write_executable("pg_dump", PG_DUMP_KILLED),
-        &s3,
-    );
-    let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(30));
-    assert_failed(&r, &job);
-    assert!(r.stderr().contains("signal 9"), "{}", r.stderr());
-    assert!(took < Duration::from_secs(10), "took {took:?}");
-    let dir = t.dir.path().display().to_string();
-    assert_clean(&t, s3.as_ref(), &[&job, &dir]);
-}
-
-#[test]
-fn dump_killed_mid_stream_to_a_local_folder() {
-    dump_killed_mid_stream("local");
-}
-
-#[test]
-fn dump_killed_mid_stream_to_s3() {
-    dump_killed_mid_stream("s3");
-}
 
 /// The dump process dies, but a child of it still holds the pipe open and keeps writing: the run
 /// must fail now (and take the child down), not when the child is done.
@@ -154,28 +113,6 @@ if [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi
 sleep 0.5
 kill -9 $$
 ";
-
-#[test]
-fn dump_killed_while_its_child_keeps_writing_fails_at_once() {
-    for remote in ["local", "s3"] {
-        let Some(s3) = with_s3(remote) else { return };
-        let job = support::unique("orphan");
-        let t = env_for(
-            Test::new()
-                .manifest(&manifest(&job, remote, &pg_body("nodb"), ""))
-                .write_executable("pg_dump", DUMP_DIES_CHILD_WRITES),
-            &s3,
-        );
-        let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(45));
-        assert_failed(&r, &job);
-        assert!(
-            took < Duration::from_secs(10),
-            "{remote}: took {took:?} (waited for the dump's child)"
-        );
-        let dir = t.dir.path().display().to_string();
-        assert_clean(&t, s3.as_ref(), &[&job, &dir]);
-    }
-}
 
 /// Emits bytes for a while (9 MB: past rclone's first 5 MiB S3 chunk, so a multipart upload is
 /// under way), then fails: the error names the failure and carries stderr's tail, and the
@@ -188,49 +125,146 @@ echo 'pg_dump: error: query failed: boom-4711' >&2
 exit 1
 ";
 
-#[test]
-fn slow_dump_that_exits_1_fails_with_its_stderr_tail() {
-    for remote in ["local", "s3"] {
-        let Some(s3) = with_s3(remote) else { return };
-        let job = support::unique("exit1");
-        let t = env_for(
-            Test::new()
-                .manifest(&manifest(&job, remote, &pg_body("nodb"), ""))
-                .write_executable("pg_dump", SLOW_THEN_EXIT_1),
-            &s3,
-        );
-        let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(30));
-        assert_failed(&r, &job);
-        assert!(r.stderr().contains("exit 1"), "{}", r.stderr());
-        assert!(r.stderr().contains("boom-4711"), "{}", r.stderr());
-        assert!(took < Duration::from_secs(10), "took {took:?}");
-        let dir = t.dir.path().display().to_string();
-        assert_clean(&t, s3.as_ref(), &[&job, &dir]);
-    }
+/// Writes a little, forever: only the job's timeout ends it.
+const FOREVER: &str = "#!/bin/sh
+if [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi
+while :; do echo '-- still dumping, slowly, a line of filler text'; sleep 0.05; done
+";
+
+/// The database a fault case dumps.
+#[derive(Clone, Copy)]
+enum Db {
+    /// None at all: the fake `pg_dump` never connects.
+    Fake,
+    /// A real database on the shared server with this many rows.
+    Fixture(u32),
+    /// A name that does not exist on the shared server.
+    Missing,
 }
 
-#[test]
-fn dump_failing_at_start_is_a_failure() {
-    if !pg_ready() {
+/// One row of the fault table: what breaks, and what the failed run must show.
+struct Fault {
+    /// A stand-in for `pg_dump` on PATH (None: the real one).
+    pg_dump: Option<&'static str>,
+    db: Db,
+    /// More job keys, e.g. `, timeout: 2s`.
+    job_extra: &'static str,
+    /// On stderr besides the job's failure line.
+    stderr: &'static [&'static str],
+    /// The run fails within this many seconds.
+    within_secs: u64,
+}
+
+/// Runs one fault case against `remote` (`local` or `s3`): the run fails with exit 1 within the
+/// row's time, says what the row says, and leaves nothing behind (no object, no record, no run
+/// folder, no process carrying the job's name or the test folder).
+fn check_fault(remote: &str, case: Fault) {
+    let needs_pg = !matches!(case.db, Db::Fake);
+    if needs_pg && !support::pg_ready() {
         return;
     }
-    for remote in ["local", "s3"] {
-        let Some(s3) = with_s3(remote) else { return };
-        let job = support::unique("nodb");
-        let missing = support::unique("missing_db");
-        let t = env_for(
-            Test::new().manifest(&manifest(&job, remote, &pg_body(&missing), "")),
-            &s3,
-        );
-        let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(30));
-        assert_failed(&r, &job);
-        assert!(
-            r.stderr().contains("does not exist"),
-            "the dump's stderr must be in the error: {}",
-            r.stderr()
-        );
-        assert!(took < Duration::from_secs(10), "took {took:?}");
-        assert_clean(&t, s3.as_ref(), &[&job]);
+    let Some(s3) = with_s3(remote) else { return };
+    let (db, _guard) = match case.db {
+        Db::Fake => ("nodb".to_string(), None),
+        Db::Fixture(rows) => {
+            let db = support::pg_fixture("flt", rows);
+            (db.clone(), Some(support::PgDropGuard(db)))
+        }
+        Db::Missing => (support::unique("missing_db"), None),
+    };
+    let job = support::unique("fault");
+    let body = format!("{}{}", pg_body(&db), case.job_extra);
+    let mut t = Test::new().manifest(&manifest(&job, remote, &body, ""));
+    if let Some(script) = case.pg_dump {
+        t = t.write_executable("pg_dump", script);
+    }
+    let t = env_for(t, &s3);
+    let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(45));
+    assert_failed(r, &job, case.stderr);
+    assert!(
+        took < Duration::from_secs(case.within_secs),
+        "{remote}: took {took:?}"
+    );
+    let dir = t.dir.path().display().to_string();
+    assert_clean(&t, s3.as_ref(), &[&job, &dir]);
+}
+
+/// One `#[test]` per row and remote, named after the row, so a failure names its case.
+macro_rules! fault_table {
+    ($($name:ident { local: $local:ident, s3: $s3:ident, case: $case:expr $(,)? })*) => {
+        $(
+            fn $name() -> Fault {
+                $case
+            }
+            #[test]
+            fn $local() {
+                check_fault("local", $name());
+            }
+            #[test]
+            fn $s3() {
+                check_fault("s3", $name());
+            }
+        )*
+    };
+}
+
+fault_table! {
+    dump_killed_mid_stream {
+        local: dump_killed_mid_stream_to_a_local_folder,
+        s3: dump_killed_mid_stream_to_s3,
+        case: Fault {
+            pg_dump: Some(PG_DUMP_KILLED),
+            db: Db::Fixture(30000),
+            job_extra: "",
+            stderr: &["signal 9"],
+            within_secs: 10,
+        },
+    }
+    // The run must fail now (and take the child down), not when the child is done.
+    dump_killed_while_its_child_keeps_writing {
+        local: dump_killed_while_its_child_keeps_writing_fails_at_once_local,
+        s3: dump_killed_while_its_child_keeps_writing_fails_at_once_s3,
+        case: Fault {
+            pg_dump: Some(DUMP_DIES_CHILD_WRITES),
+            db: Db::Fake,
+            job_extra: "",
+            stderr: &[],
+            within_secs: 10,
+        },
+    }
+    slow_dump_that_exits_1 {
+        local: slow_dump_that_exits_1_fails_with_its_stderr_tail_local,
+        s3: slow_dump_that_exits_1_fails_with_its_stderr_tail_s3,
+        case: Fault {
+            pg_dump: Some(SLOW_THEN_EXIT_1),
+            db: Db::Fake,
+            job_extra: "",
+            stderr: &["exit 1", "boom-4711"],
+            within_secs: 10,
+        },
+    }
+    // The dump's own stderr must be in the error.
+    dump_failing_at_start {
+        local: dump_failing_at_start_is_a_failure_local,
+        s3: dump_failing_at_start_is_a_failure_s3,
+        case: Fault {
+            pg_dump: None,
+            db: Db::Missing,
+            job_extra: "",
+            stderr: &["does not exist"],
+            within_secs: 10,
+        },
+    }
+    timeout_kills_the_process_group {
+        local: timeout_kills_the_process_group_and_cleans_up_local,
+        s3: timeout_kills_the_process_group_and_cleans_up_s3,
+        case: Fault {
+            pg_dump: Some(FOREVER),
+            db: Db::Fake,
+            job_extra: ", timeout: 2s",
+            stderr: &["timed out after 2s"],
+            within_secs: 9,
+        },
     }
 }
 
@@ -261,25 +295,12 @@ fn kill_upload_mid_stream(dump: &str) {
         .write_executable("pg_dump", dump)
         .envs(&s3.env());
     let mut child = t.spawn(&["backup", &job]);
-    // wait until the upload runs and has had time to ship something
-    let found = support::wait_until(Duration::from_secs(15), || {
-        processes_with(&job).iter().any(|p| p.contains(" rcat "))
-    });
-    assert!(
-        found,
-        "no rclone rcat for {job}: {:?}",
-        processes_with(&job)
-    );
-    std::thread::sleep(Duration::from_millis(1500));
-    let rcat: Vec<i32> = processes_with(&job)
-        .iter()
-        .filter(|p| p.contains(" rcat ") && !p.contains(".dbstash.json"))
-        .filter_map(|l| l.split(':').next().and_then(|p| p.trim().parse().ok()))
-        .collect();
-    assert_eq!(rcat.len(), 1, "{:?}", processes_with(&job));
+    // wait until the data upload runs and has had time to ship something
+    let rcat = support::one_data_upload(&job, Duration::from_secs(30), Duration::from_millis(1500))
+        .unwrap_or_else(|seen| panic!("no single data upload for {job}: {seen:?}"));
     let killed_at = Instant::now();
     Command::new("kill")
-        .args(["-9", &rcat[0].to_string()])
+        .args(["-9", &rcat])
         .status()
         .expect("kill");
     let finished = support::wait_until(Duration::from_secs(20), || {
@@ -289,19 +310,15 @@ fn kill_upload_mid_stream(dump: &str) {
         let _ = child.kill();
     }
     let out = child.wait_with_output().expect("output");
-    let r = Run { out };
+    let r = Run::new(out);
     assert!(
         finished,
         "dbstash did not notice the dead upload:\n{}",
         r.stderr()
     );
     let took = killed_at.elapsed();
-    assert_failed(&r, &job);
-    assert!(
-        r.stderr().contains("upload to `s3` failed"),
-        "the error must name the upload: {}",
-        r.stderr()
-    );
+    // the error must name the upload
+    assert_failed(r, &job, &["upload to `s3` failed"]);
     assert!(
         took < Duration::from_secs(8),
         "took {took:?} after the kill"
@@ -323,7 +340,7 @@ fn upload_killed_while_the_dump_is_idle() {
 
 #[test]
 fn unreachable_remote_fails_within_seconds() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let db = support::pg_fixture("flt_unreach", 100);
@@ -350,17 +367,8 @@ fn unreachable_remote_fails_within_seconds() {
         .manifest(&manifest(&job, "s3", &pg_body(&db), ""))
         .envs(&env);
     let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(120));
-    assert_failed(&r, &job);
-    assert!(
-        r.stderr().contains("remote `s3`"),
-        "the error must name the remote: {}",
-        r.stderr()
-    );
-    assert!(
-        r.stderr().contains("connection refused"),
-        "rclone's reason must be in the error: {}",
-        r.stderr()
-    );
+    // the error names the remote, and rclone's reason
+    assert_failed(r, &job, &["remote `s3`", "connection refused"]);
     assert!(took < Duration::from_secs(15), "took {took:?}");
     assert_clean(&t, None, &[&job]);
 }
@@ -385,7 +393,7 @@ fn database_server_down_fails_within_seconds() {
             &s3,
         );
         let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(60));
-        assert_failed(&r, &job);
+        let r = assert_failed(r, &job, &[]);
         assert!(
             r.stderr().to_lowercase().contains("connection refused")
                 || r.stderr().contains("could not connect"),
@@ -415,8 +423,7 @@ fn zero_byte_dump_fails_unless_allow_empty() {
             &s3,
         );
         let (r, _) = run_within(&t, &["backup", &job], Duration::from_secs(30));
-        assert_failed(&r, &job);
-        assert!(r.stderr().contains("allow_empty"), "{}", r.stderr());
+        assert_failed(r, &job, &["allow_empty"]);
         let dir = t.dir.path().display().to_string();
         assert_clean(&t, s3.as_ref(), &[&job, &dir]);
 
@@ -438,37 +445,6 @@ fn zero_byte_dump_fails_unless_allow_empty() {
             stored.iter().any(|f| f.ends_with(".sql.dbstash.json")),
             "{stored:?}"
         );
-    }
-}
-
-/// Writes a little, forever: only the job's timeout ends it.
-const FOREVER: &str = "#!/bin/sh
-if [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi
-while :; do echo '-- still dumping, slowly, a line of filler text'; sleep 0.05; done
-";
-
-#[test]
-fn timeout_kills_the_process_group_and_cleans_up() {
-    for remote in ["local", "s3"] {
-        let Some(s3) = with_s3(remote) else { return };
-        let job = support::unique("slow");
-        let t = env_for(
-            Test::new()
-                .manifest(&manifest(
-                    &job,
-                    remote,
-                    &format!("{}, timeout: 2s", pg_body("nodb")),
-                    "",
-                ))
-                .write_executable("pg_dump", FOREVER),
-            &s3,
-        );
-        let (r, took) = run_within(&t, &["backup", &job], Duration::from_secs(30));
-        assert_failed(&r, &job);
-        assert!(r.stderr().contains("timed out after 2s"), "{}", r.stderr());
-        assert!(took < Duration::from_secs(9), "took {took:?}");
-        let dir = t.dir.path().display().to_string();
-        assert_clean(&t, s3.as_ref(), &[&job, &dir]);
     }
 }
 
@@ -509,7 +485,11 @@ fn sigkilled_dbstash_takes_its_children_along_and_leaves_no_listed_backup() {
         objects.iter().all(|o| !o.ends_with(".dbstash.json")),
         "{objects:?}"
     );
-    let listed = t.run(&["list", "--format", "json"]).success().stdout();
+    let listed = t
+        .run(&["list", "--format", "json"])
+        .stdout_is("[]\n")
+        .success()
+        .stdout();
     let v: serde_json::Value = serde_json::from_str(&listed).expect("json");
     assert_eq!(v.as_array().map(Vec::len), Some(0), "{listed}");
 }

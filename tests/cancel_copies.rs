@@ -8,11 +8,11 @@
 //! mode (whose tar stores sparse files as such) 200 MB of digits compressed with zstd level 19
 //! (a minute or more of CPU). Each written in well under a second.
 
-mod support;
+use crate::support;
 
+use crate::support::{wait_until, Test};
 use std::process::Child;
 use std::time::{Duration, Instant};
-use support::{wait_until, Test};
 
 /// Sparse files: 256 GiB in all, far more than any test waits for.
 const SPARSE: &str = "truncate -s 64G \"$d/1.dat\" \"$d/2.dat\" \"$d/3.dat\" \"$d/4.dat\"";
@@ -50,24 +50,12 @@ fn test_with(mode: &str, job_extra: &str, settings_extra: &str) -> (Test, String
 /// Wait for `child` at most `HUNG`; kill it if it is still running then.
 fn wait_or_kill(child: &mut Child) -> (Option<std::process::ExitStatus>, Duration) {
     let start = Instant::now();
-    while start.elapsed() < HUNG {
-        if let Ok(Some(s)) = child.try_wait() {
-            return (Some(s), start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    (None, start.elapsed())
+    let status = support::wait_or_kill(child, HUNG);
+    (status, start.elapsed())
 }
 
 fn stderr_of(child: &mut Child) -> String {
-    use std::io::Read;
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    err
+    support::read_all(child.stderr.take())
 }
 
 /// Every entry under `rel` (folders and hidden part files included), relative names.
@@ -191,7 +179,9 @@ fn sigterm_stops_a_restore_and_removes_its_partial_file() {
         )
         .unwrap();
     }
-    t.run(&["backup", "app"]).success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let t = t.manifest(&manifest(", rclone: { extra_args: ['--bwlimit', '1M'] }"));
     std::fs::create_dir(t.path("to")).unwrap();
     let to = t.path("to/restored.db");

@@ -4,9 +4,9 @@
 //! anything is restored, naming them, and `--no-owner` / `verify.no_owner` restore there anyway.
 //! MariaDB: a database that the restore creates gets the source's default charset/collation.
 
-mod support;
+use crate::support;
+use crate::support::{mariadb, psql, require, unique, PgScram, Test};
 use std::process::Command;
-use support::{mariadb, psql, require, unique, PgScram, Test};
 
 fn manifest(jobs: &str) -> String {
     format!(
@@ -155,7 +155,9 @@ fn postgres_every_format_restores_owners_privileges_and_large_object_acls() {
     let t = Test::new().manifest(&manifest(&yaml));
     let mut args = vec!["backup"];
     args.extend(FORMATS.iter().map(|f| f.0));
-    t.run(&args).success();
+    t.run(&args) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
 
     let want_schema = schema_of(&fx.src);
     let want_lo = large_objects(&fx.src);
@@ -184,7 +186,9 @@ fn postgres_every_format_restores_owners_privileges_and_large_object_acls() {
     for (name, _) in FORMATS {
         let target = unique(&format!("fid_{name}"));
         fx.dbs.push(target.clone());
-        t.run(&["restore", name, "--to", &target]).success();
+        t.run(&["restore", name, "--to", &target])
+            .output_unchecked()
+            .success();
         assert_eq!(rows(&target), want_rows, "{name}: rows");
         assert_eq!(
             schema_of(&target),
@@ -221,7 +225,9 @@ fn postgres_restore_into_a_server_without_the_roles_is_refused_first_and_works_w
     let t = Test::new().manifest(&manifest(&yaml));
     let mut args = vec!["backup"];
     args.extend(FORMATS.iter().map(|f| f.0));
-    t.run(&args).success();
+    t.run(&args) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let want_rows = rows(&fx.src);
     let scratch = |db: &str| format!("postgresql://postgres:fid-pw@127.0.0.1:{}/{db}", pg.port);
 
@@ -236,7 +242,11 @@ fn postgres_restore_into_a_server_without_the_roles_is_refused_first_and_works_w
     for (name, _) in FORMATS.iter().filter(|f| f.0 != "plain") {
         // Into a database the restore would create: refused, naming both roles, nothing created.
         let db = format!("new_{name}");
-        let r = t.run(&["restore", name, "--to", &scratch(&db)]).failure(1);
+        let r = t
+            .run(&["restore", name, "--to", &scratch(&db)])
+            /* stderr differs between runs of this line */
+            .ignore_stderr()
+            .failure(1);
         let err = r.stderr();
         for role in fx.roles() {
             assert!(err.contains(role), "{name}: role {role} not named: {err}");
@@ -251,6 +261,8 @@ fn postgres_restore_into_a_server_without_the_roles_is_refused_first_and_works_w
         // Into an existing database (--yes): refused before it is touched.
         let r = t
             .run(&["restore", name, "--to", &scratch("keep"), "--yes"])
+            /* stderr differs between runs of this line */
+            .ignore_stderr()
             .failure(1);
         assert!(r.stderr().contains(&fx.owner), "{}", r.stderr());
         assert_eq!(
@@ -262,6 +274,7 @@ fn postgres_restore_into_a_server_without_the_roles_is_refused_first_and_works_w
 
         // With --no-owner: restored, everything owned by the restoring role, no grants.
         t.run(&["restore", name, "--to", &scratch(&db), "--no-owner"])
+            .output_unchecked()
             .success();
         assert_eq!(
             pg.psql(&db, "select count(*) || ':' || md5(string_agg(id || name, ',' order by id)) from app.item"),
@@ -285,6 +298,8 @@ fn postgres_restore_into_a_server_without_the_roles_is_refused_first_and_works_w
     // the restore created is gone again. --no-owner cannot apply to it and says so.
     let r = t
         .run(&["restore", "plain", "--to", &scratch("new_plain")])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(
         r.stderr()
@@ -302,6 +317,7 @@ fn postgres_restore_into_a_server_without_the_roles_is_refused_first_and_works_w
             &scratch("new_plain"),
             "--no-owner",
         ])
+        .stderr_is("dbstash: warning: --to holds a password in plain text, which every user of this host can read in the process list; use ${VAR} or --to-uri-file PATH instead\ndbstash: --no-owner (verify.no_owner) needs a custom, directory or tar backup: a plain SQL backup sets its owners and privileges in its own statements; restore it into a server that has the backup's roles\n")
         .failure(1);
     assert!(r.stderr().contains("plain SQL backup"), "{}", r.stderr());
     assert!(!pg_exists_on(&pg, "new_plain"));
@@ -323,11 +339,16 @@ fn postgres_drill_into_a_server_without_the_roles_needs_verify_no_owner() {
         "  strict: {{ engine: postgres, uri: '{uri}', remote: local, compress: native }}\n  \
          drills: {{ engine: postgres, uri: '{uri}', remote: local, mode: tar, verify: {{ restore_to: '{scratch}', no_owner: true }} }}\n"
     )));
-    t.run(&["validate"]).success();
-    t.run(&["backup", "strict", "drills"]).success();
+    t.run(&["validate"]).output_unchecked().success();
+    t.run(&["backup", "strict", "drills"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
 
     let r = t
         .run(&["verify", "strict", "--restore-to", &scratch])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     let err = r.stderr();
     for role in fx.roles() {
@@ -338,6 +359,7 @@ fn postgres_drill_into_a_server_without_the_roles_needs_verify_no_owner() {
 
     let d = t
         .run(&["verify", "drills", "--restore-to", &scratch])
+        .output_unchecked()
         .success();
     assert!(d.stdout().contains("300 rows"), "{}", d.stdout());
     assert!(!pg_exists_on(&pg, "drill"));
@@ -360,7 +382,9 @@ fn mariadb_database_created_by_restore_gets_the_sources_charset_and_collation() 
     let t = Test::new().manifest(&manifest(&format!(
         "  my: {{ engine: mariadb, uri: 'mysql://root@localhost/{src}', remote: local, compress: zstd }}\n"
     )));
-    t.run(&["backup", "my"]).success();
+    t.run(&["backup", "my"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let records = t.files("out");
     let record = records
         .iter()
@@ -372,7 +396,9 @@ fn mariadb_database_created_by_restore_gets_the_sources_charset_and_collation() 
     assert_eq!(rec["charset"]["character_set"], "utf8mb4", "{rec}");
     assert_eq!(rec["charset"]["collation"], want, "{rec}");
 
-    t.run(&["restore", "my", "--to", &dst]).success();
+    t.run(&["restore", "my", "--to", &dst])
+        .output_unchecked()
+        .success();
     let got = mariadb(&format!(
         "select concat(default_character_set_name, ' ', default_collation_name) from information_schema.schemata where schema_name = '{dst}'"
     ));

@@ -3,43 +3,19 @@
 //! behind another connection's lock obeys the job's timeout and SIGTERM; a restore leaves nothing
 //! but the restored file; `format: sql` carries `user_version` and `application_id`.
 
-mod support;
+use crate::support;
 
+use crate::support::Test;
 use rusqlite::Connection;
 use std::path::Path;
-use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::Test;
 
 fn manifest(settings: &str, jobs: &str) -> String {
     format!(
         "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp'{settings} }}\nremotes: {{ local: {{ path: '{{dir}}/out' }} }}\njobs:\n{jobs}"
     )
-}
-
-/// Wait for `child` at most `limit`; a child still running then is SIGKILLed (so a hung dbstash
-/// fails the test instead of hanging it) and `None` is returned.
-fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(s);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
-}
-
-fn read_all(r: Option<impl std::io::Read>) -> String {
-    let mut s = String::new();
-    if let Some(mut r) = r {
-        let _ = r.read_to_string(&mut s);
-    }
-    s
 }
 
 /// Commits small transactions in a loop, as fast as it can, on its own WAL-mode connection.
@@ -153,11 +129,11 @@ fn snapshot_under_a_steady_writer_finishes_and_is_consistent() {
 
     let start = Instant::now();
     let mut child = t.spawn(&["backup", "busy"]);
-    let status = wait_or_kill(&mut child, Duration::from_secs(30));
+    let status = support::wait_or_kill(&mut child, Duration::from_secs(30));
     let took = start.elapsed();
     let committed_during = writer.commits() - commits_before;
     drop(writer);
-    let err = read_all(child.stderr.take());
+    let err = support::read_all(child.stderr.take());
     let status = status.unwrap_or_else(|| {
         panic!("the snapshot did not finish within 30 s under a steady writer\n{err}")
     });
@@ -175,6 +151,7 @@ fn snapshot_under_a_steady_writer_finishes_and_is_consistent() {
     let restored = t.path("restored/app.db");
     std::fs::create_dir_all(t.path("restored")).unwrap();
     t.run(&["restore", "busy", "--to", &restored.display().to_string()])
+        .output_unchecked()
         .success();
     let (count, n, check) = items_state(&restored);
     assert_eq!(check, "ok", "integrity_check of the restored snapshot");
@@ -213,9 +190,9 @@ fn a_snapshot_stuck_behind_a_lock_obeys_the_timeout() {
     let mut child = t.spawn(&["backup", "slow"]);
     // 1 s timeout + the 5 s kill grace, with room to spare: a copy that ignores the timeout
     // keeps the process alive as long as the lock is held.
-    let status = wait_or_kill(&mut child, Duration::from_secs(15));
+    let status = support::wait_or_kill(&mut child, Duration::from_secs(15));
     let took = start.elapsed();
-    let err = read_all(child.stderr.take());
+    let err = support::read_all(child.stderr.take());
     drop(hold);
     let status = status.unwrap_or_else(|| {
         panic!("dbstash did not exit within 15 s of a 1 s timeout (the copy ignored it)\n{err}")
@@ -241,9 +218,9 @@ fn a_timeout_during_the_relay_of_a_snapshot_stops_it() {
     items_db(&t.path("app.db"), 64);
     let start = Instant::now();
     let mut child = t.spawn(&["backup", "slow"]);
-    let status = wait_or_kill(&mut child, Duration::from_secs(60));
+    let status = support::wait_or_kill(&mut child, Duration::from_secs(60));
     let took = start.elapsed();
-    let err = read_all(child.stderr.take());
+    let err = support::read_all(child.stderr.take());
     let status = status.unwrap_or_else(|| panic!("dbstash did not exit within 60 s\n{err}"));
     assert_eq!(status.code(), Some(1), "the run must fail:\n{err}");
     assert!(err.contains("timed out"), "{err}");
@@ -279,7 +256,7 @@ fn sigterm_stops_the_supervisor_during_a_stuck_snapshot() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let status = wait_or_kill(&mut child, Duration::from_secs(15));
+    let status = support::wait_or_kill(&mut child, Duration::from_secs(15));
     let took = start.elapsed();
     drop(hold);
     let log = t.log();
@@ -313,12 +290,15 @@ fn a_restore_leaves_nothing_but_the_restored_file() {
     }
     let mut args = vec!["backup"];
     args.extend(&jobs);
-    t.run(&args).success();
+    t.run(&args) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     for job in jobs {
         let folder = format!("restored-{job}");
         std::fs::create_dir_all(t.path(&folder)).unwrap();
         let to = t.path(&format!("{folder}/app.db"));
         t.run(&["restore", job, "--to", &to.display().to_string()])
+            .output_unchecked()
             .success();
         assert_eq!(
             t.files(&folder),
@@ -347,10 +327,14 @@ fn sql_format_keeps_user_version_and_application_id() {
     )
     .unwrap();
     drop(c);
-    t.run(&["backup", "sql", "snap"]).success();
+    t.run(&["backup", "sql", "snap"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     for job in ["sql", "snap"] {
         let to = t.path(&format!("{job}.db"));
         t.run(&["restore", job, "--to", &to.display().to_string()])
+            .output_unchecked()
             .success();
         let c = Connection::open(&to).unwrap();
         let pragmas: (i64, i64, i64) = c

@@ -1,17 +1,12 @@
 //! Issue 8: several remotes per job (tee), age encryption, several databases per job (+ globals),
 //! and tar mode — against real PostgreSQL, MariaDB and `rclone serve s3`.
 
-mod notify_support;
-mod support;
+use crate::support;
 
+use crate::support::{pg_drop, pg_fixture, psql, PgDropGuard, Run, Test, S3};
 use age::secrecy::ExposeSecret;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{pg_drop, pg_fixture, processes_with, psql, PgDropGuard, Run, Test, S3};
-
-fn pg_ready() -> bool {
-    support::require(support::pg_available(), "PostgreSQL on 127.0.0.1:5432")
-}
 
 fn s3() -> Option<S3> {
     let s = S3::start();
@@ -57,7 +52,7 @@ fn no_run_folders(t: &Test) {
 
 #[test]
 fn two_remotes_get_identical_bytes_and_a_record_each() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let Some(s3) = s3() else { return };
@@ -70,7 +65,9 @@ fn two_remotes_get_identical_bytes_and_a_record_each() {
             pg_body(&db)
         ))
         .envs(&s3.env());
-    t.run(&["backup", &job]).success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let local = objects(&t, "out");
     assert_eq!(local.len(), 1, "{local:?}");
     assert_eq!(records(&t, "out").len(), 1);
@@ -82,17 +79,25 @@ fn two_remotes_get_identical_bytes_and_a_record_each() {
     assert!(a.len() > 1000);
     assert_eq!(a, b, "both remotes must hold identical bytes");
     // both listed, and each copy restores
-    let list = t.run(&["list", "--job", &job]).success().stdout();
+    let list = t
+        .run(&["list", "--job", &job])
+        /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success()
+        .stdout();
     assert!(
         list.contains("on local") && list.contains("on s3"),
         "{list}"
     );
     for remote in ["local", "s3"] {
-        t.run(&["verify", &job, "--remote", remote]).success();
+        t.run(&["verify", &job, "--remote", remote])
+            .output_unchecked()
+            .success();
     }
     let to = format!("{db}_from_s3");
     let _g2 = PgDropGuard(to.clone());
     t.run(&["restore", &job, "--remote", "s3", "--to", &to, "--yes"])
+        .output_unchecked()
         .success();
     assert_eq!(sig(&to), sig(&db));
     no_run_folders(&t);
@@ -114,7 +119,7 @@ fn kill_s3_upload(optional: bool) {
     };
     // a webhook hears about the run (and, for an optional remote, about the dropped copy)
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let hook = rt.block_on(notify_support::Receiver::start());
+    let hook = rt.block_on(support::notify::Receiver::start());
     let t = Test::new()
         .manifest(&format!(
             "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', rclone: {{ extra_args: ['--bwlimit', '1M'] }} }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\n  s3: {{ rclone: 't:bucket' }}\nnotifiers:\n  hook: {{ type: webhook, url: '{}', on: always }}\njobs:\n  {job}: {{ remote: [local, {s3_ref}], notify: [hook], {} }}\n",
@@ -124,20 +129,11 @@ fn kill_s3_upload(optional: bool) {
         .write_executable("pg_dump", BIG_DUMP)
         .envs(&s3.env());
     let mut child = t.spawn(&["backup", &job]);
-    let found = support::wait_until(Duration::from_secs(15), || {
-        processes_with(&job).iter().any(|p| p.contains(" rcat "))
-    });
-    assert!(found, "no rclone rcat for {job}");
-    std::thread::sleep(Duration::from_millis(1500));
-    let rcat: Vec<String> = processes_with(&job)
-        .iter()
-        .filter(|p| p.contains(" rcat ") && !p.contains(".dbstash.json"))
-        .filter_map(|l| l.split(':').next().map(|p| p.trim().to_string()))
-        .collect();
-    assert_eq!(rcat.len(), 1, "{:?}", processes_with(&job));
+    let rcat = support::one_data_upload(&job, Duration::from_secs(30), Duration::from_millis(1500))
+        .unwrap_or_else(|seen| panic!("no single data upload for {job}: {seen:?}"));
     let killed = Instant::now();
     Command::new("kill")
-        .args(["-9", &rcat[0]])
+        .args(["-9", &rcat])
         .status()
         .expect("kill");
     let done = support::wait_until(Duration::from_secs(60), || {
@@ -146,9 +142,7 @@ fn kill_s3_upload(optional: bool) {
     if !done {
         let _ = child.kill();
     }
-    let r = Run {
-        out: child.wait_with_output().expect("output"),
-    };
+    let r = Run::new(child.wait_with_output().expect("output"));
     assert!(done, "dbstash did not finish: {}", r.stderr());
     // no record on the failed remote, ever
     let bucket = s3.objects();
@@ -207,7 +201,7 @@ fn an_optional_remote_killed_mid_stream_is_dropped_and_the_run_succeeds() {
 
 #[test]
 fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let db = pg_fixture("age", 2000);
@@ -223,7 +217,9 @@ fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
         ))
         .write("id.txt", &format!("# test key\n{}\n", id.to_string().expose_secret()))
         .write("other.txt", &format!("{}\n", other.to_string().expose_secret()));
-    t.run(&["backup", &job]).success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let objs = objects(&t, "out");
     assert_eq!(objs.len(), 1);
     assert!(objs[0].ends_with(".sql.gz.age"), "{objs:?}");
@@ -240,7 +236,11 @@ fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
     // without the identity: refused clearly, nothing created
     let to = format!("{db}_r");
     let _g2 = PgDropGuard(to.clone());
-    let r = t.run(&["restore", &job, "--to", &to, "--yes"]).failure(1);
+    let r = t
+        .run(&["restore", &job, "--to", &to, "--yes"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(r.stderr().contains("--identity"), "{}", r.stderr());
     assert!(!r.stderr().contains("panicked"));
     // the wrong identity: a clean failure, the new database dropped again
@@ -254,6 +254,8 @@ fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
             "--identity",
             &t.path("other.txt").display().to_string(),
         ])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(r.stderr().contains("no identity matches"), "{}", r.stderr());
     assert_eq!(
@@ -264,11 +266,16 @@ fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
         "0"
     );
     // verify without the identity checks the stored bytes only; with it, the contents too
-    let v = t.run(&["verify", &job]).success().stdout();
+    let v = t
+        .run(&["verify", &job])
+        .output_unchecked()
+        .success()
+        .stdout();
     assert!(v.contains("encrypted with age"), "{v}");
     let idf = t.path("id.txt").display().to_string();
     let v = t
         .run(&["verify", &job, "--identity", &idf])
+        .output_unchecked()
         .success()
         .stdout();
     assert!(
@@ -277,6 +284,7 @@ fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
     );
     // the right identity restores it
     t.run(&["restore", &job, "--to", &to, "--yes", "--identity", &idf])
+        .output_unchecked()
         .success();
     assert_eq!(sig(&to), sig(&db));
 }
@@ -286,7 +294,10 @@ fn bad_recipients_are_manifest_errors() {
     let t = Test::new().manifest(
         "version: 1\nremotes: { l: { path: '{dir}/out' } }\njobs:\n  j: { remote: l, engine: postgres, database: x, encrypt: { age_recipients: ['age1nope'] } }\n",
     );
-    let r = t.run(&["validate"]).failure(2);
+    let r = t
+        .run(&["validate"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(2);
     assert!(
         r.stderr().contains(":4:") && r.stderr().contains("not an age recipient"),
         "{}",
@@ -315,15 +326,23 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
         ))
         .env("PGPW", &pg.password);
     // plan asks the server which databases a run would back up now (and never prints the password)
-    let plan = t.run(&["plan", "--job", &job]).success().stdout();
+    let plan = t
+        .run(&["plan", "--job", &job])
+        .output_unchecked()
+        .success()
+        .stdout();
     assert!(plan.contains("found now    alpha, beta"), "{plan}");
     assert!(!plan.contains(&pg.password), "{plan}");
     let offline = t
         .run(&["plan", "--job", &job, "--offline"])
+        .output_unchecked()
         .success()
         .stdout();
     assert!(!offline.contains("found now"), "{offline}");
-    let r = t.run(&["backup", &job]).success();
+    let r = t
+        .run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let mut objs = objects(&t, "out");
     objs.sort();
     let names: Vec<&str> = objs
@@ -342,10 +361,16 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
         zstd::decode_all(&std::fs::read(t.path("out").join(&objs[0])).unwrap()[..]).unwrap();
     assert!(String::from_utf8_lossy(&globals).contains("CREATE ROLE reporting"));
     // restoring needs a database; then only that database's backups count
-    let r = t.run(&["restore", &job, "--yes"]).failure(2);
+    let r = t
+        .run(&["restore", &job, "--yes"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(2);
     assert!(r.stderr().contains("--database"), "{}", r.stderr());
     let r = t
         .run(&["restore", &job, "--database", "_globals", "--yes"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(2);
     assert!(r.stderr().contains("psql -f"), "{}", r.stderr());
     t.run(&[
@@ -357,11 +382,14 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
         "beta_copy",
         "--yes",
     ])
+    .output_unchecked()
     .success();
     let q = "select count(*) || ':' || min(v) from t";
     assert_eq!(pg.psql("beta_copy", q), pg.psql("beta", q));
     assert_eq!(pg.psql("beta_copy", q), "500:beta1");
-    t.run(&["verify", &job, "--backup", "all"]).success();
+    t.run(&["verify", &job, "--backup", "all"])
+        .output_unchecked()
+        .success();
     let drill = t
         .run(&[
             "verify",
@@ -371,6 +399,7 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
             "--restore-to",
             "alpha_drill",
         ])
+        .output_unchecked()
         .success()
         .stdout();
     assert!(drill.contains("500"), "{drill}");
@@ -386,7 +415,9 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
         "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: postgres, host: 127.0.0.1, port: {}, user: postgres, password: '${{PGPW}}', database: [alpha, beta], compress: zstd, name: '{{db}}-{{date}}-{{time}}-{{uuid}}', retention: {{ keep_last: 1 }} }}\n",
         pg.port
     ));
-    t.run(&["backup", &job]).success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let mut after: Vec<String> = objects(&t, "out")
         .iter()
         .map(|o| {
@@ -430,7 +461,10 @@ fn every_mariadb_database_the_user_can_see_one_backup_each() {
         .manifest(&format!(
             "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: mariadb, host: 127.0.0.1, port: 3306, user: {u}, password: 'pw-{u}', database: '*', compress: gzip }}\n"
         ));
-    let r = t.run(&["backup", &job]).success();
+    let r = t
+        .run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let mut objs: Vec<String> = objects(&t, "out")
         .iter()
         .map(|o| o.rsplit('/').next().unwrap_or(o).to_string())
@@ -454,6 +488,7 @@ fn every_mariadb_database_the_user_can_see_one_backup_each() {
         &format!("{d1}_copy"),
         "--yes",
     ])
+    .output_unchecked()
     .success();
     assert_eq!(
         support::mariadb(&format!(
@@ -467,7 +502,7 @@ fn every_mariadb_database_the_user_can_see_one_backup_each() {
 
 #[test]
 fn postgres_tar_mode_with_parallel_dump_restores_and_cleans_its_temp_space() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let db = pg_fixture("tarm", 5000);
@@ -483,13 +518,16 @@ fn postgres_tar_mode_with_parallel_dump_restores_and_cleans_its_temp_space() {
     ));
     let plan = t
         .run(&["plan", "--job", &job, "--offline"])
+        .output_unchecked()
         .success()
         .stdout();
     assert!(
         plan.contains("--format=directory") && plan.contains("--jobs=2"),
         "{plan}"
     );
-    t.run(&["backup", &job]).success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let objs = objects(&t, "out");
     assert_eq!(objs.len(), 1);
     assert!(objs[0].ends_with(".tar.zst"), "{objs:?}");
@@ -505,10 +543,12 @@ fn postgres_tar_mode_with_parallel_dump_restores_and_cleans_its_temp_space() {
     no_run_folders(&t);
     let to = format!("{db}_tar");
     let _g2 = PgDropGuard(to.clone());
-    t.run(&["restore", &job, "--to", &to, "--yes"]).success();
+    t.run(&["restore", &job, "--to", &to, "--yes"])
+        .output_unchecked()
+        .success();
     assert_eq!(sig(&to), sig(&db));
     assert_eq!(psql(&to, "select count(*) from u"), "3000");
-    t.run(&["verify", &job]).success();
+    t.run(&["verify", &job]).output_unchecked().success();
     let restore_left: Vec<String> = t
         .files("tmp")
         .into_iter()
@@ -547,7 +587,9 @@ fn tar_fault(dump_then: &str, extra: &str) -> (Test, Run) {
 #[test]
 fn tar_mode_dump_killed_leaves_nothing_and_an_empty_temp_folder() {
     let (t, r) = tar_fault("kill -9 $$", "");
-    let r = r.failure(1);
+    let r = r /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(r.stderr().contains("pg_dump failed"), "{}", r.stderr());
     assert!(t.files("out").is_empty(), "{:?}", t.files("out"));
     no_run_folders(&t);
@@ -557,7 +599,9 @@ fn tar_mode_dump_killed_leaves_nothing_and_an_empty_temp_folder() {
 fn tar_mode_timeout_leaves_nothing_and_an_empty_temp_folder() {
     let start = Instant::now();
     let (t, r) = tar_fault("sleep 30", ", timeout: 2s");
-    let r = r.failure(1);
+    let r = r /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(r.stderr().contains("timed out"), "{}", r.stderr());
     assert!(start.elapsed() < Duration::from_secs(20));
     assert!(t.files("out").is_empty());
@@ -567,7 +611,9 @@ fn tar_mode_timeout_leaves_nothing_and_an_empty_temp_folder() {
 #[test]
 fn tar_mode_without_room_for_the_dump_is_refused_before_it_starts() {
     let (t, r) = tar_fault("exit 0", ", expected_size: 900TiB");
-    let r = r.failure(1);
+    let r = r /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(
         r.stderr().contains("not enough temp space"),
         "{}",
@@ -583,7 +629,10 @@ fn modes_and_fanout_are_checked_by_validate() {
     let t = Test::new().manifest(
         "version: 1\nremotes: { l: { path: '{dir}/out' }, m: { path: '{dir}/m' } }\njobs:\n  a: { remote: l, engine: redis, mode: tar }\n  b: { remote: l, engine: postgres, database: '*', name: 'x-{date}' }\n  c: { remote: [{ name: l, optional: true }, { name: m, optional: true }], engine: postgres, database: x }\n  d: { remote: [l, l], engine: postgres, database: x }\n  e: { remote: l, engine: sqlite, database: '*' }\n",
     );
-    let r = t.run(&["validate"]).failure(2);
+    let r = t
+        .run(&["validate"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(2);
     let e = r.stderr();
     for want in [
         ":4:",
@@ -606,7 +655,7 @@ fn modes_and_fanout_are_checked_by_validate() {
 
 #[test]
 fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let Some(s3) = s3() else { return };
@@ -619,7 +668,9 @@ fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders()
             pg_body(&db)
         ))
         .envs(&s3.env());
-    t.run(&["backup", &job]).success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     no_run_folders(&t);
     let local = t.files("out");
     let recs: Vec<&String> = local
@@ -649,11 +700,14 @@ fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders()
     for f in local.iter() {
         assert!(bucket.contains(f), "{f} missing on s3: {bucket:?}");
     }
-    t.run(&["verify", &job, "--remote", "s3"]).success();
+    t.run(&["verify", &job, "--remote", "s3"])
+        .output_unchecked()
+        .success();
     for remote in ["local", "s3"] {
         let to = format!("{db}_{remote}");
         let _g = PgDropGuard(to.clone());
         t.run(&["restore", &job, "--remote", remote, "--to", &to, "--yes"])
+            .output_unchecked()
             .success();
         assert_eq!(sig(&to), sig(&db));
     }
@@ -669,7 +723,10 @@ fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders()
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x55;
     std::fs::write(&victim, &bytes).unwrap();
-    let r = t.run(&["verify", &job, "--remote", "local"]).failure(1);
+    let r = t
+        .run(&["verify", &job, "--remote", "local"])
+        .output_unchecked()
+        .failure(1);
     assert!(
         r.stdout().contains(&data) && r.stdout().contains("sha256"),
         "{}",
@@ -678,6 +735,8 @@ fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders()
     let to = format!("{db}_bad");
     let _g = PgDropGuard(to.clone());
     t.run(&["restore", &job, "--remote", "local", "--to", &to, "--yes"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert_eq!(
         psql(
@@ -688,7 +747,9 @@ fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders()
         "a failed restore drops the database it created"
     );
     // a second backup: retention (keep_last 1) deletes the old folder and its record everywhere
-    t.run(&["backup", &job]).success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let after = t.files("out");
     let recs: Vec<&String> = after
         .iter()
@@ -708,7 +769,7 @@ fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders()
 
 #[test]
 fn directory_mode_failed_copy_to_a_required_remote_leaves_no_folder_and_no_record() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let Some(s3) = s3() else { return };
@@ -728,7 +789,10 @@ fn directory_mode_failed_copy_to_a_required_remote_leaves_no_folder_and_no_recor
             pg_body(&db)
         ))
         .envs(&s3.env());
-    let r = t.run(&["backup", &job]).failure(1);
+    let r = t
+        .run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(
         r.stderr().contains("copy to `s3` failed") && r.stderr().contains("simulated failure"),
         "{}",
@@ -777,7 +841,9 @@ fn mongo_every_database_in_tar_mode_with_fake_tools() {
         .manifest(&format!(
             "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: mongo, uri: 'mongodb://app:Sup3rSecret9@127.0.0.1:27017/?authSource=admin', database: '*', exclude: [users], mode: tar, compress: zstd }}\n"
         ));
-    t.run(&["backup", &job]).success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let objs = objects(&t, "out");
     assert_eq!(
         objs.len(),
@@ -804,6 +870,7 @@ fn mongo_every_database_in_tar_mode_with_fake_tools() {
         "{dump}"
     );
     t.run(&["restore", &job, "--database", "shop", "--yes"])
+        .output_unchecked()
         .success();
     let rargv = std::fs::read_to_string(t.path("mongorestore.argv")).unwrap();
     assert!(
@@ -824,7 +891,7 @@ fn mongo_every_database_in_tar_mode_with_fake_tools() {
 
 #[test]
 fn tar_mode_with_age_encryption_round_trips() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let db = pg_fixture("tarage", 1500);
@@ -838,13 +905,16 @@ fn tar_mode_with_age_encryption_round_trips() {
             pg_body(&db)
         ))
         .write("id.txt", &format!("{}\n", id.to_string().expose_secret()));
-    t.run(&["backup", &job]).success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let objs = objects(&t, "out");
     assert!(objs[0].ends_with(".tar.zst.age"), "{objs:?}");
     let to = format!("{db}_r");
     let _g2 = PgDropGuard(to.clone());
     let idf = t.path("id.txt").display().to_string();
     t.run(&["restore", &job, "--to", &to, "--yes", "--identity", &idf])
+        .output_unchecked()
         .success();
     assert_eq!(sig(&to), sig(&db));
     no_run_folders(&t);
@@ -868,14 +938,18 @@ fn mongo_directory_mode_with_fake_tools_restores_with_gzip_from_the_folder() {
         .manifest(&format!(
             "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes:\n  local: {{ path: '{{dir}}/out' }}\njobs:\n  {job}: {{ remote: local, engine: mongo, uri: 'mongodb://127.0.0.1:27017/events', mode: directory, compress: native }}\n"
         ));
-    t.run(&["backup", &job]).success();
+    t.run(&["backup", &job]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let files = t.files("out");
     assert!(
         files.iter().any(|f| f.ends_with("/events/hits.bson.gz")),
         "{files:?}"
     );
-    t.run(&["verify", &job]).success();
-    t.run(&["restore", &job, "--yes"]).success();
+    t.run(&["verify", &job]).output_unchecked().success();
+    t.run(&["restore", &job, "--yes"])
+        .output_unchecked()
+        .success();
     let argv = std::fs::read_to_string(t.path("mongorestore.argv")).unwrap();
     assert!(
         argv.contains("--gzip") && argv.contains("--dir=") && argv.contains("--nsInclude=events.*"),

@@ -1,12 +1,10 @@
 //! Notifications over HTTP against a recording receiver on 127.0.0.1: payload shapes, retries,
 //! Retry-After, `on:` filters, failures, and secrets kept out of errors, logs and CLI output.
 
-mod notify_support;
-
+use crate::support::notify::*;
 use dbstash::manifest::types::{NotifierKind as K, NotifyOn as On};
 use dbstash::notify::{Dispatcher, EventKind, NotifyError};
 use hmac::{Hmac, Mac};
-use notify_support::*;
 use std::time::{Duration, Instant};
 
 /// Looks like a real webhook token; must never be shown.

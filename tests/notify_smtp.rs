@@ -5,13 +5,12 @@
 //! Needs `python3` with `aiosmtpd` (`pip install aiosmtpd`) and `openssl`. Without them the tests
 //! print a note and pass, unless `CI` or `DBSTASH_REQUIRE_SERVERS` is set, where they fail.
 
-mod notify_support;
-
+use crate::support;
+use crate::support::notify::event;
 use dbstash::manifest::types::{NotifierKind, NotifyOn, SmtpSecurity};
 use dbstash::model::{Notifier, Smtp};
 use dbstash::notify::{Dispatcher, EventKind};
 use dbstash::secret::Secret;
-use notify_support::event;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -171,7 +170,7 @@ impl SmtpServer {
     fn start(dir: &Path, mode: Mode, certs: Option<&Certs>, with_auth: bool) -> SmtpServer {
         let script = dir.join("smtp_server.py");
         std::fs::write(&script, SERVER_PY).unwrap();
-        let port = notify_support::dead_port();
+        let port = support::notify::dead_port();
         let out = dir.join(format!("mail-{port}"));
         std::fs::create_dir_all(&out).unwrap();
         let mode_s = match mode {
@@ -268,7 +267,7 @@ fn email_notifier(
 }
 
 fn dispatcher(n: Notifier) -> Dispatcher {
-    Dispatcher::new(notify_support::map([n]))
+    Dispatcher::new(support::notify::map([n]))
         .unwrap()
         .with_backoff(Duration::from_millis(20))
 }
@@ -353,7 +352,7 @@ async fn auth_with_password_and_a_wrong_password_fails_without_showing_it() {
     if !servers_available() {
         return;
     }
-    let logs = notify_support::LogCapture::start();
+    let logs = support::notify::LogCapture::start();
     let dir = tempfile::tempdir().unwrap();
     let server = SmtpServer::start(dir.path(), Mode::Auth, None, true);
 

@@ -2,13 +2,13 @@
 //! NO_COLOR, `--log-format`, engine aliases, a schema that describes and checks every key, and
 //! an `examples/full.yaml` that really shows every key.
 
-mod support;
+use crate::support;
 
+use crate::support::Test;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
-use support::Test;
 
 fn sqlite_db(t: &Test) {
     let c = rusqlite::Connection::open(t.path("app.db")).expect("sqlite");
@@ -43,7 +43,10 @@ fn json_logs_are_one_object_per_line_warnings_included() {
     let t = Test::new().manifest(WARNED);
     sqlite_db(&t);
     for args in [&["run", "--once"][..], &["backup", "a"][..]] {
-        let r = t.run(args).success();
+        let r = t
+            .run(args) /* stderr differs between runs of this line */
+            .ignore_stderr()
+            .success();
         let lines = json_lines(&r.stderr());
         let warning = lines
             .iter()
@@ -81,7 +84,10 @@ fn json_logs_stay_json_when_a_job_fails() {
         "{WARNED}  b: {{ engine: sqlite, database: '{{dir}}/app.db', remote: l, hooks: {{ pre: 'exit 3' }} }}\n"
     ));
     sqlite_db(&t);
-    let r = t.run(&["run", "--once"]).failure(1);
+    let r = t
+        .run(&["run", "--once"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     let lines = json_lines(&r.stderr());
     assert!(
         lines.iter().any(|v| v["level"] == "ERROR"
@@ -98,7 +104,10 @@ fn json_logs_stay_json_when_a_job_fails() {
         ))
         .env("DBSTASH_LOG_FORMAT", "text");
     sqlite_db(&t);
-    let r = t.run(&["run", "--once"]).failure(1);
+    let r = t
+        .run(&["run", "--once"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(
         r.stderr().contains("dbstash: job b failed: "),
         "{}",
@@ -228,18 +237,29 @@ fn no_color_keeps_text_logs_plain_on_a_terminal() {
 fn log_format_flag_and_env_override_the_manifest() {
     let t = Test::new().manifest(&WARNED.replace("format: json", "format: text"));
     sqlite_db(&t);
-    let flag = t.run(&["--log-format", "json", "run", "--once"]).success();
+    let flag = t
+        .run(&["--log-format", "json", "run", "--once"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     assert!(json_lines(&flag.stderr())
         .iter()
         .any(|v| v["event"] == "manifest_warning"));
     // As a global flag it may also follow the subcommand.
-    let after = t.run(&["backup", "a", "--log-format", "json"]).success();
+    let after = t
+        .run(&["backup", "a", "--log-format", "json"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     json_lines(&after.stderr());
     let env = Test::new()
         .manifest(&WARNED.replace("format: json", "format: text"))
         .env("DBSTASH_LOG_FORMAT", "json");
     sqlite_db(&env);
-    let r = env.run(&["run", "--once"]).success();
+    let r = env
+        .run(&["run", "--once"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     assert!(json_lines(&r.stderr())
         .iter()
         .any(|v| v["event"] == "backup_succeeded"));
@@ -248,7 +268,10 @@ fn log_format_flag_and_env_override_the_manifest() {
         .manifest(WARNED)
         .env("DBSTASH_LOG_FORMAT", "text");
     sqlite_db(&t);
-    let r = t.run(&["run", "--once"]).success();
+    let r = t
+        .run(&["run", "--once"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let err = r.stderr();
     assert!(err.contains("warning: job `a` has no schedule"), "{err}");
     assert!(err.contains("backup complete"), "{err}");
@@ -258,14 +281,17 @@ fn log_format_flag_and_env_override_the_manifest() {
         "{err}"
     );
     // A bad value is a clear usage error.
-    let bad = t.run(&["--log-format", "xml", "validate"]).failure(2);
+    let bad = t
+        .run(&["--log-format", "xml", "validate"])
+        .stderr_is("error: invalid value 'xml' for '--log-format <FORMAT>'\n  [possible values: json, text]\n\nFor more information, try '--help'.\n")
+        .failure(2);
     assert!(bad.stderr().contains("--log-format"), "{}", bad.stderr());
 }
 
 #[test]
 fn report_commands_keep_text_warnings_unless_asked() {
     let t = Test::new().manifest(WARNED);
-    let plan = t.run(&["plan", "--offline"]).success();
+    let plan = t.run(&["plan", "--offline"]).output_unchecked().success();
     assert!(
         plan.stderr()
             .lines()
@@ -275,6 +301,7 @@ fn report_commands_keep_text_warnings_unless_asked() {
     );
     let asked = t
         .run(&["--log-format", "json", "plan", "--offline"])
+        .output_unchecked()
         .success();
     assert!(json_lines(&asked.stderr())
         .iter()
@@ -288,9 +315,13 @@ const ALIASES: &str = "version: 1\nremotes: { l: { path: '{dir}/out' } }\ndefaul
 #[test]
 fn engine_aliases_validate_and_plan_as_their_engines() {
     let t = Test::new().manifest(ALIASES);
-    t.run(&["validate"]).success();
+    t.run(&["validate"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     let plan = t
         .run(&["plan", "--offline", "--format", "json"])
+        /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
         .success()
         .stdout();
     let v: Value = serde_json::from_str(&plan).expect("plan json");
@@ -315,7 +346,10 @@ fn engine_aliases_validate_and_plan_as_their_engines() {
 #[test]
 fn an_unknown_engine_is_one_located_error_with_a_suggestion() {
     let t = Test::new().manifest(&ALIASES.replace("engine: pg,", "engine: pgx,"));
-    let r = t.run(&["validate"]).failure(2);
+    let r = t
+        .run(&["validate"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(2);
     let err = r.stderr();
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "{err}");
@@ -482,7 +516,11 @@ fn editors_flag_bad_durations_and_cron_lines_as_validate_does() {
     let t = Test::new().manifest(
         "version: 1\nremotes: { l: { path: out } }\njobs:\n  a: { engine: sqlite, database: a.db, remote: l, schedule: '61 * * * *', timeout: banana }\n",
     );
-    let err = t.run(&["validate"]).failure(2).stderr();
+    let err = t
+        .run(&["validate"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(2)
+        .stderr();
     assert_eq!(err.lines().count(), 2, "{err}");
     assert!(err.contains("minute 61 is out of range (0-59)"), "{err}");
     assert!(err.contains("invalid duration `banana`"), "{err}");

@@ -2,10 +2,10 @@
 //! own backup and record, against the real PostgreSQL. A database that fails fails the run, and
 //! the others still complete (a sibling's failure never kills their dumps).
 
-mod support;
+use crate::support;
 
+use crate::support::{PgDropGuard, Test};
 use serde_json::Value;
-use support::{PgDropGuard, Test};
 
 /// A `pg_dump` wrapper that logs `start DB NS` / `end DB NS` to `{dir}/spans` around the real
 /// pg_dump (and each `--version` to `{dir}/versions`). It waits 0.4 s before the dump (so that dumps overlap when they may) and, after a dump
@@ -127,13 +127,18 @@ fn parallel_two_backs_up_two_databases_at_a_time_each_with_its_record() {
     let Some((t, dbs, _guards)) = setup("par_two", 4, Some(2)) else {
         return;
     };
-    let plan = t.run(&["plan", "--job", "many", "--offline"]).success();
-    assert!(
-        plan.stdout().contains("2 databases at a time"),
-        "plan shows the parallelism:\n{}",
-        plan.stdout()
-    );
-    let r = t.run(&["backup", "many"]).success();
+    // The plan's listed names and times vary; its parallel row does not.
+    t.run(&["plan", "--job", "many", "--offline"])
+        .stdout_contains(
+            "  parallel     2 databases at a time, each its own backup and record  (job)\n",
+        )
+        .stderr_is("{dir}/dbstash.yaml:5:3: warning: job `many` has no schedule: it runs only with `dbstash backup many`\n")
+        .success();
+    // JSON log lines carry timestamps and a run id: the outcome's event is what is stable.
+    let r = t
+        .run(&["backup", "many"])
+        .stderr_contains("\"event\":\"backup_succeeded\"")
+        .success();
     let spans = std::fs::read_to_string(t.path("spans")).expect("spans");
     assert_eq!(
         spans.lines().count(),
@@ -181,13 +186,14 @@ fn without_parallel_databases_run_one_after_another() {
     let Some((t, _dbs, _guards)) = setup("par_one", 3, None) else {
         return;
     };
-    let plan = t.run(&["plan", "--job", "many", "--offline"]).success();
-    assert!(
-        plan.stdout().contains("one database after another"),
-        "{}",
-        plan.stdout()
-    );
-    t.run(&["backup", "many"]).success();
+    t.run(&["plan", "--job", "many", "--offline"])
+        .stdout_contains("  parallel     1 (one database after another)  (built-in)\n")
+        .stderr_is("{dir}/dbstash.yaml:5:3: warning: job `many` has no schedule: it runs only with `dbstash backup many`\n")
+        .success();
+    // JSON log lines carry timestamps and a run id: the outcome's event is what is stable.
+    t.run(&["backup", "many"])
+        .stderr_contains("\"event\":\"backup_succeeded\"")
+        .success();
     let spans = std::fs::read_to_string(t.path("spans")).expect("spans");
     assert_eq!(spans.lines().count(), 6, "{spans}");
     assert_eq!(
@@ -254,18 +260,17 @@ fn parallel_is_validated() {
     let t = Test::new().manifest(
         "version: 1\nremotes: { local: { path: /tmp/x } }\njobs:\n  a: { engine: postgres, host: 127.0.0.1, database: x, remote: local, parallel: 3 }\n",
     );
-    let r = t.run(&["validate"]).success();
-    let out = format!("{}{}", r.stdout(), r.stderr());
-    assert!(
-        out.contains("`parallel` has no effect here"),
-        "a single-database job is told: {out}"
-    );
+    t.run(&["validate"])
+        .stdout_is("{dir}/dbstash.yaml: valid (1 job)\n")
+        .stderr_is("{dir}/dbstash.yaml:4:3: warning: job `a` has no schedule: it runs only with `dbstash backup a`\n{dir}/dbstash.yaml:4:71: warning: `parallel` has no effect here: the job backs up one database\n")
+        .success();
 
     // from defaults, single-database jobs take it silently
     let t = Test::new().manifest(
         "version: 1\nremotes: { local: { path: /tmp/x } }\ndefaults: { parallel: 3 }\njobs:\n  a: { engine: postgres, host: 127.0.0.1, database: x, remote: local }\n",
     );
-    let r = t.run(&["validate"]).success();
-    let out = format!("{}{}", r.stdout(), r.stderr());
-    assert!(!out.contains("`parallel`"), "{out}");
+    t.run(&["validate"])
+        .stdout_is("{dir}/dbstash.yaml: valid (1 job)\n")
+        .stderr_is("{dir}/dbstash.yaml:5:3: warning: job `a` has no schedule: it runs only with `dbstash backup a`\n")
+        .success();
 }

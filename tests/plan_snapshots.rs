@@ -3,7 +3,7 @@
 //! output of `plan` or `validate`.
 //!
 //! Update the snapshots after an intended change with
-//! `INSTA_UPDATE=always cargo test --test plan_snapshots`, then review `tests/snapshots/*.snap`.
+//! `INSTA_UPDATE=always cargo test --test integration plan_snapshots::`, then review `tests/snapshots/*.snap`.
 
 use assert_cmd::Command;
 

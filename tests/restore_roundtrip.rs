@@ -1,9 +1,9 @@
 //! `dbstash backup` then `dbstash restore --to` a NEW database, compared with the source, for every
 //! engine and compression (real PostgreSQL, MariaDB, Redis, SQLite; MongoDB with fake tools).
 
-mod support;
+use crate::support;
+use crate::support::{mariadb, pg_drop, psql, require, unique, Test};
 use std::process::Command;
-use support::{mariadb, pg_drop, psql, require, unique, Test};
 
 fn manifest(jobs: &str) -> String {
     format!(
@@ -24,16 +24,6 @@ fn pg_source(prefix: &str, rows: u32) -> String {
     let db = support::pg_fixture(prefix, rows);
     psql(&db, &format!("create table u(id int primary key, w text not null); insert into u select g, repeat(md5(g::text), 2) from generate_series(1,{rows}) g; create index on u(w)"));
     db
-}
-
-fn pg_exists(db: &str) -> bool {
-    psql(
-        "postgres",
-        &format!(
-            "select count(*) from pg_database where datname = '{}'",
-            db.replace('\'', "''")
-        ),
-    ) == "1"
 }
 
 fn pg_drop_quoted(db: &str) {
@@ -69,7 +59,9 @@ fn postgres_every_format_and_compression_round_trips_into_new_databases() {
     let names: Vec<&str> = jobs.iter().map(|j| j.0).collect();
     let mut args = vec!["backup"];
     args.extend(&names);
-    t.run(&args).success();
+    t.run(&args) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let want = pg_sig(&src);
     let mut created = Vec::new();
     for (i, name) in names.iter().enumerate() {
@@ -80,7 +72,7 @@ fn postgres_every_format_and_compression_round_trips_into_new_databases() {
             unique("rt")
         };
         created.push(target.clone());
-        assert!(!pg_exists(&target));
+        assert!(!support::pg_exists(&target));
         let to = match i % 3 {
             0 => target.clone(),
             1 => format!("postgresql://postgres@127.0.0.1:5432/{target}"),
@@ -94,15 +86,18 @@ fn postgres_every_format_and_compression_round_trips_into_new_databases() {
             ),
         };
         let r = t.run(&["restore", name, "--to", &to]);
-        let r = r.success();
+        let r = r.output_unchecked().success();
         assert!(r.stdout().contains("restored backup"), "{}", r.stdout());
-        assert!(pg_exists(&target), "{name}: {target} was not created");
+        assert!(
+            support::pg_exists(&target),
+            "{name}: {target} was not created"
+        );
         let got = psql_q(&target);
         assert_eq!(got, want, "{name} restored into {target}");
     }
     // verify passes on every good backup
     for name in &names {
-        let r = t.run(&["verify", name]).success();
+        let r = t.run(&["verify", name]).output_unchecked().success();
         assert!(r.stdout().starts_with("ok "), "{}", r.stdout());
     }
     for db in created {
@@ -160,6 +155,8 @@ fn mariadb_every_compression_round_trips_into_new_databases() {
         .collect();
     let t = Test::new().manifest(&manifest(&yaml));
     t.run(&["backup", "my_none", "my_gzip", "my_zstd"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .success();
     let want = my_sig(&src);
     let mut created = Vec::new();
@@ -178,10 +175,13 @@ fn mariadb_every_compression_round_trips_into_new_databases() {
             _ => format!("root@unix(/run/mysqld/mysqld.sock)/{target}"),
         };
         t.run(&["restore", &format!("my_{c}"), "--to", &to])
+            .output_unchecked()
             .success();
         assert!(my_exists(&target), "{target} was not created");
         assert_eq!(my_sig(&target), want, "my_{c} into {target}");
-        t.run(&["verify", &format!("my_{c}")]).success();
+        t.run(&["verify", &format!("my_{c}")])
+            .output_unchecked()
+            .success();
     }
     for db in created.iter().chain([&src]) {
         mariadb(&format!(
@@ -217,11 +217,14 @@ fn sqlite_snapshot_and_sql_round_trip_and_replace_atomically() {
     }
     let mut args = vec!["backup"];
     args.extend(&jobs);
-    t.run(&args).success();
+    t.run(&args) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     for job in &jobs {
         // into a new file via --to
         let new = t.path(&format!("restored-{job}.db"));
         t.run(&["restore", job, "--to", &new.display().to_string()])
+            .output_unchecked()
             .success();
         assert_eq!(sqlite_rows(&new), want, "{job}");
     }
@@ -229,10 +232,15 @@ fn sqlite_snapshot_and_sql_round_trip_and_replace_atomically() {
     let c = rusqlite::Connection::open(t.path("app.db")).unwrap();
     c.execute_batch("delete from t where x > 10;").unwrap();
     drop(c);
-    let r = t.run(&["restore", "snap_gzip"]).failure(1);
+    let r = t
+        .run(&["restore", "snap_gzip"])
+        .stderr_is("dbstash: refusing to restore job `snap_gzip` into sqlite {dir}/app.db without confirmation: stdin is not a terminal (pass --yes)\n")
+        .failure(1);
     assert!(r.stderr().contains("--yes"), "{}", r.stderr());
     assert_eq!(sqlite_rows(&t.path("app.db")).0, 10);
-    t.run(&["restore", "snap_gzip", "--yes"]).success();
+    t.run(&["restore", "snap_gzip", "--yes"])
+        .output_unchecked()
+        .success();
     assert_eq!(sqlite_rows(&t.path("app.db")), want);
     // no temp files left beside it
     let left: Vec<String> = std::fs::read_dir(t.dir.path())
@@ -251,6 +259,7 @@ fn sqlite_snapshot_and_sql_round_trip_and_replace_atomically() {
             "--restore-to",
             &scratch.display().to_string(),
         ])
+        .output_unchecked()
         .success();
     assert!(r.stdout().contains("500"), "{}", r.stdout());
     assert!(!scratch.exists());
@@ -353,22 +362,30 @@ fn redis_rdb_goes_to_a_file_that_a_server_loads() {
         "  cache: {{ engine: redis, uri: 'redis://:{pw}@127.0.0.1:{}', remote: local, compress: gzip }}\n",
         src.port
     )));
-    t.run(&["backup", "cache"]).success();
+    t.run(&["backup", "cache"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     // no client-side restore: a clear refusal that points at --to-file
-    let r = t.run(&["restore", "cache", "--yes"]).failure(1);
+    let r = t
+        .run(&["restore", "cache", "--yes"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(r.stderr().contains("--to-file"), "{}", r.stderr());
     let rdb = t.path("loaded/dump.rdb");
     std::fs::create_dir_all(rdb.parent().unwrap()).unwrap();
     t.run(&["restore", "cache", "--to-file", &rdb.display().to_string()])
+        .output_unchecked()
         .success();
     let loaded = RedisServer::start("", Some(&rdb)).expect("redis-server with the restored RDB");
     assert_eq!(loaded.cli("", &["dbsize"]), "300");
     assert_eq!(loaded.cli("", &["get", "key:42"]), "value-42");
     // verify checks the RDB's own checksum too; the drill says it could not restore
-    let v = t.run(&["verify", "cache"]).success();
+    let v = t.run(&["verify", "cache"]).output_unchecked().success();
     assert!(v.stdout().contains("CRC-64 checksum ok"), "{}", v.stdout());
     let d = t
         .run(&["verify", "cache", "--restore-to", "redis://127.0.0.1:1/0"])
+        .output_unchecked()
         .success();
     assert!(
         d.stdout().contains("cannot be restored from a client"),
@@ -403,7 +420,10 @@ fn mongo_archives_stream_into_mongorestore_with_the_right_flags() {
         ))
         .write_executable("mongodump", MONGODUMP)
         .write_executable("mongorestore", MONGORESTORE);
-    t.run(&["backup", "m_none", "m_native", "m_zstd"]).success();
+    t.run(&["backup", "m_none", "m_native", "m_zstd"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let dumped = Command::new("sh")
         .arg("-c")
         .arg(MONGODUMP)
@@ -424,7 +444,7 @@ fn mongo_archives_stream_into_mongorestore_with_the_right_flags() {
         if let Some(to) = to {
             args.extend(["--to", to]);
         }
-        t.run(&args).success();
+        t.run(&args).output_unchecked().success();
         let call = t.path(&format!("calls/{i}"));
         let stdin = std::fs::read(call.join("stdin")).unwrap();
         assert_eq!(stdin, dumped, "{job}: mongorestore got other bytes");
@@ -467,8 +487,8 @@ fn mongo_archives_stream_into_mongorestore_with_the_right_flags() {
         "{:?}",
         t.files("tmp")
     );
-    t.run(&["verify", "m_native"]).success();
-    t.run(&["verify", "m_zstd"]).success();
+    t.run(&["verify", "m_native"]).output_unchecked().success();
+    t.run(&["verify", "m_zstd"]).output_unchecked().success();
 }
 
 #[test]
@@ -481,9 +501,14 @@ fn restore_refuses_without_yes_when_stdin_is_not_a_terminal() {
     let t = Test::new().manifest(&manifest(&format!(
         "  app: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local }}\n"
     )));
-    t.run(&["backup", "app"]).success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     // the job's own database
-    let r = t.run(&["restore", "app"]).failure(1);
+    let r = t
+        .run(&["restore", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     let err = r.stderr();
     let lines: Vec<&str> = err.lines().filter(|l| !l.contains("warning")).collect();
     assert_eq!(lines.len(), 1, "one clear line: {err}");
@@ -492,7 +517,11 @@ fn restore_refuses_without_yes_when_stdin_is_not_a_terminal() {
         "{err}"
     );
     // an existing database named by --to
-    let r = t.run(&["restore", "app", "--to", &other]).failure(1);
+    let r = t
+        .run(&["restore", "app", "--to", &other])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(r.stderr().contains("--yes"), "{}", r.stderr());
     assert_eq!(psql(&other, "select count(*) from t"), "7");
     pg_drop(&src);
@@ -541,7 +570,9 @@ fn on_a_terminal_restore_asks_before_replacing_the_jobs_database() {
     )
     .unwrap();
     drop(c);
-    t.run(&["backup", "app"]).success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let c = rusqlite::Connection::open(t.path("app.db")).unwrap();
     c.execute_batch("delete from t where x = 2;").unwrap();
     drop(c);
@@ -572,7 +603,9 @@ fn postgres_with_password_auth_restores_creates_and_drills() {
         "  app: {{ engine: postgres, uri: 'postgresql://postgres:{enc}@127.0.0.1:{}/src', remote: local, compress: native }}\n",
         pg.port
     )));
-    t.run(&["backup", "app"]).success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     // --to with the password in the URI: created, restored, password never printed
     let r = t
         .run(&[
@@ -581,12 +614,18 @@ fn postgres_with_password_auth_restores_creates_and_drills() {
             "--to",
             &format!("postgresql://postgres:{enc}@127.0.0.1:{}/copy", pg.port),
         ])
+        .output_unchecked()
         .success();
     assert_eq!(pg.psql("copy", "select count(*) from t"), "700");
     // a bare name on the job's own server, with the job's credentials
-    t.run(&["restore", "app", "--to", "copy2"]).success();
+    t.run(&["restore", "app", "--to", "copy2"])
+        .output_unchecked()
+        .success();
     assert_eq!(pg.psql("copy2", "select count(*) from t"), "700");
-    let d = t.run(&["verify", "app", "--restore-to", "drill"]).success();
+    let d = t
+        .run(&["verify", "app", "--restore-to", "drill"])
+        .output_unchecked()
+        .success();
     assert!(d.stdout().contains("2 tables, 700 rows"), "{}", d.stdout());
     assert_eq!(
         pg.psql(
@@ -606,6 +645,8 @@ fn postgres_with_password_auth_restores_creates_and_drills() {
                 pg.port
             ),
         ])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
         .failure(1);
     assert!(
         bad.stderr().contains("password authentication failed"),
@@ -633,11 +674,14 @@ fn postgis_creates_the_extension_as_admin_user_first_and_skips_without_one() {
     let t = Test::new().manifest(&manifest(&format!(
         "  gis: {{ engine: postgis, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local, admin_user: postgres }}\n  gis_noadmin: {{ engine: postgis, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local }}\n"
     )));
-    t.run(&["backup", "gis", "gis_noadmin"]).success();
+    t.run(&["backup", "gis", "gis_noadmin"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let with_admin = unique("gis_a");
     let r = t.run(&["restore", "gis", "--to", &with_admin]);
     if has_postgis {
-        r.success();
+        r.output_unchecked().success();
         assert_eq!(
             psql(
                 &with_admin,
@@ -648,17 +692,20 @@ fn postgis_creates_the_extension_as_admin_user_first_and_skips_without_one() {
     } else {
         // The step ran (as admin_user) and its failure fails the restore; the database dbstash
         // created for it is gone again.
-        let r = r.failure(1);
+        let r = r /* stderr holds run-specific names, times or sizes */
+            .ignore_stderr()
+            .failure(1);
         assert!(
             r.stderr()
                 .contains("CREATE EXTENSION postgis as `postgres`"),
             "{}",
             r.stderr()
         );
-        assert!(!pg_exists(&with_admin));
+        assert!(!support::pg_exists(&with_admin));
     }
     let without = unique("gis_n");
     t.run(&["restore", "gis_noadmin", "--to", &without])
+        .output_unchecked()
         .success();
     assert_eq!(psql(&without, "select count(*) from t"), "20");
     for db in [&src, &with_admin, &without] {
@@ -676,13 +723,18 @@ fn postgres_restores_in_place_over_the_jobs_own_database_with_yes() {
     let t = Test::new().manifest(&manifest(&format!(
         "  custom: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local, compress: native }}\n  plain: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local, compress: gzip, dump_args: ['--clean', '--if-exists'] }}\n"
     )));
-    t.run(&["backup", "custom", "plain"]).success();
+    t.run(&["backup", "custom", "plain"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     for job in ["custom", "plain"] {
         psql(
             &src,
             "delete from t where id > 10; insert into t values (1000, 'new')",
         );
-        t.run(&["restore", job, "--yes"]).success();
+        t.run(&["restore", job, "--yes"])
+            .output_unchecked()
+            .success();
         assert_eq!(
             psql(&src, "select count(*) || ':' || max(id) from t"),
             "100:100",

@@ -5,10 +5,10 @@
 //! timeout window), `prune --dry-run` deletes nothing, and `plan` (online) lists what retention
 //! would delete.
 
-mod support;
+use crate::support;
 
+use crate::support::Test;
 use std::path::Path;
-use support::Test;
 
 fn sqlite_db(t: &Test, name: &str) {
     let c = rusqlite::Connection::open(t.path(name)).expect("open");
@@ -95,14 +95,19 @@ jobs:
     .expect("write");
 
     for _ in 0..2 {
-        t.run(&["backup", "b"]).success();
+        t.run(&["backup", "b"]) /* stderr differs between runs of this line */
+            .ignore_stderr()
+            .success();
     }
     let b_backups = complete(&dir, "b");
     assert_eq!(b_backups.len(), 2);
     // run ids of `a`'s runs, in order (names can be reused once retention freed them)
     let mut a_runs = Vec::new();
     for _ in 0..4 {
-        let r = t.run(&["backup", "a"]).success();
+        let r = t
+            .run(&["backup", "a"]) /* stderr differs between runs of this line */
+            .ignore_stderr()
+            .success();
         let line = r
             .stderr()
             .lines()
@@ -150,9 +155,14 @@ jobs:
         }
     }
     // list shows only complete backups of each job
-    let v: serde_json::Value =
-        serde_json::from_str(&t.run(&["list", "--format", "json"]).success().stdout())
-            .expect("json");
+    let v: serde_json::Value = serde_json::from_str(
+        &t.run(&["list", "--format", "json"])
+            /* stdout holds run-specific names, times or sizes */
+            .ignore_stdout()
+            .success()
+            .stdout(),
+    )
+    .expect("json");
     let listed: Vec<(String, String)> = v
         .as_array()
         .expect("array")
@@ -182,7 +192,9 @@ jobs:
     );
     sqlite_db(&t, "app.db");
     for _ in 0..3 {
-        t.run(&["backup", "a"]).success();
+        t.run(&["backup", "a"]) /* stderr differs between runs of this line */
+            .ignore_stderr()
+            .success();
     }
     let dir = t.path("out/a");
     let all = complete(&dir, "a");
@@ -194,7 +206,10 @@ jobs:
     let before = t.files("out");
 
     // dry run: says what it would delete, deletes nothing
-    let r = t.run(&["prune", "--dry-run"]).success();
+    let r = t
+        .run(&["prune", "--dry-run"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     let out = r.stdout();
     assert!(out.contains(&format!("would delete  {}", all[0])), "{out}");
     assert!(out.contains(&format!("would delete  {}", all[1])), "{out}");
@@ -202,7 +217,11 @@ jobs:
     assert_eq!(t.files("out"), before, "dry run deleted something");
 
     // plan (online) lists the same
-    let plan = t.run(&["plan", "--format", "json"]).success().stdout();
+    let plan = t
+        .run(&["plan", "--format", "json"])
+        .output_unchecked()
+        .success()
+        .stdout();
     assert!(plan.contains(&all[0]) && plan.contains(&all[1]), "{plan}");
     let v: serde_json::Value = serde_json::from_str(&plan).expect("json");
     assert_eq!(
@@ -210,19 +229,25 @@ jobs:
         vec![all[0].clone(), all[1].clone()],
         "{plan}"
     );
-    let plan_text = t.run(&["plan"]).success().stdout();
+    let plan_text = t.run(&["plan"]).output_unchecked().success().stdout();
     assert!(plan_text.contains(&all[0]), "{plan_text}");
     // offline plan does not look
-    let offline = t.run(&["plan", "--offline"]).success().stdout();
+    let offline = t
+        .run(&["plan", "--offline"])
+        .output_unchecked()
+        .success()
+        .stdout();
     assert!(!offline.contains(&all[0]), "{offline}");
     assert_eq!(t.files("out"), before, "plan deleted something");
 
     // prune: both old ones go, the newest stays although it is older than max_days too
-    t.run(&["prune"]).success();
+    t.run(&["prune"]).output_unchecked().success();
     assert_eq!(complete(&dir, "a"), vec![all[2].clone()]);
     assert_eq!(t.files("out").len(), 2, "{:?}", t.files("out"));
     // and a prune with nothing to do is a no-op
-    t.run(&["prune", "--job", "a"]).success();
+    t.run(&["prune", "--job", "a"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     assert_eq!(complete(&dir, "a"), vec![all[2].clone()]);
 }
 
@@ -262,7 +287,9 @@ jobs:
 ",
     );
     sqlite_db(&t, "app.db");
-    t.run(&["backup", "a"]).success();
+    t.run(&["backup", "a"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let dir = t.path("out/a");
     let good = complete(&dir, "a");
     assert_eq!(good.len(), 1);
@@ -305,15 +332,24 @@ jobs:
     touch_ago(&dir.join(young), "20 minutes ago");
     touch_ago(&markers[2], "20 minutes ago");
     // leftovers are never listed
-    let listed = t.run(&["list"]).success().stdout();
+    let listed = t
+        .run(&["list"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success()
+        .stdout();
     assert!(!listed.contains(old) && !listed.contains(young), "{listed}");
 
-    let dry = t.run(&["prune", "--dry-run"]).success().stdout();
+    let dry = t
+        .run(&["prune", "--dry-run"])
+        /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success()
+        .stdout();
     assert!(dry.contains(old) && dry.contains(old2), "{dry}");
     assert!(!dry.contains(young), "{dry}");
     assert!(dir.join(old).exists());
 
-    t.run(&["prune"]).success();
+    t.run(&["prune"]).output_unchecked().success();
     assert!(!dir.join(old).exists(), "old leftover kept");
     assert!(!dir.join(old2).exists(), "old leftover kept");
     assert!(!markers[0].exists() && !markers[1].exists(), "markers kept");
@@ -358,10 +394,14 @@ jobs:
     let bucket = s3.root.path().join("bucket");
     std::fs::create_dir_all(bucket.join("shared")).expect("mkdir");
     std::fs::write(bucket.join("shared/foreign.bin"), "x").expect("write");
-    t.run(&["backup", "b"]).success();
+    t.run(&["backup", "b"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let mut a_objects = Vec::new();
     for _ in 0..3 {
-        t.run(&["backup", "a"]).success();
+        t.run(&["backup", "a"]) /* stderr differs between runs of this line */
+            .ignore_stderr()
+            .success();
         let objs = s3.objects();
         for o in objs {
             if o.ends_with(".sqlite3") && !a_objects.contains(&o) {

@@ -4,18 +4,13 @@
 //! umask, a record temp file of a dead run is cleared by prune, and only leftovers a dbstash run
 //! started are deleted: a look-alike file without one is never touched.
 
-mod support;
+use crate::support;
 
+use crate::support::{Test, S3};
 use sha2::{Digest, Sha256};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Test, S3};
-
-fn pg_ready() -> bool {
-    support::require(support::pg_available(), "PostgreSQL on 127.0.0.1:5432")
-}
 
 /// A database on the shared server whose dump names its owner: table `owner_<job>`.
 fn owned_db(job: &str) -> support::PgDropGuard {
@@ -163,7 +158,7 @@ jobs:
 
 #[test]
 fn two_jobs_sharing_a_local_folder_and_name_pattern_never_overwrite_each_other() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let (prod, staging) = (owned_db("prod"), owned_db("staging"));
@@ -177,14 +172,16 @@ fn two_jobs_sharing_a_local_folder_and_name_pattern_never_overwrite_each_other()
         "{ one: { path: '{dir}/out' }, two: { path: '{dir}/alias' } }",
         (&prod.0, &staging.0),
     ));
-    t.run(&["validate"]).success();
+    t.run(&["validate"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     let log = supervise(&t, &["prod", "staging"], 4);
     assert_every_backup_is_its_own(&out.join("shared"), &log, &["prod", "staging"]);
 }
 
 #[test]
 fn two_jobs_sharing_an_s3_folder_and_name_pattern_never_overwrite_each_other() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let s3 = S3::start();
@@ -208,7 +205,9 @@ fn two_jobs_sharing_an_s3_folder_and_name_pattern_never_overwrite_each_other() {
             (&prod.0, &staging.0),
         ))
         .envs(&env);
-    t.run(&["validate"]).success();
+    t.run(&["validate"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     let log = supervise(&t, &["prod", "staging"], 3);
     let folder = s3.root.path().join("bucket/shared");
     assert_every_backup_is_its_own(&folder, &log, &["prod", "staging"]);
@@ -216,12 +215,16 @@ fn two_jobs_sharing_an_s3_folder_and_name_pattern_never_overwrite_each_other() {
     for job in ["prod", "staging"] {
         let listed = t
             .run(&["list", "--job", job, "--format", "json"])
+            /* stdout differs between runs of this line */
+            .ignore_stdout()
             .success()
             .stdout();
         let v: serde_json::Value = serde_json::from_str(&listed).expect("json");
         for b in v.as_array().expect("array") {
             let id = b["id"].as_str().expect("id");
-            t.run(&["verify", job, "--backup", id]).success();
+            t.run(&["verify", job, "--backup", id])
+                .output_unchecked()
+                .success();
         }
     }
 }
@@ -250,7 +253,10 @@ jobs:
 #[test]
 fn validate_reports_two_jobs_that_can_write_the_same_object() {
     let shared = "path: shared, name: 'nightly-{date}-{time}'";
-    let r = validate(&two_jobs(shared, "remote: nas", "remote: nas")).failure(2);
+    let r = validate(&two_jobs(shared, "remote: nas", "remote: nas"))
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(2);
     let line = r
         .stderr()
         .lines()
@@ -267,6 +273,8 @@ fn validate_reports_two_jobs_that_can_write_the_same_object() {
         "remote: s3, name: 'n-{date}'",
         "remote: s3, name: 'n-{date}'",
     ))
+    /* stderr holds run-specific names, times or sizes */
+    .ignore_stderr()
     .failure(2);
     assert!(
         r.stderr().contains("dbstash.yaml:9:") && r.stderr().contains("add `{job}`"),
@@ -299,17 +307,9 @@ fn validate_reports_two_jobs_that_can_write_the_same_object() {
     }
 }
 
-fn mode(p: &Path) -> u32 {
-    std::fs::metadata(p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .permissions()
-        .mode()
-        & 0o777
-}
-
 #[test]
 fn local_backups_records_and_folders_are_private_under_umask_000() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let db = owned_db("umask");
@@ -342,13 +342,13 @@ fn local_backups_records_and_folders_are_private_under_umask_000() {
         .collect();
     assert_eq!(files.len(), 2, "{files:?}");
     for f in &files {
-        assert_eq!(mode(f), 0o600, "{}", f.display());
+        assert_eq!(support::mode(f), 0o600, "{}", f.display());
     }
     // every folder dbstash created on the way
     for d in ["out", "out/nas", "out/nas/pg"] {
-        assert_eq!(mode(&t.path(d)), 0o700, "{d}");
+        assert_eq!(support::mode(&t.path(d)), 0o700, "{d}");
     }
-    assert_eq!(mode(&folder), 0o700);
+    assert_eq!(support::mode(&folder), 0o700);
 }
 
 fn touch_ago(p: &Path, ago: &str) {
@@ -364,7 +364,7 @@ fn touch_ago(p: &Path, ago: &str) {
 
 #[test]
 fn prune_clears_record_temp_files_of_dead_runs_only() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let db = owned_db("tmp");
@@ -372,7 +372,9 @@ fn prune_clears_record_temp_files_of_dead_runs_only() {
         "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes: {{ l: {{ path: '{{dir}}/out' }} }}\njobs:\n  a: {}\n",
         pg_job(&db.0, "remote: l")
     ));
-    t.run(&["backup", "a"]).success();
+    t.run(&["backup", "a"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let folder = t.path("out/a");
     // a pid that is gone, and one that is alive (a process that is not done)
     let mut gone = Command::new("true").spawn().expect("spawn");
@@ -385,10 +387,15 @@ fn prune_clears_record_temp_files_of_dead_runs_only() {
         std::fs::write(p, "{\"format\":\"dbstash-rec").expect("write");
         touch_ago(p, "2 hours ago");
     }
-    let dry = t.run(&["prune", "--dry-run"]).success().stdout();
+    let dry = t
+        .run(&["prune", "--dry-run"])
+        /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success()
+        .stdout();
     assert!(dry.contains(&format!("tmp-{dead}")), "{dry}");
     assert!(dead_tmp.exists(), "--dry-run deleted");
-    t.run(&["prune"]).success();
+    t.run(&["prune"]).output_unchecked().success();
     let _ = alive.kill();
     let _ = alive.wait();
     assert!(
@@ -411,7 +418,7 @@ sleep 120
 
 #[test]
 fn only_leftovers_a_run_started_are_deleted_never_look_alikes() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let db = owned_db("crash");
@@ -472,10 +479,15 @@ fn only_leftovers_a_run_started_are_deleted_never_look_alikes() {
     assert_eq!(leftover.len(), 1, "{before:?}");
     let leftover = leftover[0].clone();
 
-    let dry = t.run(&["prune", "--dry-run"]).success().stdout();
+    let dry = t
+        .run(&["prune", "--dry-run"])
+        /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success()
+        .stdout();
     assert!(dry.contains(&leftover), "{dry}");
     assert!(!dry.contains("2020-01-01"), "{dry}");
-    t.run(&["prune"]).success();
+    t.run(&["prune"]).output_unchecked().success();
     let after = objects(&folder);
     assert!(
         look_alike.exists(),
@@ -497,16 +509,20 @@ fn only_leftovers_a_run_started_are_deleted_never_look_alikes() {
 
     // the next backup run (retention after success) keeps it too
     let t = t.write_executable("pg_dump", "#!/bin/sh\nexec /usr/bin/pg_dump \"$@\"\n");
-    t.run(&["backup", "a"]).success();
+    t.run(&["backup", "a"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     assert!(look_alike.exists(), "a backup run deleted a foreign file");
     assert_eq!(records(&folder).len(), 1);
-    t.run(&["prune"]).success();
+    t.run(&["prune"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     assert!(look_alike.exists(), "prune deleted a foreign file");
 }
 
 #[test]
 fn on_s3_a_crashed_runs_leftover_goes_and_a_look_alike_stays() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let s3 = S3::start();
@@ -552,7 +568,7 @@ fn on_s3_a_crashed_runs_leftover_goes_and_a_look_alike_stays() {
         support::processes_with(&dir)
     );
     let before = s3.objects();
-    t.run(&["prune"]).success();
+    t.run(&["prune"]).output_unchecked().success();
     assert!(
         s3.objects().contains(&format!("a/{look_alike}")),
         "prune deleted a foreign file"
@@ -563,8 +579,12 @@ fn on_s3_a_crashed_runs_leftover_goes_and_a_look_alike_stays() {
         "prune must clear the crashed run's leftovers ({before:?}) and keep the look-alike"
     );
     let t = t.write_executable("pg_dump", "#!/bin/sh\nexec /usr/bin/pg_dump \"$@\"\n");
-    t.run(&["backup", "a"]).success();
-    t.run(&["prune"]).success();
+    t.run(&["backup", "a"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
+    t.run(&["prune"]) /* stdout holds run-specific names, times or sizes */
+        .ignore_stdout()
+        .success();
     let after = s3.objects();
     assert!(after.contains(&format!("a/{look_alike}")), "{after:?}");
     assert_eq!(
@@ -579,7 +599,7 @@ fn on_s3_a_crashed_runs_leftover_goes_and_a_look_alike_stays() {
 /// look-alike folder without a marker stays.
 #[test]
 fn prune_clears_a_dead_directory_copy_with_its_marker() {
-    if !pg_ready() {
+    if !support::pg_ready() {
         return;
     }
     let db = owned_db("dirleft");
@@ -604,7 +624,7 @@ fn prune_clears_a_dead_directory_copy_with_its_marker() {
     });
     std::fs::write(&marker, intent.to_string()).expect("marker");
     touch_ago(&marker, "3 hours ago");
-    t.run(&["prune"]).success();
+    t.run(&["prune"]).output_unchecked().success();
     assert!(
         !marker.exists() && !folder.join(&object).exists(),
         "{:?}",

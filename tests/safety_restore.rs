@@ -3,13 +3,13 @@
 //! here); a target's password can come from the environment (`${VAR}`) or a file instead of argv,
 //! and a literal one is warned about; restored files are 0600 whatever the umask.
 
-mod support;
+use crate::support;
+use crate::support::{mariadb, psql, require, unique, Test};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use support::{mariadb, psql, require, unique, Test};
 
 fn manifest(jobs: &str) -> String {
     format!(
@@ -113,15 +113,25 @@ fn a_flipped_byte_restored_over_an_existing_mariadb_database_leaves_it_untouched
     }
     let (src, dst, _guard) = maria_fixture();
     let t = maria_test(&src);
-    t.run(&["backup", "shop"]).success();
+    t.run(&["backup", "shop"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     flip_after(&object(&t), b"(30000,'", 8 + 5);
     let to = format!("mysql://root@localhost/{dst}");
-    let r = t.run(&["restore", "shop", "--to", &to, "--yes"]).failure(1);
+    let r = t
+        .run(&["restore", "shop", "--to", &to, "--yes"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(r.stderr().contains("sha256"), "{}", r.stderr());
     target_untouched(&dst);
 
     // A drill never restores into a database it did not create: refused, nothing touched.
-    let d = t.run(&["verify", "shop", "--restore-to", &to]).failure(1);
+    let d = t
+        .run(&["verify", "shop", "--restore-to", &to])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(d.stderr().contains("already exists"), "{}", d.stderr());
     target_untouched(&dst);
 }
@@ -133,7 +143,9 @@ fn a_good_backup_restored_over_an_existing_mariadb_database_replaces_its_tables(
     }
     let (src, dst, mut guard) = maria_fixture();
     let t = maria_test(&src);
-    t.run(&["backup", "shop"]).success();
+    t.run(&["backup", "shop"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let r = t
         .run(&[
             "restore",
@@ -142,6 +154,7 @@ fn a_good_backup_restored_over_an_existing_mariadb_database_replaces_its_tables(
             &format!("mysql://root@localhost/{dst}"),
             "--yes",
         ])
+        .output_unchecked()
         .success();
     assert_eq!(my_sig(&dst), my_sig(&src));
     assert!(my_sig(&dst).starts_with("60000\t"), "{}", my_sig(&dst));
@@ -158,7 +171,10 @@ fn a_good_backup_restored_over_an_existing_mariadb_database_replaces_its_tables(
     // Into a database the restore creates, one pass is enough (it is dropped on failure).
     let fresh = unique("safe_new");
     guard.0.push(fresh.clone());
-    let r = t.run(&["restore", "shop", "--to", &fresh]).success();
+    let r = t
+        .run(&["restore", "shop", "--to", &fresh])
+        .output_unchecked()
+        .success();
     assert!(!r.stderr().contains("restore_prechecked"), "{}", r.stderr());
     assert_eq!(my_sig(&fresh), my_sig(&src));
 }
@@ -188,19 +204,28 @@ fn a_damaged_mongo_archive_never_reaches_the_fake_mongorestore() {
         ))
         .write_executable("mongodump", MONGODUMP)
         .write_executable("mongorestore", MONGORESTORE);
-    t.run(&["backup", "m"]).success();
+    t.run(&["backup", "m"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let obj = object(&t);
     let pristine = std::fs::read(&obj).unwrap();
 
     // Good: checked first, then the whole archive reaches mongorestore once.
-    let r = t.run(&["restore", "m", "--yes"]).success();
+    let r = t
+        .run(&["restore", "m", "--yes"])
+        .output_unchecked()
+        .success();
     assert!(r.stderr().contains("restore_prechecked"), "{}", r.stderr());
     assert_eq!(t.files("calls"), ["0/argv", "0/stdin"]);
     assert_eq!(std::fs::read(t.path("calls/0/stdin")).unwrap(), pristine);
     std::fs::remove_dir_all(t.path("calls")).unwrap();
 
     flip_after(&obj, b"document 10000 ", 9);
-    let r = t.run(&["restore", "m", "--yes"]).failure(1);
+    let r = t
+        .run(&["restore", "m", "--yes"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .failure(1);
     assert!(r.stderr().contains("sha256"), "{}", r.stderr());
     assert!(
         t.files("calls").is_empty(),
@@ -240,7 +265,7 @@ fn run_sampled(
         std::thread::sleep(Duration::from_millis(2));
     }
     let out = child.wait_with_output().expect("wait dbstash");
-    (support::Run { out }, leaks, seen)
+    (support::Run::new(out), leaks, seen)
 }
 
 #[test]
@@ -261,7 +286,9 @@ fn a_target_password_from_the_environment_or_a_file_never_reaches_argv() {
             "  app: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local }}\n"
         )))
         .env("DBSTASH_TEST_TO_PW", &pw);
-    t.run(&["backup", "app"]).success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let want = psql(
         &src,
         "select count(*) || ':' || md5(string_agg(v, ',' order by id)) from t",
@@ -273,7 +300,7 @@ fn a_target_password_from_the_environment_or_a_file_never_reaches_argv() {
         pg.port
     );
     let (r, leaks, seen) = run_sampled(&t, &["restore", "app", "--to", &to], &pw, pg.port);
-    let r = r.success();
+    let r = r.output_unchecked().success();
     assert!(leaks.is_empty(), "password in argv: {leaks:#?}");
     assert!(seen, "the sampler never saw psql (sampling proved nothing)");
     assert!(!r.stderr().contains("dbstash: warning"), "{}", r.stderr());
@@ -298,7 +325,7 @@ fn a_target_password_from_the_environment_or_a_file_never_reaches_argv() {
         &pw,
         pg.port,
     );
-    r.success();
+    r.output_unchecked().success();
     assert!(leaks.is_empty(), "password in argv: {leaks:#?}");
     assert!(seen, "the sampler never saw psql (sampling proved nothing)");
     assert_eq!(pg.psql("from_file", sig), want);
@@ -309,7 +336,7 @@ fn a_target_password_from_the_environment_or_a_file_never_reaches_argv() {
         pg.port
     );
     let (r, leaks, _) = run_sampled(&t, &["verify", "app", "--restore-to", &drill], &pw, pg.port);
-    let r = r.success();
+    let r = r.output_unchecked().success();
     assert!(leaks.is_empty(), "password in argv: {leaks:#?}");
     assert!(r.stdout().contains("60000 rows"), "{}", r.stdout());
     std::fs::write(
@@ -326,7 +353,7 @@ fn a_target_password_from_the_environment_or_a_file_never_reaches_argv() {
         &pw,
         pg.port,
     );
-    let r = r.success();
+    let r = r.output_unchecked().success();
     assert!(leaks.is_empty(), "password in argv: {leaks:#?}");
     assert!(r.stdout().contains("60000 rows"), "{}", r.stdout());
 
@@ -338,6 +365,7 @@ fn a_target_password_from_the_environment_or_a_file_never_reaches_argv() {
             "--to",
             "postgresql://postgres:${DBSTASH_TEST_UNSET_PW}@127.0.0.1:1/x",
         ])
+        .stderr_is("dbstash: --to: environment variable `DBSTASH_TEST_UNSET_PW` is not set (use `${DBSTASH_TEST_UNSET_PW:-default}` for a default)\n")
         .failure(2);
     assert!(
         r.stderr().contains("--to") && r.stderr().contains("DBSTASH_TEST_UNSET_PW"),
@@ -358,7 +386,9 @@ fn a_literal_password_in_to_or_restore_to_is_warned_about() {
     let t = Test::new().manifest(&manifest(&format!(
         "  app: {{ engine: postgres, uri: 'postgresql://postgres@127.0.0.1:5432/{src}', remote: local }}\n"
     )));
-    t.run(&["backup", "app"]).success();
+    t.run(&["backup", "app"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let secret = "Lit3ralSecret";
     // The shared server trusts everyone: the restore works, and the password was in argv anyway.
     let r = t
@@ -368,6 +398,7 @@ fn a_literal_password_in_to_or_restore_to_is_warned_about() {
             "--to",
             &format!("postgresql://postgres:{secret}@127.0.0.1:5432/{dst}"),
         ])
+        .output_unchecked()
         .success();
     let stderr = r.stderr();
     let warnings: Vec<&str> = stderr
@@ -388,6 +419,7 @@ fn a_literal_password_in_to_or_restore_to_is_warned_about() {
             "--restore-to",
             &format!("postgresql://postgres:{secret}@127.0.0.1:5432/{scratch}"),
         ])
+        .output_unchecked()
         .success();
     assert!(
         r.stderr()
@@ -410,15 +442,7 @@ fn run_umask_000(t: &Test, args: &[&str]) -> support::Run {
         });
     }
     let out = c.stdin(Stdio::null()).output().expect("run dbstash");
-    support::Run { out }
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .permissions()
-        .mode()
-        & 0o777
+    support::Run::new(out)
 }
 
 #[test]
@@ -446,19 +470,25 @@ fn restored_sqlite_and_redis_files_are_0600_under_umask_000() {
     let t = t.manifest(&manifest(&format!(
         "  sq_file: {{ engine: sqlite, database: '{{dir}}/src.db', remote: local }}\n  sq_sql: {{ engine: sqlite, database: '{{dir}}/src.db', remote: local, format: sql }}\n{redis_job}"
     )));
-    t.run(&["backup", "sq_file", "sq_sql"]).success();
+    t.run(&["backup", "sq_file", "sq_sql"])
+        /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     for job in ["sq_file", "sq_sql"] {
         let dest = t.path(&format!("{job}-restored.db"));
-        run_umask_000(&t, &["restore", job, "--to", &dest.display().to_string()]).success();
-        assert_eq!(mode(&dest), 0o600, "{job}: {}", dest.display());
+        run_umask_000(&t, &["restore", job, "--to", &dest.display().to_string()])
+            .output_unchecked()
+            .success();
+        assert_eq!(support::mode(&dest), 0o600, "{job}: {}", dest.display());
         // Over a world-writable file: the restored one is 0600 all the same.
         std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o666)).unwrap();
         run_umask_000(
             &t,
             &["restore", job, "--to", &dest.display().to_string(), "--yes"],
         )
+        .output_unchecked()
         .success();
-        assert_eq!(mode(&dest), 0o600, "{job} over a 0666 file");
+        assert_eq!(support::mode(&dest), 0o600, "{job} over a 0666 file");
         let rows: i64 = rusqlite::Connection::open(&dest)
             .unwrap()
             .query_row("select count(*) from t", [], |r| r.get(0))
@@ -468,14 +498,17 @@ fn restored_sqlite_and_redis_files_are_0600_under_umask_000() {
     if !require(redis.is_some(), "redis-server") {
         return;
     }
-    t.run(&["backup", "cache"]).success();
+    t.run(&["backup", "cache"]) /* stderr holds run-specific names, times or sizes */
+        .ignore_stderr()
+        .success();
     let rdb = t.path("restored.rdb");
     run_umask_000(
         &t,
         &["restore", "cache", "--to-file", &rdb.display().to_string()],
     )
+    .output_unchecked()
     .success();
-    assert_eq!(mode(&rdb), 0o600);
+    assert_eq!(support::mode(&rdb), 0o600);
     assert!(std::fs::read(&rdb).unwrap().starts_with(b"REDIS"));
     std::fs::set_permissions(&rdb, std::fs::Permissions::from_mode(0o666)).unwrap();
     run_umask_000(
@@ -488,8 +521,13 @@ fn restored_sqlite_and_redis_files_are_0600_under_umask_000() {
             "--yes",
         ],
     )
+    .output_unchecked()
     .success();
-    assert_eq!(mode(&rdb), 0o600, "an RDB file restored over a 0666 file");
+    assert_eq!(
+        support::mode(&rdb),
+        0o600,
+        "an RDB file restored over a 0666 file"
+    );
     // Nothing but the restored files is left beside them.
     let mut left = t.files("");
     left.retain(|f| f.contains("restored"));

@@ -3,12 +3,12 @@
 //! in a loop and must never carry a password; dbstash's own environment must not either (secrets
 //! go to the child only); logs (at debug level), `plan` and `list` output never show one.
 
-mod support;
+use crate::support;
 
+use crate::support::Test;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::Test;
 
 /// Scans /proc in a loop: argv of every process, and the environment of dbstash processes.
 struct Sampler {

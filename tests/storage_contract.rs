@@ -1,7 +1,7 @@
 //! One storage contract, two implementations: the same test body runs against a local folder and
 //! against a real rclone remote (`rclone serve s3` on loopback).
 
-mod support;
+use crate::support;
 
 use dbstash::plan::RcloneConf;
 use dbstash::proc::ProcGroup;

@@ -52,6 +52,18 @@ pub enum UsageError {
     SeveralDatabases { job: String },
     #[error("the {db} backup holds roles and tablespaces, which belong to the whole server and usually exist already; download it (`dbstash verify` checks it) and apply what you need with `psql -f`", db = crate::plan::GLOBALS_DB)]
     Globals,
+    #[error("job {job} has `pitr`: its backups are base backups of the whole server, restored with `dbstash restore {job} --at TIME|latest --to-dir DIR`")]
+    PitrJob { job: String },
+    #[error("job `{job}` has no `pitr: {{ enabled: true }}`: use `restore` without `--at`")]
+    NotPitr { job: String },
+    #[error(
+        "--at {at}: not an instant (RFC 3339 such as 2026-12-01T10:15:00Z, or `latest`): {source}"
+    )]
+    Instant {
+        at: String,
+        #[source]
+        source: jiff::Error,
+    },
 }
 
 impl CliError {

@@ -27,6 +27,16 @@ pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> Result<Exi
             }
         }
         rows.sort_by_key(|r| std::cmp::Reverse(r.1.record.finished));
+        let mut windows = Vec::new();
+        for p in plans.iter().filter(|p| p.pitr.is_some()) {
+            match crate::pitr::window::read(p, &AnyStorage::for_plan(p)).await {
+                Ok(a) => windows.push(WindowRow::of(p, &a)),
+                Err(e) => {
+                    eprintln!("dbstash: job {}: cannot read the WAL archive on `{}`: {e}", p.job, p.remote.name);
+                    failed = true;
+                }
+            }
+        }
         match format {
             OutputFormat::Json => {
                 let v: Vec<_> = rows
@@ -38,6 +48,7 @@ pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> Result<Exi
                             "compression": b.record.compression, "engine": b.record.engine, "database": b.record.database,
                         })
                     })
+                    .chain(windows.iter().map(WindowRow::json))
                     .collect();
                 outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             }
@@ -51,6 +62,9 @@ pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> Result<Exi
                     let on = if p.remotes.len() > 1 { format!("  on {}", p.remote.name) } else { String::new() };
                     outln!("{:<16} {:<48} {}  {:>10}  {}{on}", p.job, b.id, t, human_size(b.record.size), b.record.sha256);
                 }
+                for w in &windows {
+                    outln!("{}", w.text());
+                }
             }
         }
         if failed {
@@ -59,4 +73,56 @@ pub fn run(config: &Path, job: Option<&str>, format: OutputFormat) -> Result<Exi
             exit::OK
         }
     }))
+}
+
+/// A `pitr` job's recoverable window on one remote.
+struct WindowRow {
+    job: String,
+    remote: String,
+    zone: jiff::tz::TimeZone,
+    window: Option<crate::pitr::window::Window>,
+    segments: usize,
+    gaps: Vec<String>,
+}
+
+impl WindowRow {
+    fn of(p: &crate::plan::JobPlan, a: &crate::pitr::window::Archive) -> Self {
+        WindowRow {
+            job: p.job.clone(),
+            remote: p.remote.name.clone(),
+            zone: p.zone().tz,
+            window: a.window(),
+            segments: a.segments().count(),
+            gaps: a.gaps(),
+        }
+    }
+
+    fn text(&self) -> String {
+        let at = |t: jiff::Timestamp| {
+            t.to_zoned(self.zone.clone())
+                .strftime("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        };
+        let window = match self.window {
+            Some(w) => format!("recoverable {} … {}", at(w.earliest), at(w.latest)),
+            None => "not recoverable yet (needs a base backup and archived WAL)".into(),
+        };
+        let gaps = if self.gaps.is_empty() {
+            String::new()
+        } else {
+            format!("; MISSING WAL {}", self.gaps.join(", "))
+        };
+        format!(
+            "{:<16} {window} on {} ({} WAL segments{gaps})",
+            self.job, self.remote, self.segments
+        )
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "job": self.job, "remote": self.remote, "kind": "pitr_window",
+            "earliest": self.window.map(|w| w.earliest), "latest": self.window.map(|w| w.latest),
+            "wal_segments": self.segments, "missing_wal": self.gaps,
+        })
+    }
 }

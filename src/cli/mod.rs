@@ -170,6 +170,14 @@ pub enum Command {
         /// restoring role), for a server that does not have the backup's roles.
         #[arg(long)]
         no_owner: bool,
+        /// `pitr` jobs: recover to this instant (RFC 3339, e.g. 2026-12-01T10:15:00Z) or
+        /// `latest` (everything archived).
+        #[arg(long, value_name = "TIME", requires = "to_dir", conflicts_with_all = ["to_file", "no_owner"])]
+        at: Option<String>,
+        /// postgres `--at`: build a data directory here (absent or empty) that PostgreSQL starts
+        /// from, recovers to `--at` and promotes. Run as root, its contents get its owner.
+        #[arg(long, value_name = "DIR", requires = "at")]
+        to_dir: Option<PathBuf>,
         #[command(flatten)]
         pick: Pick,
     },
@@ -292,6 +300,13 @@ fn dispatch(command: Command, config: &std::path::Path) -> Result<ExitCode, CliE
         Command::List { job, format } => list::run(&config, job.as_deref(), format),
         Command::Restore {
             job,
+            at: Some(at),
+            to_dir: Some(dir),
+            pick,
+            ..
+        } => restore::run_at(&config, &job, &at, &dir, &pick),
+        Command::Restore {
+            job,
             backup,
             to,
             to_uri_file,
@@ -299,6 +314,7 @@ fn dispatch(command: Command, config: &std::path::Path) -> Result<ExitCode, CliE
             yes,
             no_owner,
             pick,
+            ..
         } => restore::run(
             &config,
             &job,

@@ -46,6 +46,15 @@ pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> Result<ExitCode, 
                         errln!("job {}: {e}", p.job);
                         code = exit::FAILED;
                     }
+                    if p.pitr.is_some() {
+                        let kept = r
+                            .verdicts
+                            .iter()
+                            .filter(|v| v.keep)
+                            .map(|v| v.id.clone())
+                            .collect();
+                        code = code.max(prune_wal(p, &store, &kept, dry_run).await);
+                    }
                 }
                 Err(e) => {
                     errln!("job {}: cannot list remote `{}`: {e}", p.job, p.remote.name);
@@ -55,4 +64,29 @@ pub fn run(config: &Path, job: Option<&str>, dry_run: bool) -> Result<ExitCode, 
         }
         code
     }))
+}
+
+/// `pitr` jobs: the WAL segments no kept base backup needs go with the base backups.
+async fn prune_wal(
+    p: &crate::plan::JobPlan,
+    store: &AnyStorage,
+    kept: &std::collections::BTreeSet<String>,
+    dry_run: bool,
+) -> i32 {
+    let archive = match crate::pitr::window::read(p, store).await {
+        Ok(a) => a,
+        Err(e) => {
+            errln!("job {}: cannot read the WAL archive: {e}", p.job);
+            return 1;
+        }
+    };
+    let r = crate::pitr::retention::prune(store, &archive, kept, dry_run).await;
+    let action = if dry_run { "would delete" } else { "deleted" };
+    for s in &r.segments {
+        outln!("  {action:<13} {s}  (WAL older than the oldest kept base backup)");
+    }
+    for e in &r.errors {
+        errln!("job {}: {e}", p.job);
+    }
+    i32::from(!r.errors.is_empty())
 }

@@ -212,6 +212,12 @@ pub fn run(
     let plan = pick.apply(plan).map_err(UsageError::from)?;
     let to = to.resolve(plan.engine).map_err(UsageError::from)?;
     let to = to.as_ref().map(Secret::expose);
+    if plan.pitr.is_some() {
+        return Err(UsageError::PitrJob {
+            job: job.to_string(),
+        }
+        .into());
+    }
     if plan.databases.is_many() {
         return Err(UsageError::SeveralDatabases {
             job: job.to_string(),
@@ -271,6 +277,55 @@ pub fn run(
                 }
                 _ => errln!("restore of job {} failed: {msg}", plan.job),
             }
+            exit::FAILED
+        }
+    })
+}
+
+/// `restore J --at TIME|latest --to-dir DIR`: a data directory that recovers to TIME.
+pub fn run_at(
+    config: &Path,
+    job: &str,
+    at: &str,
+    dir: &Path,
+    pick: &super::Pick,
+) -> Result<ExitCode, CliError> {
+    use crate::pitr::restore_at::{restore_at, At};
+    let (_m, plan) = plan_of(config, job)?;
+    let plan = pick.apply(plan).map_err(UsageError::from)?;
+    let at: At = at.parse().map_err(|source| UsageError::Instant {
+        at: at.to_string(),
+        source,
+    })?;
+    if plan.pitr.is_none() {
+        return Err(UsageError::NotPitr {
+            job: plan.job.clone(),
+        }
+        .into());
+    }
+    let secrets = restore::secrets_of(&plan, None);
+    let refs: Vec<&Secret> = secrets.iter().collect();
+    let rt = super::runtime()?;
+    Ok(match rt.block_on(restore_at(&plan, at, dir)) {
+        Ok(r) => {
+            tracing::info!(job = %plan.job, event = "restore_succeeded", backup = %r.base, segments = r.segments, dir = %r.dir.display(), "restore to an instant prepared");
+            outln!(
+                "job {}: base backup {} and {} WAL file(s) (each checked against its record) in {}; {}; start PostgreSQL on it to recover",
+                plan.job,
+                r.base,
+                r.segments,
+                r.dir.display(),
+                match &r.target {
+                    Some(t) => format!("recovery stops at {t} and promotes"),
+                    None => "recovery replays everything archived".into(),
+                }
+            );
+            exit::OK
+        }
+        Err(e) => {
+            let msg = redact(&e.to_string(), &refs);
+            tracing::error!(job = %plan.job, event = "restore_failed", error = %msg, "restore failed");
+            errln!("restore of job {} failed: {msg}", plan.job);
             exit::FAILED
         }
     })

@@ -88,6 +88,9 @@ pub fn run(
                 }
             }
         }
+        if plan.pitr.is_some() && !pitr_archive_whole(&plan, &store).await {
+            failed += 1;
+        }
         if failed > 0 {
             eprintln!(
                 "dbstash: {failed} of {} backup(s) of job {} failed verification",
@@ -99,4 +102,29 @@ pub fn run(
             0
         }
     }))
+}
+
+/// `pitr` jobs: the WAL archive has no gap (a missing segment makes every later instant
+/// unreachable). Prints its own line.
+async fn pitr_archive_whole(plan: &crate::plan::JobPlan, store: &AnyStorage) -> bool {
+    match crate::pitr::window::read(plan, store).await {
+        Ok(a) => {
+            let gaps = a.gaps();
+            if gaps.is_empty() {
+                outln!(
+                    "ok      WAL archive: {} segments, no gap",
+                    a.segments().count()
+                );
+                true
+            } else {
+                outln!("FAILED  WAL archive: missing {}", gaps.join(", "));
+                tracing::error!(job = %plan.job, event = "verify_failed", missing_wal = ?gaps);
+                false
+            }
+        }
+        Err(e) => {
+            outln!("FAILED  WAL archive: {e}");
+            false
+        }
+    }
 }

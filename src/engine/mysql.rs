@@ -201,6 +201,20 @@ async fn query(spec: &CommandSpec, dir: &std::path::Path) -> std::io::Result<Str
     out
 }
 
+/// A MySQL identifier, backquoted.
+pub fn quote_mysql_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A MySQL binary string literal.
+pub fn mysql_bytes(value: &str) -> String {
+    if value.is_empty() {
+        "''".into()
+    } else {
+        format!("X'{}'", hex::encode(value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

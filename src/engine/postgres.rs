@@ -214,6 +214,19 @@ pub fn admin(job: &Job, database: &str, user: Option<&str>) -> CommandSpec {
     c
 }
 
+/// A PostgreSQL identifier, double-quoted.
+pub fn quote_pg_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A PostgreSQL text value without any quoting rules to get wrong.
+pub fn pg_text(value: &str) -> String {
+    format!(
+        "convert_from(decode('{}', 'hex'), 'UTF8')",
+        hex::encode(value)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +249,51 @@ mod tests {
         assert_eq!(skips(&restore(job, DumpFormat::Custom, Owners::Keep)), 0);
         assert_eq!(skips(&restore(job, DumpFormat::Custom, Owners::Skip)), 2);
         assert_eq!(skips(&restore(job, DumpFormat::Plain, Owners::Skip)), 0);
+    }
+}
+
+/// Point-in-time recovery: the base backup and the WAL stream.
+pub mod pitr {
+    use super::connect;
+    use crate::domain::command::{CommandSpec, RUN_DIR};
+    use crate::model::Job;
+
+    /// `pg_basebackup` of the whole cluster as one tar on stdout. `--wal-method=none`: the WAL it
+    /// needs comes from the archive the stream keeps; more tablespaces than one make
+    /// pg_basebackup refuse to write to stdout (its own clear error).
+    pub fn base_backup(job: &Job) -> CommandSpec {
+        let mut c = CommandSpec::new("pg_basebackup");
+        connect(&mut c, job);
+        for a in [
+            "--format=tar",
+            "--wal-method=none",
+            "--pgdata=-",
+            "--checkpoint=fast",
+            "--label=dbstash",
+        ] {
+            c.arg(a);
+        }
+        c
+    }
+
+    /// Create the physical slot the stream reads from, if it is missing.
+    pub fn create_slot(job: &Job, slot: &str) -> CommandSpec {
+        let mut c = CommandSpec::new("pg_receivewal");
+        connect(&mut c, job);
+        c.arg(format!("--slot={slot}"));
+        c.arg("--create-slot");
+        c.arg("--if-not-exists");
+        c
+    }
+
+    /// Stream WAL from `slot` into the stream's private folder (`{run_dir}`). `--no-loop`: a lost
+    /// connection ends the process, and dbstash restarts it with its own bounded backoff.
+    pub fn receive(job: &Job, slot: &str) -> CommandSpec {
+        let mut c = CommandSpec::new("pg_receivewal");
+        connect(&mut c, job);
+        c.arg(format!("--slot={slot}"));
+        c.arg(format!("--directory={RUN_DIR}"));
+        c.arg("--no-loop");
+        c
     }
 }

@@ -205,6 +205,21 @@ pub struct VerifyDoc {
     pub no_owner: Option<bool>,
 }
 
+/// `pitr:` — continuous WAL archiving and restore to an instant (postgres; mysql/mariadb later).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PitrDoc {
+    /// Stream the server's WAL to the job's remotes for as long as `dbstash run` runs; `schedule`
+    /// then takes base backups (default false).
+    pub enabled: Option<bool>,
+    /// /healthz reports the job when its stream has been down this long (default `5m`).
+    #[schemars(extend("pattern" = DURATION_PATTERN))]
+    pub max_lag: Option<String>,
+    /// Physical replication slot to stream from (created if missing; default `dbstash_JOB`).
+    /// The server keeps WAL for it while dbstash is away: mind `max_slot_wal_keep_size`.
+    pub slot: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptDoc {
@@ -289,6 +304,8 @@ pub struct JobDoc {
     pub verify: Option<VerifyDoc>,
     /// Encrypt backups with age before they leave the host.
     pub encrypt: Option<EncryptDoc>,
+    /// Point-in-time recovery: continuous WAL archiving (`restore --at TIME`).
+    pub pitr: Option<PitrDoc>,
     /// Accept an empty or tiny dump as a success (default false).
     pub allow_empty: Option<bool>,
     /// Expected size of one backup (e.g. `200GiB`): sizes rclone's S3 chunks for very large streams.

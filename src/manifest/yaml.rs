@@ -147,17 +147,8 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 /// Parse one YAML document, reporting duplicate keys (the first value wins) and bad `<<` merge
 /// values without stopping, so a manifest's other problems are reported in the same pass. Syntax
 /// errors stop the parse.
-// TODO(layers): split
-#[allow(clippy::too_many_lines)]
 pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
-    let mut errors: Vec<SyntaxError> = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    // Each anchored node with its expanded size, so an alias is priced before it is copied.
-    let mut anchors: HashMap<usize, (Node, Size)> = HashMap::new();
-    let mut root: Option<Node> = None;
-    let mut total = Size::default();
-    let mut docs = 0usize;
-
+    let mut b = Builder::default();
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| SyntaxError {
             loc: Location {
@@ -167,12 +158,48 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
             message: format!("YAML syntax error: {}", e.info()),
         })?;
         let here = loc(&span);
-        // The node, its anchor, its expanded size, and what it adds to the document's total (a
-        // container's children were added as they finished).
-        let finished: Option<(Node, usize, Size, Size)> = match event {
+        if let Some(done) = b.event(event, here)? {
+            b.attach(done, here)?;
+        }
+    }
+    let root = b.root.unwrap_or(Node {
+        loc: Location { line: 1, col: 1 },
+        kind: Kind::Null,
+    });
+    Ok((root, b.errors))
+}
+
+/// A node just finished: itself, its anchor, its expanded size, and what it adds to the
+/// document's total (a container's children were added as they finished).
+struct Finished {
+    node: Node,
+    anchor: usize,
+    size: Size,
+    adds: Size,
+}
+
+/// The tree under construction from parser events.
+#[derive(Default)]
+struct Builder {
+    /// Duplicate keys and bad merges: reported together, the tree still built.
+    errors: Vec<SyntaxError>,
+    /// The containers open around the current event, innermost last.
+    stack: Vec<Frame>,
+    /// Each anchored node with its expanded size, so an alias is priced before it is copied.
+    anchors: HashMap<usize, (Node, Size)>,
+    root: Option<Node>,
+    total: Size,
+    docs: usize,
+}
+
+impl Builder {
+    /// One parser event: opens a container, or finishes a node (a scalar, an alias's copy, or
+    /// a container that ends).
+    fn event(&mut self, event: Event<'_>, here: Location) -> Result<Option<Finished>, SyntaxError> {
+        Ok(match event {
             Event::DocumentStart(_) => {
-                docs += 1;
-                if docs > 1 {
+                self.docs += 1;
+                if self.docs > 1 {
                     return Err(SyntaxError {
                         loc: here,
                         message: "the manifest must be a single YAML document".into(),
@@ -192,27 +219,16 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                         plain: false,
                     },
                 };
-                Some((Node { loc: here, kind }, anchor, size, size))
+                Some(Finished {
+                    node: Node { loc: here, kind },
+                    anchor,
+                    size,
+                    adds: size,
+                })
             }
-            Event::Alias(id) => {
-                let (node, size) = anchors.get(&id).ok_or_else(|| SyntaxError {
-                    loc: here,
-                    message: "unknown alias".into(),
-                })?;
-                // Priced before the copy: the copy itself is what could exhaust memory.
-                check_size(total, *size, here)?;
-                Some((
-                    Node {
-                        loc: here,
-                        ..node.clone()
-                    },
-                    0,
-                    *size,
-                    *size,
-                ))
-            }
+            Event::Alias(id) => Some(self.alias(id, here)?),
             Event::SequenceStart(anchor, _) => {
-                stack.push(Frame::Seq {
+                self.stack.push(Frame::Seq {
                     loc: here,
                     anchor,
                     size: Size { nodes: 1, bytes: 0 },
@@ -221,7 +237,7 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                 None
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map {
+                self.stack.push(Frame::Map {
                     loc: here,
                     anchor,
                     size: Size { nodes: 1, bytes: 0 },
@@ -231,57 +247,81 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                 });
                 None
             }
-            Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq {
-                    loc,
-                    anchor,
-                    size,
-                    items,
-                }) => Some((
-                    Node {
-                        loc,
-                        kind: Kind::Seq(items),
-                    },
-                    anchor,
-                    size,
-                    Size { nodes: 1, bytes: 0 },
-                )),
-                _ => None,
-            },
-            Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map {
-                    loc,
-                    anchor,
-                    size,
-                    entries,
-                    merge,
-                    ..
-                }) => Some((
-                    Node {
-                        loc,
-                        kind: Kind::Map(apply_merge(entries, merge, &mut errors)),
-                    },
-                    anchor,
-                    size,
-                    Size { nodes: 1, bytes: 0 },
-                )),
-                _ => None,
-            },
+            Event::SequenceEnd | Event::MappingEnd => self.close(),
             _ => None,
+        })
+    }
+
+    /// A copy of the anchored node, priced before the copy: the copy itself is what could
+    /// exhaust memory.
+    fn alias(&self, id: usize, here: Location) -> Result<Finished, SyntaxError> {
+        let (node, size) = self.anchors.get(&id).ok_or_else(|| SyntaxError {
+            loc: here,
+            message: "unknown alias".into(),
+        })?;
+        check_size(self.total, *size, here)?;
+        Ok(Finished {
+            node: Node {
+                loc: here,
+                ..node.clone()
+            },
+            anchor: 0,
+            size: *size,
+            adds: *size,
+        })
+    }
+
+    /// The innermost container ends: a sequence as it is, a mapping with its `<<` merged.
+    fn close(&mut self) -> Option<Finished> {
+        let (loc, anchor, size, kind) = match self.stack.pop()? {
+            Frame::Seq {
+                loc,
+                anchor,
+                size,
+                items,
+            } => (loc, anchor, size, Kind::Seq(items)),
+            Frame::Map {
+                loc,
+                anchor,
+                size,
+                entries,
+                merge,
+                ..
+            } => (
+                loc,
+                anchor,
+                size,
+                Kind::Map(apply_merge(entries, merge, &mut self.errors)),
+            ),
         };
-        let Some((node, anchor, size, adds)) = finished else {
-            continue;
-        };
-        check_size(total, adds, here)?;
-        total.add(adds);
+        Some(Finished {
+            node: Node { loc, kind },
+            anchor,
+            size,
+            adds: Size { nodes: 1, bytes: 0 },
+        })
+    }
+
+    /// Count a finished node, remember its anchor, and put it in its container (or make it
+    /// the root).
+    fn attach(&mut self, done: Finished, here: Location) -> Result<(), SyntaxError> {
+        let Finished {
+            node,
+            anchor,
+            size,
+            adds,
+        } = done;
+        check_size(self.total, adds, here)?;
+        self.total.add(adds);
         if anchor != 0 {
-            anchors.insert(anchor, (node.clone(), size));
+            self.anchors.insert(anchor, (node.clone(), size));
         }
-        if let Some(Frame::Seq { size: s, .. } | Frame::Map { size: s, .. }) = stack.last_mut() {
+        if let Some(Frame::Seq { size: s, .. } | Frame::Map { size: s, .. }) = self.stack.last_mut()
+        {
             s.add(size);
         }
-        match stack.last_mut() {
-            None => root = Some(node),
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map {
                 entries,
@@ -289,61 +329,7 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                 merge,
                 ..
             }) => match pending.take() {
-                None if is_merge_key(&node) => match merge {
-                    Some(first) => {
-                        errors.push(SyntaxError {
-                            loc: node.loc,
-                            message: format!(
-                                "duplicate key `<<` (first defined at line {})",
-                                first.key.line
-                            ),
-                        });
-                        *pending = Some(Pending::Duplicate);
-                    }
-                    None => {
-                        *merge = Some(Merge {
-                            key: node.loc,
-                            at: entries.len(),
-                            value: None,
-                        });
-                        *pending = Some(Pending::Merge);
-                    }
-                },
-                None => {
-                    let name = match &node.kind {
-                        Kind::Str { value, .. } => value.clone(),
-                        Kind::Null => "null".into(),
-                        Kind::Bool(b) => b.to_string(),
-                        Kind::Int(i) => i.to_string(),
-                        Kind::Float(f) => f.to_string(),
-                        Kind::Seq(_) | Kind::Map(_) => {
-                            return Err(SyntaxError {
-                                loc: node.loc,
-                                message: "a mapping key must be a plain value".into(),
-                            })
-                        }
-                    };
-                    let first = entries
-                        .iter()
-                        .find(|(k, _)| k.name == name)
-                        .map(|(k, _)| k.loc);
-                    if let Some(first) = first {
-                        errors.push(SyntaxError {
-                            loc: node.loc,
-                            message: format!(
-                                "duplicate key `{name}` (first defined at line {})",
-                                first.line
-                            ),
-                        });
-                    }
-                    *pending = Some(match first {
-                        Some(_) => Pending::Duplicate,
-                        None => Pending::Value(Key {
-                            name,
-                            loc: node.loc,
-                        }),
-                    });
-                }
+                None => *pending = Some(map_key(node, entries, merge, &mut self.errors)?),
                 Some(Pending::Duplicate) => {}
                 Some(Pending::Value(key)) => entries.push((key, node)),
                 Some(Pending::Merge) => {
@@ -353,12 +339,71 @@ pub fn parse_all(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
                 }
             },
         }
+        Ok(())
     }
-    let root = root.unwrap_or(Node {
-        loc: Location { line: 1, col: 1 },
-        kind: Kind::Null,
-    });
-    Ok((root, errors))
+}
+
+/// A mapping's key was read: what to do with the value that follows (keep it under the key,
+/// drop it as a duplicate's, or merge it for `<<`).
+fn map_key(
+    node: Node,
+    entries: &[(Key, Node)],
+    merge: &mut Option<Merge>,
+    errors: &mut Vec<SyntaxError>,
+) -> Result<Pending, SyntaxError> {
+    if is_merge_key(&node) {
+        return Ok(match merge {
+            Some(first) => {
+                errors.push(SyntaxError {
+                    loc: node.loc,
+                    message: format!(
+                        "duplicate key `<<` (first defined at line {})",
+                        first.key.line
+                    ),
+                });
+                Pending::Duplicate
+            }
+            None => {
+                *merge = Some(Merge {
+                    key: node.loc,
+                    at: entries.len(),
+                    value: None,
+                });
+                Pending::Merge
+            }
+        });
+    }
+    let name = match &node.kind {
+        Kind::Str { value, .. } => value.clone(),
+        Kind::Null => "null".into(),
+        Kind::Bool(b) => b.to_string(),
+        Kind::Int(i) => i.to_string(),
+        Kind::Float(f) => f.to_string(),
+        Kind::Seq(_) | Kind::Map(_) => {
+            return Err(SyntaxError {
+                loc: node.loc,
+                message: "a mapping key must be a plain value".into(),
+            })
+        }
+    };
+    let first = entries
+        .iter()
+        .find(|(k, _)| k.name == name)
+        .map(|(k, _)| k.loc);
+    if let Some(first) = first {
+        errors.push(SyntaxError {
+            loc: node.loc,
+            message: format!(
+                "duplicate key `{name}` (first defined at line {})",
+                first.line
+            ),
+        });
+        return Ok(Pending::Duplicate);
+    }
+    Ok(Pending::Value(Key {
+        name,
+        loc: node.loc,
+    }))
 }
 
 /// A plain (unquoted, untagged) `<<` key is a merge key; a quoted `"<<"` is an ordinary key.

@@ -139,6 +139,10 @@ pub enum NotifyOn {
     Always,
     Start,
     ConfigError,
+    /// A `pitr` job's WAL stream went down (once, not per retry).
+    StreamFailure,
+    /// A `pitr` job's WAL stream runs again after a `stream_failure`.
+    StreamRecovered,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

@@ -126,6 +126,13 @@ pub struct Verify {
     pub no_owner: bool,
 }
 
+/// `pitr:` of an enabled job: the stream's slot and how long it may be down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pitr {
+    pub slot: String,
+    pub max_lag: Duration,
+}
+
 /// Where a resolved job value came from (`plan` shows it).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "from", content = "name")]
@@ -210,6 +217,8 @@ pub struct Job {
     /// Several databases: how many are backed up at the same time (1 = one after another).
     pub parallel: usize,
     pub encrypt: Option<Encrypt>,
+    /// Continuous archiving (`pitr.enabled: true`).
+    pub pitr: Option<Pitr>,
     /// Top-level key → where its value came from.
     pub origins: BTreeMap<String, Origin>,
 }

@@ -20,8 +20,8 @@ const FIELD_MAX: usize = 1024;
 
 pub fn color(kind: EventKind) -> u32 {
     match kind {
-        EventKind::Success => GREEN,
-        EventKind::Failure => RED,
+        EventKind::Success | EventKind::StreamRecovered => GREEN,
+        EventKind::Failure | EventKind::StreamFailure => RED,
         EventKind::Start => BLUE,
         EventKind::ConfigError => AMBER,
     }

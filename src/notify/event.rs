@@ -12,6 +12,8 @@ pub enum EventKind {
     Success,
     Failure,
     ConfigError,
+    StreamFailure,
+    StreamRecovered,
 }
 
 impl EventKind {
@@ -22,6 +24,8 @@ impl EventKind {
             EventKind::Success => "success",
             EventKind::Failure => "failure",
             EventKind::ConfigError => "config_error",
+            EventKind::StreamFailure => "stream_failure",
+            EventKind::StreamRecovered => "stream_recovered",
         }
     }
 
@@ -29,8 +33,8 @@ impl EventKind {
     pub fn status(self) -> &'static str {
         match self {
             EventKind::Start => "running",
-            EventKind::Success => "success",
-            EventKind::Failure | EventKind::ConfigError => "failure",
+            EventKind::Success | EventKind::StreamRecovered => "success",
+            EventKind::Failure | EventKind::ConfigError | EventKind::StreamFailure => "failure",
         }
     }
 
@@ -40,6 +44,8 @@ impl EventKind {
             EventKind::Success => NotifyOn::Success,
             EventKind::Failure => NotifyOn::Failure,
             EventKind::ConfigError => NotifyOn::ConfigError,
+            EventKind::StreamFailure => NotifyOn::StreamFailure,
+            EventKind::StreamRecovered => NotifyOn::StreamRecovered,
         }
     }
 }
@@ -154,6 +160,23 @@ impl Event {
             host: local_hostname(),
             warnings: Vec::new(),
         }
+    }
+
+    /// A `pitr` job's WAL stream went down (`error` redacted by the caller) or came back.
+    pub fn stream(
+        kind: EventKind,
+        job: &str,
+        engine: &str,
+        remote: &str,
+        error: Option<String>,
+    ) -> Event {
+        let mut e = Event::config_error(String::new());
+        e.kind = kind;
+        e.job = job.to_string();
+        e.engine = engine.to_string();
+        e.remote = remote.to_string();
+        e.error = error;
+        e
     }
 
     /// Was this made by [`Event::test`]?

@@ -20,8 +20,8 @@ pub fn suffix(event: &Event) -> &'static str {
     }
     match event.kind {
         EventKind::Start => "start",
-        EventKind::Success => "",
-        EventKind::Failure | EventKind::ConfigError => "fail",
+        EventKind::Success | EventKind::StreamRecovered => "",
+        EventKind::Failure | EventKind::ConfigError | EventKind::StreamFailure => "fail",
     }
 }
 

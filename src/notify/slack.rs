@@ -23,8 +23,8 @@ fn emoji(event: &Event) -> &'static str {
     use super::EventKind::*;
     match event.kind {
         Start => ":arrow_forward:",
-        Success => ":white_check_mark:",
-        Failure => ":x:",
+        Success | StreamRecovered => ":white_check_mark:",
+        Failure | StreamFailure => ":x:",
         ConfigError => ":warning:",
     }
 }

@@ -18,6 +18,8 @@ pub fn title(event: &Event, notifier: &str) -> String {
         EventKind::Success => format!("{}: backup succeeded", event.job),
         EventKind::Failure => format!("{}: backup failed", event.job),
         EventKind::ConfigError => "manifest rejected (configuration error)".to_string(),
+        EventKind::StreamFailure => format!("{}: WAL stream down", event.job),
+        EventKind::StreamRecovered => format!("{}: WAL stream recovered", event.job),
     }
 }
 

@@ -2,6 +2,7 @@
 //! `dbstash plan` prints this very value; `dbstash run`/`backup` executes it.
 
 pub mod databases;
+pub mod pitr;
 
 use crate::domain::command::CommandSpec;
 use crate::domain::naming;
@@ -113,6 +114,9 @@ pub struct JobPlan {
     #[serde(serialize_with = "ser_opt_duration")]
     pub stale_after: Option<Duration>,
     pub origins: BTreeMap<String, Origin>,
+    /// Continuous archiving (`pitr.enabled`): the stream; `dump` is then the base backup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pitr: Option<pitr::PitrPlan>,
     #[serde(skip)]
     pub zone: Option<Zone>,
     #[serde(skip)]
@@ -198,15 +202,33 @@ pub fn build(m: &Manifest, job: &Job) -> Result<JobPlan, PlanError> {
     } else {
         job.clone()
     };
+    let pitr = job.pitr.as_ref().map(|p| pitr::plan(job, p));
+    let (dump, extension, min_raw_bytes) = match &pitr {
+        // A tar: at least one 512-byte header and its end-of-archive blocks.
+        Some(_) => (
+            DumpSpec::Command(engine::postgres::pitr::base_backup(job)),
+            format!(
+                ".tar{}{}",
+                engine::codec(job).extension(),
+                if job.encrypt.is_some() { ".age" } else { "" }
+            ),
+            1024,
+        ),
+        None => (
+            engine::dump(&shown),
+            engine::extension(job),
+            engine::min_raw_bytes(job),
+        ),
+    };
     Ok(JobPlan {
         job: job.name.clone(),
         engine: job.engine,
         database: shown.db_label(),
         mode: job.mode,
-        dump: engine::dump(&shown),
+        dump,
         version: engine::version_command(job),
         codec: engine::codec(job),
-        extension: engine::extension(job),
+        extension,
         encrypt: job.encrypt.clone(),
         remote: first,
         remotes,
@@ -230,11 +252,12 @@ pub fn build(m: &Manifest, job: &Job) -> Result<JobPlan, PlanError> {
         notify: job.notify.clone(),
         hooks: HooksPlan::from(&job.hooks),
         run_on_start: job.run_on_start,
-        min_raw_bytes: engine::min_raw_bytes(job),
+        min_raw_bytes,
         allow_empty: job.allow_empty,
         expected_size: job.expected_size,
         stale_after: job.stale_after,
         origins: job.origins.clone(),
+        pitr,
         zone: Some(job.timezone.clone()),
         job_spec: Some(Box::new(job.clone())),
     })

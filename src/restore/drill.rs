@@ -269,7 +269,7 @@ async fn counts(t: &Target, base: &Path) -> Result<Vec<TableCount>, RestoreError
             let db = t.database();
             let list = format!(
                 "SELECT HEX(TABLE_NAME) FROM information_schema.TABLES WHERE CAST(TABLE_SCHEMA AS BINARY) = {} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME;\n",
-                target::mysql_bytes(db)
+                crate::engine::mysql::mysql_bytes(db)
             );
             let out = target::admin_sql(&spec, &list, &secrets, base).await?;
             let names: Vec<String> = out
@@ -280,14 +280,14 @@ async fn counts(t: &Target, base: &Path) -> Result<Vec<TableCount>, RestoreError
             if names.is_empty() {
                 return Ok(Vec::new());
             }
-            let qdb = target::quote_mysql_ident(db);
+            let qdb = crate::engine::mysql::quote_mysql_ident(db);
             let sql = names
                 .iter()
                 .enumerate()
                 .map(|(i, n)| {
                     format!(
                         "SELECT {i}, COUNT(*) FROM {qdb}.{}",
-                        target::quote_mysql_ident(n)
+                        crate::engine::mysql::quote_mysql_ident(n)
                     )
                 })
                 .collect::<Vec<_>>()

@@ -48,7 +48,7 @@ pub enum RestoreError {
     #[error("{program} failed ({status}): {tail}")]
     Tool {
         program: String,
-        status: String,
+        status: ToolEnd,
         tail: String,
     },
     #[error("cannot start {program}: {source}")]
@@ -203,6 +203,25 @@ pub enum CheckError {
     /// A blocking check task died (panicked or was cancelled).
     #[error("{task}: {detail}")]
     Task { task: &'static str, detail: String },
+}
+
+/// How a restore tool ended, typed (shown as "exit 3", "killed by signal 9", …).
+#[derive(Debug, thiserror::Error)]
+pub enum ToolEnd {
+    #[error("{0}")]
+    Exited(crate::proc::status::ExitReason),
+    /// It exited 0 while the restore was still writing to it: it did not take the whole stream.
+    #[error("exit 0 before reading all of its input")]
+    StoppedReading,
+    /// Waiting for it failed.
+    #[error("{0}")]
+    Wait(#[source] std::io::Error),
+}
+
+impl ToolEnd {
+    pub fn of(status: std::process::ExitStatus) -> Self {
+        ToolEnd::Exited(crate::proc::status::ExitReason::of(status))
+    }
 }
 
 /// How a backup object differs from its record.

@@ -12,7 +12,7 @@ use crate::cancel::{Cancel, StopReader};
 use crate::catalog::record::{self, FileSum};
 use crate::engine;
 use crate::model::{DumpFormat, Engine, Job};
-use crate::proc::{self, ProcGroup};
+use crate::proc::ProcGroup;
 use crate::secret::{redact, Secret};
 use crate::storage::Storage;
 use std::fs::File;
@@ -226,7 +226,7 @@ async fn run_tool(
         Ok(s) if s.success() => Ok(stderr),
         Ok(s) => Err(RestoreError::Tool {
             program: spec.program.clone(),
-            status: proc::describe_status(s),
+            status: super::error::ToolEnd::of(s),
             tail: if stderr.is_empty() {
                 "(no output on stderr)".into()
             } else {

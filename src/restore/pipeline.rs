@@ -14,7 +14,7 @@ use super::RestoreError;
 use crate::cancel::{Cancel, StopReader};
 use crate::catalog::record::Backup;
 use crate::domain::command::CommandSpec;
-use crate::proc::{self, ProcGroup};
+use crate::proc::ProcGroup;
 use crate::secret::{redact, Secret};
 use crate::storage::{AnyStorage, Download, Storage};
 use std::fs::File;
@@ -204,7 +204,7 @@ pub async fn into_tool(
                 Ok(s) if s.success() => Ok(ToolDone { pumped, stderr }),
                 Ok(s) => Err(RestoreError::Tool {
                     program: spec.program.clone(),
-                    status: proc::describe_status(s),
+                    status: super::error::ToolEnd::of(s),
                     tail: or_silent(stderr),
                 }),
                 Err(e) => Err(io_err("wait", e)),
@@ -224,9 +224,9 @@ pub async fn into_tool(
             {
                 // The tool stopped reading: its own failure is the story.
                 let status = match status {
-                    Ok(s) if s.success() => "exit 0 before reading all of its input".to_string(),
-                    Ok(s) => proc::describe_status(s),
-                    Err(e) => e.to_string(),
+                    Ok(s) if s.success() => super::error::ToolEnd::StoppedReading,
+                    Ok(s) => super::error::ToolEnd::of(s),
+                    Err(e) => super::error::ToolEnd::Wait(e),
                 };
                 return Err(RestoreError::Tool {
                     program: spec.program.clone(),

@@ -307,7 +307,7 @@ async fn stream_head(
         // pg_restore's complaint explains a failed transfer better (or the transfer's does).
         return Err(sent.err().unwrap_or(RestoreError::Tool {
             program: "pg_restore --list".into(),
-            status: crate::proc::describe_status(status),
+            status: super::error::ToolEnd::of(status),
             tail: if tail.is_empty() {
                 "(no output on stderr)".into()
             } else {

@@ -6,11 +6,12 @@ use super::run_dir::{self};
 use super::{RestoreError, TargetProblem, UsageError};
 use crate::domain::command::CommandSpec;
 use crate::engine::mysql::DbCharset;
+use crate::engine::mysql::{mysql_bytes, quote_mysql_ident};
 use crate::engine::postgres::Owners;
+use crate::engine::postgres::{pg_text, quote_pg_ident};
 use crate::engine::uri::parse_uri;
 use crate::engine::{mongo, mysql, postgres};
 use crate::model::{Engine, Job};
-use crate::proc;
 use crate::secret::{redact, Secret};
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -109,31 +110,6 @@ pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
     })
 }
 
-pub fn quote_pg_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-pub fn quote_mysql_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
-/// A PostgreSQL text value without any quoting rules to get wrong.
-pub fn pg_text(value: &str) -> String {
-    format!(
-        "convert_from(decode('{}', 'hex'), 'UTF8')",
-        hex::encode(value)
-    )
-}
-
-/// A MySQL binary string literal.
-pub fn mysql_bytes(value: &str) -> String {
-    if value.is_empty() {
-        "''".into()
-    } else {
-        format!("X'{}'", hex::encode(value))
-    }
-}
-
 /// How long a short administrative command may take.
 const ADMIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -187,7 +163,7 @@ pub async fn admin_sql(
     if !status.success() {
         return Err(RestoreError::Tool {
             program: spec.program.clone(),
-            status: proc::describe_status(status),
+            status: super::error::ToolEnd::of(status),
             tail: if tail.is_empty() {
                 "(no output on stderr)".into()
             } else {

@@ -67,6 +67,17 @@ pub struct JobSeries {
     pub stale_after: Option<Duration>,
 }
 
+/// One `pitr` job's WAL stream, as the metrics see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamSeries {
+    pub job: String,
+    pub up: bool,
+    /// Unix time the last segment reached the archive (0: none yet).
+    pub last_archived_seconds: f64,
+    /// How long the stream has been down (0 while up).
+    pub down_seconds: f64,
+}
+
 /// How one backup run or drill ended, as the metrics see it.
 #[derive(Clone, Copy, Debug)]
 pub struct RunResult<'a> {
@@ -101,10 +112,19 @@ struct VerifyFamilies {
     runs: Family<RunLabel, Counter>,
 }
 
+/// The per-job WAL stream families (`pitr` jobs), read from the streams' status when scraped.
+#[derive(Default)]
+struct PitrFamilies {
+    up: Family<JobLabel, Gauge>,
+    last_archived: Family<JobLabel, FloatGauge>,
+    down_for: Family<JobLabel, FloatGauge>,
+}
+
 pub struct Metrics {
     registry: Registry,
     backup: BackupFamilies,
     verify: VerifyFamilies,
+    pitr: PitrFamilies,
     reloads: Family<ResultLabel, Counter>,
     last_reload_ok: Gauge,
     notifications: Family<NotifierLabel, Counter>,
@@ -142,6 +162,7 @@ impl Metrics {
             registry: Registry::default(),
             backup: BackupFamilies::default(),
             verify: VerifyFamilies::default(),
+            pitr: PitrFamilies::default(),
             reloads: Family::default(),
             last_reload_ok: Gauge::default(),
             notifications: Family::default(),
@@ -151,6 +172,7 @@ impl Metrics {
         let mut registry = Registry::default();
         m.register_backup(&mut registry);
         m.register_verify(&mut registry);
+        m.register_pitr(&mut registry);
         m.register_process(&mut registry);
         for r in RELOAD_RESULTS {
             let _ = m.reloads.get_or_create(&ResultLabel { result: r.into() });
@@ -228,6 +250,42 @@ impl Metrics {
             "Scheduled restore drills by outcome (success, failure, skipped)",
             v.runs.clone(),
         );
+    }
+
+    fn register_pitr(&self, r: &mut Registry) {
+        let p = &self.pitr;
+        r.register(
+            "dbstash_pitr_stream_up",
+            "1 while the job's WAL stream (pg_receivewal) runs",
+            p.up.clone(),
+        );
+        r.register(
+            "dbstash_pitr_last_archived_timestamp_seconds",
+            "Unix time the job's last WAL segment reached the archive (0: none since dbstash started)",
+            p.last_archived.clone(),
+        );
+        r.register(
+            "dbstash_pitr_stream_down_seconds",
+            "How long the job's WAL stream has been down (0 while up): compare with its max_lag",
+            p.down_for.clone(),
+        );
+    }
+
+    /// The WAL stream series, as the streams report them now (their state lives with them):
+    /// set just before a scrape is encoded; jobs without a stream have none.
+    pub fn set_streams(&self, streams: impl IntoIterator<Item = StreamSeries>) {
+        self.pitr.up.clear();
+        self.pitr.last_archived.clear();
+        self.pitr.down_for.clear();
+        for s in streams {
+            let l = job(&s.job);
+            self.pitr.up.get_or_create(&l).set(i64::from(s.up));
+            self.pitr
+                .last_archived
+                .get_or_create(&l)
+                .set(s.last_archived_seconds);
+            self.pitr.down_for.get_or_create(&l).set(s.down_seconds);
+        }
     }
 
     fn register_process(&self, r: &mut Registry) {

@@ -6,6 +6,7 @@ pub mod diff;
 mod pending;
 pub mod reaper;
 pub mod state;
+mod streams;
 pub mod tracked;
 pub mod watch;
 
@@ -233,6 +234,17 @@ impl Supervisor {
         } else if let Some(old) = self.loops.remove(&format!("{name}#verify")) {
             old.abort();
         }
+        // pitr: the WAL stream lives beside the job's loop, replaced and stopped with it.
+        let stream = plan
+            .pitr
+            .is_some()
+            .then(|| streams::start(self.shared.clone(), plan.clone(), self.env.temp_dir.clone()));
+        if let Some(old) = match stream {
+            Some(h) => self.loops.insert(format!("{name}#pitr"), h),
+            None => self.loops.remove(&format!("{name}#pitr")),
+        } {
+            old.abort();
+        }
         let handle = tokio::spawn(job_loop(ctx, plan, run_now));
         if let Some(old) = self.loops.insert(name, handle) {
             old.abort();
@@ -240,7 +252,12 @@ impl Supervisor {
     }
 
     fn stop_loop(&mut self, name: &str) {
-        for key in [name.to_string(), format!("{name}#verify")] {
+        crate::pitr::stream::forget(name);
+        for key in [
+            name.to_string(),
+            format!("{name}#verify"),
+            format!("{name}#pitr"),
+        ] {
             if let Some(h) = self.loops.remove(&key) {
                 h.abort();
             }

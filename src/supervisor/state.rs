@@ -191,6 +191,7 @@ pub fn drill_scheduled(plan: &JobPlan) -> bool {
 
 impl Health for Shared {
     fn metrics(&self) -> &Metrics {
+        self.metrics.set_streams(crate::pitr::stream::series());
         &self.metrics
     }
 
@@ -225,6 +226,7 @@ impl Health for Shared {
                 let age = (now.as_second() - since.as_second()).max(0) as u64;
                 (age > limit.as_secs()).then(|| p.job.clone())
             })
+            .chain(crate::pitr::stream::down_too_long(&cur.plans, now))
             .collect()
     }
 }

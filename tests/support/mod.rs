@@ -5,6 +5,9 @@
 //! Under `CI=true` or `DBSTASH_REQUIRE_SERVERS=1`, a missing server or tool fails the test.
 #![allow(dead_code)]
 
+pub mod notify;
+pub mod repo;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -183,7 +186,7 @@ impl Test {
             .stdin(Stdio::null())
             .output()
             .expect("run dbstash");
-        Run { out }
+        Run::in_dir(out, self.dir.path())
     }
 
     /// Start dbstash in the background (e.g. the supervisor).
@@ -241,11 +244,92 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
+/// A finished dbstash run. `success()` / `failure(code)` check the exit code *and* the output:
+/// stdout and stderr are expected to be empty unless a test says what they hold — exactly
+/// (`stdout_is`, `stderr_is`, where `{dir}` stands for the test folder) or, where the text is not
+/// deterministic, with a named weaker check (`*_contains`, `*_matches`, `ignore_*`; say why at
+/// the call). A mismatch fails with a diff. (As casey/just's `Test` builder.)
 pub struct Run {
     pub out: Output,
+    /// The test folder, written `{dir}` in expectations.
+    dir: Option<PathBuf>,
+    expect_stdout: Expect,
+    expect_stderr: Expect,
+}
+
+/// What one output stream must hold.
+enum Expect {
+    Exact(String),
+    /// Every fragment/pattern must occur (the rest of the text is not checked).
+    Partial {
+        contains: Vec<String>,
+        matches: Vec<regex::Regex>,
+    },
+    /// Not checked at all.
+    Ignored,
+}
+
+impl Expect {
+    fn partial(&mut self) -> (&mut Vec<String>, &mut Vec<regex::Regex>) {
+        if !matches!(self, Expect::Partial { .. }) {
+            *self = Expect::Partial {
+                contains: Vec::new(),
+                matches: Vec::new(),
+            };
+        }
+        match self {
+            Expect::Partial { contains, matches } => (contains, matches),
+            _ => unreachable!("just set"),
+        }
+    }
+
+    /// The failures of `actual` against this expectation, for the message.
+    fn check(&self, stream: &str, actual: &str) -> Option<String> {
+        match self {
+            Expect::Ignored => None,
+            Expect::Exact(want) if want.as_str() == actual => None,
+            Expect::Exact(want) => Some(format!(
+                "{stream} differs (- expected, + actual):\n{}",
+                similar::TextDiff::from_lines(want.as_str(), actual)
+                    .unified_diff()
+                    .context_radius(3)
+            )),
+            Expect::Partial { contains, matches } => {
+                let mut missing: Vec<String> = contains
+                    .iter()
+                    .filter(|c| !actual.contains(c.as_str()))
+                    .map(|c| format!("  does not contain {c:?}"))
+                    .collect();
+                missing.extend(
+                    matches
+                        .iter()
+                        .filter(|r| !r.is_match(actual))
+                        .map(|r| format!("  does not match /{r}/")),
+                );
+                (!missing.is_empty()).then(|| format!("{stream}:\n{}", missing.join("\n")))
+            }
+        }
+    }
 }
 
 impl Run {
+    pub fn new(out: Output) -> Run {
+        Run {
+            out,
+            dir: None,
+            expect_stdout: Expect::Exact(String::new()),
+            expect_stderr: Expect::Exact(String::new()),
+        }
+    }
+
+    /// A run in `dir`: `{dir}` in expectations stands for it.
+    pub fn in_dir(out: Output, dir: &Path) -> Run {
+        Run {
+            dir: Some(dir.to_path_buf()),
+            ..Run::new(out)
+        }
+    }
+
     pub fn code(&self) -> i32 {
         self.out.status.code().unwrap_or(-1)
     }
@@ -255,25 +339,122 @@ impl Run {
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.out.stderr).into_owned()
     }
+
+    fn expand(&self, text: &str) -> String {
+        match &self.dir {
+            Some(d) => text.replace("{dir}", &d.display().to_string()),
+            None => text.to_string(),
+        }
+    }
+
+    /// stdout is exactly `text` (`{dir}` = the test folder).
+    pub fn stdout_is(mut self, text: &str) -> Self {
+        self.expect_stdout = Expect::Exact(self.expand(text));
+        self
+    }
+    /// stderr is exactly `text` (`{dir}` = the test folder).
+    pub fn stderr_is(mut self, text: &str) -> Self {
+        self.expect_stderr = Expect::Exact(self.expand(text));
+        self
+    }
+    /// stdout contains `text` (`{dir}` = the test folder); the rest is not checked.
+    pub fn stdout_contains(mut self, text: &str) -> Self {
+        let text = self.expand(text);
+        self.expect_stdout.partial().0.push(text);
+        self
+    }
+    /// stderr contains `text` (`{dir}` = the test folder); the rest is not checked.
+    pub fn stderr_contains(mut self, text: &str) -> Self {
+        let text = self.expand(text);
+        self.expect_stderr.partial().0.push(text);
+        self
+    }
+    /// stdout matches the regex `re` somewhere; the rest is not checked.
+    pub fn stdout_matches(mut self, re: &str) -> Self {
+        let re = regex::Regex::new(re).expect("a valid regex");
+        self.expect_stdout.partial().1.push(re);
+        self
+    }
+    /// stderr matches the regex `re` somewhere; the rest is not checked.
+    pub fn stderr_matches(mut self, re: &str) -> Self {
+        let re = regex::Regex::new(re).expect("a valid regex");
+        self.expect_stderr.partial().1.push(re);
+        self
+    }
+    /// stdout is not checked (say why at the call).
+    pub fn ignore_stdout(mut self) -> Self {
+        self.expect_stdout = Expect::Ignored;
+        self
+    }
+    /// stderr is not checked (say why at the call).
+    pub fn ignore_stderr(mut self) -> Self {
+        self.expect_stderr = Expect::Ignored;
+        self
+    }
+    /// Neither stream is checked by `success`/`failure`: the state every caller had before the
+    /// harness checked output. Callers still marked with it are the ones left to convert (the test
+    /// may check the text itself afterwards); new tests use the checks above.
+    pub fn output_unchecked(self) -> Self {
+        self.ignore_stdout().ignore_stderr()
+    }
+
     #[track_caller]
     pub fn success(self) -> Self {
-        assert_eq!(
-            self.code(),
-            0,
-            "expected success\nstdout:\n{}\nstderr:\n{}",
-            self.stdout(),
-            self.stderr()
-        );
-        self
+        self.status(0)
     }
     #[track_caller]
     pub fn failure(self, code: i32) -> Self {
-        assert_eq!(
-            self.code(),
-            code,
-            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
-            self.stdout(),
-            self.stderr()
+        self.status(code)
+    }
+
+    /// With `DBSTASH_TEST_RECORD_OUTPUT=<file>`, a call that checks no output appends where it is
+    /// and what the run printed (one JSON line, the test folder written `{dir}`): the material for
+    /// turning `output_unchecked()` into exact expectations.
+    #[track_caller]
+    fn record_unchecked(&self, stdout: &str, stderr: &str) {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let Some(file) = std::env::var_os("DBSTASH_TEST_RECORD_OUTPUT") else {
+            return;
+        };
+        let at = std::panic::Location::caller();
+        let unexpand = |t: &str| match &self.dir {
+            Some(d) => t.replace(&d.display().to_string(), "{dir}"),
+            None => t.to_string(),
+        };
+        let line = serde_json::json!({
+            "file": at.file(), "line": at.line(), "col": at.column(), "code": self.code(),
+            "stdout": unexpand(stdout), "stderr": unexpand(stderr),
+        });
+        let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .expect("DBSTASH_TEST_RECORD_OUTPUT");
+        use std::io::Write;
+        writeln!(f, "{line}").expect("record");
+    }
+
+    /// Exit code `code`, and stdout/stderr as expected; one message with every mismatch.
+    #[track_caller]
+    pub fn status(self, code: i32) -> Self {
+        let (stdout, stderr) = (self.stdout(), self.stderr());
+        if matches!(
+            (&self.expect_stdout, &self.expect_stderr),
+            (Expect::Ignored, Expect::Ignored)
+        ) {
+            self.record_unchecked(&stdout, &stderr);
+        }
+        let mut problems = Vec::new();
+        if self.code() != code {
+            problems.push(format!("exit code {} (expected {code})", self.code()));
+        }
+        problems.extend(self.expect_stdout.check("stdout", &stdout));
+        problems.extend(self.expect_stderr.check("stderr", &stderr));
+        assert!(
+            problems.is_empty(),
+            "{}\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}",
+            problems.join("\n")
         );
         self
     }
@@ -306,6 +487,31 @@ pub fn psql(db: &str, sql: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// PostgreSQL on 127.0.0.1:5432, or a skip (a failure under CI).
+pub fn pg_ready() -> bool {
+    require(pg_available(), "PostgreSQL on 127.0.0.1:5432")
+}
+
+/// Whether database `db` exists on the shared PostgreSQL.
+pub fn pg_exists(db: &str) -> bool {
+    psql(
+        "postgres",
+        &format!(
+            "select count(*) from pg_database where datname = '{}'",
+            db.replace('\'', "''")
+        ),
+    ) == "1"
+}
+
+/// Permission bits of `p` (e.g. 0o600).
+pub fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 pub fn pg_available() -> bool {
@@ -518,6 +724,44 @@ impl Drop for S3 {
 }
 
 /// Processes whose argv contains `needle` (from /proc), excluding ourselves.
+/// PIDs of the rclone `rcat`s that upload a backup's data for `job`: not its record's upload and
+/// not the claim's intent marker (a short `rcat` of its own that runs first, and under load may
+/// still be running when the data upload starts).
+pub fn data_uploads(job: &str) -> Vec<String> {
+    processes_with(job)
+        .iter()
+        .filter(|p| {
+            p.contains(" rcat ") && !p.contains(".dbstash.json") && !p.contains(".dbstash-intent")
+        })
+        .filter_map(|l| l.split(':').next().map(|p| p.trim().to_string()))
+        .collect()
+}
+
+/// Wait (up to `limit`) until one data upload of `job` has run for `running` without a second
+/// one appearing, and return its PID; `Err` with the processes seen otherwise.
+pub fn one_data_upload(
+    job: &str,
+    limit: std::time::Duration,
+    running: std::time::Duration,
+) -> Result<String, Vec<String>> {
+    let start = std::time::Instant::now();
+    let mut since: Option<(String, std::time::Instant)> = None;
+    while start.elapsed() < limit {
+        let now = data_uploads(job);
+        match (now.as_slice(), &since) {
+            ([pid], Some((seen, at))) if pid == seen => {
+                if at.elapsed() >= running {
+                    return Ok(pid.clone());
+                }
+            }
+            ([pid], _) => since = Some((pid.clone(), std::time::Instant::now())),
+            _ => since = None,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Err(processes_with(job))
+}
+
 pub fn processes_with(needle: &str) -> Vec<String> {
     let me = std::process::id().to_string();
     let mut out = Vec::new();
@@ -571,6 +815,30 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Wait for `child` at most `limit`; a child still running then is SIGKILLed (so a hung dbstash
+/// fails the test instead of hanging it) and `None` is returned.
+pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// Everything left to read from a child's pipe (e.g. `child.stderr.take()`).
+pub fn read_all(r: Option<impl std::io::Read>) -> String {
+    let mut s = String::new();
+    if let Some(mut r) = r {
+        let _ = r.read_to_string(&mut s);
+    }
+    s
 }
 
 /// PIDs of processes whose argv contains `needle` (see `processes_with`).

@@ -35,10 +35,31 @@ pub fn run(
             Some(rt.block_on(crate::run::backup::discover(p, &m.settings.temp_dir)))
         })
         .collect();
+    // `pitr` jobs: the recoverable window on the plan's remote, as of now.
+    let windows: Vec<Option<String>> = plans
+        .iter()
+        .map(|p| {
+            if offline || p.pitr.is_none() {
+                return None;
+            }
+            let rt = super::runtime().ok()?;
+            let store = crate::storage::AnyStorage::for_plan(p);
+            Some(match rt.block_on(crate::pitr::window::read(p, &store)) {
+                Ok(a) => match a.window() {
+                    Some(w) => w.to_string(),
+                    None => "none yet (needs a base backup and archived WAL)".into(),
+                },
+                Err(e) => format!("(could not read the archive: {e})"),
+            })
+        })
+        .collect();
     match format {
         OutputFormat::Text => {
-            for ((p, d), f) in plans.iter().zip(&deletions).zip(&found) {
+            for (((p, d), f), w) in plans.iter().zip(&deletions).zip(&found).zip(&windows) {
                 let mut text = render::text(p, now, d.as_ref());
+                if let Some(w) = w {
+                    text.push_str(&format!("  {:<13}{w}\n", "pitr window"));
+                }
                 if let Some(f) = f {
                     let line = match f {
                         Ok(dbs) if dbs.is_empty() => "(none)".to_string(),
@@ -55,8 +76,12 @@ pub fn run(
                 .iter()
                 .zip(&deletions)
                 .zip(&found)
-                .map(|((p, d), f)| {
+                .zip(&windows)
+                .map(|(((p, d), f), w)| {
                     let mut v = render::json(p, now, d.as_ref());
+                    if let (Some(w), Some(o)) = (w, v.as_object_mut()) {
+                        o.insert("pitr_window".into(), serde_json::json!(w));
+                    }
                     if let (Some(f), Some(o)) = (f, v.as_object_mut()) {
                         o.insert(
                             "databases_found".into(),

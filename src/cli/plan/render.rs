@@ -234,6 +234,22 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
     if p.run_on_start {
         row("on start", "runs once when the supervisor starts".into());
     }
+    if let Some(x) = &p.pitr {
+        let wal = crate::storage::join_key(&obj.folder, &x.wal_folder);
+        row("pitr slot", format!("{} (created if missing)", x.slot));
+        row(
+            "pitr stream",
+            format!("{} (while `dbstash run` runs)", x.stream.display_line()),
+        );
+        row(
+            "pitr wal",
+            format!("{wal}/SEGMENT{}, each with its record", p.codec.extension()),
+        );
+        row(
+            "pitr max lag",
+            format!("{} (/healthz)", human_duration(x.max_lag)),
+        );
+    }
     out
 }
 

@@ -247,6 +247,11 @@ fn cronjobs(
                  the backups; run drills from `dbstash run` or `dbstash verify --restore-to`"
             ));
         }
+        if job.pitr.is_some() {
+            found.warnings.push(format!(
+                "job `{name}` has `pitr`: its WAL stream must run all the time, which a CronJob cannot do; its CronJob takes only the base backups. Run `dbstash run` for the stream in a Deployment with one replica and `strategy: Recreate` (two streams on one replication slot fight over it), with a volume for `temp_dir`"
+            ));
+        }
         for r in &job.remotes {
             if let Some(remote) = manifest.remotes.get(&r.name) {
                 if let crate::model::RemoteKind::Local(p) = &remote.kind {

@@ -3,7 +3,7 @@
 
 use super::layers::{self, merge_job, Merged};
 use super::{
-    connection, databases, format, naming, parallel, retention, schedule, targets, verify,
+    connection, databases, format, naming, parallel, pitr, retention, schedule, targets, verify,
 };
 use super::{Ctx, Sections};
 use crate::domain::units::parse_size;
@@ -84,6 +84,7 @@ pub(super) fn job(name: &str, jv: &Value, sections: &Sections, ctx: &mut Ctx) ->
     }
     let stale_after = ctx.duration(d.stale_after.as_ref(), &s.p("stale_after"));
     let (verify, encrypt) = verify::verify_and_encrypt(&s, &d, &how, ctx);
+    let pitr = pitr::pitr(&s, &d, &how, dbs.databases.is_many() || dbs.globals, ctx);
     let expected_size = d.expected_size.as_ref().and_then(|v| {
         parse_size(v)
             .map_err(|e| ctx.error(&s.p("expected_size"), e))
@@ -129,6 +130,7 @@ pub(super) fn job(name: &str, jv: &Value, sections: &Sections, ctx: &mut Ctx) ->
         globals: dbs.globals,
         parallel,
         encrypt,
+        pitr,
         origins,
     })
 }

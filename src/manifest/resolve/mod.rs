@@ -15,6 +15,7 @@ mod layers;
 mod naming;
 mod notifier;
 mod parallel;
+mod pitr;
 mod remotes;
 mod retention;
 mod schedule;

@@ -1,0 +1,125 @@
+//! `pitr:` — continuous WAL archiving. Only engines whose log dbstash can stream take it, and only
+//! with the one shape a base backup has (a single stream of the whole server).
+
+use super::format::How;
+use super::job::JobScope;
+use super::Ctx;
+use crate::manifest::types::JobDoc;
+use crate::model::*;
+use std::time::Duration;
+
+/// `/healthz` reports a stream down for longer than this when `max_lag` is not set.
+pub const DEFAULT_MAX_LAG: Duration = Duration::from_secs(300);
+
+/// PostgreSQL's limit on a replication slot name (NAMEDATALEN - 1).
+const MAX_SLOT_LEN: usize = 63;
+
+pub(super) fn pitr(
+    s: &JobScope,
+    d: &JobDoc,
+    how: &How,
+    several: bool,
+    ctx: &mut Ctx,
+) -> Option<Pitr> {
+    let doc = d.pitr.as_ref()?;
+    let max_lag = ctx.duration(doc.max_lag.as_ref(), &s.p("pitr/max_lag"));
+    if doc.enabled != Some(true) {
+        return None;
+    }
+    match s.engine {
+        Engine::Postgres | Engine::Postgis => {}
+        Engine::Mysql | Engine::Mariadb => {
+            ctx.error(
+                &s.p("pitr/enabled"),
+                "`pitr` for mysql/mariadb (binlog archiving) is not implemented yet; only postgres jobs take it",
+            );
+            return None;
+        }
+        e => {
+            ctx.error(
+                &s.p("pitr/enabled"),
+                format!(
+                    "`pitr` needs a server log to stream: postgres, mysql or mariadb, not {}",
+                    e.as_str()
+                ),
+            );
+            return None;
+        }
+    }
+    if how.mode != Mode::Stream {
+        ctx.error(
+            &s.p("mode"),
+            "a `pitr` job's backups are base backups of the whole server, streamed as one tar: drop `mode`",
+        );
+    }
+    if several {
+        ctx.error(
+            &s.p("pitr/enabled"),
+            "a `pitr` job archives the whole server: it takes one base backup, not one per database (drop `database: \"*\"`/lists and `globals`)",
+        );
+    }
+    let slot = match &doc.slot {
+        Some(name) => {
+            if let Err(why) = check_slot(name) {
+                ctx.error(&s.p("pitr/slot"), why);
+            }
+            name.clone()
+        }
+        None => default_slot(s.name),
+    };
+    Some(Pitr {
+        slot,
+        max_lag: max_lag.unwrap_or(DEFAULT_MAX_LAG),
+    })
+}
+
+/// `dbstash_JOB`, lower-cased, with every character a slot name cannot hold as `_`.
+pub fn default_slot(job: &str) -> String {
+    let mut slot: String = format!("dbstash_{job}")
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    slot.truncate(MAX_SLOT_LEN);
+    slot
+}
+
+fn check_slot(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_SLOT_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a replication slot name: 1 to {MAX_SLOT_LEN} lower-case letters, digits or `_`"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_slot_is_a_valid_slot_name() {
+        assert_eq!(default_slot("App-1.prod"), "dbstash_app_1_prod");
+        assert!(check_slot(&default_slot(&"x".repeat(100))).is_ok());
+    }
+
+    #[test]
+    fn slot_names_are_checked() {
+        assert!(check_slot("dbstash_app").is_ok());
+        assert!(check_slot("Bad").is_err());
+        assert!(check_slot("").is_err());
+        assert!(check_slot(&"a".repeat(64)).is_err());
+    }
+}

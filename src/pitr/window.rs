@@ -1,0 +1,113 @@
+//! What the archive of a `pitr` job holds on one remote: its base backups and WAL segments, the
+//! recoverable window they give, and the gaps in the WAL since the oldest base backup.
+
+use super::error::PitrError;
+use super::{label, segment};
+use crate::catalog::record::{complete_backups, Backup};
+use crate::plan::JobPlan;
+use crate::storage::AnyStorage;
+use jiff::Timestamp;
+
+pub struct Archive {
+    /// Base backups (tar), newest first.
+    pub bases: Vec<Backup>,
+    /// Archived WAL segments and history files, in WAL order.
+    pub wal: Vec<Backup>,
+}
+
+/// The earliest and latest instant a restore can reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub earliest: Timestamp,
+    pub latest: Timestamp,
+}
+
+impl std::fmt::Display for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} … {}", self.earliest, self.latest)
+    }
+}
+
+pub async fn read(plan: &JobPlan, store: &AnyStorage) -> Result<Archive, PitrError> {
+    let p = plan
+        .pitr
+        .as_ref()
+        .ok_or_else(|| PitrError::NotPitr(plan.job.clone()))?;
+    let folder = crate::catalog::retention::folder(plan, Timestamp::now());
+    let (all, _) = complete_backups(store, &folder, &plan.job).await?;
+    let bases = all
+        .into_iter()
+        .filter(|b| b.record.dump_format.starts_with(".tar"))
+        .collect();
+    let (mut wal, _) = complete_backups(store, &segment::wal_folder(plan, p), &plan.job).await?;
+    wal.retain(|b| b.record.dump_format == segment::WAL_FORMAT);
+    wal.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Archive { bases, wal })
+}
+
+impl Archive {
+    /// Segments (not history files), in WAL order.
+    pub fn segments(&self) -> impl Iterator<Item = &Backup> {
+        self.wal
+            .iter()
+            .filter(|b| label::is_segment(segment::wal_name(&b.id)))
+    }
+
+    /// From the end of the oldest base backup to the archiving of the newest segment; `None`
+    /// while there is no base backup or no segment.
+    pub fn window(&self) -> Option<Window> {
+        let earliest = self.bases.iter().map(|b| b.record.finished).min()?;
+        let latest = self.segments().map(|b| b.record.finished).max()?;
+        (latest >= earliest).then_some(Window { earliest, latest })
+    }
+
+    /// The newest base backup that ended at or before `at` (any, for `None` = latest).
+    pub fn base_for(&self, at: Option<Timestamp>) -> Option<&Backup> {
+        self.bases
+            .iter()
+            .find(|b| at.is_none_or(|t| b.record.finished <= t))
+    }
+
+    /// Segments missing between the oldest and the newest archived one of each timeline
+    /// (a gap makes every instant after it unreachable).
+    pub fn gaps(&self) -> Vec<String> {
+        let mut missing = Vec::new();
+        let names: Vec<&str> = self.segments().map(|b| segment::wal_name(&b.id)).collect();
+        for pair in names.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            if a[..8] != b[..8] {
+                continue;
+            }
+            let (Some(x), Some(y)) = (number(a), number(b)) else {
+                continue;
+            };
+            for n in x + 1..y {
+                missing.push(format!("{}{}", &a[..8], name_of(n)));
+            }
+        }
+        missing
+    }
+}
+
+/// A segment's number along its timeline (16 MiB segments: 256 per log file).
+fn number(segment: &str) -> Option<u64> {
+    let log = u64::from_str_radix(&segment[8..16], 16).ok()?;
+    let seg = u64::from_str_radix(&segment[16..24], 16).ok()?;
+    Some(log * 0x100 + seg)
+}
+
+fn name_of(n: u64) -> String {
+    format!("{:08X}{:08X}", n / 0x100, n % 0x100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_numbers_round_trip_across_log_files() {
+        assert_eq!(number("0000000100000000000000FF"), Some(0xFF));
+        assert_eq!(name_of(0x100), "0000000100000000");
+        assert_eq!(number("000000010000000100000000"), Some(0x100));
+    }
+}

@@ -1,0 +1,447 @@
+//! Point-in-time recovery for PostgreSQL, end to end against a scratch cluster of our own
+//! (scram passwords, so the password travels the way users' do): the supervisor streams WAL,
+//! `backup` takes a base backup, `restore --at` builds a data directory, and PostgreSQL started
+//! on it holds exactly the rows committed before the instant.
+
+use crate::support::notify as notify_support;
+use crate::support::*;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+
+const PW: &str = "pitr-Secret-1";
+
+fn pg_bin() -> Option<PathBuf> {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .find(|p| p.join("pg_ctl").exists())
+}
+
+/// Folders the `postgres` user can reach (a test's temp dir is root's 0700), removed on drop;
+/// a server started in one is stopped first.
+struct PgPlace {
+    root: PathBuf,
+    started: Vec<PathBuf>,
+}
+
+impl PgPlace {
+    fn new() -> PgPlace {
+        let root = PathBuf::from(format!("/tmp/dbstash-pitr-{}", unique("r")));
+        let out = sh(&format!(
+            "install -d -m 755 -o postgres {0}",
+            root.display()
+        ));
+        assert!(out.status.success(), "{out:?}");
+        PgPlace {
+            root,
+            started: Vec::new(),
+        }
+    }
+
+    /// An empty folder owned by postgres, for `--to-dir`.
+    fn target(&self, name: &str) -> PathBuf {
+        let d = self.root.join(name);
+        let out = sh(&format!("install -d -m 700 -o postgres {}", d.display()));
+        assert!(out.status.success(), "{out:?}");
+        d
+    }
+
+    /// Start PostgreSQL on a restored folder; true when it accepts connections.
+    fn start(&mut self, data: &Path, port: u16) -> bool {
+        let b = pg_bin().expect("pg bin");
+        let out = sh(&format!(
+            "su postgres -c \"{b}/pg_ctl -D {d} -o '-p {port} -k {r} -c listen_addresses=127.0.0.1' -l {d}.log -w -t 60 start\"",
+            b = b.display(),
+            d = data.display(),
+            r = self.root.display(),
+        ));
+        self.started.push(data.to_path_buf());
+        if !out.status.success() {
+            eprintln!(
+                "pg_ctl start: {}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                std::fs::read_to_string(format!("{}.log", data.display())).unwrap_or_default()
+            );
+        }
+        out.status.success()
+    }
+}
+
+impl Drop for PgPlace {
+    fn drop(&mut self) {
+        if let Some(b) = pg_bin() {
+            for d in &self.started {
+                let _ = sh(&format!(
+                    "su postgres -c \"{}/pg_ctl -D {} -m immediate stop\" >/dev/null 2>&1",
+                    b.display(),
+                    d.display()
+                ));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn psql_at(port: u16, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-q", "-t", "-A", "-h", "127.0.0.1", "-U", "postgres"])
+        .args(["-p", &port.to_string(), "-d", "postgres", "-c", sql])
+        .env("PGPASSWORD", PW)
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+struct Supervisor(Child);
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.0.wait();
+    }
+}
+
+fn prerequisites() -> bool {
+    require(
+        pg_bin().is_some(),
+        "PostgreSQL server binaries (initdb, pg_ctl)",
+    ) && require(have("pg_receivewal"), "pg_receivewal")
+        && require(have("pg_basebackup"), "pg_basebackup")
+}
+
+fn manifest(pg: &PgScram, slot: &str, user: &str, health: u16, hook: &str) -> String {
+    format!(
+        r#"version: 1
+settings: {{ temp_dir: "{{dir}}/tmp", health: {{ listen: "127.0.0.1:{health}" }} }}
+remotes:
+  local: {{ path: "{{dir}}/remote" }}
+notifiers:
+  hook: {{ type: webhook, url: "{hook}", on: [stream_failure, stream_recovered] }}
+jobs:
+  app:
+    engine: postgres
+    host: 127.0.0.1
+    port: {port}
+    user: {user}
+    password_file: "{{dir}}/pw"
+    database: postgres
+    remote: local
+    notify: [hook]
+    compress: zstd
+    pitr: {{ enabled: true, slot: {slot}, max_lag: 2s }}
+"#,
+        port = pg.port
+    )
+}
+
+/// The segment the server writes into now (closed by the next `pg_switch_wal()`).
+fn current_segment(pg: &PgScram) -> String {
+    pg.psql("postgres", "select pg_walfile_name(pg_current_wal_lsn())")
+}
+
+/// The `event` of every webhook delivery so far.
+fn events(rx: &notify_support::Receiver) -> Vec<String> {
+    rx.requests()
+        .iter()
+        .map(|r| r.json()["event"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn webhook() -> (tokio::runtime::Runtime, notify_support::Receiver) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let rx = rt.block_on(notify_support::Receiver::start());
+    (rt, rx)
+}
+
+fn wait_archived(t: &Test, segment: &str) -> bool {
+    let rec = t.path(&format!("remote/app/wal/{segment}.zst.dbstash.json"));
+    wait_until(Duration::from_secs(60), || rec.exists())
+}
+
+#[test]
+fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
+    if !prerequisites() {
+        return;
+    }
+    let Some(pg) = PgScram::start(PW) else {
+        assert!(!strict(), "could not start a scratch PostgreSQL");
+        return;
+    };
+    let slot = format!("dbstash_{}", unique("s").replace('-', "_")).to_lowercase();
+    let health = free_port();
+    let (_rt, rx) = webhook();
+    let t = Test::new()
+        .manifest(&manifest(&pg, &slot, "postgres", health, &rx.url("/h")))
+        .write("pw", PW);
+    pg.psql("postgres", "create table t (i int primary key)");
+    let sup = Supervisor(t.spawn_logged(&["run"]));
+    assert!(
+        wait_until(Duration::from_secs(30), || t.log().contains("stream_up")),
+        "the stream did not start:\n{}",
+        t.log()
+    );
+    let up = r#"dbstash_pitr_stream_up{backup_job="app"}"#;
+    assert!(
+        wait_until(Duration::from_secs(10), || metric(health, up) == 1.0),
+        "stream_up metric is not 1"
+    );
+    t.run(&["backup", "app"])
+        .stderr_contains("\"event\":\"backup_succeeded\"")
+        .success();
+    // The password never reaches a process list.
+    for line in processes_with("pg_receivewal") {
+        assert!(!line.contains(PW), "password in argv: {line}");
+    }
+
+    pg.psql("postgres", "insert into t select generate_series(1, 5)");
+    std::thread::sleep(Duration::from_millis(1100));
+    let at = jiff::Timestamp::now();
+    std::thread::sleep(Duration::from_millis(1100));
+    pg.psql("postgres", "insert into t select generate_series(6, 9)");
+    let seg = current_segment(&pg);
+    pg.psql("postgres", "select pg_switch_wal()");
+    assert!(
+        wait_archived(&t, &seg),
+        "segment {seg} not archived:\n{}",
+        t.log()
+    );
+
+    // The receiver dies mid-stream: rows written meanwhile still reach the archive.
+    let pids = pids_with(&format!("--slot={slot}"));
+    assert!(!pids.is_empty(), "no pg_receivewal for {slot}");
+    for p in pids {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    pg.psql("postgres", "insert into t select generate_series(10, 12)");
+    let seg = current_segment(&pg);
+    pg.psql("postgres", "select pg_switch_wal()");
+    assert!(
+        wait_archived(&t, &seg),
+        "segment {seg} not archived after the receiver was killed:\n{}",
+        t.log()
+    );
+    assert!(t.log().contains("stream_down"), "{}", t.log());
+    assert!(
+        wait_until(Duration::from_secs(10), || events(&rx)
+            == ["stream_failure", "stream_recovered"]),
+        "{:?}",
+        events(&rx)
+    );
+    let archived = r#"dbstash_pitr_last_archived_timestamp_seconds{backup_job="app"}"#;
+    assert!(metric(health, archived) > 1.0e9, "no last-archived time");
+    drop(sup);
+
+    // A plain restore of a base backup is not what the user wants: they are told the command.
+    let r = t
+        .run(&["restore", "app", "--yes"])
+        .stderr_contains("--at TIME|latest --to-dir DIR")
+        .failure(2);
+    assert!(
+        r.stderr().contains("--at TIME|latest --to-dir DIR"),
+        "{}",
+        r.stderr()
+    );
+
+    let mut place = PgPlace::new();
+    // An instant before the first base backup: refused, nothing written.
+    let early = place.target("early");
+    let r = t
+        .run(&[
+            "restore",
+            "app",
+            "--at",
+            "2001-01-01T00:00:00Z",
+            "--to-dir",
+            early.to_str().unwrap(),
+        ])
+        .stderr_contains("outside the recoverable window")
+        .failure(1);
+    assert!(
+        r.stderr().contains("outside the recoverable window"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(std::fs::read_dir(&early).unwrap().count(), 0);
+
+    // To the instant: exactly rows 1..5.
+    let dir = place.target("at");
+    let r = t
+        .run(&[
+            "restore",
+            "app",
+            "--at",
+            &at.to_string(),
+            "--to-dir",
+            dir.to_str().unwrap(),
+        ])
+        .stdout_contains("recovery stops at")
+        .stderr_contains("restore_succeeded")
+        .success();
+    assert!(r.stdout().contains("recovery stops at"), "{}", r.stdout());
+    let port = free_port();
+    assert!(
+        place.start(&dir, port),
+        "PostgreSQL did not start on the restored folder"
+    );
+    assert_eq!(
+        psql_at(port, "select count(*), min(i), max(i) from t"),
+        "5|1|5"
+    );
+
+    // Latest: everything archived, the rows written while the receiver was down included.
+    let dir = place.target("latest");
+    t.run(&[
+        "restore",
+        "app",
+        "--at",
+        "latest",
+        "--to-dir",
+        dir.to_str().unwrap(),
+    ])
+    .stdout_contains("recovery replays everything archived")
+    .stderr_contains("restore_succeeded")
+    .success();
+    let port = free_port();
+    assert!(
+        place.start(&dir, port),
+        "PostgreSQL did not start on the restored folder"
+    );
+    assert_eq!(
+        psql_at(port, "select count(*), min(i), max(i) from t"),
+        "12|1|12"
+    );
+
+    // (stderr of these carries the manifest's no-schedule warning and JSON log lines.)
+    // `list` and `plan` show the window; a segment lost from the archive is reported by `list`
+    // and fails `verify`.
+    let listed = t
+        .run(&["list", "--job", "app"])
+        .stdout_contains("recoverable ")
+        .ignore_stderr()
+        .success()
+        .stdout();
+    assert!(listed.contains("recoverable "), "{listed}");
+    let planned = t
+        .run(&["plan", "--job", "app"])
+        .stdout_contains("pitr window")
+        .ignore_stderr()
+        .success()
+        .stdout();
+    assert!(planned.contains(&format!("--slot={slot}")), "{planned}");
+    assert!(!planned.contains(PW), "{planned}");
+    assert!(
+        planned
+            .lines()
+            .any(|l| l.starts_with("  pitr window") && l.contains(" … ")),
+        "{planned}"
+    );
+    t.run(&["verify", "app"])
+        .stdout_contains("no gap")
+        .ignore_stderr()
+        .success();
+    let wal = t.path("remote/app/wal");
+    let mut segs: Vec<String> = std::fs::read_dir(&wal)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 28 && n.ends_with(".zst"))
+        .collect();
+    segs.sort();
+    assert!(segs.len() >= 3, "{segs:?}");
+    let gone = &segs[1];
+    std::fs::remove_file(wal.join(gone)).unwrap();
+    let missing = &gone[..24];
+    let listed = t
+        .run(&["list", "--job", "app"])
+        .stdout_contains("MISSING WAL")
+        .ignore_stderr()
+        .success()
+        .stdout();
+    assert!(
+        listed.contains(&format!("MISSING WAL {missing}")),
+        "{listed}"
+    );
+    let v = t
+        .run(&["verify", "app"])
+        .stdout_contains("FAILED  WAL archive")
+        .ignore_stderr()
+        .failure(1);
+    assert!(
+        v.stdout().contains(&format!("missing {missing}")),
+        "{}",
+        v.stdout()
+    );
+}
+
+#[test]
+fn a_role_without_replication_is_a_clear_error_not_a_hang() {
+    if !prerequisites() {
+        return;
+    }
+    let Some(pg) = PgScram::start(PW) else {
+        assert!(!strict(), "could not start a scratch PostgreSQL");
+        return;
+    };
+    pg.psql(
+        "postgres",
+        &format!("create role norep login password '{PW}'"),
+    );
+    let health = free_port();
+    let (_rt, rx) = webhook();
+    let t = Test::new()
+        .manifest(&manifest(
+            &pg,
+            "dbstash_norep",
+            "norep",
+            health,
+            &rx.url("/h"),
+        ))
+        .write("pw", PW);
+    let _sup = Supervisor(t.spawn_logged(&["run"]));
+    assert!(
+        wait_until(Duration::from_secs(30), || t.log().contains("stream_down")),
+        "no stream_down reported:\n{}",
+        t.log()
+    );
+    let log = t.log();
+    assert!(
+        log.contains("must be superuser or replication role"),
+        "{log}"
+    );
+    assert!(!log.contains("stream_up"), "{log}");
+    assert!(!log.contains(PW), "password in the log:\n{log}");
+    // Retried with backoff, but told once.
+    assert!(
+        wait_until(Duration::from_secs(20), || t
+            .log()
+            .matches("\"stream_down\"")
+            .count()
+            >= 3),
+        "{}",
+        t.log()
+    );
+    assert_eq!(events(&rx), ["stream_failure"]);
+    let body = rx.requests()[0].text();
+    assert!(body.contains("replication role"), "{body}");
+    assert!(!body.contains(PW), "{body}");
+    // Down for longer than `max_lag` (2s): /healthz names the job.
+    assert!(
+        wait_until(Duration::from_secs(20), || http_get(health, "/healthz")
+            .is_some_and(|(_, b)| b.contains(r#""stale_jobs":["app"]"#))),
+        "{:?}",
+        http_get(health, "/healthz")
+    );
+}
