@@ -7,6 +7,7 @@ pub mod mysql;
 pub mod payload;
 pub mod postgres;
 pub mod redis;
+pub mod restore;
 pub mod sqlite;
 pub mod uri;
 
