@@ -88,6 +88,11 @@ pub fn folder_tool(
     }
 }
 
+/// Must `--to` name a database? Not for Redis, whose restore writes an RDB file.
+pub fn target_needs_database(engine: Engine) -> bool {
+    engine != Engine::Redis
+}
+
 /// The admin client of a PostgreSQL (maintenance database `postgres`) or MySQL/MariaDB server;
 /// `None` for engines without a server-side "create database".
 pub fn server_admin(job: &Job) -> Option<CommandSpec> {
@@ -458,6 +463,8 @@ mod tests {
         assert!(creates_database(Engine::Postgis) && creates_database(Engine::Mariadb));
         assert!(!creates_database(Engine::Mongo) && !creates_database(Engine::Sqlite));
         assert!(server_admin(&mg).is_none());
+        assert!(target_needs_database(Engine::Mongo) && target_needs_database(Engine::Sqlite));
+        assert!(!target_needs_database(Engine::Redis));
     }
 
     #[test]

@@ -5,11 +5,11 @@
 use super::run_dir::{self};
 use super::{RestoreError, TargetProblem, UsageError};
 use crate::domain::command::CommandSpec;
-use crate::engine::mongo;
 use crate::engine::mysql::DbCharset;
 use crate::engine::postgres::Owners;
 use crate::engine::restore::{self, DropStep, ExistsCheck};
 use crate::engine::uri::parse_uri;
+use crate::engine::{caps, mongo};
 use crate::model::{Engine, Job};
 use crate::secret::{redact, Secret};
 use std::process::Stdio;
@@ -51,8 +51,8 @@ impl Target {
 fn describe(job: &Job) -> String {
     let c = &job.connection;
     let db = c.database.as_deref().unwrap_or("");
-    if job.engine == Engine::Sqlite {
-        return format!("sqlite {db}");
+    if caps(job.engine).file_database {
+        return format!("{} {db}", job.engine.as_str());
     }
     let host = c.host.as_deref().unwrap_or("localhost");
     let hp = match c.port {
@@ -69,7 +69,10 @@ fn describe(job: &Job) -> String {
 
 /// A bare database name (not a URI, DSN or path)?
 fn bare_name(engine: Engine, s: &str) -> bool {
-    engine != Engine::Sqlite && !s.is_empty() && !s.contains("://") && !s.contains(['@', '/', '('])
+    !caps(engine).file_database
+        && !s.is_empty()
+        && !s.contains("://")
+        && !s.contains(['@', '/', '('])
 }
 
 /// Resolve `--to` (or the job's own database when absent).
@@ -92,7 +95,9 @@ pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
         j.auth_source = conn.params.get("authSource").cloned();
         j.connection = conn;
     }
-    if j.connection.database.as_deref().unwrap_or("").is_empty() && job.engine != Engine::Redis {
+    if j.connection.database.as_deref().unwrap_or("").is_empty()
+        && restore::target_needs_database(job.engine)
+    {
         return Err(UsageError::ToNamesNoDatabase.into());
     }
     let same_server = j.connection.host == job.connection.host
@@ -100,7 +105,7 @@ pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
             || j.connection.port.is_none()
             || job.connection.port.is_none());
     let own = j.connection.database == job.connection.database
-        && (job.engine == Engine::Sqlite || same_server);
+        && (caps(job.engine).file_database || same_server);
     Ok(Target {
         label: describe(&j),
         job: j,
