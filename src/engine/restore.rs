@@ -88,6 +88,18 @@ pub fn folder_tool(
     }
 }
 
+/// Can a client restore into a running server? Not Redis: its backups are restored as an RDB
+/// file (`--to-file`), and its drills check the RDB instead.
+pub fn restores_from_client(engine: Engine) -> bool {
+    engine != Engine::Redis
+}
+
+/// Do the backups name server roles the target must have (`--no-owner` to leave them out)?
+/// Only PostgreSQL's owners and grants.
+pub fn names_roles(engine: Engine) -> bool {
+    matches!(engine, Engine::Postgres | Engine::Postgis)
+}
+
 /// Must `--to` name a database? Not for Redis, whose restore writes an RDB file.
 pub fn target_needs_database(engine: Engine) -> bool {
     engine != Engine::Redis
@@ -465,6 +477,8 @@ mod tests {
         assert!(server_admin(&mg).is_none());
         assert!(target_needs_database(Engine::Mongo) && target_needs_database(Engine::Sqlite));
         assert!(!target_needs_database(Engine::Redis));
+        assert!(!restores_from_client(Engine::Redis) && restores_from_client(Engine::Sqlite));
+        assert!(names_roles(Engine::Postgis) && !names_roles(Engine::Mariadb));
     }
 
     #[test]

@@ -150,7 +150,7 @@ pub async fn drill_backup(
         dropped: false,
         duration: Duration::ZERO,
     };
-    if job.engine == Engine::Redis {
+    if !restore::restores_from_client(job.engine) {
         let v = super::verify(plan, store, backup).await?;
         report.target = "(none: RDB checked instead)".into();
         report.stored_bytes = v.stored_bytes;

@@ -288,10 +288,11 @@ async fn sqlite_check(path: &Path) -> Result<(), RestoreError> {
 pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, RestoreError> {
     let clock = Instant::now();
     let job = job_of(plan)?;
-    if req.to_file.is_some() && job.engine != Engine::Redis {
+    let from_client = engine::restore::restores_from_client(job.engine);
+    if req.to_file.is_some() && from_client {
         return Err(UsageError::ToFileNotRedis.into());
     }
-    if job.engine == Engine::Redis {
+    if !from_client {
         let Some(path) = req.to_file else {
             return Err(redis_unsupported());
         };
