@@ -30,6 +30,7 @@ mod notify_smtp;
 mod operators;
 mod operators_logs;
 mod packaging;
+mod parallel_databases;
 mod pitr_pg;
 mod plan_snapshots;
 mod prometheus;

@@ -5,6 +5,7 @@ pub mod dump_args;
 pub mod mongo;
 pub mod mysql;
 pub mod payload;
+pub mod pg_wrapper;
 pub mod postgres;
 pub mod redis;
 pub mod restore;

@@ -310,6 +310,10 @@ pub struct JobDoc {
     pub allow_empty: Option<bool>,
     /// Expected size of one backup (e.g. `200GiB`): sizes rclone's S3 chunks for very large streams.
     pub expected_size: Option<String>,
+    /// Several databases (`database: "*"` or a list): how many of them are backed up at the same
+    /// time, each its own backup and record (default 1; independent of `settings.max_parallel`).
+    #[schemars(range(min = 1, max = 64))]
+    pub parallel: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]

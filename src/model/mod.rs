@@ -214,6 +214,8 @@ pub struct Job {
     pub exclude: Vec<String>,
     /// postgres: also store `pg_dumpall --globals-only`.
     pub globals: bool,
+    /// Several databases: how many are backed up at the same time (1 = one after another).
+    pub parallel: usize,
     pub encrypt: Option<Encrypt>,
     /// Continuous archiving (`pitr.enabled: true`).
     pub pitr: Option<Pitr>,

@@ -92,6 +92,8 @@ pub struct JobPlan {
     /// them apart by database.
     #[serde(skip)]
     pub per_database: bool,
+    /// Several databases: how many backups run at the same time (1: one after another).
+    pub parallel: usize,
     /// age identities for reading encrypted backups: set by `restore`/`verify --identity` and by
     /// drills from `verify.identity_file`; never part of a backup run.
     #[serde(skip)]
@@ -239,6 +241,7 @@ pub fn build(m: &Manifest, job: &Job) -> Result<JobPlan, PlanError> {
             .flatten(),
         globals: job.globals.then(|| engine::postgres::globals(job)),
         per_database: job.databases.is_many() || job.globals,
+        parallel: job.parallel,
         identities: None,
         folder_template: job.path.clone(),
         name_template: job.name_template.clone(),

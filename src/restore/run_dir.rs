@@ -75,7 +75,8 @@ pub fn start(
 ) -> Result<Started, RestoreError> {
     let dir = RunDir::create(base)?;
     write_private_files(dir.path(), spec)?;
-    let mut cmd = proc::command(spec, Some(dir.path()));
+    // Debian's Perl wrapper skipped where it can be (see engine::pg_wrapper).
+    let mut cmd = proc::command(&crate::engine::pg_wrapper::direct(spec), Some(dir.path()));
     cmd.stdin(Stdio::piped())
         .stdout(stdout)
         .stderr(Stdio::piped());

@@ -18,6 +18,8 @@ use crate::storage::AnyStorage;
 use jiff::Timestamp;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// SIGTERM → SIGKILL grace when a run is cut short.
@@ -73,6 +75,11 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     // multipart upload instead of leaving the parts behind; its stdin stays open, so it never
     // completes the object).
     let upload_group = ProcGroup::new();
+    // One process group per concurrent database (`parallel:`): a database whose dump fails
+    // SIGKILLs its own group, never a sibling's dump.
+    let slots: Vec<ProcGroup> = (0..plan.parallel.max(1))
+        .map(|_| ProcGroup::new())
+        .collect();
     let partial = Ledger::default();
     let claims = super::claim::Claims::default();
     let ctx = Ctx {
@@ -88,7 +95,7 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     };
 
     let result = {
-        let work = attempt(plan, &ctx, run_dir);
+        let work = attempt(plan, &ctx, run_dir, &slots);
         tokio::pin!(work);
         let mut shutdown = env.shutdown.clone();
         let stop = async move {
@@ -104,17 +111,18 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
         tokio::select! {
             r = &mut work => r,
             _ = tokio::time::sleep(plan.timeout) => {
-                tokio::join!(group.terminate(KILL_GRACE), upload_group.terminate(KILL_GRACE));
+                terminate_all(&group, &slots, &upload_group).await;
                 Err(RunError::TimedOut(plan.timeout))
             }
             _ = stop => {
-                tokio::join!(group.terminate(KILL_GRACE), upload_group.terminate(KILL_GRACE));
+                terminate_all(&group, &slots, &upload_group).await;
                 Err(RunError::ShuttingDown)
             }
         }
     };
     // Anything still running belongs to an abandoned attempt.
     group.kill();
+    slots.iter().for_each(ProcGroup::kill);
     upload_group.kill();
     let partial_keys = super::claim::clean_up(&ctx, &plan.job).await;
     match result {
@@ -152,8 +160,20 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
     }
     // The run folder goes while the job's lock is still held.
     drop(folder);
+    dump::forget_tool_versions(&run_id);
     outcome.log();
     outcome
+}
+
+/// SIGTERM to every group of the run at once (hooks, each database's dump, the uploads), then
+/// SIGKILL after the grace.
+async fn terminate_all(group: &ProcGroup, slots: &[ProcGroup], uploads: &ProcGroup) {
+    let dumps = futures_util::future::join_all(slots.iter().map(|s| s.terminate(KILL_GRACE)));
+    tokio::join!(
+        group.terminate(KILL_GRACE),
+        dumps,
+        uploads.terminate(KILL_GRACE)
+    );
 }
 
 /// The run's private folder `<temp_dir>/runs/<run_id>`, after removing the folders dead runs
@@ -183,6 +203,7 @@ async fn attempt(
     plan: &JobPlan,
     ctx: &Ctx<'_>,
     run_dir: Result<std::path::PathBuf, RunFolderError>,
+    slots: &[ProcGroup],
 ) -> Result<Vec<(String, Result<Done, RunError>)>, RunError> {
     let secret_refs: Vec<&Secret> = ctx.secrets.iter().collect();
     let run_dir = run_dir?;
@@ -217,16 +238,7 @@ async fn attempt(
     if let Some(g) = plan.for_globals() {
         units.push(g);
     }
-    let mut out = Vec::new();
-    for (i, u) in units.iter().enumerate() {
-        let dir = run_dir.join(format!("u{i}"));
-        let r = unit::backup_one(u, ctx, &dir).await;
-        if let Err(e) = &r {
-            tracing::error!(job = %plan.job, run_id = ctx.run_id, database = %u.database, event = "database_failed", error = %redact(&e.to_string(), &secret_refs));
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        out.push((u.database.clone(), r));
-    }
+    let out = back_up_units(plan, &units, ctx, &run_dir, slots).await;
     if plan.per_database && out.iter().any(|(_, r)| r.is_ok()) {
         // Once per remote for the whole job: each database's history is judged on its own
         // (retention groups by the records' database), and every record is read once.
@@ -245,6 +257,81 @@ async fn attempt(
         }
     }
     Ok(out)
+}
+
+/// Each unit's backup, up to one per slot at a time (`parallel:`), results in the units' order.
+/// A worker per slot takes the next unit when its last one is done, so a slow database holds
+/// one slot, not a whole batch.
+async fn back_up_units(
+    plan: &JobPlan,
+    units: &[JobPlan],
+    ctx: &Ctx<'_>,
+    run_dir: &Path,
+    slots: &[ProcGroup],
+) -> Vec<(String, Result<Done, RunError>)> {
+    let workers = slots.len().clamp(1, units.len().max(1));
+    // Several progress lines would overwrite each other on one terminal: only a lone backup
+    // shows one.
+    let env = RunEnv {
+        progress: ctx.env.progress && workers == 1,
+        ..ctx.env.clone()
+    };
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Done, RunError>>>> =
+        Mutex::new(units.iter().map(|_| None).collect());
+    let workers = slots[..workers].iter().map(|group| {
+        let uctx = Ctx {
+            env: &env,
+            group,
+            ..*ctx
+        };
+        work_through(plan, units, uctx, run_dir, &next, &results)
+    });
+    futures_util::future::join_all(workers).await;
+    let results = results.into_inner().unwrap_or_default();
+    units
+        .iter()
+        .zip(results)
+        .map(|(u, r)| {
+            let r = r.unwrap_or(Err(RunError::Internal("the backup did not run")));
+            (u.database.clone(), r)
+        })
+        .collect()
+}
+
+/// One slot's worker: the next unit not yet taken, until none is left.
+async fn work_through(
+    plan: &JobPlan,
+    units: &[JobPlan],
+    ctx: Ctx<'_>,
+    run_dir: &Path,
+    next: &AtomicUsize,
+    results: &Mutex<Vec<Option<Result<Done, RunError>>>>,
+) {
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(u) = units.get(i) else { return };
+        let r = back_up_unit(plan, u, &ctx, &run_dir.join(format!("u{i}"))).await;
+        if let Ok(mut all) = results.lock() {
+            all[i] = Some(r);
+        }
+    }
+}
+
+/// One database's backup in its own folder (removed after), its failure logged at once.
+async fn back_up_unit(
+    plan: &JobPlan,
+    u: &JobPlan,
+    ctx: &Ctx<'_>,
+    dir: &Path,
+) -> Result<Done, RunError> {
+    let r = unit::backup_one(u, ctx, dir).await;
+    if let Err(e) = &r {
+        let refs: Vec<&Secret> = ctx.secrets.iter().collect();
+        tracing::error!(job = %plan.job, run_id = ctx.run_id, database = %u.database, event = "database_failed", error = %redact(&e.to_string(), &refs));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    r
 }
 
 fn select(plan: &JobPlan, listed: &str) -> Vec<String> {
@@ -286,7 +373,7 @@ async fn list_databases(
         source,
     })?;
     dump::write_private_files(dir, spec).map_err(RunError::OptionFile)?;
-    let mut cmd = proc::command(spec, Some(dir));
+    let mut cmd = proc::command(&crate::engine::pg_wrapper::direct(spec), Some(dir));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

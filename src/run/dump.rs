@@ -6,6 +6,7 @@ use super::ctx::Ctx;
 use super::error::{ExitReason, ProducerError, RunError};
 use super::folder;
 use crate::domain::command::CommandSpec;
+use crate::engine::pg_wrapper;
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
 use crate::secret::{redact, Secret};
@@ -24,8 +25,44 @@ pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
 
 pub use crate::proc::write_private_files;
 
-pub async fn tool_version(spec: &CommandSpec) -> Option<String> {
-    let mut cmd = proc::command(spec, None);
+/// The first line of `<tool> --version`, at most once per run and tool: a job of many databases
+/// asks once, not once per database (through Debian's Perl wrapper each ask cost ~0.1 s of CPU).
+/// Concurrent databases of one run wait for the same answer.
+/// The version is asked of the binary `dump` runs (see engine::pg_wrapper::direct_as).
+pub async fn tool_version(
+    spec: &CommandSpec,
+    dump: Option<&CommandSpec>,
+    run_id: &str,
+) -> Option<String> {
+    let cell = {
+        let mut all = VERSIONS.lock().ok()?;
+        let key = (run_id.to_string(), spec.program.clone(), spec.args.clone());
+        all.entry(key).or_default().clone()
+    };
+    cell.get_or_init(|| probe_version(spec, dump)).await.clone()
+}
+
+/// Forget a finished run's tool versions (the next run asks again: tools get upgraded).
+pub fn forget_tool_versions(run_id: &str) {
+    if let Ok(mut all) = VERSIONS.lock() {
+        all.retain(|(run, _, _), _| run != run_id);
+    }
+}
+
+type VersionCell = std::sync::Arc<tokio::sync::OnceCell<Option<String>>>;
+/// (run id, program, arguments).
+type VersionKey = (String, String, Vec<String>);
+/// Each run's tool versions, asked for or being asked.
+static VERSIONS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<VersionKey, VersionCell>>,
+> = std::sync::LazyLock::new(Default::default);
+
+async fn probe_version(spec: &CommandSpec, dump: Option<&CommandSpec>) -> Option<String> {
+    let spec = match dump {
+        Some(d) => pg_wrapper::direct_as(spec, d),
+        None => std::borrow::Cow::Borrowed(spec),
+    };
+    let mut cmd = proc::command(&spec, None);
     cmd.stdout(Stdio::piped()).stderr(Stdio::null());
     // Through a ProcGroup like every child: registered, so a PID-1 reaper never steals its status.
     let group = ProcGroup::new();
@@ -50,7 +87,7 @@ pub async fn dump_to_folder(
 ) -> Result<PathBuf, RunError> {
     let refs: Vec<&Secret> = ctx.secrets.iter().collect();
     let out = unit_dir.join("dump");
-    let mut cmd = proc::command(spec, Some(unit_dir));
+    let mut cmd = proc::command(&pg_wrapper::direct(spec), Some(unit_dir));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -102,7 +139,7 @@ pub fn start_dump(
     unit_dir: &Path,
 ) -> Result<(File, tokio::process::Child, StderrTail), RunError> {
     write_private_files(unit_dir, spec).map_err(RunError::OptionFile)?;
-    let mut cmd = proc::command(spec, Some(unit_dir));
+    let mut cmd = proc::command(&pg_wrapper::direct(spec), Some(unit_dir));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     proc::private_umask(&mut cmd);
     let mut child = ctx

@@ -45,6 +45,13 @@ struct Named {
     charset: Option<DbCharset>,
 }
 
+fn dump_command(plan: &JobPlan) -> Option<&crate::domain::command::CommandSpec> {
+    match &plan.dump {
+        DumpSpec::Command(c) => Some(c),
+        DumpSpec::SqliteSnapshot { .. } => None,
+    }
+}
+
 /// Back up `plan` (one database) to every remote of the run.
 pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Result<Done, RunError> {
     let refs: Vec<&Secret> = ctx.secrets.iter().collect();
@@ -118,7 +125,9 @@ async fn name(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Result<Named, R
         (plan.mode != Mode::Stream || ctx.env.progress) && plan.expected_size.is_none();
     let version = async {
         match &plan.version {
-            Some(v) => tool_version(v).await.map(|t| (v.program.clone(), t)),
+            Some(v) => tool_version(v, dump_command(plan), ctx.run_id)
+                .await
+                .map(|t| (v.program.clone(), t)),
             None => None,
         }
     };

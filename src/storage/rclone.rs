@@ -409,7 +409,12 @@ impl Storage for RcloneStorage {
 
     async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError> {
         // `rclone cat` of a folder streams every file in it, and of a missing object nothing with
-        // exit 0: make sure the key is one existing file first.
+        // exit 0: make sure the key is one existing file first. The download starts alongside
+        // (each rclone start costs a few hundred ms on a busy host), but its pipe is handed out
+        // only after the check: nothing is read before it, and a failed check kills it
+        // (kill_on_drop).
+        let spec = rclone_args::command(&self.conf, "cat", &cat_args(&self.remote, key));
+        let (child, tail, pipe) = spawn_streaming(&spec, group, "cat", key, Pipe::Stdout)?;
         let stat = self
             .call(
                 "lsjson",
@@ -431,8 +436,6 @@ impl Storage for RcloneStorage {
                 })
             }
         }
-        let spec = rclone_args::command(&self.conf, "cat", &cat_args(&self.remote, key));
-        let (child, tail, pipe) = spawn_streaming(&spec, group, "cat", key, Pipe::Stdout)?;
         Ok(Download {
             reader: pipe,
             kind: DownloadKind::Rclone(Box::new(RcloneDownload {

@@ -91,17 +91,38 @@ fn shown_object(p: &JobPlan, now: Timestamp) -> crate::plan::ObjectName {
 /// Deletions retention would make, if the remote was listed (None = offline).
 pub type Deletions<'a> = Option<&'a Result<Vec<String>, StorageError>>;
 
+/// The plan as text: one `key  value` row per fact, in sections.
 pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
     let obj = shown_object(p, now);
-    let mut out = format!("job {}\n", p.job);
-    let mut row = |k: &str, v: String| out.push_str(&format!("  {k:<13}{v}\n"));
-    row(
+    let mut rows = Rows(format!("job {}\n", p.job));
+    what_rows(&mut rows, p);
+    databases_rows(&mut rows, p);
+    shape_rows(&mut rows, p);
+    where_rows(&mut rows, p, &obj);
+    when_rows(&mut rows, p, now, deletions);
+    after_rows(&mut rows, p);
+    pitr_rows(&mut rows, p, &obj);
+    rows.0
+}
+
+/// The text being built, one aligned row at a time.
+struct Rows(String);
+
+impl Rows {
+    fn row(&mut self, k: &str, v: String) {
+        self.0.push_str(&format!("  {k:<13}{v}\n"));
+    }
+}
+
+/// Which engine, database, dump command, codec and remotes.
+fn what_rows(rows: &mut Rows, p: &JobPlan) {
+    rows.row(
         "engine",
         format!("{}{}", p.engine.as_str(), origin(p, "engine")),
     );
-    row("database", p.database.clone());
-    row("dump", dump_line(p));
-    row(
+    rows.row("database", p.database.clone());
+    rows.row("dump", dump_line(p));
+    rows.row(
         "compress",
         format!("{}{}", codec_line(p.codec), origin(p, "compress")),
     );
@@ -116,10 +137,14 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
             }
         })
         .collect();
-    row(
+    rows.row(
         "remote",
         format!("{}{}", remotes.join(", "), origin(p, "remote")),
     );
+}
+
+/// Several databases: which, how they are listed, how many at a time.
+fn databases_rows(rows: &mut Rows, p: &JobPlan) {
     if p.databases.is_many() {
         let which = match &p.databases {
             crate::model::Databases::List(l) => l.join(", "),
@@ -132,10 +157,21 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
         if let Some(l) = &p.list_databases {
             line.push_str(&format!("; listed by: {}", l.display_line()));
         }
-        row("databases", line);
+        rows.row("databases", line);
     }
+    if p.per_database {
+        let how = match p.parallel {
+            1 => "1 (one database after another)".to_string(),
+            n => format!("{n} databases at a time, each its own backup and record"),
+        };
+        rows.row("parallel", format!("{how}{}", origin(p, "parallel")));
+    }
+}
+
+/// Globals, mode and encryption.
+fn shape_rows(rows: &mut Rows, p: &JobPlan) {
     if let Some(g) = &p.globals {
-        row(
+        rows.row(
             "globals",
             format!(
                 "{} (as {{db}} = {})",
@@ -145,7 +181,7 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
         );
     }
     if p.mode != crate::model::Mode::Stream {
-        row(
+        rows.row(
             "mode",
             format!(
                 "{}: the dump tool writes a folder in settings.temp_dir{}",
@@ -159,12 +195,16 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
         );
     }
     if let Some(e) = &p.encrypt {
-        row(
+        rows.row(
             "encrypt",
             format!("age, after compression, to {}", e.recipients.join(", ")),
         );
     }
-    row(
+}
+
+/// Where the object and its record go.
+fn where_rows(rows: &mut Rows, p: &JobPlan, obj: &crate::plan::ObjectName) {
+    rows.row(
         "object",
         format!(
             "{}  (name {}{}, path {})",
@@ -174,11 +214,15 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
             p.folder_template
         ),
     );
-    row("upload", upload_line(p, &obj.key()));
-    row(
+    rows.row("upload", upload_line(p, &obj.key()));
+    rows.row(
         "record",
         format!("{}.dbstash.json, written last", obj.key()),
     );
+}
+
+/// Schedule, timeout, retention and what retention would delete.
+fn when_rows(rows: &mut Rows, p: &JobPlan, now: Timestamp, deletions: Deletions) {
     match &p.schedule {
         Some(s) => {
             let next: Vec<String> = p
@@ -186,19 +230,19 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
                 .iter()
                 .map(|z| z.strftime("%Y-%m-%d %H:%M:%S %Z").to_string())
                 .collect();
-            row(
+            rows.row(
                 "schedule",
                 format!("{s} in {}{}", p.timezone, origin(p, "schedule")),
             );
-            row("next runs", next.join(", "));
+            rows.row("next runs", next.join(", "));
         }
-        None => row("schedule", "none: runs only with `dbstash backup`".into()),
+        None => rows.row("schedule", "none: runs only with `dbstash backup`".into()),
     }
-    row(
+    rows.row(
         "timeout",
         format!("{}{}", human_duration(p.timeout), origin(p, "timeout")),
     );
-    row(
+    rows.row(
         "retention",
         format!(
             "{}{}",
@@ -207,43 +251,50 @@ pub fn text(p: &JobPlan, now: Timestamp, deletions: Deletions) -> String {
         ),
     );
     match deletions {
-        None => row("would delete", "(offline: remote not listed)".into()),
-        Some(Err(e)) => row("would delete", format!("(could not list the remote: {e})")),
-        Some(Ok(v)) if v.is_empty() => row("would delete", "nothing".into()),
-        Some(Ok(v)) => row("would delete", v.join(", ")),
+        None => rows.row("would delete", "(offline: remote not listed)".into()),
+        Some(Err(e)) => rows.row("would delete", format!("(could not list the remote: {e})")),
+        Some(Ok(v)) if v.is_empty() => rows.row("would delete", "nothing".into()),
+        Some(Ok(v)) => rows.row("would delete", v.join(", ")),
     }
+}
+
+/// Notifiers, hooks, run on start.
+fn after_rows(rows: &mut Rows, p: &JobPlan) {
     if !p.notify.is_empty() {
-        row(
+        rows.row(
             "notify",
             format!("{}{}", p.notify.join(", "), origin(p, "notify")),
         );
     }
     if let Some(pre) = &p.hooks.pre {
-        row("pre hook", format!("sh -c {:?}", redact_job(p, pre)));
+        rows.row("pre hook", format!("sh -c {:?}", redact_job(p, pre)));
     }
     if let Some(post) = &p.hooks.post {
-        row("post hook", format!("sh -c {:?}", redact_job(p, post)));
+        rows.row("post hook", format!("sh -c {:?}", redact_job(p, post)));
     }
     if p.run_on_start {
-        row("on start", "runs once when the supervisor starts".into());
+        rows.row("on start", "runs once when the supervisor starts".into());
     }
+}
+
+/// The WAL stream of a pitr job.
+fn pitr_rows(rows: &mut Rows, p: &JobPlan, obj: &crate::plan::ObjectName) {
     if let Some(x) = &p.pitr {
         let wal = crate::storage::join_key(&obj.folder, &x.wal_folder);
-        row("pitr slot", format!("{} (created if missing)", x.slot));
-        row(
+        rows.row("pitr slot", format!("{} (created if missing)", x.slot));
+        rows.row(
             "pitr stream",
             format!("{} (while `dbstash run` runs)", x.stream.display_line()),
         );
-        row(
+        rows.row(
             "pitr wal",
             format!("{wal}/SEGMENT{}, each with its record", p.codec.extension()),
         );
-        row(
+        rows.row(
             "pitr max lag",
             format!("{} (/healthz)", human_duration(x.max_lag)),
         );
     }
-    out
 }
 
 pub fn json(p: &JobPlan, now: Timestamp, deletions: Deletions) -> Value {

@@ -2,7 +2,9 @@
 //! reports what it finds and goes on, so one run of `validate` shows all of a job's problems.
 
 use super::layers::{self, merge_job, Merged};
-use super::{connection, databases, format, naming, pitr, retention, schedule, targets, verify};
+use super::{
+    connection, databases, format, naming, parallel, pitr, retention, schedule, targets, verify,
+};
 use super::{Ctx, Sections};
 use crate::domain::units::parse_size;
 use crate::engine::{caps, Caps};
@@ -65,7 +67,9 @@ pub(super) fn job(name: &str, jv: &Value, sections: &Sections, ctx: &mut Ctx) ->
 
     // Where it goes, under which name, and who hears about it.
     let remotes = targets::remotes(&s, &d, ctx);
-    let (path, name_template) = naming::naming(&s, &d, dbs.databases.is_many() || dbs.globals, ctx);
+    let several = dbs.databases.is_many() || dbs.globals;
+    let (path, name_template) = naming::naming(&s, &d, several, ctx);
+    let parallel = parallel::parallel(&s, &d, several, ctx);
     let notify = targets::notify(&s, &d, ctx);
 
     // When, and how.
@@ -124,6 +128,7 @@ pub(super) fn job(name: &str, jv: &Value, sections: &Sections, ctx: &mut Ctx) ->
         databases: dbs.databases,
         exclude: dbs.exclude,
         globals: dbs.globals,
+        parallel,
         encrypt,
         pitr,
         origins,

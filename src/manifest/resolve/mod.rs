@@ -14,6 +14,7 @@ mod job;
 mod layers;
 mod naming;
 mod notifier;
+mod parallel;
 mod pitr;
 mod remotes;
 mod retention;
