@@ -291,6 +291,24 @@ pub fn drill_client(engine: Engine) -> Option<&'static str> {
     (engine == Engine::Mongo).then_some("mongosh")
 }
 
+/// How a drill makes sure its scratch target holds nothing before it restores (and later drops)
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScratchCheck {
+    /// The database must not exist ([`exists_check`]).
+    Missing,
+    /// MongoDB has no "create database" (a database exists while it holds collections, and
+    /// mongorestore makes it): the target must hold no collections ([`mongo_collections`]).
+    NoCollections,
+}
+
+pub fn scratch_check(engine: Engine) -> ScratchCheck {
+    match engine {
+        Engine::Mongo => ScratchCheck::NoCollections,
+        _ => ScratchCheck::Missing,
+    }
+}
+
 /// mongosh listing the target's collections (read with [`mongo::parse_collections`]).
 pub fn mongo_collections(job: &Job) -> CommandSpec {
     mongo::shell(mongo::script(job, &mongo::collections_js()))
@@ -544,6 +562,8 @@ mod tests {
         );
         assert_eq!(drill_client(Engine::Mongo), Some("mongosh"));
         assert_eq!(drill_client(Engine::Postgres), None);
+        assert_eq!(scratch_check(Engine::Mongo), ScratchCheck::NoCollections);
+        assert_eq!(scratch_check(Engine::Mysql), ScratchCheck::Missing);
 
         let lite = job("engine: sqlite, database: /data/app.db");
         assert!(

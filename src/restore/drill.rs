@@ -9,9 +9,8 @@ use super::{
     Unsupported, UsageError,
 };
 use crate::catalog::record::Backup;
-use crate::engine::restore::{self, Counting};
+use crate::engine::restore::{self, Counting, ScratchCheck};
 use crate::engine::sqlite;
-use crate::model::Engine;
 use crate::plan::JobPlan;
 use crate::secret::Secret;
 use crate::storage::AnyStorage;
@@ -221,16 +220,17 @@ pub async fn drill_backup(
 }
 
 /// A drill restores only into a database it creates, so that it may drop it afterwards: an
-/// existing target is refused before anything is restored or dropped. MongoDB has no "create
-/// database" (a database exists while it holds collections, and mongorestore makes it), so
-/// there the target must hold no collections.
+/// existing target is refused before anything is restored or dropped (how "existing" is told is
+/// the engine's: `engine::restore::scratch_check`).
 async fn refuse_existing(target: &Target, base: &Path) -> Result<(), RestoreError> {
-    let existing = match target.job.engine {
-        Engine::Mongo => {
+    let existing = match restore::scratch_check(target.job.engine) {
+        ScratchCheck::NoCollections => {
             let names = target::mongo_collections(target, base).await?;
             (!names.is_empty()).then_some(Occupied::Collections(names.len()))
         }
-        _ => (target::exists(target, base).await? != Some(false)).then_some(Occupied::Exists),
+        ScratchCheck::Missing => {
+            (target::exists(target, base).await? != Some(false)).then_some(Occupied::Exists)
+        }
     };
     match existing {
         Some(occupied) => Err(TargetProblem::ScratchInUse {
