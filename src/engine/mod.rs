@@ -8,6 +8,7 @@ pub mod payload;
 pub mod pg_wrapper;
 pub mod postgres;
 pub mod redis;
+pub mod restore;
 pub mod sqlite;
 pub mod uri;
 
@@ -177,9 +178,58 @@ pub fn min_raw_bytes(job: &Job) -> u64 {
     }
 }
 
+/// The database name as used in `{db}`: the database, or the SQLite file stem, or the engine
+/// (`redis`, `redis3` for database 3).
+pub fn db_label(job: &Job) -> String {
+    match (job.engine, &job.connection.database) {
+        (Engine::Sqlite, Some(p)) => std::path::Path::new(p)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "sqlite".into()),
+        (Engine::Redis, Some(db)) => format!("redis{db}"),
+        (Engine::Redis, None) => "redis".into(),
+        (_, Some(db)) => db.clone(),
+        (e, None) => e.as_str().to_string(),
+    }
+}
+
 /// Append the user's extra arguments.
 pub(crate) fn push_user_args(c: &mut CommandSpec, job: &Job) {
     for a in &job.dump_args {
         c.arg(a.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::load_str;
+    use std::path::Path;
+
+    fn job(yaml_job: &str) -> Job {
+        let text = format!(
+            "version: 1\nremotes: {{ l: {{ path: /tmp/x }} }}\njobs:\n  j: {{ remote: l, {yaml_job} }}\n"
+        );
+        let m = load_str(Path::new("t.yaml"), &text, &|_| None, &|_| {
+            Err(std::io::Error::other("no files"))
+        })
+        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics()));
+        m.jobs["j"].clone()
+    }
+
+    #[test]
+    fn db_labels_name_the_database_the_file_or_the_engine() {
+        let pg = job("engine: postgres, uri: 'postgresql://app@db/shop'");
+        assert_eq!(db_label(&pg), "shop");
+        let lite = job("engine: sqlite, database: /data/app.db");
+        assert_eq!(db_label(&lite), "app");
+        let rd = job("engine: redis, uri: 'redis://db:6379/3'");
+        assert_eq!(db_label(&rd), "redis3");
+        let mut rd0 = rd.clone();
+        rd0.connection.database = None;
+        assert_eq!(db_label(&rd0), "redis");
+        let mut mg = job("engine: mongo, uri: 'mongodb://db/shop'");
+        mg.connection.database = None;
+        assert_eq!(db_label(&mg), "mongo");
     }
 }

@@ -134,3 +134,42 @@ pub fn shell(script: Secret) -> CommandSpec {
     });
     c
 }
+
+/// A mongosh script connected to the job's database (the URI is inside the 0600 script file).
+pub fn script(job: &Job, body: &str) -> Secret {
+    let uri = uri(job);
+    let lit = serde_json::to_string(uri.expose()).unwrap_or_else(|_| "\"\"".into());
+    Secret::new(format!("const db = connect({lit});\n{body}\n"))
+}
+
+/// Collections and document counts, as `name TAB count` lines.
+pub const COUNTS_JS: &str = "db.getCollectionNames().sort().forEach(function (n) { print(n + '\\t' + db.getCollection(n).countDocuments({})); });";
+
+/// [`COUNTS_JS`]'s answer as `(collection, documents)`.
+pub fn parse_counts(out: &str) -> Vec<(String, u64)> {
+    out.lines()
+        .filter_map(|l| {
+            let (n, c) = l.rsplit_once('\t')?;
+            Some((n.to_string(), c.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The first line of [`collections_js`]' answer: an answer without it (a mongosh that printed
+/// nothing) proves nothing about the database.
+const LISTED: &str = "dbstash-collections";
+
+/// The database's collections (`listCollections`), after a count line.
+pub fn collections_js() -> String {
+    format!(
+        "const names = db.getCollectionNames();\nprint('{LISTED} ' + names.length);\nnames.forEach(function (n) {{ print(n); }});"
+    )
+}
+
+/// `dbstash-collections N` then N names; `None` unless the count line is there and agrees.
+pub fn parse_collections(out: &str) -> Option<Vec<String>> {
+    let mut lines = out.lines().skip_while(|l| !l.starts_with(LISTED));
+    let n: usize = lines.next()?.strip_prefix(LISTED)?.trim().parse().ok()?;
+    let names: Vec<String> = lines.take(n).map(str::to_string).collect();
+    (names.len() == n).then_some(names)
+}

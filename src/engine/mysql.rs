@@ -215,6 +215,45 @@ pub fn mysql_bytes(value: &str) -> String {
     }
 }
 
+/// The base tables of `database`, hex-encoded (a name may hold any byte), for drills.
+pub fn tables_sql(database: &str) -> String {
+    format!(
+        "SELECT HEX(TABLE_NAME) FROM information_schema.TABLES WHERE CAST(TABLE_SCHEMA AS BINARY) = {} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME;\n",
+        mysql_bytes(database)
+    )
+}
+
+/// [`tables_sql`]'s answer: the table names.
+pub fn parse_tables(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|h| hex::decode(h.trim()).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect()
+}
+
+/// One query counting every table of `names`, answering `index TAB rows` lines.
+pub fn counts_sql(database: &str, names: &[String]) -> String {
+    let qdb = quote_mysql_ident(database);
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("SELECT {i}, COUNT(*) FROM {qdb}.{}", quote_mysql_ident(n)))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+        + ";\n"
+}
+
+/// [`counts_sql`]'s answer as `(table, rows)`.
+pub fn parse_counts(out: &str, names: &[String]) -> Vec<(String, u64)> {
+    out.lines()
+        .filter_map(|l| {
+            let (i, c) = l.split_once('\t')?;
+            let name = names.get(i.trim().parse::<usize>().ok()?)?.clone();
+            Some((name, c.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -227,6 +227,25 @@ pub fn pg_text(value: &str) -> String {
     )
 }
 
+/// Every user table's row count, as `schema.table` US rows RS (psql's admin field and record
+/// separators), for drills.
+pub const COUNTS_SQL: &str = "SELECT n.nspname || '.' || c.relname, \
+     (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
+     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
+     ORDER BY 1;\n";
+
+/// [`COUNTS_SQL`]'s answer as `(schema.table, rows)`.
+pub fn parse_counts(out: &str) -> Vec<(String, u64)> {
+    out.split('\u{1e}')
+        .filter_map(|rec| {
+            let (name, rows) = rec.trim_matches('\n').split_once('\u{1f}')?;
+            Some((name.to_string(), rows.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

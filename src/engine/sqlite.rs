@@ -50,3 +50,12 @@ pub fn restore_sql(job: &Job, file: &std::path::Path) -> CommandSpec {
     c.arg(file.to_string_lossy().into_owned());
     c
 }
+
+/// The user tables of a SQLite database, for drills.
+pub const TABLES_SQL: &str =
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
+
+/// Count one table's rows (the name quoted).
+pub fn count_sql(table: &str) -> String {
+    format!("SELECT count(*) FROM \"{}\"", table.replace('"', "\"\""))
+}

@@ -71,7 +71,7 @@ fn template(t: &str, job: &Job, out: &mut Vec<Part>) -> Option<()> {
             "uuid" => return None,
             "job" => Part::Lit(sanitize(&job.name)),
             "db" if job.databases.is_many() || job.globals => Part::Var("db"),
-            "db" => Part::Lit(sanitize(&job.db_label())),
+            "db" => Part::Lit(sanitize(&crate::engine::db_label(job))),
             "engine" => Part::Lit(sanitize(job.engine.as_str())),
             "date" => Part::Var("date"),
             "time" => Part::Var("time"),

@@ -224,20 +224,6 @@ pub struct Job {
 }
 
 impl Job {
-    /// The database name as used in `{db}`: the database, or the SQLite file stem, or the engine.
-    pub fn db_label(&self) -> String {
-        match (&self.engine, &self.connection.database) {
-            (Engine::Sqlite, Some(p)) => std::path::Path::new(p)
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "sqlite".into()),
-            (Engine::Redis, Some(db)) => format!("redis{db}"),
-            (Engine::Redis, None) => "redis".into(),
-            (_, Some(db)) => db.clone(),
-            (e, None) => e.as_str().to_string(),
-        }
-    }
-
     /// Every secret this job carries (for scrubbing tool output).
     pub fn secrets(&self) -> Vec<&Secret> {
         let mut s: Vec<&Secret> = self.connection.password.iter().collect();

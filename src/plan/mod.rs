@@ -223,7 +223,7 @@ pub fn build(m: &Manifest, job: &Job) -> Result<JobPlan, PlanError> {
     Ok(JobPlan {
         job: job.name.clone(),
         engine: job.engine,
-        database: shown.db_label(),
+        database: engine::db_label(&shown),
         mode: job.mode,
         dump,
         version: engine::version_command(job),

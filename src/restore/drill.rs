@@ -9,8 +9,8 @@ use super::{
     Unsupported, UsageError,
 };
 use crate::catalog::record::Backup;
-use crate::engine::{mysql, postgres};
-use crate::model::Engine;
+use crate::engine::restore::{self, Counting, ScratchCheck};
+use crate::engine::sqlite;
 use crate::plan::JobPlan;
 use crate::secret::Secret;
 use crate::storage::AnyStorage;
@@ -149,7 +149,7 @@ pub async fn drill_backup(
         dropped: false,
         duration: Duration::ZERO,
     };
-    if job.engine == Engine::Redis {
+    if !restore::restores_from_client(job.engine) {
         let v = super::verify(plan, store, backup).await?;
         report.target = "(none: RDB checked instead)".into();
         report.stored_bytes = v.stored_bytes;
@@ -171,7 +171,7 @@ pub async fn drill_backup(
         }
         .into());
     }
-    if job.engine == Engine::Mongo && !on_path("mongosh") {
+    if restore::drill_client(job.engine).is_some_and(|p| !on_path(p)) {
         return Err(Unsupported::DrillNeedsMongosh.into());
     }
     super::run_dir::sweep_dead(base).await;
@@ -220,16 +220,17 @@ pub async fn drill_backup(
 }
 
 /// A drill restores only into a database it creates, so that it may drop it afterwards: an
-/// existing target is refused before anything is restored or dropped. MongoDB has no "create
-/// database" (a database exists while it holds collections, and mongorestore makes it), so
-/// there the target must hold no collections.
+/// existing target is refused before anything is restored or dropped (how "existing" is told is
+/// the engine's: `engine::restore::scratch_check`).
 async fn refuse_existing(target: &Target, base: &Path) -> Result<(), RestoreError> {
-    let existing = match target.job.engine {
-        Engine::Mongo => {
+    let existing = match restore::scratch_check(target.job.engine) {
+        ScratchCheck::NoCollections => {
             let names = target::mongo_collections(target, base).await?;
             (!names.is_empty()).then_some(Occupied::Collections(names.len()))
         }
-        _ => (target::exists(target, base).await? != Some(false)).then_some(Occupied::Exists),
+        ScratchCheck::Missing => {
+            (target::exists(target, base).await? != Some(false)).then_some(Occupied::Exists)
+        }
     };
     match existing {
         Some(occupied) => Err(TargetProblem::ScratchInUse {
@@ -241,84 +242,41 @@ async fn refuse_existing(target: &Target, base: &Path) -> Result<(), RestoreErro
     }
 }
 
+/// Count what arrived, the way the engine says (`engine::restore::counting`).
 async fn counts(t: &Target, base: &Path) -> Result<Vec<TableCount>, RestoreError> {
     let secrets = t.secrets();
-    match t.job.engine {
-        Engine::Postgres | Engine::Postgis => {
-            let spec = postgres::admin(&t.job, t.database(), None);
-            let sql = "SELECT n.nspname || '.' || c.relname, \
-                 (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text \
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
-                 AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
-                 ORDER BY 1;\n";
-            let out = target::admin_sql(&spec, sql, &secrets, base).await?;
-            Ok(out
-                .split('\u{1e}')
-                .filter_map(|rec| {
-                    let (name, rows) = rec.trim_matches('\n').split_once('\u{1f}')?;
-                    Some(TableCount {
-                        name: name.to_string(),
-                        rows: rows.trim().parse().ok()?,
-                    })
-                })
-                .collect())
+    let counted = match restore::counting(&t.job, t.database()) {
+        Counting::Query { admin, sql, parse } => {
+            let out = target::admin_sql(&admin, &sql, &secrets, base).await?;
+            parse(&out, &[])
         }
-        Engine::Mysql | Engine::Mariadb => {
-            let spec = mysql::admin(&t.job);
-            let db = t.database();
-            let list = format!(
-                "SELECT HEX(TABLE_NAME) FROM information_schema.TABLES WHERE CAST(TABLE_SCHEMA AS BINARY) = {} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME;\n",
-                crate::engine::mysql::mysql_bytes(db)
-            );
-            let out = target::admin_sql(&spec, &list, &secrets, base).await?;
-            let names: Vec<String> = out
-                .lines()
-                .filter_map(|h| hex::decode(h.trim()).ok())
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .collect();
+        Counting::ListThenCount {
+            admin,
+            list,
+            names,
+            count,
+            parse,
+        } => {
+            let out = target::admin_sql(&admin, &list, &secrets, base).await?;
+            let names = names(&out);
             if names.is_empty() {
                 return Ok(Vec::new());
             }
-            let qdb = crate::engine::mysql::quote_mysql_ident(db);
-            let sql = names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| {
-                    format!(
-                        "SELECT {i}, COUNT(*) FROM {qdb}.{}",
-                        crate::engine::mysql::quote_mysql_ident(n)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ")
-                + ";\n";
-            let out = target::admin_sql(&spec, &sql, &secrets, base).await?;
-            Ok(out
-                .lines()
-                .filter_map(|l| {
-                    let (i, c) = l.split_once('\t')?;
-                    let name = names.get(i.trim().parse::<usize>().ok()?)?.clone();
-                    Some(TableCount {
-                        name,
-                        rows: c.trim().parse().ok()?,
-                    })
-                })
-                .collect())
+            let out =
+                target::admin_sql(&admin, &count(t.database(), &names), &secrets, base).await?;
+            parse(&out, &names)
         }
-        Engine::Mongo => Ok(target::mongo_counts(t, base)
-            .await?
-            .into_iter()
-            .map(|(name, rows)| TableCount { name, rows })
-            .collect()),
-        Engine::Sqlite => {
-            let path = t.database().to_string();
-            tokio::task::spawn_blocking(move || sqlite_counts(&path))
+        Counting::SqliteFile(path) => {
+            return tokio::task::spawn_blocking(move || sqlite_counts(&path.to_string_lossy()))
                 .await
                 .map_err(|e| CheckError::task("sqlite counts", e))?
         }
-        Engine::Redis => Ok(Vec::new()),
-    }
+        Counting::Nothing => Vec::new(),
+    };
+    Ok(counted
+        .into_iter()
+        .map(|(name, rows)| TableCount { name, rows })
+        .collect())
 }
 
 fn sqlite_counts(path: &str) -> Result<Vec<TableCount>, RestoreError> {
@@ -328,9 +286,7 @@ fn sqlite_counts(path: &str) -> Result<Vec<TableCount>, RestoreError> {
     };
     let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(err)?;
-    let mut stmt = c
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-        .map_err(err)?;
+    let mut stmt = c.prepare(sqlite::TABLES_SQL).map_err(err)?;
     let names: Vec<String> = stmt
         .query_map([], |r| r.get(0))
         .map_err(err)?
@@ -338,8 +294,9 @@ fn sqlite_counts(path: &str) -> Result<Vec<TableCount>, RestoreError> {
         .map_err(err)?;
     let mut out = Vec::new();
     for n in names {
-        let q = format!("SELECT count(*) FROM \"{}\"", n.replace('"', "\"\""));
-        let rows: i64 = c.query_row(&q, [], |r| r.get(0)).map_err(err)?;
+        let rows: i64 = c
+            .query_row(&sqlite::count_sql(&n), [], |r| r.get(0))
+            .map_err(err)?;
         out.push(TableCount {
             name: n,
             rows: u64::try_from(rows).unwrap_or(0),

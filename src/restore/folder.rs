@@ -11,7 +11,7 @@ use super::{BackupProblem, CheckError, FolderProblem, RestoreError};
 use crate::cancel::{Cancel, StopReader};
 use crate::catalog::record::{self, FileSum};
 use crate::engine;
-use crate::model::{DumpFormat, Engine, Job};
+use crate::model::Job;
 use crate::proc::ProcGroup;
 use crate::secret::{redact, Secret};
 use crate::storage::Storage;
@@ -187,7 +187,8 @@ pub async fn restore_folder(
     Ok(ToolDone { pumped, stderr })
 }
 
-/// `pg_restore --format=directory DIR` or `mongorestore --dir DIR`, into the target.
+/// The engine's folder tool (`pg_restore --format=directory DIR`, `mongorestore --dir DIR`),
+/// into the target.
 async fn run_tool(
     job: &Job,
     target: &Target,
@@ -195,23 +196,7 @@ async fn run_tool(
     base: &Path,
     refs: &[&Secret],
 ) -> Result<String, RestoreError> {
-    let t = &target.job;
-    let mut spec = match job.engine {
-        Engine::Mongo => {
-            let mut s = engine::mongo::restore(t, job.connection.database.as_deref(), has_gz(out));
-            s.args.retain(|a| a != "--archive");
-            s.arg(format!("--dir={}", out.display()));
-            s
-        }
-        _ => {
-            let mut s = engine::postgres::restore(t, DumpFormat::Custom, target.owners);
-            s.arg("--format=directory");
-            s
-        }
-    };
-    if job.engine != Engine::Mongo {
-        spec.arg(out.display().to_string());
-    }
+    let spec = engine::restore::folder_tool(job, &target.job, target.owners, out, has_gz(out));
     let run_dir::Started {
         dir: _dir,
         group,

@@ -28,8 +28,9 @@ pub use error::{
 
 use crate::catalog::record::{self, Backup};
 use crate::catalog::retention;
+use crate::engine::restore::Route;
 use crate::engine::{self, Codec};
-use crate::model::{DumpFormat, Engine, Job};
+use crate::model::{Engine, Job};
 use crate::plan::JobPlan;
 use crate::secret::Secret;
 use crate::storage::AnyStorage;
@@ -189,50 +190,33 @@ pub(crate) async fn apply(
     }
     let secrets = target.secrets();
     let t = &target.job;
-    match (job.engine, src.layout.payload) {
-        (Engine::Postgres | Engine::Postgis, Payload::Sql) => {
-            let spec = engine::postgres::restore(t, DumpFormat::Plain, target.owners);
-            pipeline::into_tool(src, &spec, base, &secrets).await
-        }
-        (Engine::Postgres | Engine::Postgis, Payload::PgCustom) => {
-            let spec = engine::postgres::restore(t, DumpFormat::Custom, target.owners);
-            pipeline::into_tool(src, &spec, base, &secrets).await
-        }
-        (Engine::Mysql | Engine::Mariadb, Payload::Sql) => {
-            let spec = engine::mysql::restore(t);
-            pipeline::into_tool(src, &spec, base, &secrets).await
-        }
-        (Engine::Mongo, Payload::MongoArchive { gzip }) => {
-            let spec = engine::mongo::restore(t, job.connection.database.as_deref(), gzip);
-            pipeline::into_tool(src, &spec, base, &secrets).await
-        }
-        (Engine::Sqlite, Payload::SqliteFile) => {
+    match engine::restore::route(job, t, src.layout.payload, target.owners) {
+        Route::Stream(spec) => pipeline::into_tool(src, &spec, base, &secrets).await,
+        Route::File => {
             let dest = PathBuf::from(target.database());
             let (sib, pumped) = pipeline::into_file(src, &dest).await?;
             sqlite_check(&sib.path).await?;
-            sib.commit(&dest, &["-wal", "-shm", "-journal"])?;
+            sib.commit(&dest, engine::restore::SQLITE_SIDE_FILES)?;
             Ok(pipeline::ToolDone {
                 pumped,
                 stderr: String::new(),
             })
         }
-        (Engine::Sqlite, Payload::Sql) => {
+        Route::SqlIntoFile => {
             let dest = PathBuf::from(target.database());
             // Created here (0600), not by sqlite3, whose new files follow the umask.
             let (sib, _empty) = pipeline::Sibling::create(&dest)?;
-            let spec = engine::sqlite::restore_sql(t, &sib.path);
+            let spec = engine::restore::sql_into_file(t, &sib.path);
             let done = pipeline::into_tool(src, &spec, base, &secrets).await?;
             sqlite_check(&sib.path).await?;
-            sib.commit(&dest, &["-wal", "-shm", "-journal"])?;
+            sib.commit(&dest, engine::restore::SQLITE_SIDE_FILES)?;
             Ok(done)
         }
-        (Engine::Postgres | Engine::Postgis | Engine::Mongo, Payload::Tar | Payload::Directory) => {
-            folder::restore_folder(job, target, src, base, &secrets).await
-        }
-        (Engine::Redis, _) => Err(redis_unsupported()),
-        (e, payload) => Err(Unsupported::Payload {
-            payload,
-            engine: e.as_str(),
+        Route::Folder => folder::restore_folder(job, target, src, base, &secrets).await,
+        Route::NotFromClient => Err(redis_unsupported()),
+        Route::Unsupported => Err(Unsupported::Payload {
+            payload: src.layout.payload,
+            engine: job.engine.as_str(),
         }
         .into()),
     }
@@ -304,10 +288,11 @@ async fn sqlite_check(path: &Path) -> Result<(), RestoreError> {
 pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, RestoreError> {
     let clock = Instant::now();
     let job = job_of(plan)?;
-    if req.to_file.is_some() && job.engine != Engine::Redis {
+    let from_client = engine::restore::restores_from_client(job.engine);
+    if req.to_file.is_some() && from_client {
         return Err(UsageError::ToFileNotRedis.into());
     }
-    if job.engine == Engine::Redis {
+    if !from_client {
         let Some(path) = req.to_file else {
             return Err(redis_unsupported());
         };
@@ -354,11 +339,7 @@ pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, Rest
             ),
         )?;
     }
-    let created = exists == Some(false)
-        && matches!(
-            job.engine,
-            Engine::Postgres | Engine::Postgis | Engine::Mysql | Engine::Mariadb
-        );
+    let created = exists == Some(false) && engine::restore::creates_database(job.engine);
     if created {
         target::create(&target, req.temp_dir, backup.record.charset.as_ref()).await?;
     }
@@ -596,6 +577,7 @@ pub fn secrets_of(plan: &JobPlan, extra: Option<&Secret>) -> Vec<Secret> {
 mod tests {
     use super::*;
     use crate::manifest::load_str;
+    use crate::model::DumpFormat;
 
     fn job(yaml_job: &str) -> Job {
         let text = format!(

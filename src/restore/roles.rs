@@ -20,7 +20,6 @@ use super::run_dir::{self, RunDir};
 use super::target::{self, Target};
 use super::{BackupProblem, CheckError, RestoreError, TargetProblem, UsageError};
 use crate::engine::postgres::{self, Owners};
-use crate::model::Engine;
 use crate::proc::ProcGroup;
 use crate::secret::Secret;
 use crate::storage::Storage;
@@ -61,7 +60,7 @@ pub async fn check(
     base: &Path,
     hint: Hint<'_>,
 ) -> Result<(), RestoreError> {
-    if !matches!(target.job.engine, Engine::Postgres | Engine::Postgis) {
+    if !crate::engine::restore::names_roles(target.job.engine) {
         return Ok(());
     }
     let plain = src.layout.payload == Payload::Sql;

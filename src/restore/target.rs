@@ -1,16 +1,15 @@
 //! Where a restore goes: the job's own database or `--to URI` (any URI form of the manifest, or a
-//! bare database name on the job's server), and the SQL that checks, creates and drops it.
-//! Identifiers are always quoted and literals hex-encoded: a name is never interpolated raw.
+//! bare database name on the job's server), and running what the engine says checks, creates and
+//! drops it (`engine::restore`).
 
 use super::run_dir::{self};
 use super::{RestoreError, TargetProblem, UsageError};
 use crate::domain::command::CommandSpec;
 use crate::engine::mysql::DbCharset;
-use crate::engine::mysql::{mysql_bytes, quote_mysql_ident};
 use crate::engine::postgres::Owners;
-use crate::engine::postgres::{pg_text, quote_pg_ident};
+use crate::engine::restore::{self, DropStep, ExistsCheck};
 use crate::engine::uri::parse_uri;
-use crate::engine::{mongo, mysql, postgres};
+use crate::engine::{caps, mongo};
 use crate::model::{Engine, Job};
 use crate::secret::{redact, Secret};
 use std::process::Stdio;
@@ -52,8 +51,8 @@ impl Target {
 fn describe(job: &Job) -> String {
     let c = &job.connection;
     let db = c.database.as_deref().unwrap_or("");
-    if job.engine == Engine::Sqlite {
-        return format!("sqlite {db}");
+    if caps(job.engine).file_database {
+        return format!("{} {db}", job.engine.as_str());
     }
     let host = c.host.as_deref().unwrap_or("localhost");
     let hp = match c.port {
@@ -70,7 +69,10 @@ fn describe(job: &Job) -> String {
 
 /// A bare database name (not a URI, DSN or path)?
 fn bare_name(engine: Engine, s: &str) -> bool {
-    engine != Engine::Sqlite && !s.is_empty() && !s.contains("://") && !s.contains(['@', '/', '('])
+    !caps(engine).file_database
+        && !s.is_empty()
+        && !s.contains("://")
+        && !s.contains(['@', '/', '('])
 }
 
 /// Resolve `--to` (or the job's own database when absent).
@@ -93,7 +95,9 @@ pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
         j.auth_source = conn.params.get("authSource").cloned();
         j.connection = conn;
     }
-    if j.connection.database.as_deref().unwrap_or("").is_empty() && job.engine != Engine::Redis {
+    if j.connection.database.as_deref().unwrap_or("").is_empty()
+        && restore::target_needs_database(job.engine)
+    {
         return Err(UsageError::ToNamesNoDatabase.into());
     }
     let same_server = j.connection.host == job.connection.host
@@ -101,7 +105,7 @@ pub fn resolve(job: &Job, to: Option<&str>) -> Result<Target, RestoreError> {
             || j.connection.port.is_none()
             || job.connection.port.is_none());
     let own = j.connection.database == job.connection.database
-        && (job.engine == Engine::Sqlite || same_server);
+        && (caps(job.engine).file_database || same_server);
     Ok(Target {
         label: describe(&j),
         job: j,
@@ -176,29 +180,13 @@ pub async fn admin_sql(
 
 /// Does the target database exist? `None` when dbstash cannot tell (MongoDB).
 pub async fn exists(t: &Target, base: &std::path::Path) -> Result<Option<bool>, RestoreError> {
-    let db = t.database();
-    let secrets = t.secrets();
-    match t.job.engine {
-        Engine::Postgres | Engine::Postgis => {
-            let spec = postgres::admin(&t.job, "postgres", None);
-            let sql = format!(
-                "SELECT count(*) FROM pg_database WHERE datname = {};\n",
-                pg_text(db)
-            );
-            let out = admin_sql(&spec, &sql, &secrets, base).await?;
-            Ok(Some(out.trim_matches(['\u{1e}', '\n', ' ']) != "0"))
+    match restore::exists_check(&t.job, t.database()) {
+        ExistsCheck::Sql { admin, sql, answer } => {
+            let out = admin_sql(&admin, &sql, &t.secrets(), base).await?;
+            Ok(Some(answer(&out)))
         }
-        Engine::Mysql | Engine::Mariadb => {
-            let spec = mysql::admin(&t.job);
-            let sql = format!(
-                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE CAST(SCHEMA_NAME AS BINARY) = {};\n",
-                mysql_bytes(db)
-            );
-            let out = admin_sql(&spec, &sql, &secrets, base).await?;
-            Ok(Some(out.trim() != "0"))
-        }
-        Engine::Sqlite => Ok(Some(std::path::Path::new(db).exists())),
-        Engine::Mongo | Engine::Redis => Ok(None),
+        ExistsCheck::File(path) => Ok(Some(path.exists())),
+        ExistsCheck::Unknown => Ok(None),
     }
 }
 
@@ -212,25 +200,19 @@ pub async fn create(
     let db = t.database();
     let secrets = t.secrets();
     // mongorestore creates databases itself; SQLite files are created by the restore.
-    if let Some(spec) = server_admin(t) {
-        let sql = match t.job.engine {
-            Engine::Mysql | Engine::Mariadb => {
-                let options = charset.and_then(DbCharset::create_options);
-                if let Some(o) = options {
-                    let sql = format!("CREATE DATABASE {} {o};\n", quote_mysql_ident(db));
-                    match admin_sql(&spec, &sql, &secrets, base).await {
-                        Ok(_) => return created(t, Some(&o)),
-                        // Another server (MySQL vs MariaDB, an older version) may not know the
-                        // collation: the data still restores, with the server's defaults.
-                        Err(e) => {
-                            tracing::warn!(job = %t.job.name, event = "restore_charset_unavailable", target = %t.label, charset = %o, error = %e);
-                        }
-                    }
+    if let Some(spec) = restore::server_admin(&t.job) {
+        if let Some(o) = charset.and_then(DbCharset::create_options) {
+            let sql = restore::create_sql(t.job.engine, db, Some(&o));
+            match admin_sql(&spec, &sql, &secrets, base).await {
+                Ok(_) => return created(t, Some(&o)),
+                // Another server (MySQL vs MariaDB, an older version) may not know the
+                // collation: the data still restores, with the server's defaults.
+                Err(e) => {
+                    tracing::warn!(job = %t.job.name, event = "restore_charset_unavailable", target = %t.label, charset = %o, error = %e);
                 }
-                format!("CREATE DATABASE {};\n", quote_mysql_ident(db))
             }
-            _ => format!("CREATE DATABASE {};\n", quote_pg_ident(db)),
-        };
+        }
+        let sql = restore::create_sql(t.job.engine, db, None);
         admin_sql(&spec, &sql, &secrets, base).await?;
     }
     created(t, None)
@@ -248,79 +230,39 @@ fn created(t: &Target, charset: Option<&str>) -> Result<(), RestoreError> {
     Ok(())
 }
 
-/// The admin client of a PostgreSQL (maintenance database `postgres`) or MySQL/MariaDB server.
-fn server_admin(t: &Target) -> Option<CommandSpec> {
-    match t.job.engine {
-        Engine::Postgres | Engine::Postgis => Some(postgres::admin(&t.job, "postgres", None)),
-        Engine::Mysql | Engine::Mariadb => Some(mysql::admin(&t.job)),
-        _ => None,
-    }
-}
-
 /// postgis: `CREATE EXTENSION IF NOT EXISTS postgis` as the job's `admin_user` (skipped when unset).
 pub async fn postgis(t: &Target, base: &std::path::Path) -> Result<(), RestoreError> {
-    let (Engine::Postgis, Some(admin)) = (t.job.engine, t.job.admin_user.as_deref()) else {
+    let Some((spec, sql)) = restore::postgis_extension(&t.job, t.database()) else {
         return Ok(());
     };
-    let spec = postgres::admin(&t.job, t.database(), Some(admin));
-    admin_sql(
-        &spec,
-        "CREATE EXTENSION IF NOT EXISTS postgis;\n",
-        &t.secrets(),
-        base,
-    )
-    .await
-    .map_err(|e| TargetProblem::Postgis {
-        admin: admin.to_string(),
-        source: Box::new(e),
-    })?;
+    admin_sql(&spec, sql, &t.secrets(), base)
+        .await
+        .map_err(|e| TargetProblem::Postgis {
+            admin: t.job.admin_user.clone().unwrap_or_default(),
+            source: Box::new(e),
+        })?;
     Ok(())
 }
 
-/// The mongosh script that drops the target database (the URI is inside the 0600 script file).
-fn mongo_script(t: &Target, body: &str) -> Secret {
-    let uri = mongo::uri(&t.job);
-    let lit = serde_json::to_string(uri.expose()).unwrap_or_else(|_| "\"\"".into());
-    Secret::new(format!("const db = connect({lit});\n{body}\n"))
-}
-
 pub async fn drop_database(t: &Target, base: &std::path::Path) -> Result<(), RestoreError> {
-    let db = t.database();
     let secrets = t.secrets();
-    match t.job.engine {
-        Engine::Postgres | Engine::Postgis => {
-            let spec = postgres::admin(&t.job, "postgres", None);
-            let q = quote_pg_ident(db);
-            if admin_sql(
-                &spec,
-                &format!("DROP DATABASE IF EXISTS {q} WITH (FORCE);\n"),
-                &secrets,
-                base,
-            )
-            .await
-            .is_err()
-            {
-                // Servers before 13 have no FORCE.
-                admin_sql(
-                    &spec,
-                    &format!("DROP DATABASE IF EXISTS {q};\n"),
-                    &secrets,
-                    base,
-                )
-                .await?;
+    match restore::drop_step(&t.job, t.database()) {
+        DropStep::Sql { admin, attempts } => {
+            // Each statement a fallback for the one before; the last one's failure is the drop's.
+            let mut attempts = attempts.iter().peekable();
+            while let Some(sql) = attempts.next() {
+                match admin_sql(&admin, sql, &secrets, base).await {
+                    Ok(_) => break,
+                    Err(e) if attempts.peek().is_none() => return Err(e),
+                    Err(_) => {}
+                }
             }
         }
-        Engine::Mysql | Engine::Mariadb => {
-            let sql = format!("DROP DATABASE IF EXISTS {};\n", quote_mysql_ident(db));
-            admin_sql(&mysql::admin(&t.job), &sql, &secrets, base).await?;
-        }
-        Engine::Mongo => {
-            let spec = mongo::shell(mongo_script(t, "db.dropDatabase();"));
+        DropStep::Script(spec) => {
             admin_sql(&spec, "", &secrets, base).await?;
         }
-        Engine::Sqlite => {
-            for suffix in ["", "-wal", "-shm", "-journal"] {
-                let p = format!("{db}{suffix}");
+        DropStep::Files(paths) => {
+            for p in paths {
                 if let Err(e) = std::fs::remove_file(&p) {
                     if e.kind() != std::io::ErrorKind::NotFound {
                         return Err(RestoreError::Io {
@@ -331,44 +273,20 @@ pub async fn drop_database(t: &Target, base: &std::path::Path) -> Result<(), Res
                 }
             }
         }
-        Engine::Redis => {}
+        DropStep::Nothing => {}
     }
     tracing::info!(job = %t.job.name, event = "restore_target_dropped", target = %t.label);
     Ok(())
 }
-
-/// Collections and document counts through mongosh (`name\tcount` lines).
-pub async fn mongo_counts(
-    t: &Target,
-    base: &std::path::Path,
-) -> Result<Vec<(String, u64)>, RestoreError> {
-    let body = "db.getCollectionNames().sort().forEach(function (n) { print(n + '\\t' + db.getCollection(n).countDocuments({})); });";
-    let spec = mongo::shell(mongo_script(t, body));
-    let out = admin_sql(&spec, "", &t.secrets(), base).await?;
-    Ok(out
-        .lines()
-        .filter_map(|l| {
-            let (n, c) = l.rsplit_once('\t')?;
-            Some((n.to_string(), c.trim().parse().ok()?))
-        })
-        .collect())
-}
-
-/// The first line of [`mongo_collections`]' answer: an answer without it (a mongosh that printed
-/// nothing) proves nothing about the database.
-const MONGO_LISTED: &str = "dbstash-collections";
 
 /// The target database's collections (`listCollections`) through mongosh.
 pub async fn mongo_collections(
     t: &Target,
     base: &std::path::Path,
 ) -> Result<Vec<String>, RestoreError> {
-    let body = format!(
-        "const names = db.getCollectionNames();\nprint('{MONGO_LISTED} ' + names.length);\nnames.forEach(function (n) {{ print(n); }});"
-    );
-    let spec = mongo::shell(mongo_script(t, &body));
+    let spec = restore::mongo_collections(&t.job);
     let out = admin_sql(&spec, "", &t.secrets(), base).await?;
-    parse_mongo_collections(&out).ok_or_else(|| {
+    mongo::parse_collections(&out).ok_or_else(|| {
         TargetProblem::MongoUnlisted {
             target: t.label.clone(),
         }
@@ -376,22 +294,11 @@ pub async fn mongo_collections(
     })
 }
 
-/// `dbstash-collections N` then N names; `None` unless the count line is there and agrees.
-fn parse_mongo_collections(out: &str) -> Option<Vec<String>> {
-    let mut lines = out.lines().skip_while(|l| !l.starts_with(MONGO_LISTED));
-    let n: usize = lines
-        .next()?
-        .strip_prefix(MONGO_LISTED)?
-        .trim()
-        .parse()
-        .ok()?;
-    let names: Vec<String> = lines.take(n).map(str::to_string).collect();
-    (names.len() == n).then_some(names)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::mysql::{mysql_bytes, quote_mysql_ident};
+    use crate::engine::postgres::{pg_text, quote_pg_ident};
 
     #[test]
     fn identifiers_are_quoted() {
@@ -407,16 +314,16 @@ mod tests {
 
     #[test]
     fn mongo_collection_listing_must_be_positive() {
-        let listed = parse_mongo_collections("dbstash-collections 2\norders\nusers\n");
+        let listed = mongo::parse_collections("dbstash-collections 2\norders\nusers\n");
         assert_eq!(
             listed,
             Some(vec!["orders".to_string(), "users".to_string()])
         );
-        let noise = parse_mongo_collections("Current Mongosh Log ID: x\ndbstash-collections 0\n");
+        let noise = mongo::parse_collections("Current Mongosh Log ID: x\ndbstash-collections 0\n");
         assert_eq!(noise, Some(vec![]));
-        assert_eq!(parse_mongo_collections(""), None);
+        assert_eq!(mongo::parse_collections(""), None);
         assert_eq!(
-            parse_mongo_collections("dbstash-collections 2\norders\n"),
+            mongo::parse_collections("dbstash-collections 2\norders\n"),
             None
         );
     }
