@@ -427,13 +427,6 @@ impl Run {
         self.expect_stderr = Expect::Ignored;
         self
     }
-    /// Neither stream is checked by `success`/`failure`: the state every caller had before the
-    /// harness checked output. Callers still marked with it are the ones left to convert (the test
-    /// may check the text itself afterwards); new tests use the checks above.
-    pub fn output_unchecked(self) -> Self {
-        self.ignore_stdout().ignore_stderr()
-    }
-
     #[track_caller]
     pub fn success(self) -> Self {
         self.status(0)
@@ -445,7 +438,7 @@ impl Run {
 
     /// With `DBSTASH_TEST_RECORD_OUTPUT=<file>`, a call that checks no output appends where it is
     /// and what the run printed (one JSON line, the test folder written `{dir}`): the material for
-    /// turning `output_unchecked()` into exact expectations.
+    /// turning a call that ignores both streams into exact expectations.
     #[track_caller]
     fn record_unchecked(&self, stdout: &str, stderr: &str) {
         static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
