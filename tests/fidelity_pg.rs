@@ -187,7 +187,12 @@ fn postgres_every_format_restores_owners_privileges_and_large_object_acls() {
         let target = unique(&format!("fid_{name}"));
         fx.dbs.push(target.clone());
         t.run(&["restore", name, "--to", &target])
-            .output_unchecked()
+            .stdout_matches(&support::restored_line(
+                name,
+                &format!("postgres postgres@127.0.0.1:5432/{target} (created)"),
+            ))
+            // log lines carry timestamps; the outcome event is what is stable
+            .stderr_contains("event=\"restore_succeeded\"")
             .success();
         assert_eq!(rows(&target), want_rows, "{name}: rows");
         assert_eq!(
@@ -274,7 +279,13 @@ fn postgres_restore_into_a_server_without_the_roles_is_refused_first_and_works_w
 
         // With --no-owner: restored, everything owned by the restoring role, no grants.
         t.run(&["restore", name, "--to", &scratch(&db), "--no-owner"])
-            .output_unchecked()
+            .stdout_matches(&support::restored_line(
+                name,
+                &format!("postgres postgres@127.0.0.1:{}/{db} (created)", pg.port),
+            ))
+            .stderr_contains("dbstash: warning: --to holds a password in plain text, which every user of this host can read in the process list; use ${VAR} or --to-uri-file PATH instead\n")
+            // log lines carry timestamps; the outcome event is what is stable
+            .stderr_contains("event=\"restore_succeeded\"")
             .success();
         assert_eq!(
             pg.psql(&db, "select count(*) || ':' || md5(string_agg(id || name, ',' order by id)) from app.item"),
@@ -339,7 +350,13 @@ fn postgres_drill_into_a_server_without_the_roles_needs_verify_no_owner() {
         "  strict: {{ engine: postgres, uri: '{uri}', remote: local, compress: native }}\n  \
          drills: {{ engine: postgres, uri: '{uri}', remote: local, mode: tar, verify: {{ restore_to: '{scratch}', no_owner: true }} }}\n"
     )));
-    t.run(&["validate"]).output_unchecked().success();
+    t.run(&["validate"])
+        .stdout_is("{dir}/dbstash.yaml: valid (2 jobs)\n")
+        .stderr_is(
+            "{dir}/dbstash.yaml:5:3: warning: job `strict` has no schedule: it runs only with `dbstash backup strict`\n\
+             {dir}/dbstash.yaml:6:3: warning: job `drills` has no schedule: it runs only with `dbstash backup drills`\n",
+        )
+        .success();
     t.run(&["backup", "strict", "drills"])
         /* stderr holds run-specific names, times or sizes */
         .ignore_stderr()
@@ -359,7 +376,13 @@ fn postgres_drill_into_a_server_without_the_roles_needs_verify_no_owner() {
 
     let d = t
         .run(&["verify", "drills", "--restore-to", &scratch])
-        .output_unchecked()
+        .stdout_matches(&format!(
+            r"\A  app\.item +300\n  public\.plain_t +0\ndrill of job drills backup \S+\.tar: 2 tables, 300 rows restored into postgres postgres@127\.0\.0\.1:{}/drill \(dropped again\) in [0-9.]+s\n\z",
+            pg.port
+        ))
+        .stderr_contains("dbstash: warning: --restore-to holds a password in plain text, which every user of this host can read in the process list; use ${VAR} or --restore-to-file PATH instead\n")
+        // the rest of stderr is timestamped log lines
+        .stderr_contains("event=\"restore_target_dropped\"")
         .success();
     assert!(d.stdout().contains("300 rows"), "{}", d.stdout());
     assert!(!pg_exists_on(&pg, "drill"));
@@ -397,7 +420,12 @@ fn mariadb_database_created_by_restore_gets_the_sources_charset_and_collation() 
     assert_eq!(rec["charset"]["collation"], want, "{rec}");
 
     t.run(&["restore", "my", "--to", &dst])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line(
+            "my",
+            &format!("mariadb root@localhost:3306/{dst} (created)"),
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_contains("event=\"restore_succeeded\"")
         .success();
     let got = mariadb(&format!(
         "select concat(default_character_set_name, ' ', default_collation_name) from information_schema.schemata where schema_name = '{dst}'"

@@ -151,7 +151,12 @@ fn snapshot_under_a_steady_writer_finishes_and_is_consistent() {
     let restored = t.path("restored/app.db");
     std::fs::create_dir_all(t.path("restored")).unwrap();
     t.run(&["restore", "busy", "--to", &restored.display().to_string()])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line(
+            "busy",
+            &format!("sqlite {}", restored.display()),
+        ))
+        // JSON log lines carry timestamps; the outcome event is what is stable
+        .stderr_contains("\"event\":\"restore_succeeded\"")
         .success();
     let (count, n, check) = items_state(&restored);
     assert_eq!(check, "ok", "integrity_check of the restored snapshot");
@@ -298,7 +303,12 @@ fn a_restore_leaves_nothing_but_the_restored_file() {
         std::fs::create_dir_all(t.path(&folder)).unwrap();
         let to = t.path(&format!("{folder}/app.db"));
         t.run(&["restore", job, "--to", &to.display().to_string()])
-            .output_unchecked()
+            .stdout_matches(&support::restored_line(
+                job,
+                &format!("sqlite {}", to.display()),
+            ))
+            // JSON log lines carry timestamps; the outcome event is what is stable
+            .stderr_contains("\"event\":\"restore_succeeded\"")
             .success();
         assert_eq!(
             t.files(&folder),
@@ -334,7 +344,12 @@ fn sql_format_keeps_user_version_and_application_id() {
     for job in ["sql", "snap"] {
         let to = t.path(&format!("{job}.db"));
         t.run(&["restore", job, "--to", &to.display().to_string()])
-            .output_unchecked()
+            .stdout_matches(&support::restored_line(
+                job,
+                &format!("sqlite {}", to.display()),
+            ))
+            // JSON log lines carry timestamps; the outcome event is what is stable
+            .stderr_contains("\"event\":\"restore_succeeded\"")
             .success();
         let c = Connection::open(&to).unwrap();
         let pragmas: (i64, i64, i64) = c

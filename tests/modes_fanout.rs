@@ -32,13 +32,6 @@ fn objects(t: &Test, rel: &str) -> Vec<String> {
         .collect()
 }
 
-fn records(t: &Test, rel: &str) -> Vec<String> {
-    t.files(rel)
-        .into_iter()
-        .filter(|f| f.ends_with(".dbstash.json"))
-        .collect()
-}
-
 fn no_run_folders(t: &Test) {
     let left: Vec<String> = t
         .files("tmp")
@@ -70,7 +63,7 @@ fn two_remotes_get_identical_bytes_and_a_record_each() {
         .success();
     let local = objects(&t, "out");
     assert_eq!(local.len(), 1, "{local:?}");
-    assert_eq!(records(&t, "out").len(), 1);
+    assert_eq!(t.records("out").len(), 1);
     let in_bucket = s3.objects();
     assert_eq!(in_bucket.len(), 2, "object + record: {in_bucket:?}");
     assert!(in_bucket.contains(&local[0]), "{in_bucket:?} vs {local:?}");
@@ -91,13 +84,20 @@ fn two_remotes_get_identical_bytes_and_a_record_each() {
     );
     for remote in ["local", "s3"] {
         t.run(&["verify", &job, "--remote", remote])
-            .output_unchecked()
+            .stdout_matches(r"\Aok +\S+ +[0-9.]+ [KMGT]?i?B +sha256 [0-9a-f]{64} +\(zstd, [0-9.]+ [KMGT]?i?B decompressed\)\n\z")
+            // JSON log lines carry timestamps
+            .stderr_contains("\"event\":\"verify_succeeded\"")
             .success();
     }
     let to = format!("{db}_from_s3");
     let _g2 = PgDropGuard(to.clone());
     t.run(&["restore", &job, "--remote", "s3", "--to", &to, "--yes"])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line(
+            &job,
+            &format!("postgres postgres@127.0.0.1:5432/{to} (created)"),
+        ))
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"restore_succeeded\"")
         .success();
     assert_eq!(sig(&to), sig(&db));
     no_run_folders(&t);
@@ -168,7 +168,7 @@ fn kill_s3_upload(optional: bool) {
         );
         assert!(r.stderr().contains("optional remote s3"), "{}", r.stderr());
         assert_eq!(objects(&t, "out").len(), 1);
-        assert_eq!(records(&t, "out").len(), 1);
+        assert_eq!(t.records("out").len(), 1);
     } else {
         assert_eq!(r.code(), 1, "{}", r.stderr());
         assert!(
@@ -268,14 +268,18 @@ fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
     // verify without the identity checks the stored bytes only; with it, the contents too
     let v = t
         .run(&["verify", &job])
-        .output_unchecked()
+        .stdout_matches(r"\Aok +\S+ +[0-9.]+ [KMGT]?i?B +sha256 [0-9a-f]{64} +\(none, [0-9.]+ [KMGT]?i?B decompressed\); encrypted with age: size and sha256 checked; pass --identity to check the contents\n\z")
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"verify_succeeded\"")
         .success()
         .stdout();
     assert!(v.contains("encrypted with age"), "{v}");
     let idf = t.path("id.txt").display().to_string();
     let v = t
         .run(&["verify", &job, "--identity", &idf])
-        .output_unchecked()
+        .stdout_matches(r"\Aok +\S+ +[0-9.]+ [KMGT]?i?B +sha256 [0-9a-f]{64} +\(gzip, [0-9.]+ [KMGT]?i?B decompressed\)\n\z")
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"verify_succeeded\"")
         .success()
         .stdout();
     assert!(
@@ -284,7 +288,12 @@ fn age_encrypted_backups_need_the_identity_and_restore_with_it() {
     );
     // the right identity restores it
     t.run(&["restore", &job, "--to", &to, "--yes", "--identity", &idf])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line(
+            &job,
+            &format!("postgres postgres@127.0.0.1:5432/{to} (created)"),
+        ))
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"restore_succeeded\"")
         .success();
     assert_eq!(sig(&to), sig(&db));
 }
@@ -328,14 +337,20 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
     // plan asks the server which databases a run would back up now (and never prints the password)
     let plan = t
         .run(&["plan", "--job", &job])
-        .output_unchecked()
+        .stdout_matches(&format!(r"\Ajob {job}\n  engine       postgres  \(job\)\n"))
+        .stderr_is(&format!(
+            "{{dir}}/dbstash.yaml:6:3: warning: job `{job}` has no schedule: it runs only with `dbstash backup {job}`\n"
+        ))
         .success()
         .stdout();
     assert!(plan.contains("found now    alpha, beta"), "{plan}");
     assert!(!plan.contains(&pg.password), "{plan}");
     let offline = t
         .run(&["plan", "--job", &job, "--offline"])
-        .output_unchecked()
+        .stdout_matches(&format!(r"\Ajob {job}\n  engine       postgres  \(job\)\n"))
+        .stderr_is(&format!(
+            "{{dir}}/dbstash.yaml:6:3: warning: job `{job}` has no schedule: it runs only with `dbstash backup {job}`\n"
+        ))
         .success()
         .stdout();
     assert!(!offline.contains("found now"), "{offline}");
@@ -356,7 +371,7 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
     );
     assert!(names[1].starts_with("alpha-"), "{names:?}");
     assert!(names[2].starts_with("beta-"), "{names:?}");
-    assert_eq!(records(&t, "out").len(), 3);
+    assert_eq!(t.records("out").len(), 3);
     let globals =
         zstd::decode_all(&std::fs::read(t.path("out").join(&objs[0])).unwrap()[..]).unwrap();
     assert!(String::from_utf8_lossy(&globals).contains("CREATE ROLE reporting"));
@@ -382,13 +397,27 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
         "beta_copy",
         "--yes",
     ])
-    .output_unchecked()
+    .stdout_matches(&support::restored_line(
+        &job,
+        &format!(
+            "postgres postgres@127.0.0.1:{}/beta_copy (created)",
+            pg.port
+        ),
+    ))
+    // JSON log lines carry timestamps
+    .stderr_contains("\"event\":\"restore_succeeded\"")
     .success();
     let q = "select count(*) || ':' || min(v) from t";
     assert_eq!(pg.psql("beta_copy", q), pg.psql("beta", q));
     assert_eq!(pg.psql("beta_copy", q), "500:beta1");
     t.run(&["verify", &job, "--backup", "all"])
-        .output_unchecked()
+        // globals, beta and alpha, in the order of the records
+        .stdout_matches(r"\A(ok +\S+ +[0-9.]+ [KMGT]?i?B +sha256 [0-9a-f]{64} +\(zstd, [0-9.]+ [KMGT]?i?B decompressed\)\n){3}\z")
+        .stdout_matches(r"(?m)^ok +_globals-\S+\.sql\.zst ")
+        .stdout_matches(r"(?m)^ok +alpha-\S+\.sql\.zst ")
+        .stdout_matches(r"(?m)^ok +beta-\S+\.sql\.zst ")
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"verify_succeeded\"")
         .success();
     let drill = t
         .run(&[
@@ -399,7 +428,12 @@ fn every_postgres_database_plus_globals_one_backup_each_and_one_restores() {
             "--restore-to",
             "alpha_drill",
         ])
-        .output_unchecked()
+        .stdout_matches(&format!(
+            r"\A  public\.t +500\ndrill of job {job} backup alpha-\S+\.sql\.zst: 1 tables, 500 rows restored into postgres postgres@127\.0\.0\.1:{}/alpha_drill \(dropped again\) in [0-9.]+s\n\z",
+            pg.port
+        ))
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"restore_target_dropped\"")
         .success()
         .stdout();
     assert!(drill.contains("500"), "{drill}");
@@ -488,7 +522,12 @@ fn every_mariadb_database_the_user_can_see_one_backup_each() {
         &format!("{d1}_copy"),
         "--yes",
     ])
-    .output_unchecked()
+    .stdout_matches(&support::restored_line(
+        &job,
+        &format!("mariadb root@127.0.0.1:3306/{d1}_copy (created)"),
+    ))
+    // JSON log lines carry timestamps
+    .stderr_contains("\"event\":\"restore_succeeded\"")
     .success();
     assert_eq!(
         support::mariadb(&format!(
@@ -518,7 +557,11 @@ fn postgres_tar_mode_with_parallel_dump_restores_and_cleans_its_temp_space() {
     ));
     let plan = t
         .run(&["plan", "--job", &job, "--offline"])
-        .output_unchecked()
+        .stdout_matches(&format!(r"\Ajob {job}\n  engine       postgres  \(job\)\n"))
+        .stdout_matches(r"\n  mode         tar: the dump tool writes a folder in settings\.temp_dir, streamed as a tar archive\n")
+        .stderr_is(&format!(
+            "{{dir}}/dbstash.yaml:6:3: warning: job `{job}` has no schedule: it runs only with `dbstash backup {job}`\n"
+        ))
         .success()
         .stdout();
     assert!(
@@ -544,11 +587,20 @@ fn postgres_tar_mode_with_parallel_dump_restores_and_cleans_its_temp_space() {
     let to = format!("{db}_tar");
     let _g2 = PgDropGuard(to.clone());
     t.run(&["restore", &job, "--to", &to, "--yes"])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line(
+            &job,
+            &format!("postgres postgres@127.0.0.1:5432/{to} (created)"),
+        ))
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"restore_succeeded\"")
         .success();
     assert_eq!(sig(&to), sig(&db));
     assert_eq!(psql(&to, "select count(*) from u"), "3000");
-    t.run(&["verify", &job]).output_unchecked().success();
+    t.run(&["verify", &job])
+        .stdout_matches(r"\Aok +\S+ +[0-9.]+ [KMGT]?i?B +sha256 [0-9a-f]{64} +\(zstd, [0-9.]+ [KMGT]?i?B decompressed\)\n\z")
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"verify_succeeded\"")
+        .success();
     let restore_left: Vec<String> = t
         .files("tmp")
         .into_iter()
@@ -701,13 +753,20 @@ fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders()
         assert!(bucket.contains(f), "{f} missing on s3: {bucket:?}");
     }
     t.run(&["verify", &job, "--remote", "s3"])
-        .output_unchecked()
+        .stdout_matches(r"\Aok +\S+ +[0-9.]+ [KMGT]?i?B +sha256 [0-9a-f]{64} +\(none, [0-9.]+ [KMGT]?i?B decompressed\)\n\z")
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"verify_succeeded\"")
         .success();
     for remote in ["local", "s3"] {
         let to = format!("{db}_{remote}");
         let _g = PgDropGuard(to.clone());
         t.run(&["restore", &job, "--remote", remote, "--to", &to, "--yes"])
-            .output_unchecked()
+            .stdout_matches(&support::restored_line(
+                &job,
+                &format!("postgres postgres@127.0.0.1:5432/{to} (created)"),
+            ))
+            // JSON log lines carry timestamps
+            .stderr_contains("\"event\":\"restore_succeeded\"")
             .success();
         assert_eq!(sig(&to), sig(&db));
     }
@@ -725,7 +784,9 @@ fn postgres_directory_mode_to_two_remotes_restores_verifies_and_prunes_folders()
     std::fs::write(&victim, &bytes).unwrap();
     let r = t
         .run(&["verify", &job, "--remote", "local"])
-        .output_unchecked()
+        .stdout_matches(r"\AFAILED  \S+: \S+: [0-9]+\.dat\.gz: sha256 [0-9a-f]{64} does not match its record's [0-9a-f]{64} \(corrupted or replaced\)\n\z")
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"verify_failed\"")
         .failure(1);
     assert!(
         r.stdout().contains(&data) && r.stdout().contains("sha256"),
@@ -870,7 +931,12 @@ fn mongo_every_database_in_tar_mode_with_fake_tools() {
         "{dump}"
     );
     t.run(&["restore", &job, "--database", "shop", "--yes"])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line(
+            &job,
+            "mongo app@127.0.0.1:27017/shop",
+        ))
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"restore_succeeded\"")
         .success();
     let rargv = std::fs::read_to_string(t.path("mongorestore.argv")).unwrap();
     assert!(
@@ -914,7 +980,12 @@ fn tar_mode_with_age_encryption_round_trips() {
     let _g2 = PgDropGuard(to.clone());
     let idf = t.path("id.txt").display().to_string();
     t.run(&["restore", &job, "--to", &to, "--yes", "--identity", &idf])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line(
+            &job,
+            &format!("postgres postgres@127.0.0.1:5432/{to} (created)"),
+        ))
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"restore_succeeded\"")
         .success();
     assert_eq!(sig(&to), sig(&db));
     no_run_folders(&t);
@@ -946,9 +1017,18 @@ fn mongo_directory_mode_with_fake_tools_restores_with_gzip_from_the_folder() {
         files.iter().any(|f| f.ends_with("/events/hits.bson.gz")),
         "{files:?}"
     );
-    t.run(&["verify", &job]).output_unchecked().success();
+    t.run(&["verify", &job])
+        .stdout_matches(r"\Aok +\S+ +[0-9.]+ [KMGT]?i?B +sha256 [0-9a-f]{64} +\(none, [0-9.]+ [KMGT]?i?B decompressed\)\n\z")
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"verify_succeeded\"")
+        .success();
     t.run(&["restore", &job, "--yes"])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line(
+            &job,
+            "mongo 127.0.0.1:27017/events",
+        ))
+        // JSON log lines carry timestamps
+        .stderr_contains("\"event\":\"restore_succeeded\"")
         .success();
     let argv = std::fs::read_to_string(t.path("mongorestore.argv")).unwrap();
     assert!(

@@ -23,17 +23,12 @@ impl Drop for Sup {
     }
 }
 
-fn records(t: &Test, folder: &str) -> Vec<String> {
-    t.files(&format!("out/{folder}"))
-        .into_iter()
-        .filter(|f| f.ends_with(".dbstash.json"))
-        .collect()
-}
-
 /// Records that appear after `before` within `limit`.
 fn new_record_within(t: &Test, folder: &str, before: &[String], limit: Duration) -> bool {
     support::wait_until(limit, || {
-        records(t, folder).iter().any(|r| !before.contains(r))
+        t.records(&format!("out/{folder}"))
+            .iter()
+            .any(|r| !before.contains(r))
     })
 }
 
@@ -87,7 +82,7 @@ fn a_password_file_rotated_in_place_is_used_by_the_next_run() {
     rotate(&mut pg, &t.path("secrets/pgpw"), "new-pw-2");
     // Runs that connected before the ALTER may still finish: look only at what starts later.
     std::thread::sleep(Duration::from_secs(4));
-    let before = records(&t, "pg");
+    let before = t.records("out/pg");
     assert!(
         new_record_within(&t, "pg", &before, Duration::from_secs(20)),
         "no successful backup after the password file was rotated: {}",
@@ -123,7 +118,7 @@ fn a_rotated_secret_behind_a_symlink_is_picked_up_on_sighup() {
     rotate(&mut pg, &t.path("vault/current"), "new-pw-3");
     nix::sys::signal::kill(sup.pid(), nix::sys::signal::Signal::SIGHUP).unwrap();
     std::thread::sleep(Duration::from_secs(4));
-    let before = records(&t, "pg");
+    let before = t.records("out/pg");
     assert!(
         new_record_within(&t, "pg", &before, Duration::from_secs(15)),
         "no successful backup after the rotation and SIGHUP: {}",
@@ -220,7 +215,7 @@ fn a_reload_whose_plan_fails_keeps_the_old_manifest_and_counts_an_error() {
         "{rejected}"
     );
     // The old revision still runs b.
-    let before = records(&t, "b");
+    let before = t.records("out/b");
     assert!(
         new_record_within(&t, "b", &before, Duration::from_secs(6)),
         "b was dropped: {}",
@@ -312,7 +307,8 @@ fn the_progress_line_shows_percent_when_the_size_can_be_expected() {
         piped.stderr()
     );
     // On a terminal with the previous backup's raw size: percent of it.
-    let raw: u64 = records(&t, "a")
+    let raw: u64 = t
+        .records("out/a")
         .iter()
         .map(|r| {
             let v: serde_json::Value =

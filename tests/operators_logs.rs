@@ -288,10 +288,20 @@ fn log_format_flag_and_env_override_the_manifest() {
     assert!(bad.stderr().contains("--log-format"), "{}", bad.stderr());
 }
 
+/// The offline plan of `WARNED`'s job `a`: the object names carry today's date and time.
+fn offline_plan_of_a(run: support::Run) -> support::Run {
+    run.stdout_matches(r"\Ajob a\n  engine       sqlite  \(job\)\n  database     app\n")
+        .stdout_contains("  dump         sqlite online backup of {dir}/app.db (in-process)\n")
+        .stdout_matches(r"\n  object       a/app-[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{6}\.sqlite3  \(name \{db\}-\{date\}-\{time\}\.sqlite3, path \{job\}\)\n")
+        .stdout_matches(r"\n  schedule     none: runs only with `dbstash backup`\n  timeout      6h  \(built-in\)\n  retention    unlimited \(keep everything\)  \(built-in\)\n  would delete \(offline: remote not listed\)\n\n\z")
+}
+
 #[test]
 fn report_commands_keep_text_warnings_unless_asked() {
     let t = Test::new().manifest(WARNED);
-    let plan = t.run(&["plan", "--offline"]).output_unchecked().success();
+    let plan = offline_plan_of_a(t.run(&["plan", "--offline"]))
+        .stderr_is("{dir}/dbstash.yaml:5:3: warning: job `a` has no schedule: it runs only with `dbstash backup a`\n")
+        .success();
     assert!(
         plan.stderr()
             .lines()
@@ -299,9 +309,10 @@ fn report_commands_keep_text_warnings_unless_asked() {
         "{}",
         plan.stderr()
     );
-    let asked = t
-        .run(&["--log-format", "json", "plan", "--offline"])
-        .output_unchecked()
+    let asked = t.run(&["--log-format", "json", "plan", "--offline"]);
+    // the one JSON warning line carries a timestamp
+    let asked = offline_plan_of_a(asked)
+        .stderr_matches(r#"\A\{"timestamp":"[^"]+","level":"WARN","message":"job `a` has no schedule: it runs only with `dbstash backup a`","event":"manifest_warning","file":"[^"]+/dbstash\.yaml","line":5,"col":3,"target":"dbstash::manifest"\}\n\z"#)
         .success();
     assert!(json_lines(&asked.stderr())
         .iter()

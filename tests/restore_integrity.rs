@@ -112,7 +112,11 @@ fn scenario(custom: bool) {
         "the dump is too small for the test: {}",
         pristine.len()
     );
-    t.run(&["verify", "app"]).output_unchecked().success();
+    t.run(&["verify", "app"])
+        .stdout_matches(&support::verified_line("none"))
+        // log lines carry timestamps
+        .stderr_contains("event=\"verify_succeeded\"")
+        .success();
 
     // Where to hurt it. A row in the middle of t's data: flip one hex digit of its md5 (still valid).
     let row = find(&pristine, b"1500\t", 0).expect("row 1500 in the dump");
@@ -139,9 +143,21 @@ fn scenario(custom: bool) {
             Some(b) => std::fs::write(&object, b).unwrap(),
             None => std::fs::write(t.path("cut"), cut.to_string()).unwrap(),
         }
+        let verdict = match kind {
+            "corrupted" => {
+                r"the object's sha256 [0-9a-f]{64} does not match its record's [0-9a-f]{64} \(corrupted or replaced\)\n\z"
+            }
+            "truncated" => {
+                r"the object has [0-9]+ bytes, its record says [0-9]+ \(truncated or replaced\)\n\z"
+            }
+            _ => r"download of app/\S+ failed: rclone cat app/\S+ failed \(killed by signal 9\)",
+        };
         let v = t
             .run(&["verify", "app", "--backup", "all"])
-            .output_unchecked()
+            .stdout_matches(&format!(r"\AFAILED  \S+: (app/\S+: )?{verdict}"))
+            // log lines carry timestamps; the summary line is stable
+            .stderr_contains("event=\"verify_failed\"")
+            .stderr_contains("dbstash: 1 of 1 backup(s) of job app failed verification\n")
             .failure(1);
         assert!(v.stdout().contains("FAILED"), "{kind}: {}", v.stdout());
         // Give the tool a full second between dbstash's verdict and its kill: were the stream's
@@ -162,9 +178,18 @@ fn scenario(custom: bool) {
     }
 
     // The same object undamaged does restore into that very target: the checks above could fail.
-    t.run(&["verify", "app"]).output_unchecked().success();
+    t.run(&["verify", "app"])
+        .stdout_matches(&support::verified_line("none"))
+        // log lines carry timestamps
+        .stderr_contains("event=\"verify_succeeded\"")
+        .success();
     t.run(&["restore", "app", "--to", &target, "--yes"])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line(
+            "app",
+            &format!("postgres postgres@127.0.0.1:5432/{target}"),
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_contains("event=\"restore_succeeded\"")
         .success();
     assert_eq!(psql(&target, "select count(*) from t"), "3000");
     assert_eq!(

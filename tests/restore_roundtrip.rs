@@ -86,7 +86,14 @@ fn postgres_every_format_and_compression_round_trips_into_new_databases() {
             ),
         };
         let r = t.run(&["restore", name, "--to", &to]);
-        let r = r.output_unchecked().success();
+        let r = r
+            .stdout_matches(&support::restored_line_re(
+                name,
+                r"postgres postgres@127\.0\.0\.1(:5432)?/.+ \(created\)",
+            ))
+            // log lines carry timestamps; the outcome event is what is stable
+            .stderr_matches(&support::logged("restore_succeeded"))
+            .success();
         assert!(r.stdout().contains("restored backup"), "{}", r.stdout());
         assert!(
             support::pg_exists(&target),
@@ -97,7 +104,12 @@ fn postgres_every_format_and_compression_round_trips_into_new_databases() {
     }
     // verify passes on every good backup
     for name in &names {
-        let r = t.run(&["verify", name]).output_unchecked().success();
+        let r = t
+            .run(&["verify", name])
+            .stdout_matches(&support::verified_line(r"\w+"))
+            // log lines carry timestamps; the outcome event is what is stable
+            .stderr_matches(&support::logged("verify_succeeded"))
+            .success();
         assert!(r.stdout().starts_with("ok "), "{}", r.stdout());
     }
     for db in created {
@@ -175,12 +187,19 @@ fn mariadb_every_compression_round_trips_into_new_databases() {
             _ => format!("root@unix(/run/mysqld/mysqld.sock)/{target}"),
         };
         t.run(&["restore", &format!("my_{c}"), "--to", &to])
-            .output_unchecked()
+            .stdout_matches(&support::restored_line_re(
+                &format!("my_{c}"),
+                r"mariadb root@localhost(:3306)?/.+ \(created\)",
+            ))
+            // log lines carry timestamps; the outcome event is what is stable
+            .stderr_matches(&support::logged("restore_succeeded"))
             .success();
         assert!(my_exists(&target), "{target} was not created");
         assert_eq!(my_sig(&target), want, "my_{c} into {target}");
         t.run(&["verify", &format!("my_{c}")])
-            .output_unchecked()
+            .stdout_matches(&support::verified_line(c))
+            // log lines carry timestamps; the outcome event is what is stable
+            .stderr_matches(&support::logged("verify_succeeded"))
             .success();
     }
     for db in created.iter().chain([&src]) {
@@ -224,7 +243,12 @@ fn sqlite_snapshot_and_sql_round_trip_and_replace_atomically() {
         // into a new file via --to
         let new = t.path(&format!("restored-{job}.db"));
         t.run(&["restore", job, "--to", &new.display().to_string()])
-            .output_unchecked()
+            .stdout_matches(&support::restored_line(
+                job,
+                &format!("sqlite {}", new.display()),
+            ))
+            // log lines carry timestamps; the outcome event is what is stable
+            .stderr_matches(&support::logged("restore_succeeded"))
             .success();
         assert_eq!(sqlite_rows(&new), want, "{job}");
     }
@@ -239,7 +263,12 @@ fn sqlite_snapshot_and_sql_round_trip_and_replace_atomically() {
     assert!(r.stderr().contains("--yes"), "{}", r.stderr());
     assert_eq!(sqlite_rows(&t.path("app.db")).0, 10);
     t.run(&["restore", "snap_gzip", "--yes"])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line_re(
+            "snap_gzip",
+            &regex::escape(&format!("sqlite {}", t.path("app.db").display())),
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_succeeded"))
         .success();
     assert_eq!(sqlite_rows(&t.path("app.db")), want);
     // no temp files left beside it
@@ -259,7 +288,10 @@ fn sqlite_snapshot_and_sql_round_trip_and_replace_atomically() {
             "--restore-to",
             &scratch.display().to_string(),
         ])
-        .output_unchecked()
+        .stdout_matches(r"\A  t +500\ndrill of job snap_none backup \S+\.sqlite3: 1 tables, 500 rows restored into sqlite ")
+        .stdout_contains("/scratch.db (dropped again) in ")
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("drill_succeeded"))
         .success();
     assert!(r.stdout().contains("500"), "{}", r.stdout());
     assert!(!scratch.exists());
@@ -375,17 +407,29 @@ fn redis_rdb_goes_to_a_file_that_a_server_loads() {
     let rdb = t.path("loaded/dump.rdb");
     std::fs::create_dir_all(rdb.parent().unwrap()).unwrap();
     t.run(&["restore", "cache", "--to-file", &rdb.display().to_string()])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line(
+            "cache",
+            &format!("file {}", rdb.display()),
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_succeeded"))
         .success();
     let loaded = RedisServer::start("", Some(&rdb)).expect("redis-server with the restored RDB");
     assert_eq!(loaded.cli("", &["dbsize"]), "300");
     assert_eq!(loaded.cli("", &["get", "key:42"]), "value-42");
     // verify checks the RDB's own checksum too; the drill says it could not restore
-    let v = t.run(&["verify", "cache"]).output_unchecked().success();
+    let v = t
+        .run(&["verify", "cache"])
+        .stdout_matches(r"\Aok +redis-\S+\.rdb\.gz +[0-9.]+ [KMGT]?i?B +sha256 [0-9a-f]{64} +\(gzip, [0-9.]+ [KMGT]?i?B decompressed\); RDB version [0-9]+, [0-9]+ bytes, CRC-64 checksum ok, followed by redis-cli's 40-byte transfer mark\n\z")
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("verify_succeeded"))
+        .success();
     assert!(v.stdout().contains("CRC-64 checksum ok"), "{}", v.stdout());
     let d = t
         .run(&["verify", "cache", "--restore-to", "redis://127.0.0.1:1/0"])
-        .output_unchecked()
+        .stdout_matches(r"\Anote: Redis cannot be restored from a client, so the drill checked the RDB instead: RDB version [0-9]+, [0-9]+ bytes, CRC-64 checksum ok, followed by redis-cli's 40-byte transfer mark\ndrill of job cache backup redis-\S+\.rdb\.gz: Redis cannot be restored from a client, so the drill checked the RDB instead: RDB version [0-9]+, [0-9]+ bytes, CRC-64 checksum ok, followed by redis-cli's 40-byte transfer mark in [0-9.]+s\n\z")
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("drill_succeeded"))
         .success();
     assert!(
         d.stdout().contains("cannot be restored from a client"),
@@ -444,7 +488,14 @@ fn mongo_archives_stream_into_mongorestore_with_the_right_flags() {
         if let Some(to) = to {
             args.extend(["--to", to]);
         }
-        t.run(&args).output_unchecked().success();
+        t.run(&args)
+            .stdout_matches(&support::restored_line_re(
+                job,
+                r"mongo \S+@127\.0\.0\.1:2701[78]/shop\w*",
+            ))
+            // log lines carry timestamps; the outcome event is what is stable
+            .stderr_matches(&support::logged("restore_succeeded"))
+            .success();
         let call = t.path(&format!("calls/{i}"));
         let stdin = std::fs::read(call.join("stdin")).unwrap();
         assert_eq!(stdin, dumped, "{job}: mongorestore got other bytes");
@@ -487,8 +538,16 @@ fn mongo_archives_stream_into_mongorestore_with_the_right_flags() {
         "{:?}",
         t.files("tmp")
     );
-    t.run(&["verify", "m_native"]).output_unchecked().success();
-    t.run(&["verify", "m_zstd"]).output_unchecked().success();
+    t.run(&["verify", "m_native"])
+        .stdout_matches(&support::verified_line("none"))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("verify_succeeded"))
+        .success();
+    t.run(&["verify", "m_zstd"])
+        .stdout_matches(&support::verified_line("zstd"))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("verify_succeeded"))
+        .success();
 }
 
 #[test]
@@ -614,17 +673,33 @@ fn postgres_with_password_auth_restores_creates_and_drills() {
             "--to",
             &format!("postgresql://postgres:{enc}@127.0.0.1:{}/copy", pg.port),
         ])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line_re("app", &format!(r"postgres postgres@127\.0\.0\.1:{}/copy \(created\)", pg.port)))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_succeeded"))
+        .stderr_contains("dbstash: warning: --to holds a password in plain text, which every user of this host can read in the process list; use ${VAR} or --to-uri-file PATH instead\n")
         .success();
     assert_eq!(pg.psql("copy", "select count(*) from t"), "700");
     // a bare name on the job's own server, with the job's credentials
     t.run(&["restore", "app", "--to", "copy2"])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line_re(
+            "app",
+            &format!(
+                r"postgres postgres@127\.0\.0\.1:{}/copy2 \(created\)",
+                pg.port
+            ),
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_succeeded"))
         .success();
     assert_eq!(pg.psql("copy2", "select count(*) from t"), "700");
     let d = t
         .run(&["verify", "app", "--restore-to", "drill"])
-        .output_unchecked()
+        .stdout_matches(&format!(
+            r"\A  public\.t +700\n  public\.u +0\ndrill of job app backup \S+: 2 tables, 700 rows restored into postgres postgres@127\.0\.0\.1:{}/drill \(dropped again\) in [0-9.]+s\n\z",
+            pg.port
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_target_dropped"))
         .success();
     assert!(d.stdout().contains("2 tables, 700 rows"), "{}", d.stdout());
     assert_eq!(
@@ -681,7 +756,13 @@ fn postgis_creates_the_extension_as_admin_user_first_and_skips_without_one() {
     let with_admin = unique("gis_a");
     let r = t.run(&["restore", "gis", "--to", &with_admin]);
     if has_postgis {
-        r.output_unchecked().success();
+        r.stdout_matches(&support::restored_line(
+            "gis",
+            &format!("postgis postgres@127.0.0.1:5432/{with_admin} (created)"),
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_succeeded"))
+        .success();
         assert_eq!(
             psql(
                 &with_admin,
@@ -705,7 +786,12 @@ fn postgis_creates_the_extension_as_admin_user_first_and_skips_without_one() {
     }
     let without = unique("gis_n");
     t.run(&["restore", "gis_noadmin", "--to", &without])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line_re(
+            "gis_noadmin",
+            &format!(r"postgis postgres@127\.0\.0\.1:5432/{without} \(created\)"),
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_succeeded"))
         .success();
     assert_eq!(psql(&without, "select count(*) from t"), "20");
     for db in [&src, &with_admin, &without] {
@@ -733,7 +819,12 @@ fn postgres_restores_in_place_over_the_jobs_own_database_with_yes() {
             "delete from t where id > 10; insert into t values (1000, 'new')",
         );
         t.run(&["restore", job, "--yes"])
-            .output_unchecked()
+            .stdout_matches(&support::restored_line_re(
+                job,
+                &format!(r"postgres postgres@127\.0\.0\.1:5432/{src}"),
+            ))
+            // log lines carry timestamps; the outcome event is what is stable
+            .stderr_matches(&support::logged("restore_succeeded"))
             .success();
         assert_eq!(
             psql(&src, "select count(*) || ':' || max(id) from t"),

@@ -219,7 +219,9 @@ jobs:
     // plan (online) lists the same
     let plan = t
         .run(&["plan", "--format", "json"])
-        .output_unchecked()
+        // the JSON plan is read field by field below
+        .stdout_matches(r#"\A\{\n  "jobs": \[\n"#)
+        .stderr_is("{dir}/dbstash.yaml:5:3: warning: job `a` has no schedule: it runs only with `dbstash backup a`\n")
         .success()
         .stdout();
     assert!(plan.contains(&all[0]) && plan.contains(&all[1]), "{plan}");
@@ -229,19 +231,35 @@ jobs:
         vec![all[0].clone(), all[1].clone()],
         "{plan}"
     );
-    let plan_text = t.run(&["plan"]).output_unchecked().success().stdout();
+    let plan_text = t
+        .run(&["plan"])
+        .stdout_matches(r"\Ajob a\n  engine       sqlite  \(job\)\n")
+        .stdout_contains(RETENTION_LINE)
+        .stderr_is("{dir}/dbstash.yaml:5:3: warning: job `a` has no schedule: it runs only with `dbstash backup a`\n")
+        .success()
+        .stdout();
     assert!(plan_text.contains(&all[0]), "{plan_text}");
     // offline plan does not look
     let offline = t
         .run(&["plan", "--offline"])
-        .output_unchecked()
+        .stdout_matches(r"\Ajob a\n  engine       sqlite  \(job\)\n")
+        .stdout_contains(RETENTION_LINE)
+        .stdout_contains("  would delete (offline: remote not listed)\n")
+        .stderr_is("{dir}/dbstash.yaml:5:3: warning: job `a` has no schedule: it runs only with `dbstash backup a`\n")
         .success()
         .stdout();
     assert!(!offline.contains(&all[0]), "{offline}");
     assert_eq!(t.files("out"), before, "plan deleted something");
 
     // prune: both old ones go, the newest stays although it is older than max_days too
-    t.run(&["prune"]).output_unchecked().success();
+    t.run(&["prune"])
+        .stdout_matches(r"\Ajob a \(delete backups older than 7 days \(the newest is always kept\)\)\n(  \S+ +\S+  \(.*\)\n){3}\z")
+        .stdout_contains(&format!("  keep          {}  (newest complete backup)\n", all[2]))
+        .stdout_contains(&format!("  deleted       {}  (older than max_days 7)\n", all[1]))
+        .stdout_contains(&format!("  deleted       {}  (older than max_days 7)\n", all[0]))
+        // JSON log lines carry timestamps; the event is what is stable
+        .stderr_matches(&support::logged("retention_deleted"))
+        .success();
     assert_eq!(complete(&dir, "a"), vec![all[2].clone()]);
     assert_eq!(t.files("out").len(), 2, "{:?}", t.files("out"));
     // and a prune with nothing to do is a no-op
@@ -349,7 +367,17 @@ jobs:
     assert!(!dry.contains(young), "{dry}");
     assert!(dir.join(old).exists());
 
-    t.run(&["prune"]).output_unchecked().success();
+    t.run(&["prune"])
+        .stdout_matches(r"\Ajob a \(unlimited \(keep everything\)\)\n(  \S+ +\S+  \(.*\)\n){3}\z")
+        .stdout_contains(&format!(
+            "  deleted       {old}  (left by a run that did not complete)\n"
+        ))
+        .stdout_contains(&format!(
+            "  deleted       {old2}  (left by a run that did not complete)\n"
+        ))
+        // JSON log lines carry timestamps; the event is what is stable
+        .stderr_matches(&support::logged("leftover_deleted"))
+        .success();
     assert!(!dir.join(old).exists(), "old leftover kept");
     assert!(!dir.join(old2).exists(), "old leftover kept");
     assert!(!markers[0].exists() && !markers[1].exists(), "markers kept");
@@ -423,3 +451,7 @@ jobs:
         .to_string();
     assert_eq!(complete(&dir, "a"), vec![newest_a]);
 }
+
+/// How `plan` shows the retention of the `max_days: 7` job.
+const RETENTION_LINE: &str =
+    "  retention    delete backups older than 7 days (the newest is always kept)  (job)\n";

@@ -4,7 +4,6 @@
 
 use crate::support;
 use crate::support::Test;
-use std::io::{Read, Write};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -273,7 +272,14 @@ fn passwords_that_are_overridden_or_unused_are_warned_about() {
     let t = Test::new().manifest(
         "version: 1\nremotes: { l: { path: '{dir}/out' } }\njobs:\n  pg:\n    engine: postgres\n    uri: 'postgresql://app:in-uri@127.0.0.1/app'\n    password: other\n    remote: l\n    schedule: '@daily'\n  lite:\n    engine: sqlite\n    database: '{dir}/a.db'\n    password: unused\n    remote: l\n    schedule: '@daily'\n",
     );
-    let r = t.run(&["validate"]).output_unchecked().success();
+    let r = t
+        .run(&["validate"])
+        .stdout_is("{dir}/dbstash.yaml: valid (2 jobs)\n")
+        .stderr_is(
+            "{dir}/dbstash.yaml:7:5: warning: the `uri` has a password too: this `password` replaces it (keep one of the two)\n\
+             {dir}/dbstash.yaml:13:5: warning: sqlite has no passwords: `password` is not used\n",
+        )
+        .success();
     let file = t.path("dbstash.yaml").display().to_string();
     let err = r.stderr();
     assert!(
@@ -413,65 +419,19 @@ fn manifest_warnings_are_shown_by_validate_plan_and_run_only() {
     }
 }
 
-/// A recording webhook receiver: every request's body, in order.
-struct Hook {
-    port: u16,
-    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Hook {
-    fn start() -> Hook {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let store = bodies.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                if let Some(body) = read_request(stream) {
-                    store.lock().unwrap().push(body);
-                }
-            }
-        });
-        Hook { port, bodies }
-    }
-    fn bodies(&self) -> Vec<String> {
-        self.bodies.lock().unwrap().clone()
-    }
-}
-
-fn read_request(mut s: std::net::TcpStream) -> Option<String> {
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if buf.len() >= head_end + 4 + len {
-            let body = String::from_utf8_lossy(&buf[head_end + 4..head_end + 4 + len]).into_owned();
-            let _ =
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            return Some(body);
-        }
-    }
+/// Bodies of every request the receiver got, in order.
+fn bodies(hook: &support::notify::Receiver) -> Vec<String> {
+    hook.requests().iter().map(|r| r.text()).collect()
 }
 
 #[test]
 fn a_manifest_deleted_or_replaced_by_a_folder_is_a_failed_reload() {
-    let hook = Hook::start();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let hook = rt.block_on(support::notify::Receiver::start());
     let port = support::free_port();
     let t = Test::new().manifest(&format!(
-        "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', health: {{ listen: '127.0.0.1:{port}' }} }}\nremotes: {{ l: {{ path: '{{dir}}/out' }} }}\nnotifiers:\n  ops: {{ type: webhook, url: 'http://127.0.0.1:{}/hook', on: config_error }}\njobs:\n  a: {{ engine: sqlite, database: '{{dir}}/a.db', remote: l, schedule: '@daily' }}\n",
-        hook.port
+        "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', health: {{ listen: '127.0.0.1:{port}' }} }}\nremotes: {{ l: {{ path: '{{dir}}/out' }} }}\nnotifiers:\n  ops: {{ type: webhook, url: '{}', on: config_error }}\njobs:\n  a: {{ engine: sqlite, database: '{{dir}}/a.db', remote: l, schedule: '@daily' }}\n",
+        hook.url("/hook")
     ));
     let mut sup = t.spawn_logged(&["run"]);
     let errors = "dbstash_config_reloads_total{result=\"error\"}";
@@ -487,7 +447,7 @@ fn a_manifest_deleted_or_replaced_by_a_folder_is_a_failed_reload() {
         support::metric(port, errors) >= 1.0
     });
     let notified = support::wait_until(Duration::from_secs(10), || {
-        hook.bodies()
+        bodies(&hook)
             .iter()
             .any(|b| b.contains("cannot read the manifest"))
     });
@@ -497,7 +457,7 @@ fn a_manifest_deleted_or_replaced_by_a_folder_is_a_failed_reload() {
         support::metric(port, errors) >= 2.0
     });
     let notified_again = support::wait_until(Duration::from_secs(10), || {
-        hook.bodies()
+        bodies(&hook)
             .iter()
             .filter(|b| b.contains("cannot read the manifest"))
             .count()
@@ -506,9 +466,9 @@ fn a_manifest_deleted_or_replaced_by_a_folder_is_a_failed_reload() {
     let _ = sup.kill();
     let _ = sup.wait();
     assert!(counted, "deletion not counted: {}", t.log());
-    assert!(notified, "deletion not notified: {:?}", hook.bodies());
+    assert!(notified, "deletion not notified: {:?}", bodies(&hook));
     assert!(counted_again, "folder not counted: {}", t.log());
-    assert!(notified_again, "folder not notified: {:?}", hook.bodies());
+    assert!(notified_again, "folder not notified: {:?}", bodies(&hook));
     assert!(t.log().contains("config_rejected"), "{}", t.log());
 }
 

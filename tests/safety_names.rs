@@ -223,7 +223,9 @@ fn two_jobs_sharing_an_s3_folder_and_name_pattern_never_overwrite_each_other() {
         for b in v.as_array().expect("array") {
             let id = b["id"].as_str().expect("id");
             t.run(&["verify", job, "--backup", id])
-                .output_unchecked()
+                .stdout_matches(&support::verified_line("none"))
+                // log lines carry timestamps; the outcome event is what is stable
+                .stderr_matches(&support::logged("verify_succeeded"))
                 .success();
         }
     }
@@ -395,7 +397,15 @@ fn prune_clears_record_temp_files_of_dead_runs_only() {
         .stdout();
     assert!(dry.contains(&format!("tmp-{dead}")), "{dry}");
     assert!(dead_tmp.exists(), "--dry-run deleted");
-    t.run(&["prune"]).output_unchecked().success();
+    t.run(&["prune"])
+        .stdout_matches(r"\Ajob a \(unlimited \(keep everything\)\)\n  keep          \S+\.sql  \(newest complete backup\)\n  deleted       [^\n]+\n\z")
+        .stdout_contains(&format!(
+            "  deleted       .{}-x.sql.dbstash.json.tmp-{dead}  (record temp file of a process that is gone)\n",
+            db.0
+        ))
+        // JSON log lines carry timestamps; the event is what is stable
+        .stderr_matches(&support::logged("leftover_deleted"))
+        .success();
     let _ = alive.kill();
     let _ = alive.wait();
     assert!(
@@ -487,7 +497,13 @@ fn only_leftovers_a_run_started_are_deleted_never_look_alikes() {
         .stdout();
     assert!(dry.contains(&leftover), "{dry}");
     assert!(!dry.contains("2020-01-01"), "{dry}");
-    t.run(&["prune"]).output_unchecked().success();
+    t.run(&["prune"])
+        .stdout_is(&format!(
+            "job a (unlimited (keep everything))\n  deleted       {leftover}  (left by a run that did not complete)\n"
+        ))
+        // JSON log lines carry timestamps; the event is what is stable
+        .stderr_matches(&support::logged("leftover_deleted"))
+        .success();
     let after = objects(&folder);
     assert!(
         look_alike.exists(),
@@ -568,7 +584,14 @@ fn on_s3_a_crashed_runs_leftover_goes_and_a_look_alike_stays() {
         support::processes_with(&dir)
     );
     let before = s3.objects();
-    t.run(&["prune"]).output_unchecked().success();
+    t.run(&["prune"])
+        .stdout_matches(&format!(
+            r"\Ajob a \(unlimited \(keep everything\)\)\n  deleted       {}-[0-9-]+\.sql  \(left by a run that did not complete\)\n\z",
+            db.0
+        ))
+        // JSON log lines carry timestamps; the event is what is stable
+        .stderr_matches(&support::logged("leftover_deleted"))
+        .success();
     assert!(
         s3.objects().contains(&format!("a/{look_alike}")),
         "prune deleted a foreign file"
@@ -624,7 +647,13 @@ fn prune_clears_a_dead_directory_copy_with_its_marker() {
     });
     std::fs::write(&marker, intent.to_string()).expect("marker");
     touch_ago(&marker, "3 hours ago");
-    t.run(&["prune"]).output_unchecked().success();
+    t.run(&["prune"])
+        .stdout_is(&format!(
+            "job a (unlimited (keep everything))\n  deleted       {object}  (left by a run that did not complete)\n"
+        ))
+        // JSON log lines carry timestamps; the event is what is stable
+        .stderr_matches(&support::logged("leftover_deleted"))
+        .success();
     assert!(
         !marker.exists() && !folder.join(&object).exists(),
         "{:?}",

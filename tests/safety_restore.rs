@@ -154,7 +154,12 @@ fn a_good_backup_restored_over_an_existing_mariadb_database_replaces_its_tables(
             &format!("mysql://root@localhost/{dst}"),
             "--yes",
         ])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line_re(
+            "shop",
+            r"mariadb root@localhost/\w+",
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_succeeded"))
         .success();
     assert_eq!(my_sig(&dst), my_sig(&src));
     assert!(my_sig(&dst).starts_with("60000\t"), "{}", my_sig(&dst));
@@ -173,7 +178,12 @@ fn a_good_backup_restored_over_an_existing_mariadb_database_replaces_its_tables(
     guard.0.push(fresh.clone());
     let r = t
         .run(&["restore", "shop", "--to", &fresh])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line_re(
+            "shop",
+            r"mariadb root@localhost(:3306)?/\w+ \(created\)",
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_succeeded"))
         .success();
     assert!(!r.stderr().contains("restore_prechecked"), "{}", r.stderr());
     assert_eq!(my_sig(&fresh), my_sig(&src));
@@ -213,7 +223,13 @@ fn a_damaged_mongo_archive_never_reaches_the_fake_mongorestore() {
     // Good: checked first, then the whole archive reaches mongorestore once.
     let r = t
         .run(&["restore", "m", "--yes"])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line_re(
+            "m",
+            r"mongo 127\.0\.0\.1:27017/shop",
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_succeeded"))
+        .stderr_matches(&support::logged("restore_prechecked"))
         .success();
     assert!(r.stderr().contains("restore_prechecked"), "{}", r.stderr());
     assert_eq!(t.files("calls"), ["0/argv", "0/stdin"]);
@@ -300,7 +316,14 @@ fn a_target_password_from_the_environment_or_a_file_never_reaches_argv() {
         pg.port
     );
     let (r, leaks, seen) = run_sampled(&t, &["restore", "app", "--to", &to], &pw, pg.port);
-    let r = r.output_unchecked().success();
+    let r = r
+        .stdout_matches(&support::restored_line(
+            "app",
+            &format!("postgres postgres@127.0.0.1:{}/from_env (created)", pg.port),
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_succeeded"))
+        .success();
     assert!(leaks.is_empty(), "password in argv: {leaks:#?}");
     assert!(seen, "the sampler never saw psql (sampling proved nothing)");
     assert!(!r.stderr().contains("dbstash: warning"), "{}", r.stderr());
@@ -325,7 +348,16 @@ fn a_target_password_from_the_environment_or_a_file_never_reaches_argv() {
         &pw,
         pg.port,
     );
-    r.output_unchecked().success();
+    r.stdout_matches(&support::restored_line(
+        "app",
+        &format!(
+            "postgres postgres@127.0.0.1:{}/from_file (created)",
+            pg.port
+        ),
+    ))
+    // log lines carry timestamps; the outcome event is what is stable
+    .stderr_matches(&support::logged("restore_succeeded"))
+    .success();
     assert!(leaks.is_empty(), "password in argv: {leaks:#?}");
     assert!(seen, "the sampler never saw psql (sampling proved nothing)");
     assert_eq!(pg.psql("from_file", sig), want);
@@ -336,7 +368,11 @@ fn a_target_password_from_the_environment_or_a_file_never_reaches_argv() {
         pg.port
     );
     let (r, leaks, _) = run_sampled(&t, &["verify", "app", "--restore-to", &drill], &pw, pg.port);
-    let r = r.output_unchecked().success();
+    let r = r
+        .stdout_matches(r"drill of job app backup \S+: [0-9]+ tables, 60000 rows restored into postgres postgres@127\.0\.0\.1:[0-9]+/drill\w* \(dropped again\) in [0-9.]+s\n\z")
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_target_dropped"))
+        .success();
     assert!(leaks.is_empty(), "password in argv: {leaks:#?}");
     assert!(r.stdout().contains("60000 rows"), "{}", r.stdout());
     std::fs::write(
@@ -353,7 +389,11 @@ fn a_target_password_from_the_environment_or_a_file_never_reaches_argv() {
         &pw,
         pg.port,
     );
-    let r = r.output_unchecked().success();
+    let r = r
+        .stdout_matches(r"drill of job app backup \S+: [0-9]+ tables, 60000 rows restored into postgres postgres@127\.0\.0\.1:[0-9]+/drill\w* \(dropped again\) in [0-9.]+s\n\z")
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_target_dropped"))
+        .success();
     assert!(leaks.is_empty(), "password in argv: {leaks:#?}");
     assert!(r.stdout().contains("60000 rows"), "{}", r.stdout());
 
@@ -398,7 +438,12 @@ fn a_literal_password_in_to_or_restore_to_is_warned_about() {
             "--to",
             &format!("postgresql://postgres:{secret}@127.0.0.1:5432/{dst}"),
         ])
-        .output_unchecked()
+        .stdout_matches(&support::restored_line_re(
+            "app",
+            &format!(r"postgres postgres@127\.0\.0\.1:5432/{dst}( \(created\))?"),
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_succeeded"))
         .success();
     let stderr = r.stderr();
     let warnings: Vec<&str> = stderr
@@ -419,7 +464,9 @@ fn a_literal_password_in_to_or_restore_to_is_warned_about() {
             "--restore-to",
             &format!("postgresql://postgres:{secret}@127.0.0.1:5432/{scratch}"),
         ])
-        .output_unchecked()
+        .stdout_matches(r"drill of job app backup \S+: [0-9]+ tables, [0-9]+ rows restored into postgres postgres@127\.0\.0\.1:5432/\w+ \(dropped again\) in [0-9.]+s\n\z")
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_target_dropped"))
         .success();
     assert!(
         r.stderr()
@@ -477,7 +524,9 @@ fn restored_sqlite_and_redis_files_are_0600_under_umask_000() {
     for job in ["sq_file", "sq_sql"] {
         let dest = t.path(&format!("{job}-restored.db"));
         run_umask_000(&t, &["restore", job, "--to", &dest.display().to_string()])
-            .output_unchecked()
+            .stdout_matches(&support::restored_line_re(job, r"sqlite \S+-restored\.db"))
+            // log lines carry timestamps; the outcome event is what is stable
+            .stderr_matches(&support::logged("restore_succeeded"))
             .success();
         assert_eq!(support::mode(&dest), 0o600, "{job}: {}", dest.display());
         // Over a world-writable file: the restored one is 0600 all the same.
@@ -486,7 +535,9 @@ fn restored_sqlite_and_redis_files_are_0600_under_umask_000() {
             &t,
             &["restore", job, "--to", &dest.display().to_string(), "--yes"],
         )
-        .output_unchecked()
+        .stdout_matches(&support::restored_line_re(job, r"sqlite \S+-restored\.db"))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_succeeded"))
         .success();
         assert_eq!(support::mode(&dest), 0o600, "{job} over a 0666 file");
         let rows: i64 = rusqlite::Connection::open(&dest)
@@ -506,7 +557,12 @@ fn restored_sqlite_and_redis_files_are_0600_under_umask_000() {
         &t,
         &["restore", "cache", "--to-file", &rdb.display().to_string()],
     )
-    .output_unchecked()
+    .stdout_matches(&support::restored_line_re(
+        "cache",
+        r"file \S+/restored\.rdb",
+    ))
+    // log lines carry timestamps; the outcome event is what is stable
+    .stderr_matches(&support::logged("restore_succeeded"))
     .success();
     assert_eq!(support::mode(&rdb), 0o600);
     assert!(std::fs::read(&rdb).unwrap().starts_with(b"REDIS"));
@@ -521,7 +577,12 @@ fn restored_sqlite_and_redis_files_are_0600_under_umask_000() {
             "--yes",
         ],
     )
-    .output_unchecked()
+    .stdout_matches(&support::restored_line_re(
+        "cache",
+        r"file \S+/restored\.rdb",
+    ))
+    // log lines carry timestamps; the outcome event is what is stable
+    .stderr_matches(&support::logged("restore_succeeded"))
     .success();
     assert_eq!(
         support::mode(&rdb),

@@ -217,7 +217,14 @@ fn prune_and_supervisor_start_remove_dead_runs_folders() {
         .ignore_stdout()
         .success();
     assert_eq!(runs_entries(&t).len(), 1, "--dry-run removes nothing");
-    t.run(&["prune"]).output_unchecked().success();
+    t.run(&["prune"])
+        .stdout_matches(&format!(
+            r"\Ajob {job} \(unlimited \(keep everything\)\)\n  deleted       {db}-[0-9-]+\.tar  \(left by a run that did not complete\)\n\z"
+        ))
+        // JSON log lines carry timestamps and the dead run's folder name
+        .stderr_matches(&support::logged("stale_run_removed"))
+        .stderr_matches(&support::logged("leftover_deleted"))
+        .success();
     assert_eq!(
         runs_entries(&t),
         Vec::<String>::new(),

@@ -44,13 +44,6 @@ fn sqlite_db(t: &Test) {
         .unwrap();
 }
 
-fn records(t: &Test, folder: &str) -> Vec<String> {
-    t.files(&format!("out/{folder}"))
-        .into_iter()
-        .filter(|f| f.ends_with(".dbstash.json"))
-        .collect()
-}
-
 #[test]
 fn schedules_run_repeatedly_and_metrics_move() {
     let port = support::free_port();
@@ -80,7 +73,7 @@ fn schedules_run_repeatedly_and_metrics_move() {
     let (code, took, _) = sup.term();
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(10));
-    assert!(records(&t, "a").len() >= 3);
+    assert!(t.records("out/a").len() >= 3);
 }
 
 #[test]
@@ -225,22 +218,21 @@ fn reload_adds_removes_and_rejects_broken_manifests() {
     sqlite_db(&t);
     let _sup = Sup::start(&t);
     assert!(support::wait_port(port, Duration::from_secs(10)));
-    assert!(support::wait_until(Duration::from_secs(10), || !records(
-        &t, "a"
-    )
-    .is_empty()));
+    assert!(support::wait_until(Duration::from_secs(10), || !t
+        .records("out/a")
+        .is_empty()));
     // add b, remove a
     atomic_write(&t, &format!("{base}{}", job("b")));
     assert!(
-        support::wait_until(Duration::from_secs(10), || !records(&t, "b").is_empty()),
+        support::wait_until(Duration::from_secs(10), || !t.records("out/b").is_empty()),
         "b never ran"
     );
     assert!(metric(port, "dbstash_config_reloads_total{result=\"success\"}") >= 1.0);
     std::thread::sleep(Duration::from_millis(1500));
-    let a_count = records(&t, "a").len();
+    let a_count = t.records("out/a").len();
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
-        records(&t, "a").len(),
+        t.records("out/a").len(),
         a_count,
         "a still runs after removal"
     );
@@ -250,9 +242,10 @@ fn reload_adds_removes_and_rejects_broken_manifests() {
         port,
         "dbstash_config_reloads_total{result=\"error\"}"
     ) >= 1.0));
-    let b_before = records(&t, "b").len();
+    let b_before = t.records("out/b").len();
     assert!(
-        support::wait_until(Duration::from_secs(6), || records(&t, "b").len() > b_before),
+        support::wait_until(Duration::from_secs(6), || t.records("out/b").len()
+            > b_before),
         "b stopped after a broken reload"
     );
     assert_eq!(http_get(port, "/readyz").map(|r| r.0), Some(200));
@@ -282,10 +275,9 @@ fn kubernetes_configmap_symlink_swap_is_seen() {
         .spawn()
         .unwrap();
     assert!(support::wait_port(port, Duration::from_secs(10)));
-    assert!(support::wait_until(Duration::from_secs(10), || !records(
-        &t, "a"
-    )
-    .is_empty()));
+    assert!(support::wait_until(Duration::from_secs(10), || !t
+        .records("out/a")
+        .is_empty()));
     // kubelet: write ..v2, swap ..data atomically
     std::fs::create_dir_all(cfg.join("..v2")).unwrap();
     std::fs::write(
@@ -295,7 +287,7 @@ fn kubernetes_configmap_symlink_swap_is_seen() {
     .unwrap();
     std::os::unix::fs::symlink("..v2", cfg.join("..data_tmp")).unwrap();
     std::fs::rename(cfg.join("..data_tmp"), cfg.join("..data")).unwrap();
-    let ok = support::wait_until(Duration::from_secs(10), || !records(&t, "k").is_empty());
+    let ok = support::wait_until(Duration::from_secs(10), || !t.records("out/k").is_empty());
     let _ = child.kill();
     let _ = child.wait();
     assert!(ok, "the swapped manifest was not applied");
@@ -319,7 +311,7 @@ fn reload_never_interrupts_a_running_backup() {
         .replace("*/1 * * * * *", "0 0 1 1 *");
     atomic_write(&t, &text);
     assert!(
-        support::wait_until(Duration::from_secs(60), || !records(&t, "pg").is_empty()),
+        support::wait_until(Duration::from_secs(60), || !t.records("out/pg").is_empty()),
         "the running backup did not complete"
     );
     support::pg_drop(&db);
@@ -384,10 +376,9 @@ fn as_pid1_it_reaps_orphans_and_stops_on_sigterm() {
     }));
     let pid = pid.unwrap();
     // orphans are created every second; after a while none is left unreaped for long
-    assert!(support::wait_until(Duration::from_secs(10), || records(
-        &t, "a"
-    )
-    .len()
+    assert!(support::wait_until(Duration::from_secs(10), || t
+        .records("out/a")
+        .len()
         >= 3));
     std::thread::sleep(Duration::from_secs(1));
     let samples: Vec<usize> = (0..5)
@@ -487,7 +478,7 @@ fn a_run_queued_for_a_slot_does_not_start_after_sigterm() {
         1,
         "the queued run started after SIGTERM:\n{log}"
     );
-    let (a, b) = (records(&t, "a").len(), records(&t, "b").len());
+    let (a, b) = (t.records("out/a").len(), t.records("out/b").len());
     assert_eq!(a + b, 1, "a: {a}, b: {b}\n{log}");
     assert!(log.contains("\"event\":\"backup_not_started\""), "{log}");
 }

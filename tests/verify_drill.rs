@@ -37,7 +37,9 @@ fn verify_fails_on_every_kind_of_damage_for_every_codec() {
     for job in ["none", "gz", "zst"] {
         let r = t
             .run(&["verify", job, "--backup", "all"])
-            .output_unchecked()
+            .stdout_matches(r"\A(ok +\S+ +[0-9.]+ [KMGT]?i?B +sha256 [0-9a-f]{64} +\(\w+, [0-9.]+ [KMGT]?i?B decompressed\)\n)+\z")
+            // log lines carry timestamps; the outcome event is what is stable
+            .stderr_matches(&support::logged("verify_succeeded"))
             .success();
         assert!(r.stdout().starts_with("ok "), "{}", r.stdout());
         let path = object(&t, job);
@@ -56,7 +58,15 @@ fn verify_fails_on_every_kind_of_damage_for_every_codec() {
         ];
         for (kind, bytes) in damages {
             std::fs::write(&path, &bytes).unwrap();
-            let r = t.run(&["verify", job]).output_unchecked().failure(1);
+            let r = t
+                .run(&["verify", job])
+                .stdout_matches(r"\AFAILED  \S+: [^\n]+\n\z")
+                // log lines carry timestamps; the outcome event is what is stable
+                .stderr_matches(&support::logged("verify_failed"))
+                .stderr_contains(&format!(
+                    "dbstash: 1 of 1 backup(s) of job {job} failed verification\n"
+                ))
+                .failure(1);
             assert!(
                 r.stdout().contains("FAILED"),
                 "{job} {kind}: {}",
@@ -69,7 +79,11 @@ fn verify_fails_on_every_kind_of_damage_for_every_codec() {
             assert!(!to.exists(), "{job} {kind}: a damaged restore left a file");
         }
         std::fs::write(&path, &good).unwrap();
-        t.run(&["verify", job]).output_unchecked().success();
+        t.run(&["verify", job])
+            .stdout_matches(&support::verified_line(r"\w+"))
+            // log lines carry timestamps; the outcome event is what is stable
+            .stderr_matches(&support::logged("verify_succeeded"))
+            .success();
     }
     // an unknown backup id
     let r = t
@@ -105,7 +119,11 @@ fn postgres_drill_reports_counts_and_drops_its_scratch_database() {
             "--restore-to",
             &format!("postgresql://postgres@127.0.0.1:5432/{scratch}"),
         ])
-        .output_unchecked()
+        .stdout_matches(&format!(
+            r"drill of job app backup \S+: [0-9]+ tables, [0-9]+ rows restored into postgres postgres@127\.0\.0\.1:5432/{scratch} \(dropped again\) in [0-9.]+s\n\z"
+        ))
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_target_dropped"))
         .success();
     let out = r.stdout();
     let line_t = out
@@ -203,7 +221,9 @@ fn mariadb_drill_reports_counts_and_drops_its_scratch_database() {
             "--restore-to",
             &format!("mysql://root@localhost/{}", scratch.replace('`', "%60")),
         ])
-        .output_unchecked()
+        .stdout_matches(r"drill of job shop backup \S+: 2 tables, 323 rows restored into mariadb .+ \(dropped again\) in [0-9.]+s\n\z")
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_target_dropped"))
         .success();
     assert!(r.stdout().contains("2 tables, 323 rows"), "{}", r.stdout());
     assert_eq!(
@@ -247,7 +267,9 @@ fn mongo_drill_counts_and_drops_through_mongosh() {
             "--restore-to",
             "mongodb://app:pa55word@127.0.0.1:27017/shop_drill",
         ])
-        .output_unchecked()
+        .stdout_matches(r"drill of job m backup \S+: 2 collections, 15 documents restored into mongo app@127\.0\.0\.1:27017/shop_drill \(dropped again\) in [0-9.]+s\n\z")
+        // log lines carry timestamps; the outcome event is what is stable
+        .stderr_matches(&support::logged("restore_target_dropped"))
         .success();
     assert!(
         r.stdout().contains("2 collections, 15 documents"),

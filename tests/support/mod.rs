@@ -77,6 +77,34 @@ pub fn sh(script: &str) -> Output {
         .expect("sh")
 }
 
+/// The regex for the one stdout line of a successful `restore` of `job` into `into` (the target as
+/// printed, e.g. `postgres postgres@127.0.0.1:5432/db (created)`): backup name, sizes, digest and
+/// time vary between runs; the shape, the job, the target and the verified digest do not.
+pub fn restored_line(job: &str, into: &str) -> String {
+    restored_line_re(job, &regex::escape(into))
+}
+
+/// `restored_line` with the target given as a regex (for targets the test does not spell out).
+pub fn restored_line_re(job: &str, into: &str) -> String {
+    format!(
+        r"\Arestored backup \S+ of job {} into {into}: [0-9.]+ [KMGT]?i?B read \(sha256 [0-9a-f]{{64}} matches its record\), [0-9.]+ [KMGT]?i?B restored, in [0-9.]+s\n\z",
+        regex::escape(job)
+    )
+}
+
+/// The regex for log event `name` on stderr, in the text or the JSON log format.
+pub fn logged(name: &str) -> String {
+    format!(r#"event(=|":)"{}""#, regex::escape(name))
+}
+
+/// The regex for the one stdout line of `verify` finding one backup sound, stored with
+/// `compression` (a regex: `none`, `gzip`, `zstd`, `\w+`): name, sizes and digest vary between runs.
+pub fn verified_line(compression: &str) -> String {
+    format!(
+        r"\Aok +\S+ +[0-9.]+ [KMGT]?i?B +sha256 [0-9a-f]{{64}} +\({compression}, [0-9.]+ [KMGT]?i?B decompressed\)\n\z"
+    )
+}
+
 /// A unique, SQL-safe name for a test database.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{}", std::process::id(), uuid_like())
@@ -227,6 +255,14 @@ impl Test {
         walk(&root, &root, &mut out);
         out.sort();
         out
+    }
+
+    /// Record files (`*.dbstash.json`) under `rel` of the test folder, sorted.
+    pub fn records(&self, rel: &str) -> Vec<String> {
+        self.files(rel)
+            .into_iter()
+            .filter(|f| f.ends_with(".dbstash.json"))
+            .collect()
     }
 }
 
@@ -391,13 +427,6 @@ impl Run {
         self.expect_stderr = Expect::Ignored;
         self
     }
-    /// Neither stream is checked by `success`/`failure`: the state every caller had before the
-    /// harness checked output. Callers still marked with it are the ones left to convert (the test
-    /// may check the text itself afterwards); new tests use the checks above.
-    pub fn output_unchecked(self) -> Self {
-        self.ignore_stdout().ignore_stderr()
-    }
-
     #[track_caller]
     pub fn success(self) -> Self {
         self.status(0)
@@ -409,7 +438,7 @@ impl Run {
 
     /// With `DBSTASH_TEST_RECORD_OUTPUT=<file>`, a call that checks no output appends where it is
     /// and what the run printed (one JSON line, the test folder written `{dir}`): the material for
-    /// turning `output_unchecked()` into exact expectations.
+    /// turning a call that ignores both streams into exact expectations.
     #[track_caller]
     fn record_unchecked(&self, stdout: &str, stderr: &str) {
         static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
