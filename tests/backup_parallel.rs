@@ -32,28 +32,6 @@ fn jobs_yaml(max_parallel: u32, dbs: &[&str]) -> String {
     y
 }
 
-/// Highest number of dumps running at the same time, from the start/end log.
-fn max_concurrency(spans: &str) -> usize {
-    let mut events: Vec<(u128, i32)> = spans
-        .lines()
-        .filter_map(|l| {
-            let mut p = l.split_whitespace();
-            let kind = p.next()?;
-            let _db = p.next()?;
-            let t: u128 = p.next()?.parse().ok()?;
-            Some((t, if kind == "start" { 1 } else { -1 }))
-        })
-        .collect();
-    // ends before starts at the same instant
-    events.sort();
-    let (mut cur, mut max) = (0i32, 0i32);
-    for (_, d) in events {
-        cur += d;
-        max = max.max(cur);
-    }
-    max as usize
-}
-
 #[test]
 fn run_once_respects_max_parallel_and_fails_when_any_job_fails() {
     let dbs = ["one", "two", "three", "four", "bad"];
@@ -72,7 +50,11 @@ fn run_once_respects_max_parallel_and_fails_when_any_job_fails() {
     );
     let spans = std::fs::read_to_string(t.path("spans")).expect("spans");
     assert_eq!(spans.lines().count(), 10, "every job ran once:\n{spans}");
-    assert_eq!(max_concurrency(&spans), 2, "max_parallel 2:\n{spans}");
+    assert_eq!(
+        support::max_concurrency(&spans),
+        2,
+        "max_parallel 2:\n{spans}"
+    );
     // 5 jobs of 1.2 s, 2 at a time: 3 waves, not 5 (sequential) and not 1 (unbounded)
     assert!(
         took >= Duration::from_millis(3400) && took < Duration::from_secs(6),
@@ -92,7 +74,7 @@ fn run_once_respects_max_parallel_and_fails_when_any_job_fails() {
         .ignore_stderr()
         .success();
     let spans = std::fs::read_to_string(t.path("spans")).expect("spans");
-    assert_eq!(max_concurrency(&spans), 4, "{spans}");
+    assert_eq!(support::max_concurrency(&spans), 4, "{spans}");
     assert!(
         start.elapsed() < Duration::from_secs(3),
         "{:?}",

@@ -395,7 +395,7 @@ fn the_valid_manifest_loads() {
         &read_file,
     )
     .expect("examples/full.yaml loads");
-    assert_eq!(m.jobs.len(), 8);
+    assert_eq!(m.jobs.len(), 9);
 }
 
 #[test]

@@ -596,7 +596,7 @@ fn the_full_example_renders_without_its_variables() {
         "{stdout}"
     );
     assert!(stdout.contains("key: DW_PASSWORD"), "{stdout}");
-    assert_eq!(stdout.matches("kind: CronJob").count(), 8, "{stdout}");
+    assert_eq!(stdout.matches("kind: CronJob").count(), 9, "{stdout}");
     let t = Test::new();
     kubernetes_validate(&t, &stdout);
     // That ConfigMap text is a valid manifest once the cluster's Secret provides the variables.

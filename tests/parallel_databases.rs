@@ -28,28 +28,6 @@ exit $rc
     )
 }
 
-/// Highest number of dumps running at the same time, from the start/end log.
-fn max_concurrency(spans: &str) -> usize {
-    let mut events: Vec<(u128, i32)> = spans
-        .lines()
-        .filter_map(|l| {
-            let mut p = l.split_whitespace();
-            let kind = p.next()?;
-            let _db = p.next()?;
-            let t: u128 = p.next()?.parse().ok()?;
-            Some((t, if kind == "start" { 1 } else { -1 }))
-        })
-        .collect();
-    // ends before starts at the same instant
-    events.sort();
-    let (mut cur, mut max) = (0i32, 0i32);
-    for (_, d) in events {
-        cur += d;
-        max = max.max(cur);
-    }
-    max as usize
-}
-
 /// `n` fresh databases with a few rows each, dropped when the guards go.
 fn fixtures(prefix: &str, n: usize) -> (Vec<String>, Vec<PgDropGuard>) {
     let dbs: Vec<String> = (0..n).map(|_| support::pg_fixture(prefix, 50)).collect();
@@ -146,7 +124,7 @@ fn parallel_two_backs_up_two_databases_at_a_time_each_with_its_record() {
         "every database dumped once:\n{spans}"
     );
     assert_eq!(
-        max_concurrency(&spans),
+        support::max_concurrency(&spans),
         2,
         "parallel 2:\n{spans}\n{}",
         r.stderr()
@@ -197,7 +175,7 @@ fn without_parallel_databases_run_one_after_another() {
     let spans = std::fs::read_to_string(t.path("spans")).expect("spans");
     assert_eq!(spans.lines().count(), 6, "{spans}");
     assert_eq!(
-        max_concurrency(&spans),
+        support::max_concurrency(&spans),
         1,
         "default is sequential:\n{spans}"
     );
@@ -228,7 +206,7 @@ fn a_failing_database_fails_the_run_and_its_siblings_still_complete() {
         "the error names the database:\n{err}"
     );
     let spans = std::fs::read_to_string(t.path("spans")).expect("spans");
-    assert_eq!(max_concurrency(&spans), 2, "{spans}");
+    assert_eq!(support::max_concurrency(&spans), 2, "{spans}");
     let recs = records(&t);
     let mut good: Vec<String> = dbs.iter().filter(|d| **d != missing).cloned().collect();
     good.sort();

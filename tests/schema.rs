@@ -157,6 +157,7 @@ fn the_full_example_loads_through_the_library() {
             "events",
             "files",
             "geo",
+            "ledger",
             "legacy",
             "shop-mysql",
             "warehouse"

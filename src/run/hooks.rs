@@ -38,7 +38,7 @@ pub enum HookError {
     #[error("{which} hook failed ({how}): {output}")]
     Failed {
         which: &'static str,
-        how: super::error::ExitReason,
+        how: crate::proc::status::ExitReason,
         output: String,
     },
 }
@@ -108,7 +108,7 @@ pub async fn run(
     } else {
         Err(HookError::Failed {
             which,
-            how: super::error::ExitReason::of(status),
+            how: crate::proc::status::ExitReason::of(status),
             output: text,
         })
     }

@@ -980,3 +980,26 @@ pub fn metric(port: u16, line_prefix: &str) -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// Highest number of dumps running at the same time, from a start/end log of
+/// `start|end NAME NANOS` lines (fake dump tools write one).
+pub fn max_concurrency(spans: &str) -> usize {
+    let mut events: Vec<(u128, i32)> = spans
+        .lines()
+        .filter_map(|l| {
+            let mut p = l.split_whitespace();
+            let kind = p.next()?;
+            let _db = p.next()?;
+            let t: u128 = p.next()?.parse().ok()?;
+            Some((t, if kind == "start" { 1 } else { -1 }))
+        })
+        .collect();
+    // ends before starts at the same instant
+    events.sort();
+    let (mut cur, mut max) = (0i32, 0i32);
+    for (_, d) in events {
+        cur += d;
+        max = max.max(cur);
+    }
+    max as usize
+}
