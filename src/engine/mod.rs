@@ -104,9 +104,11 @@ pub fn system_databases(engine: Engine) -> &'static [&'static str] {
 }
 
 /// The tool's `--version` call, recorded in each backup's record.
-pub fn version_command(job: &Job) -> Option<CommandSpec> {
-    let program = match dump(job) {
-        DumpSpec::Command(c) => c.program,
+/// `PROGRAM --version` of the tool that `dump` runs (a pitr job's base backup is pg_basebackup, so
+/// the version asked is the one of the tool that writes the bytes, never a sibling's).
+pub fn version_command(dump: &DumpSpec) -> Option<CommandSpec> {
+    let program = match dump {
+        DumpSpec::Command(c) => c.program.clone(),
         DumpSpec::SqliteSnapshot { .. } => return None,
     };
     let mut c = CommandSpec::new(program);

@@ -220,13 +220,14 @@ pub fn build(m: &Manifest, job: &Job) -> Result<JobPlan, PlanError> {
             engine::min_raw_bytes(job),
         ),
     };
+    let version = engine::version_command(&dump);
     Ok(JobPlan {
         job: job.name.clone(),
         engine: job.engine,
         database: engine::db_label(&shown),
         mode: job.mode,
         dump,
-        version: engine::version_command(job),
+        version,
         codec: engine::codec(job),
         extension,
         encrypt: job.encrypt.clone(),

@@ -7,7 +7,6 @@ use super::RestoreError;
 use crate::domain::command::CommandSpec;
 use crate::proc::{self, ProcGroup, StderrTail};
 use crate::run::stale::{self, RunFolder};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Stdio;
 
@@ -35,29 +34,6 @@ pub async fn sweep_dead(base: &Path) {
     let _ = tokio::task::spawn_blocking(move || stale::sweep_logged(&base)).await;
 }
 
-pub fn write_private_files(dir: &Path, spec: &CommandSpec) -> Result<(), RestoreError> {
-    use std::io::Write;
-    for f in &spec.files {
-        let p = dir.join(&f.name);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&p)
-            .map_err(|source| RestoreError::Io {
-                what: format!("cannot write {}", p.display()),
-                source,
-            })?;
-        file.write_all(f.contents.expose().as_bytes())
-            .map_err(|source| RestoreError::Io {
-                what: format!("cannot write {}", p.display()),
-                source,
-            })?;
-    }
-    Ok(())
-}
-
 /// A restore-side tool: its option files in a private folder, the child in its own process group
 /// (stdin piped), its stderr drained into a tail.
 pub struct Started {
@@ -74,7 +50,12 @@ pub fn start(
     who: &'static str,
 ) -> Result<Started, RestoreError> {
     let dir = RunDir::create(base)?;
-    write_private_files(dir.path(), spec)?;
+    // The folder is new, so the files are created new (never written through something that is
+    // already there), exactly as a backup's are.
+    proc::write_private_files(dir.path(), spec).map_err(|source| RestoreError::Io {
+        what: format!("cannot write the option files in {}", dir.path().display()),
+        source,
+    })?;
     // Debian's Perl wrapper skipped where it can be (see engine::pg_wrapper).
     let mut cmd = proc::command(&crate::engine::pg_wrapper::direct(spec), Some(dir.path()));
     cmd.stdin(Stdio::piped())
