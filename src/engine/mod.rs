@@ -205,19 +205,8 @@ pub(crate) fn push_user_args(c: &mut CommandSpec, job: &Job) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::load_str;
-    use std::path::Path;
 
-    fn job(yaml_job: &str) -> Job {
-        let text = format!(
-            "version: 1\nremotes: {{ l: {{ path: /tmp/x }} }}\njobs:\n  j: {{ remote: l, {yaml_job} }}\n"
-        );
-        let m = load_str(Path::new("t.yaml"), &text, &|_| None, &|_| {
-            Err(std::io::Error::other("no files"))
-        })
-        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics()));
-        m.jobs["j"].clone()
-    }
+    use crate::manifest::testing::job;
 
     #[test]
     fn db_labels_name_the_database_the_file_or_the_engine() {

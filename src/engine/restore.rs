@@ -317,18 +317,8 @@ pub fn mongo_collections(job: &Job) -> CommandSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::load_str;
 
-    fn job(yaml_job: &str) -> Job {
-        let text = format!(
-            "version: 1\nremotes: {{ l: {{ path: /tmp/x }} }}\njobs:\n  j: {{ remote: l, {yaml_job} }}\n"
-        );
-        let m = load_str(Path::new("t.yaml"), &text, &|_| None, &|_| {
-            Err(std::io::Error::other("no files"))
-        })
-        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics()));
-        m.jobs["j"].clone()
-    }
+    use crate::manifest::testing::job;
 
     fn stream(r: Route) -> CommandSpec {
         match r {

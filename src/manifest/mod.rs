@@ -6,6 +6,8 @@ pub mod interp;
 pub mod limits;
 pub mod resolve;
 pub mod schema;
+#[cfg(test)]
+pub mod testing;
 pub mod tree;
 pub mod types;
 pub mod yaml;

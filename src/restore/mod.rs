@@ -576,19 +576,9 @@ pub fn secrets_of(plan: &JobPlan, extra: Option<&Secret>) -> Vec<Secret> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::load_str;
     use crate::model::DumpFormat;
 
-    fn job(yaml_job: &str) -> Job {
-        let text = format!(
-            "version: 1\nremotes: {{ l: {{ path: /tmp/x }} }}\njobs:\n  j: {{ remote: l, {yaml_job} }}\n"
-        );
-        let m = load_str(Path::new("t.yaml"), &text, &|_| None, &|_| {
-            Err(std::io::Error::other("no files"))
-        })
-        .unwrap_or_else(|e| panic!("{:?}", e.diagnostics()));
-        m.jobs["j"].clone()
-    }
+    use crate::manifest::testing::job;
 
     fn no_secret_in_argv(spec: &crate::domain::command::CommandSpec, secret: &str) {
         let line = spec.args.join(" ");
