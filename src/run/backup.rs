@@ -35,7 +35,7 @@ fn secrets(plan: &JobPlan) -> Vec<Secret> {
 }
 
 pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
-    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let run_id = super::new_run_id();
     let started = Timestamp::now();
     let clock = Instant::now();
     let mut outcome = RunOutcome::new(plan, &run_id, started);

@@ -200,3 +200,9 @@ pub async fn run_many(plans: Vec<JobPlan>, env: RunEnv, max_parallel: usize) -> 
     }
     out
 }
+
+/// A new run's id: 12 hex digits of a random UUID, in logs, records, intent markers and
+/// notifications (short enough to read, random enough that two runs never share one).
+pub fn new_run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}

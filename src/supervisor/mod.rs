@@ -580,11 +580,7 @@ fn fire_drill(ctx: &RunCtx, plan: Arc<JobPlan>, target: Secret) {
 async fn drill(shared: Arc<Shared>, plan: Arc<JobPlan>, target: Secret, claim: state::Claim) {
     let started = Timestamp::now();
     let clock = std::time::Instant::now();
-    let mut outcome = run::RunOutcome::new(
-        &plan,
-        &uuid::Uuid::new_v4().simple().to_string()[..12],
-        started,
-    );
+    let mut outcome = run::RunOutcome::new(&plan, &run::new_run_id(), started);
     tracing::info!(job = %plan.job, run_id = %outcome.run_id, event = "drill_started");
     let mut restore_time = None;
     match tokio::time::timeout(plan.timeout, crate::restore::drill(&plan, &target)).await {
