@@ -494,6 +494,15 @@ jobs: {}
         yaml: concat!(base!(), "    retention: { max_files: 3, keep_daily: seven }\n"),
         errors: &[(14, 44, "expected a whole number, found a string")],
     },
+    Case {
+        name: "a pitr slot that PostgreSQL would refuse",
+        yaml: concat!(base!(), "    pitr: { enabled: true, slot: Bad-Slot }\n"),
+        errors: &[(
+            14,
+            34,
+            "`Bad-Slot` is not a replication slot name: 1 to 63 lower-case letters, digits or `_`",
+        )],
+    },
 ];
 
 struct Output {

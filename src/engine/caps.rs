@@ -122,15 +122,7 @@ impl Caps {
 mod tests {
     use super::*;
 
-    const ALL: [Engine; 7] = [
-        Engine::Postgres,
-        Engine::Postgis,
-        Engine::Mysql,
-        Engine::Mariadb,
-        Engine::Mongo,
-        Engine::Redis,
-        Engine::Sqlite,
-    ];
+    const ALL: [Engine; 7] = Engine::ALL;
 
     #[test]
     fn default_ports() {

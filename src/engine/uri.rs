@@ -229,15 +229,7 @@ mod tests {
 
     #[test]
     fn every_placeholder_parses_for_its_engine_and_aliases_name_engines() {
-        for e in [
-            Engine::Postgres,
-            Engine::Postgis,
-            Engine::Mysql,
-            Engine::Mariadb,
-            Engine::Mongo,
-            Engine::Redis,
-            Engine::Sqlite,
-        ] {
+        for e in Engine::ALL {
             assert!(parse_uri(e, placeholder(e)).is_ok(), "{e:?}");
             assert_eq!(Engine::from_name(e.as_str()), Some(e));
         }

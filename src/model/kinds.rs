@@ -48,6 +48,17 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// Every engine, in declaration order.
+    pub const ALL: [Engine; 7] = [
+        Engine::Postgres,
+        Engine::Postgis,
+        Engine::Mysql,
+        Engine::Mariadb,
+        Engine::Mongo,
+        Engine::Redis,
+        Engine::Sqlite,
+    ];
+
     /// The engine a manifest's `engine:` value names (aliases included), as serde reads it.
     pub fn from_name(name: &str) -> Option<Engine> {
         use serde::de::value::{Error, StrDeserializer};
