@@ -200,9 +200,23 @@ pub enum CheckError {
         #[source]
         source: rusqlite::Error,
     },
-    /// A blocking check task died (panicked or was cancelled).
-    #[error("{task}: {detail}")]
-    Task { task: &'static str, detail: String },
+    /// A blocking check task died (panicked or was cancelled), or its shared state did.
+    #[error("{task}: {source}")]
+    Task {
+        task: &'static str,
+        #[source]
+        source: TaskFailure,
+    },
+}
+
+/// How an in-process check task failed to finish.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskFailure {
+    #[error(transparent)]
+    Join(#[from] tokio::task::JoinError),
+    /// Another thread panicked while holding the check's state.
+    #[error("its state was poisoned by a panic")]
+    Poisoned,
 }
 
 /// How a restore tool ended, typed (shown as "exit 3", "killed by signal 9", …).
@@ -295,10 +309,10 @@ impl CheckError {
         }
     }
 
-    pub(crate) fn task(task: &'static str, e: impl std::fmt::Display) -> Self {
+    pub(crate) fn task(task: &'static str, e: impl Into<TaskFailure>) -> Self {
         CheckError::Task {
             task,
-            detail: e.to_string(),
+            source: e.into(),
         }
     }
 }

@@ -530,7 +530,7 @@ pub async fn verify(
     if layout.payload == Payload::Rdb && note.is_none() {
         let info = rdb
             .lock()
-            .map_err(|_| CheckError::task("rdb check", "poisoned"))?
+            .map_err(|_| CheckError::task("rdb check", error::TaskFailure::Poisoned))?
             .finish()
             .map_err(|e| CheckError::backup(&backup.key, e))?;
         note = Some(rdb_note(&info));
