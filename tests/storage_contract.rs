@@ -275,8 +275,9 @@ async fn local_folder_meets_the_storage_contract() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rclone_s3_remote_meets_the_storage_contract() {
+/// The rclone contract, with the shared `rclone rcd` for the small calls (`per_call: false`) or
+/// one rclone process per call (the fallback path).
+async fn rclone_contract(per_call: bool) {
     let s3 = support::S3::start();
     if !support::require(s3.is_some(), "rclone serve s3") {
         return;
@@ -284,24 +285,43 @@ async fn rclone_s3_remote_meets_the_storage_contract() {
     let s3 = s3.expect("s3");
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = s3.write_rclone_conf(&dir.path().join("rclone.conf"));
-    let store = RcloneStorage::new(
-        "t:bucket".into(),
-        RcloneConf {
-            binary: "rclone".into(),
-            config_file: Some(conf),
-            extra_args: vec![],
-        },
-    );
+    let rconf = RcloneConf {
+        binary: "rclone".into(),
+        config_file: Some(conf),
+        extra_args: vec![],
+    };
+    let store = RcloneStorage::new("t:bucket".into(), rconf.clone());
+    let store = if per_call { store.per_call() } else { store };
     let bucket = s3.root.path().join("bucket");
     contract(&store, "c1", || files_under(&bucket)).await;
     let left = s3.objects();
     assert!(left.is_empty(), "{left:?}");
-    // every rclone child of the contract is gone
     let conf_s = dir.path().display().to_string();
+    let daemons: Vec<String> = support::processes_with(&conf_s)
+        .into_iter()
+        .filter(|p| p.contains(" rcd "))
+        .collect();
+    if per_call {
+        assert!(daemons.is_empty(), "per-call storage started {daemons:?}");
+    } else {
+        assert_eq!(daemons.len(), 1, "one shared rclone rcd: {daemons:?}");
+        dbstash::storage::rcd::stop_for(&rconf);
+    }
+    // every rclone child of the contract is gone (the daemon once stopped)
     assert!(
         support::wait_until(Duration::from_secs(5), || support::processes_with(&conf_s)
             .is_empty()),
         "{:?}",
         support::processes_with(&conf_s)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_s3_remote_meets_the_storage_contract() {
+    rclone_contract(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rclone_s3_remote_meets_the_storage_contract_one_process_per_call() {
+    rclone_contract(true).await;
 }

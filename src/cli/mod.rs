@@ -272,13 +272,16 @@ pub fn main() -> i32 {
             | Command::Notify { .. }
     ));
     let config = crate::manifest::find(cli.config.as_deref());
-    match dispatch(cli.command, &config) {
+    let code = match dispatch(cli.command, &config) {
         Ok(code) => code,
         Err(e) => {
             e.report();
             e.exit_code()
         }
-    }
+    };
+    // The shared `rclone rcd`, if one was started (it would also die with us: PDEATHSIG).
+    crate::storage::rcd::shutdown();
+    code
 }
 
 /// The subcommand, with its flags.
@@ -437,6 +440,7 @@ pub(crate) fn load(
     if opts.logging {
         crate::logging::init(m.settings.log_level, m.settings.log_format);
     }
+    crate::storage::rcd::set_temp_dir(&m.settings.temp_dir);
     Ok(m)
 }
 

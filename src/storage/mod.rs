@@ -8,6 +8,8 @@
 pub mod local;
 pub mod rclone;
 pub mod rclone_args;
+pub mod rcd;
+mod rclone_rc;
 
 use crate::plan::{JobPlan, RemotePlan, Target};
 use crate::proc::ProcGroup;
@@ -37,6 +39,15 @@ pub enum StorageError {
         key: String,
         #[source]
         source: std::io::Error,
+    },
+    /// The long-lived `rclone rcd` ran the operation and it failed: its HTTP status (404: not
+    /// found) and rclone's message.
+    #[error("rclone {op} {key} failed: {message}")]
+    Rc {
+        op: &'static str,
+        key: String,
+        status: u16,
+        message: String,
     },
     #[error("rclone {op}: no pipe")]
     NoPipe { op: &'static str },

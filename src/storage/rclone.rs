@@ -22,8 +22,10 @@ const SMALL_CALL_ATTEMPTS: u64 = 3;
 const SMALL_CALL_RETRIES: [&str; 2] = ["--low-level-retries=1", "--retries=1"];
 
 pub struct RcloneStorage {
-    remote: String,
-    conf: RcloneConf,
+    pub(super) remote: String,
+    pub(super) conf: RcloneConf,
+    /// Never use the shared `rclone rcd` (one process per call, as before it existed).
+    pub(super) per_call: bool,
 }
 
 pub struct RcloneUpload {
@@ -199,7 +201,17 @@ impl RcloneDownload {
 
 impl RcloneStorage {
     pub fn new(remote: String, conf: RcloneConf) -> Self {
-        RcloneStorage { remote, conf }
+        RcloneStorage {
+            remote,
+            conf,
+            per_call: false,
+        }
+    }
+
+    /// The same storage without the shared `rclone rcd`: one rclone process per call.
+    pub fn per_call(mut self) -> Self {
+        self.per_call = true;
+        self
     }
 
     /// Run a short rclone call; returns stdout, or the error with rclone's stderr tail.
@@ -348,20 +360,26 @@ fn missing_object(e: StorageError) -> StorageError {
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct LsEntry {
-    name: String,
-    size: i64,
-    mod_time: Option<String>,
+pub(super) struct LsEntry {
+    pub(super) name: String,
+    pub(super) size: i64,
+    pub(super) mod_time: Option<String>,
     #[serde(default)]
-    is_dir: bool,
+    pub(super) is_dir: bool,
 }
 
 impl Storage for RcloneStorage {
     async fn list(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
+        if let Some(r) = self.rc_list(folder, false).await {
+            return r;
+        }
         self.lsjson(folder, false).await
     }
 
     async fn read_small(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        if let Some(r) = self.rc_read(key).await {
+            return r;
+        }
         // `rclone cat` of a missing object prints nothing and exits 0 (it treats the path as an
         // empty folder); `--error-on-no-transfer` makes that exit 9.
         self.call("cat", key, &cat_args(&self.remote, key), None)
@@ -370,12 +388,18 @@ impl Storage for RcloneStorage {
     }
 
     async fn write_small(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
+        if let Some(r) = self.rc_write(key, data).await {
+            return r;
+        }
         self.call("rcat", key, &[join(&self.remote, key)], Some(data))
             .await
             .map(|_| ())
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        if let Some(r) = self.rc_delete("deletefile", key).await {
+            return r;
+        }
         match self
             .call("deletefile", key, &[join(&self.remote, key)], None)
             .await
@@ -415,21 +439,28 @@ impl Storage for RcloneStorage {
         // (kill_on_drop).
         let spec = rclone_args::command(&self.conf, "cat", &cat_args(&self.remote, key));
         let (child, tail, pipe) = spawn_streaming(&spec, group, "cat", key, Pipe::Stdout)?;
-        let stat = self
-            .call(
-                "lsjson",
-                key,
-                &[
-                    "--stat".into(),
-                    "--no-mimetype".into(),
-                    join(&self.remote, key),
-                ],
-                None,
-            )
-            .await?;
-        match serde_json::from_slice::<LsEntry>(&stat) {
-            Ok(e) if !e.is_dir && e.size >= 0 => {}
-            _ => {
+        let is_file = match self.rc_stat(key).await {
+            Some(r) => r?,
+            None => {
+                let stat = self
+                    .call(
+                        "lsjson",
+                        key,
+                        &[
+                            "--stat".into(),
+                            "--no-mimetype".into(),
+                            join(&self.remote, key),
+                        ],
+                        None,
+                    )
+                    .await?;
+                matches!(serde_json::from_slice::<LsEntry>(&stat),
+                    Ok(e) if !e.is_dir && e.size >= 0)
+            }
+        };
+        match is_file {
+            true => {}
+            false => {
                 return Err(StorageError::NotAFile {
                     key: key.to_string(),
                     object: join(&self.remote, key),
@@ -447,6 +478,10 @@ impl Storage for RcloneStorage {
     }
 
     async fn prepare_small(&self, key: &str, group: &ProcGroup) -> super::PendingSmall {
+        // With the daemon, the record's write is one local call at the end: nothing to start.
+        if self.daemon().await.is_some() {
+            return super::PendingSmall::Direct;
+        }
         let defaults: Vec<String> = SMALL_CALL_RETRIES.iter().map(|s| s.to_string()).collect();
         let spec =
             rclone_args::command_with(&self.conf, "rcat", &defaults, &[join(&self.remote, key)]);
@@ -463,6 +498,9 @@ impl Storage for RcloneStorage {
     }
 
     async fn list_folders(&self, folder: &str) -> Result<Vec<Entry>, StorageError> {
+        if let Some(r) = self.rc_list(folder, true).await {
+            return r;
+        }
         self.lsjson(folder, true).await
     }
 
@@ -499,6 +537,9 @@ impl Storage for RcloneStorage {
     }
 
     async fn delete_dir(&self, key: &str) -> Result<(), StorageError> {
+        if let Some(r) = self.rc_delete("purge", key).await {
+            return r;
+        }
         match self
             .call("purge", key, &[join(&self.remote, key)], None)
             .await
@@ -534,21 +575,7 @@ impl RcloneStorage {
                 folder: folder.to_string(),
                 source,
             })?;
-        let mut v: Vec<Entry> = entries
-            .into_iter()
-            .filter(|e| e.is_dir == dirs)
-            .map(|e| Entry {
-                name: e.name,
-                size: if dirs {
-                    0
-                } else {
-                    u64::try_from(e.size).unwrap_or(0)
-                },
-                modified: e.mod_time.and_then(|t| t.parse().ok()),
-            })
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(v)
+        Ok(entries_of(entries, dirs))
     }
 
     /// A long rclone call (folder copies) in the run's `group`: no timeout of its own (the
@@ -571,4 +598,23 @@ impl RcloneStorage {
             .map_or_else(StderrTail::empty, |e| StderrTail::spawn(e, "rclone"));
         finish_child(child, tail, op, key.to_string()).await
     }
+}
+
+/// The files (or the folders) of a listing, sorted by name.
+pub(super) fn entries_of(entries: Vec<LsEntry>, dirs: bool) -> Vec<Entry> {
+    let mut v: Vec<Entry> = entries
+        .into_iter()
+        .filter(|e| e.is_dir == dirs)
+        .map(|e| Entry {
+            name: e.name,
+            size: if dirs {
+                0
+            } else {
+                u64::try_from(e.size).unwrap_or(0)
+            },
+            modified: e.mod_time.and_then(|t| t.parse().ok()),
+        })
+        .collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
 }
