@@ -34,6 +34,7 @@ mod parallel_databases;
 mod pitr_pg;
 mod plan_snapshots;
 mod prometheus;
+mod rclone_rcd;
 mod restore_integrity;
 mod restore_roundtrip;
 mod retention_prune;

@@ -1,0 +1,193 @@
+//! The shared `rclone rcd`: a backup starts rclone for its data stream only (the listing, the
+//! intent marker, the record and the deletes go through one long-lived daemon), the daemon's
+//! command line holds no credential, it goes away with dbstash, and a daemon that dies or
+//! cannot start leaves dbstash on one rclone process per call, without failing anything.
+//! rclone is the real binary behind a wrapper that logs each start's arguments.
+
+use crate::support::{self, Test, S3, S3_KEY, S3_SECRET};
+use dbstash::plan::RcloneConf;
+use dbstash::storage::rclone::RcloneStorage;
+use dbstash::storage::Storage;
+use std::path::Path;
+use std::time::Duration;
+
+/// A wrapper that appends its arguments to `log` and runs the real rclone (or, with `fail_rcd`,
+/// exits 1 when asked for `rcd`).
+fn wrapper(log: &Path, fail_rcd: bool) -> String {
+    let real = support::path_of("rclone");
+    let refuse = if fail_rcd {
+        "case \" $* \" in *' rcd '*) echo 'no daemon today' >&2; exit 1;; esac\n"
+    } else {
+        ""
+    };
+    format!(
+        "#!/bin/sh\necho \"$*\" >> '{}'\n{refuse}exec '{real}' \"$@\"\n",
+        log.display()
+    )
+}
+
+/// The rclone subcommand of each logged start (its first argument that is not a flag).
+fn subcommands(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').find(|a| !a.starts_with("--")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn count(subs: &[String], name: &str) -> usize {
+    subs.iter().filter(|s| *s == name).count()
+}
+
+#[test]
+fn a_backup_starts_rclone_for_its_stream_and_one_shared_daemon_without_credentials() {
+    let s3 = S3::start();
+    if !support::require(s3.is_some(), "rclone serve s3") {
+        return;
+    }
+    let s3 = s3.expect("s3");
+    let t = Test::new()
+        .manifest(
+            "version: 1\nsettings: { temp_dir: '{dir}/tmp', rclone: { binary: '{dir}/bin/rclone' } }\n\
+             remotes: { r: { rclone: 't:bucket' } }\n\
+             jobs:\n  a: { engine: sqlite, database: '{dir}/a.db', remote: r, schedule: '@daily' }\n",
+        )
+        .envs(&s3.env());
+    let log = t.path("rclone.log");
+    let t = t.write_executable("rclone", &wrapper(&log, false));
+    let c = rusqlite::Connection::open(t.path("a.db")).unwrap();
+    c.execute_batch("create table t(x); insert into t values (1);")
+        .unwrap();
+    for _ in 0..2 {
+        t.run(&["backup", "a"]).ignore_stdout().ignore_stderr().success();
+    }
+    let subs = subcommands(&log);
+    // Per backup (one dbstash process each): the daemon and the data stream's rcat. Before the
+    // daemon: rcat (marker), lsjson (claim), rcat (data), rcat (record), deletefile (marker).
+    assert_eq!(count(&subs, "rcd"), 2, "{subs:?}");
+    assert_eq!(count(&subs, "rcat"), 2, "{subs:?}");
+    assert_eq!(subs.len(), 4, "nothing else starts rclone: {subs:?}");
+    // The two backups and their records are really there, listed through the daemon.
+    let objects = s3.objects();
+    assert_eq!(
+        objects.iter().filter(|o| o.ends_with(".dbstash.json")).count(),
+        2,
+        "{objects:?}"
+    );
+    assert!(
+        !objects.iter().any(|o| o.contains("dbstash-intent")),
+        "intent markers deleted: {objects:?}"
+    );
+    // Credentials reach the daemon by its environment, never its argv.
+    let argv = std::fs::read_to_string(&log).unwrap();
+    assert!(argv.lines().any(|l| l.starts_with("rcd ")), "{argv}");
+    assert!(!argv.contains(S3_SECRET) && !argv.contains(S3_KEY), "{argv}");
+    // The daemon went away with dbstash, its private folder too.
+    let dir = t.dir.path().display().to_string();
+    assert!(
+        support::wait_until(Duration::from_secs(5), || support::processes_with(&dir)
+            .is_empty()),
+        "{:?}",
+        support::processes_with(&dir)
+    );
+    let tmp: Vec<_> = std::fs::read_dir(t.path("tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("dbstash-rcd"))
+        .collect();
+    assert!(tmp.is_empty(), "{tmp:?}");
+}
+
+/// A storage on the test server through the logging wrapper.
+fn store(dir: &Path, s3: &S3, fail_rcd: bool) -> (RcloneStorage, RcloneConf, std::path::PathBuf) {
+    let log = dir.join("rclone.log");
+    let bin = dir.join("rclone");
+    std::fs::write(&bin, wrapper(&log, fail_rcd)).unwrap();
+    let mut p = std::fs::metadata(&bin).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut p, 0o755);
+    std::fs::set_permissions(&bin, p).unwrap();
+    let conf = RcloneConf {
+        binary: bin.display().to_string(),
+        config_file: Some(s3.write_rclone_conf(&dir.join("rclone.conf"))),
+        extra_args: vec![],
+    };
+    (
+        RcloneStorage::new("t:bucket".into(), conf.clone()),
+        conf,
+        log,
+    )
+}
+
+/// Every small operation, checked against what the server holds.
+async fn small_calls_work(store: &RcloneStorage, s3: &S3, tag: &str) {
+    let key = format!("k/{tag}.json");
+    store.write_small(&key, tag.as_bytes()).await.expect("write");
+    assert_eq!(store.read_small(&key).await.expect("read"), tag.as_bytes());
+    let listed: Vec<String> = store
+        .list("k")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert!(listed.contains(&format!("{tag}.json")), "{listed:?}");
+    assert!(s3.objects().iter().any(|o| o.ends_with(&key)));
+    store.delete(&key).await.expect("delete");
+    assert!(!s3.objects().iter().any(|o| o.ends_with(&key)));
+    assert!(store.read_small(&key).await.is_err(), "read of a deleted key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_daemon_falls_back_to_one_rclone_per_call() {
+    let s3 = S3::start();
+    if !support::require(s3.is_some(), "rclone serve s3") {
+        return;
+    }
+    let s3 = s3.expect("s3");
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conf, log) = store(dir.path(), &s3, false);
+    small_calls_work(&store, &s3, "first").await;
+    let subs = subcommands(&log);
+    assert_eq!(subs, ["rcd"], "all small calls went through the daemon");
+
+    let conf_s = dir.path().display().to_string();
+    let daemon = support::pids_with(&conf_s);
+    assert_eq!(daemon.len(), 1, "{:?}", support::processes_with(&conf_s));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+
+    small_calls_work(&store, &s3, "second").await;
+    let subs = subcommands(&log);
+    assert_eq!(count(&subs, "rcd"), 1, "not restarted: {subs:?}");
+    for sub in ["rcat", "cat", "lsjson", "deletefile"] {
+        assert!(count(&subs, sub) >= 1, "{sub} per call after the loss: {subs:?}");
+    }
+    dbstash::storage::rcd::stop_for(&conf);
+    assert!(
+        support::wait_until(Duration::from_secs(5), || support::processes_with(&conf_s)
+            .is_empty()),
+        "{:?}",
+        support::processes_with(&conf_s)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_that_cannot_start_leaves_one_rclone_per_call() {
+    let s3 = S3::start();
+    if !support::require(s3.is_some(), "rclone serve s3") {
+        return;
+    }
+    let s3 = s3.expect("s3");
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conf, log) = store(dir.path(), &s3, true);
+    small_calls_work(&store, &s3, "only").await;
+    let subs = subcommands(&log);
+    assert_eq!(count(&subs, "rcd"), 1, "tried once: {subs:?}");
+    assert!(count(&subs, "lsjson") >= 1, "{subs:?}");
+    dbstash::storage::rcd::stop_for(&conf);
+}
