@@ -60,7 +60,10 @@ fn a_backup_starts_rclone_for_its_stream_and_one_shared_daemon_without_credentia
     c.execute_batch("create table t(x); insert into t values (1);")
         .unwrap();
     for _ in 0..2 {
-        t.run(&["backup", "a"]).ignore_stdout().ignore_stderr().success();
+        t.run(&["backup", "a"])
+            .ignore_stdout()
+            .ignore_stderr()
+            .success();
     }
     let subs = subcommands(&log);
     // Per backup (one dbstash process each): the daemon and the data stream's rcat. Before the
@@ -71,7 +74,10 @@ fn a_backup_starts_rclone_for_its_stream_and_one_shared_daemon_without_credentia
     // The two backups and their records are really there, listed through the daemon.
     let objects = s3.objects();
     assert_eq!(
-        objects.iter().filter(|o| o.ends_with(".dbstash.json")).count(),
+        objects
+            .iter()
+            .filter(|o| o.ends_with(".dbstash.json"))
+            .count(),
         2,
         "{objects:?}"
     );
@@ -82,7 +88,10 @@ fn a_backup_starts_rclone_for_its_stream_and_one_shared_daemon_without_credentia
     // Credentials reach the daemon by its environment, never its argv.
     let argv = std::fs::read_to_string(&log).unwrap();
     assert!(argv.lines().any(|l| l.starts_with("rcd ")), "{argv}");
-    assert!(!argv.contains(S3_SECRET) && !argv.contains(S3_KEY), "{argv}");
+    assert!(
+        !argv.contains(S3_SECRET) && !argv.contains(S3_KEY),
+        "{argv}"
+    );
     // The daemon went away with dbstash, its private folder too.
     let dir = t.dir.path().display().to_string();
     assert!(
@@ -123,7 +132,10 @@ fn store(dir: &Path, s3: &S3, fail_rcd: bool) -> (RcloneStorage, RcloneConf, std
 /// Every small operation, checked against what the server holds.
 async fn small_calls_work(store: &RcloneStorage, s3: &S3, tag: &str) {
     let key = format!("k/{tag}.json");
-    store.write_small(&key, tag.as_bytes()).await.expect("write");
+    store
+        .write_small(&key, tag.as_bytes())
+        .await
+        .expect("write");
     assert_eq!(store.read_small(&key).await.expect("read"), tag.as_bytes());
     let listed: Vec<String> = store
         .list("k")
@@ -136,7 +148,10 @@ async fn small_calls_work(store: &RcloneStorage, s3: &S3, tag: &str) {
     assert!(s3.objects().iter().any(|o| o.ends_with(&key)));
     store.delete(&key).await.expect("delete");
     assert!(!s3.objects().iter().any(|o| o.ends_with(&key)));
-    assert!(store.read_small(&key).await.is_err(), "read of a deleted key");
+    assert!(
+        store.read_small(&key).await.is_err(),
+        "read of a deleted key"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +180,10 @@ async fn a_killed_daemon_falls_back_to_one_rclone_per_call() {
     let subs = subcommands(&log);
     assert_eq!(count(&subs, "rcd"), 1, "not restarted: {subs:?}");
     for sub in ["rcat", "cat", "lsjson", "deletefile"] {
-        assert!(count(&subs, sub) >= 1, "{sub} per call after the loss: {subs:?}");
+        assert!(
+            count(&subs, sub) >= 1,
+            "{sub} per call after the loss: {subs:?}"
+        );
     }
     dbstash::storage::rcd::stop_for(&conf);
     assert!(

@@ -6,9 +6,9 @@
 //! thread does with its copy, rclone only sees EOF in `commit`; `abort` kills rclone first.
 
 pub mod local;
+pub mod rcd;
 pub mod rclone;
 pub mod rclone_args;
-pub mod rcd;
 mod rclone_rc;
 
 use crate::plan::{JobPlan, RemotePlan, Target};

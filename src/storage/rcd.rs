@@ -41,7 +41,10 @@ pub enum RcFail {
     /// The daemon is not reachable or answered nonsense: use a per-call process instead.
     Down(io::Error),
     /// rclone ran the operation and it failed: its HTTP status (404: not found) and message.
-    Failed { status: u16, message: String },
+    Failed {
+        status: u16,
+        message: String,
+    },
     TimedOut,
 }
 
@@ -139,7 +142,10 @@ pub fn shutdown() {
 
 /// Stop the daemon of `conf`'s rclone setup, if it runs (the next call starts a new one).
 pub fn stop_for(conf: &RcloneConf) {
-    let slot = slots().lock().ok().and_then(|mut s| s.remove(&key_of(conf)));
+    let slot = slots()
+        .lock()
+        .ok()
+        .and_then(|mut s| s.remove(&key_of(conf)));
     if let Some(Some(d)) = slot.as_ref().and_then(|s| s.cell.get()) {
         d.stop();
     }
@@ -210,7 +216,8 @@ async fn start(conf: &RcloneConf) -> Result<Daemon, StartError> {
     let sock = dir.join("rc.sock");
     let log = dir.join("rcd.log");
     let mut cmd = std::process::Command::new(&conf.binary);
-    cmd.args(argv(conf, &sock)).stdin(std::process::Stdio::null());
+    cmd.args(argv(conf, &sock))
+        .stdin(std::process::Stdio::null());
     let spawned = match std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -5,11 +5,11 @@
 //! not startable, lost): the caller then runs one rclone process as before.
 
 use super::rcd::{self, Daemon, RcFail};
-use std::sync::Arc;
 use super::rclone::{entries_of, LsEntry, RcloneStorage};
 use super::{Entry, StorageError};
 use serde_json::{json, Value};
 use std::os::unix::fs::OpenOptionsExt;
+use std::sync::Arc;
 
 impl RcloneStorage {
     /// The shared daemon for this remote's rclone setup, unless this storage is per-call only.
