@@ -129,14 +129,14 @@ fn spawn_dump(
     stdout: Stdio,
 ) -> Result<tokio::process::Child, RunError> {
     let mut cmd = proc::command(&pg_wrapper::direct(spec), Some(unit_dir));
-    cmd.stdin(Stdio::null()).stdout(stdout).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped());
     proc::private_umask(&mut cmd);
-    ctx.group
-        .spawn(&mut cmd)
-        .map_err(|source| RunError::Start {
-            program: spec.program.clone(),
-            source,
-        })
+    ctx.group.spawn(&mut cmd).map_err(|source| RunError::Start {
+        program: spec.program.clone(),
+        source,
+    })
 }
 
 /// Start a streaming dump: its stdout (a pipe the relay will read), the child, its stderr tail.
