@@ -213,17 +213,31 @@ mod tests {
     #[test]
     fn position_comment_of_mariadb_and_mysql() {
         assert_eq!(
-            parse_position("-- CHANGE MASTER TO MASTER_LOG_FILE='binlog.000002', MASTER_LOG_POS=1146;"),
+            parse_position(
+                "-- CHANGE MASTER TO MASTER_LOG_FILE='binlog.000002', MASTER_LOG_POS=1146;"
+            ),
             Some(("binlog.000002".into(), 1146))
         );
         assert_eq!(
             parse_position("-- CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='mysql-bin.000010', SOURCE_LOG_POS=157;"),
             Some(("mysql-bin.000010".into(), 157))
         );
-        assert_eq!(parse_position("CHANGE MASTER TO MASTER_LOG_FILE='b.000001', MASTER_LOG_POS=4;"), None);
-        assert_eq!(parse_position("-- CHANGE MASTER TO MASTER_LOG_FILE='../x', MASTER_LOG_POS=4;"), None);
-        assert_eq!(parse_position("-- CHANGE MASTER TO MASTER_LOG_FILE='b.000001';"), None);
-        assert_eq!(parse_gtid("-- SET GLOBAL gtid_slave_pos='0-1-5';").as_deref(), Some("0-1-5"));
+        assert_eq!(
+            parse_position("CHANGE MASTER TO MASTER_LOG_FILE='b.000001', MASTER_LOG_POS=4;"),
+            None
+        );
+        assert_eq!(
+            parse_position("-- CHANGE MASTER TO MASTER_LOG_FILE='../x', MASTER_LOG_POS=4;"),
+            None
+        );
+        assert_eq!(
+            parse_position("-- CHANGE MASTER TO MASTER_LOG_FILE='b.000001';"),
+            None
+        );
+        assert_eq!(
+            parse_gtid("-- SET GLOBAL gtid_slave_pos='0-1-5';").as_deref(),
+            Some("0-1-5")
+        );
         assert_eq!(parse_gtid("-- SET GLOBAL gtid_slave_pos='x'; DROP';"), None);
     }
 

@@ -104,8 +104,7 @@ async fn receive(
     stores: &[(bool, AnyStorage)],
     started: &mut (dyn FnMut() + Send),
 ) -> Result<String, PitrError> {
-    crate::run::dump::make_private_dir(spool)
-        .map_err(io(format!("create {}", spool.display())))?;
+    crate::run::dump::make_private_dir(spool).map_err(io(format!("create {}", spool.display())))?;
     let secrets = secrets_of(plan);
     // The grants and the server's binlog, checked before every start (a clear error, no hang).
     let current = master_status(p, spool, &secrets).await?;
@@ -117,8 +116,7 @@ async fn receive(
         },
     };
     let spec = with_first(&p.stream, &first);
-    proc::write_private_files(spool, &spec)
-        .map_err(io(format!("write option file in {}", spool.display())))?;
+    private_files(spool, &spec)?;
     let group = ProcGroup::new();
     let mut cmd = proc::command(&spec, Some(spool));
     cmd.current_dir(spool);
@@ -153,6 +151,20 @@ async fn receive(
     ))
 }
 
+/// The command's option file (0600), written afresh: the last start left its own.
+fn private_files(spool: &Path, spec: &CommandSpec) -> Result<(), PitrError> {
+    for f in &spec.files {
+        match std::fs::remove_file(spool.join(&f.name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io(format!("remove old {}", f.name))(e));
+            }
+            _ => {}
+        }
+    }
+    proc::write_private_files(spool, spec)
+        .map_err(io(format!("write option file in {}", spool.display())))
+}
+
 /// The stream command starting at `file`.
 fn with_first(spec: &CommandSpec, file: &str) -> CommandSpec {
     let mut s = spec.clone();
@@ -173,8 +185,7 @@ async fn master_status(
 ) -> Result<String, PitrError> {
     let spec = &p.create_slot;
     let tool = "SHOW MASTER STATUS";
-    proc::write_private_files(spool, spec)
-        .map_err(io(format!("write option file in {}", spool.display())))?;
+    private_files(spool, spec)?;
     let group = ProcGroup::new();
     let mut cmd = proc::command(spec, Some(spool));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -200,14 +211,11 @@ async fn master_status(
             ),
         });
     }
-    mysql_pitr::parse_master_status(&String::from_utf8_lossy(&out.stdout)).ok_or(
-        PitrError::Tool {
-            program: tool.into(),
-            status: "no binlog".into(),
-            tail: "the server writes no binary log: start it with --log-bin (and a --server-id)"
-                .into(),
-        },
-    )
+    mysql_pitr::parse_master_status(&String::from_utf8_lossy(&out.stdout)).ok_or(PitrError::Tool {
+        program: tool.into(),
+        status: "no binlog".into(),
+        tail: "the server writes no binary log: start it with --log-bin (and a --server-id)".into(),
+    })
 }
 
 /// Where a stream with an empty spool starts: the newest archived file (read again from its
@@ -442,7 +450,12 @@ mod tests {
                 raw_size: 1,
                 sha256: String::new(),
                 compression: "zstd".into(),
-                dump_format: if binlog.is_some() { ".sql.zst" } else { BINLOG_FORMAT }.into(),
+                dump_format: if binlog.is_some() {
+                    ".sql.zst"
+                } else {
+                    BINLOG_FORMAT
+                }
+                .into(),
                 mode: "stream".into(),
                 encryption: "none".into(),
                 files: Vec::new(),

@@ -39,7 +39,11 @@ pub struct Destination<'a> {
     pub temp_dir: &'a Path,
 }
 
-pub async fn restore_at(plan: &JobPlan, at: At, into: Destination<'_>) -> Result<Restored, PitrError> {
+pub async fn restore_at(
+    plan: &JobPlan,
+    at: At,
+    into: Destination<'_>,
+) -> Result<Restored, PitrError> {
     let job = plan
         .job()
         .ok_or_else(|| PitrError::NotPitr(plan.job.clone()))?;
@@ -72,11 +76,9 @@ pub async fn restore_at(plan: &JobPlan, at: At, into: Destination<'_>) -> Result
         no_owner: false,
     };
     let restored = restore::restore(plan, &req).await?;
-    let dir = into.temp_dir.join(format!(
-        "pitr-restore-{}-{}",
-        plan.job,
-        std::process::id()
-    ));
+    let dir = into
+        .temp_dir
+        .join(format!("pitr-restore-{}-{}", plan.job, std::process::id()));
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -250,7 +252,10 @@ async fn replay(
         .try_into()
         .map_err(io("binlog output"))?;
     let mut writer = proc::command(client, Some(dir));
-    writer.stdin(out).stdout(Stdio::null()).stderr(Stdio::piped());
+    writer
+        .stdin(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let mut mysql = group
         .spawn(&mut writer)
         .map_err(io(format!("start {}", client.program)))?;

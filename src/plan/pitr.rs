@@ -2,8 +2,8 @@
 //! runs it) and where its segments go.
 
 use crate::domain::command::CommandSpec;
-use crate::engine::postgres::pitr as pg;
 use crate::engine::mysql_pitr;
+use crate::engine::postgres::pitr as pg;
 use crate::model::{Engine, Job, Pitr};
 use serde::Serialize;
 use std::time::Duration;
