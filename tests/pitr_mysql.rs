@@ -134,6 +134,10 @@ fn prerequisites() -> bool {
 }
 
 fn manifest(db: &Scratch, user: &str, health: u16, hook: &str) -> String {
+    manifest_with(db, user, health, hook, "")
+}
+
+fn manifest_with(db: &Scratch, user: &str, health: u16, hook: &str, extra: &str) -> String {
     format!(
         r#"version: 1
 settings: {{ temp_dir: "{{dir}}/tmp", health: {{ listen: "127.0.0.1:{health}" }} }}
@@ -153,7 +157,7 @@ jobs:
     notify: [hook]
     compress: zstd
     pitr: {{ enabled: true, max_lag: 2s }}
-"#,
+{extra}"#,
         port = db.port
     )
 }
@@ -240,6 +244,12 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         .to_string();
     assert!(file.starts_with("binlog."), "{rec}");
     assert!(rec["binlog"]["position"].as_u64().unwrap_or(0) > 4, "{rec}");
+    assert!(
+        rec["binlog"]["gtid"]
+            .as_str()
+            .is_some_and(|g| g.starts_with("0-1-")),
+        "{rec}"
+    );
 
     db.app("INSERT INTO t VALUES (1),(2),(3),(4),(5)");
     std::thread::sleep(Duration::from_millis(1100));
@@ -399,6 +409,102 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         .stdout_contains(&format!("missing {gone}"))
         .ignore_stderr()
         .failure(1);
+}
+
+#[test]
+fn prune_takes_only_the_binlog_files_before_the_oldest_kept_dump() {
+    if !prerequisites() {
+        return;
+    }
+    let Some(db) = Scratch::start() else {
+        assert!(!strict(), "could not start a scratch MariaDB");
+        return;
+    };
+    let health = free_port();
+    let (_rt, rx) = webhook();
+    let t = Test::new()
+        .manifest(&manifest_with(
+            &db,
+            "dbstash",
+            health,
+            &rx.url("/h"),
+            "    retention: { keep_last: 1 }\n",
+        ))
+        .write("pw", PW);
+    let _sup = Supervisor(t.spawn_logged(&["run"]));
+    assert!(
+        wait_until(Duration::from_secs(30), || t.log().contains("stream_up")),
+        "{}",
+        t.log()
+    );
+    let mut before = Vec::new();
+    for i in 0..2 {
+        db.app(&format!("INSERT INTO t VALUES ({i})"));
+        let f = db.current_file();
+        db.sql("FLUSH BINARY LOGS");
+        assert!(wait_archived(&t, &f), "{f} not archived:\n{}", t.log());
+        before.push(f);
+    }
+    // The only kept dump starts in the current file: every archived file is before it.
+    t.run(&["backup", "app"])
+        .stderr_contains("\"event\":\"backup_succeeded\"")
+        .success();
+    db.app("INSERT INTO t VALUES (2)");
+    let after = db.current_file();
+    db.sql("FLUSH BINARY LOGS");
+    assert!(
+        wait_archived(&t, &after),
+        "{after} not archived:\n{}",
+        t.log()
+    );
+    let r = t
+        .run(&["prune", "--dry-run", "--job", "app"])
+        .ignore_stdout()
+        .ignore_stderr()
+        .success();
+    let out = r.stdout();
+    for f in &before {
+        assert!(
+            out.contains(&format!(
+                "would delete  app/binlog/{f}.zst  (binlog before the oldest kept dump's position)"
+            )),
+            "{out}"
+        );
+    }
+    assert!(!out.contains(&after), "{out}");
+    assert!(t
+        .path(&format!("remote/app/binlog/{}.zst", before[0]))
+        .exists());
+    t.run(&["prune", "--job", "app"])
+        .ignore_stdout()
+        .ignore_stderr()
+        .success();
+    for f in &before {
+        assert!(!t.path(&format!("remote/app/binlog/{f}.zst")).exists());
+        assert!(!t
+            .path(&format!("remote/app/binlog/{f}.zst.dbstash.json"))
+            .exists());
+    }
+    assert!(t.path(&format!("remote/app/binlog/{after}.zst")).exists());
+    // What is left still restores, with no gap.
+    t.run(&["verify", "app"])
+        .stdout_contains("no gap")
+        .ignore_stderr()
+        .success();
+    let to = target(&t, &db, "app_pruned");
+    t.run(&[
+        "restore",
+        "app",
+        "--at",
+        "latest",
+        "--to-uri-file",
+        &to,
+        "--yes",
+    ])
+    .stdout_contains("replayed to the end of the archive")
+    .ignore_stderr()
+    .success();
+    assert_eq!(db.run(Some("app_pruned"), "SELECT COUNT(*) FROM t"), "3");
 }
 
 #[test]

@@ -61,9 +61,10 @@ pub fn parse_gtid(line: &str) -> Option<String> {
         .then(|| v.to_string())
 }
 
-/// Reads a dump's head as it passes and keeps the binlog position (and GTID) it states. The
-/// position comes in the first few KiB; the GTID comment a little later. Gives up after
-/// [`Self::LIMIT`] bytes so a large dump is never scanned.
+/// Reads a dump as it passes and keeps the binlog position (and GTID) it states. The position
+/// comes in the first few KiB (the head is scanned up to [`Self::LIMIT`] bytes, never further);
+/// MariaDB writes the matching GTID near the end, so the last [`Self::TAIL`] bytes are kept and
+/// read at the end ([`Self::finish`]).
 #[derive(Debug, Default)]
 pub struct PositionSniffer {
     seen: usize,
@@ -71,12 +72,15 @@ pub struct PositionSniffer {
     found: Option<(String, u64)>,
     gtid: Option<String>,
     done: bool,
+    tail: Vec<u8>,
 }
 
 impl PositionSniffer {
     pub const LIMIT: usize = 256 * 1024;
+    pub const TAIL: usize = 64 * 1024;
 
     pub fn feed(&mut self, bytes: &[u8]) {
+        self.keep_tail(bytes);
         if self.done {
             return;
         }
@@ -107,9 +111,22 @@ impl PositionSniffer {
         }
     }
 
-    /// Nothing more to look for.
-    pub fn is_done(&self) -> bool {
-        self.done
+    fn keep_tail(&mut self, bytes: &[u8]) {
+        let bytes = &bytes[bytes.len().saturating_sub(Self::TAIL)..];
+        self.tail.extend_from_slice(bytes);
+        if self.tail.len() > 2 * Self::TAIL {
+            let cut = self.tail.len() - Self::TAIL;
+            self.tail.drain(..cut);
+        }
+    }
+
+    /// The dump ended: read the GTID from its tail (when the head did not state one).
+    pub fn finish(&mut self) {
+        if self.gtid.is_none() {
+            let text = String::from_utf8_lossy(&self.tail);
+            self.gtid = text.lines().filter_map(parse_gtid).last();
+        }
+        self.tail = Vec::new();
     }
 
     pub fn position(&self) -> Option<BinlogPosition> {
@@ -255,6 +272,16 @@ mod tests {
                 position: 1146,
                 gtid: Some("0-1-5".into())
             })
+        );
+        let mut late = PositionSniffer::default();
+        late.feed(b"-- CHANGE MASTER TO MASTER_LOG_FILE='binlog.000003', MASTER_LOG_POS=9;\n-- Dumping data for table `t`\n");
+        late.feed(&vec![b'x'; PositionSniffer::TAIL * 3]);
+        late.feed(b"\n-- SET GLOBAL gtid_slave_pos='0-1-17';\n-- Dump completed\n");
+        assert_eq!(late.position().and_then(|p| p.gtid), None);
+        late.finish();
+        assert_eq!(
+            late.position().and_then(|p| p.gtid).as_deref(),
+            Some("0-1-17")
         );
         let mut none = PositionSniffer::default();
         none.feed(b"-- Dumping data for table `t`\n-- CHANGE MASTER TO MASTER_LOG_FILE='b.000001', MASTER_LOG_POS=4;\n");

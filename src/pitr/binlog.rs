@@ -21,6 +21,7 @@ use crate::run::relay;
 use crate::secret::Secret;
 use crate::storage::{join_key, AnyStorage, Storage};
 use jiff::Timestamp;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -428,6 +429,30 @@ pub fn gaps(bases: &[Backup], files: &[Backup]) -> Vec<String> {
         .collect()
 }
 
+/// Binlog files no kept dump needs: those before the oldest kept dump's file (by name, not by
+/// time: the dump's record says where its replay starts). None when no kept dump states a
+/// position.
+pub fn expired<'a>(archive: &'a Archive, kept: &BTreeSet<String>) -> Vec<&'a Backup> {
+    let Some((base, first)) = archive
+        .bases
+        .iter()
+        .filter(|b| kept.contains(&b.id))
+        .filter_map(|b| b.record.binlog.as_ref())
+        .map(|p| order_key(&p.file))
+        .min()
+    else {
+        return Vec::new();
+    };
+    archive
+        .wal
+        .iter()
+        .filter(|b| {
+            let (b_base, n) = order_key(binlog_name(&b.id));
+            b_base == base && n < first
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,6 +495,38 @@ mod tests {
                 }),
             },
         }
+    }
+
+    #[test]
+    fn only_files_before_the_oldest_kept_dumps_go() {
+        let a = Archive {
+            bases: vec![
+                item("new.sql.zst", Some("binlog.000004")),
+                item("old.sql.zst", Some("binlog.000002")),
+            ],
+            wal: [
+                "binlog.000001.zst",
+                "binlog.000002.zst",
+                "binlog.000003.zst",
+                "binlog.000004.zst",
+            ]
+            .into_iter()
+            .map(|n| item(n, None))
+            .collect(),
+        };
+        let ids = |v: Vec<&Backup>| v.into_iter().map(|b| b.id.clone()).collect::<Vec<_>>();
+        let both: BTreeSet<String> = ["new.sql.zst".into(), "old.sql.zst".into()].into();
+        assert_eq!(ids(expired(&a, &both)), ["binlog.000001.zst"]);
+        let new: BTreeSet<String> = ["new.sql.zst".into()].into();
+        assert_eq!(
+            ids(expired(&a, &new)),
+            [
+                "binlog.000001.zst",
+                "binlog.000002.zst",
+                "binlog.000003.zst"
+            ]
+        );
+        assert!(expired(&a, &BTreeSet::new()).is_empty());
     }
 
     #[test]

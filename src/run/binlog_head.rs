@@ -29,7 +29,11 @@ pub fn watch(mut dump: File) -> std::io::Result<(File, Found)> {
             let mut out = File::from(w);
             let mut sniffer = PositionSniffer::default();
             let mut buf = vec![0u8; 128 * 1024];
-            let mut watching = true;
+            let publish = |sniffer: &PositionSniffer| {
+                if let (Some(p), Ok(mut g)) = (sniffer.position(), slot.lock()) {
+                    *g = Some(p);
+                }
+            };
             loop {
                 let n = match dump.read(&mut buf) {
                     Ok(0) => break,
@@ -37,17 +41,15 @@ pub fn watch(mut dump: File) -> std::io::Result<(File, Found)> {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(_) => break,
                 };
-                if watching {
-                    sniffer.feed(&buf[..n]);
-                    if let (Some(p), Ok(mut g)) = (sniffer.position(), slot.lock()) {
-                        *g = Some(p);
-                    }
-                    watching = !sniffer.is_done();
-                }
+                sniffer.feed(&buf[..n]);
                 if out.write_all(&buf[..n]).is_err() {
                     break;
                 }
             }
+            // Published before the write end closes: the relay sees EOF only after this.
+            sniffer.finish();
+            publish(&sniffer);
+            drop(out);
         })?;
     Ok((File::from(r), found))
 }
