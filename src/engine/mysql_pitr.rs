@@ -124,7 +124,7 @@ impl PositionSniffer {
     pub fn finish(&mut self) {
         if self.gtid.is_none() {
             let text = String::from_utf8_lossy(&self.tail);
-            self.gtid = text.lines().filter_map(parse_gtid).last();
+            self.gtid = text.lines().rev().find_map(parse_gtid);
         }
         self.tail = Vec::new();
     }

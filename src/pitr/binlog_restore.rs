@@ -156,10 +156,8 @@ fn needed<'a>(a: &'a Archive, pos: &BinlogPosition) -> Result<Vec<&'a Backup>, P
             k.0 == start.0 && k.1 >= start.1
         })
         .collect();
-    if !wanted
-        .first()
-        .is_some_and(|b| super::binlog::binlog_name(&b.id) == pos.file)
-    {
+    let first = wanted.first().map(|b| super::binlog::binlog_name(&b.id));
+    if first != Some(pos.file.as_str()) {
         return Err(PitrError::Missing(pos.file.clone()));
     }
     if let Some(gap) = a.gaps().into_iter().find(|g| order_key(g) >= start) {
