@@ -373,6 +373,7 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         .success()
         .stdout();
     assert!(listed.contains("recoverable "), "{listed}");
+    assert!(listed.contains(" binlog files)"), "{listed}");
     let planned = t
         .run(&["plan", "--job", "app"])
         .stdout_contains("pitr stream")
@@ -400,13 +401,16 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     std::fs::remove_file(t.path(&format!("remote/app/binlog/{}", files[0]))).unwrap();
     let listed = t
         .run(&["list", "--job", "app"])
-        .stdout_contains("MISSING WAL")
+        .stdout_contains("MISSING BINLOG")
         .ignore_stderr()
         .success()
         .stdout();
-    assert!(listed.contains(&format!("MISSING WAL {gone}")), "{listed}");
+    assert!(
+        listed.contains(&format!("MISSING BINLOG {gone}")),
+        "{listed}"
+    );
     t.run(&["verify", "app"])
-        .stdout_contains(&format!("missing {gone}"))
+        .stdout_contains(&format!("FAILED  binlog archive: missing {gone}"))
         .ignore_stderr()
         .failure(1);
 }
@@ -563,12 +567,18 @@ fn validate_takes_a_mariadb_pitr_job_and_refuses_what_cannot_work() {
             "version: 1\nremotes:\n  nas: {{ path: /tmp/dbstash-test-backups }}\njobs:\n  app:\n    engine: mariadb\n    host: db\n    user: u\n    remote: nas\n    schedule: \"0 3 * * *\"\n    pitr: {{ enabled: true }}\n{extra}"
         )
     };
-    Test::new()
-        .manifest(&job("    database: app\n"))
-        .run(&["validate"])
+    let ok = Test::new().manifest(&job("    database: app\n"));
+    ok.run(&["validate"])
         .ignore_stdout()
         .ignore_stderr()
         .success();
+    // Kubernetes: the CronJob takes the dumps; the stream needs `dbstash run`, and says so.
+    let r = ok
+        .run(&["render", "kubernetes"])
+        .ignore_stdout()
+        .stderr_contains("its binlog stream must run all the time")
+        .success();
+    assert!(r.stdout().contains("kind: CronJob"), "{}", r.stdout());
     for (extra, says) in [
         (
             "    database: \"*\"\n",

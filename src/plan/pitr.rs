@@ -32,6 +32,17 @@ pub struct PitrPlan {
     pub binlog: bool,
 }
 
+impl PitrPlan {
+    /// How messages name the archived log and its pieces.
+    pub fn log_words(&self) -> (&'static str, &'static str) {
+        if self.binlog {
+            ("binlog", "files")
+        } else {
+            ("WAL", "segments")
+        }
+    }
+}
+
 pub fn plan(job: &Job, p: &Pitr) -> PitrPlan {
     if matches!(job.engine, Engine::Mysql | Engine::Mariadb) {
         return PitrPlan {
