@@ -329,6 +329,18 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     .stderr_contains("never touches the source")
     .failure(1);
 
+    // `--at` needs a target database; a data directory is PostgreSQL's.
+    t.run(&["restore", "app", "--at", "latest", "--yes"])
+        .stderr_contains("needs --to URI")
+        .failure(2);
+    // Without `--at`, the dump is an ordinary dump: restored as it was taken (row 0 only).
+    let plain = target(&t, &db, "app_plain");
+    t.run(&["restore", "app", "--to-uri-file", &plain, "--yes"])
+        .ignore_stdout()
+        .ignore_stderr()
+        .success();
+    assert_eq!(db.run(Some("app_plain"), count), "1\t0\t0");
+
     // To the instant: exactly rows 0..5; the source unchanged.
     let to = target(&t, &db, "app_at");
     let r = t

@@ -322,11 +322,14 @@ async fn archive(
     stores: &[(bool, AnyStorage)],
 ) -> Result<Record, PitrError> {
     let started = Timestamp::now();
-    let raw = std::fs::read(path).map_err(io(format!("read {}", path.display())))?;
+    // Read as it is compressed: only the stored (compressed) bytes are held in memory, for the
+    // uploads. A binlog file is at most `max_binlog_size` (1 GiB by default; binlogs compress
+    // well, but a smaller `max_binlog_size` keeps this small).
+    let raw = std::fs::File::open(path).map_err(io(format!("read {}", path.display())))?;
     let codec = plan.codec;
     let recipients = plan.encrypt.as_ref().map(|e| e.recipients.clone());
     let (stats, stored) = tokio::task::spawn_blocking(move || {
-        relay::relay(&raw[..], Vec::new(), codec, recipients.as_deref(), None)
+        relay::relay(raw, Vec::new(), codec, recipients.as_deref(), None)
     })
     .await
     .map_err(|e| io("compress task")(std::io::Error::other(e.to_string())))?
