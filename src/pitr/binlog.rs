@@ -321,7 +321,14 @@ async fn archive(
     name: &str,
     stores: &[(bool, AnyStorage)],
 ) -> Result<Record, PitrError> {
-    let started = Timestamp::now();
+    // The file's last write (its rotate event): the newest instant it covers. The record's times
+    // are that instant, so the window never reaches past what the archive holds (the next file,
+    // still being written, is not in it).
+    let written = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| Timestamp::try_from(t).ok())
+        .unwrap_or_else(Timestamp::now);
     // Read as it is compressed: only the stored (compressed) bytes are held in memory, for the
     // uploads. A binlog file is at most `max_binlog_size` (1 GiB by default; binlogs compress
     // well, but a smaller `max_binlog_size` keeps this small).
@@ -343,8 +350,8 @@ async fn archive(
         database: plan.database.clone(),
         object,
         run_id: "stream".into(),
-        started,
-        finished: Timestamp::now(),
+        started: written,
+        finished: written,
         size: stats.stored_bytes,
         raw_size: stats.raw_bytes,
         sha256: stats.sha256,
