@@ -45,6 +45,10 @@ pub struct Record {
     /// creates its target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charset: Option<crate::engine::mysql::DbCharset>,
+    /// mysql/mariadb `pitr` dumps: the server's binlog position at the dump's snapshot, where a
+    /// restore to an instant starts replaying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog: Option<crate::engine::mysql_pitr::BinlogPosition>,
 }
 
 /// One file of a `directory`-mode backup, relative to its folder.

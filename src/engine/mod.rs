@@ -4,6 +4,7 @@ mod caps;
 pub mod dump_args;
 pub mod mongo;
 pub mod mysql;
+pub mod mysql_pitr;
 pub mod payload;
 pub mod pg_wrapper;
 pub mod postgres;

@@ -14,6 +14,13 @@ pub const CLOCK_MARGIN: SignedDuration = SignedDuration::from_mins(5);
 /// Segments no base backup in `kept` needs (none when nothing is kept). History files stay: they
 /// are tiny and every later timeline needs them.
 pub fn expired<'a>(archive: &'a Archive, kept: &BTreeSet<String>) -> Vec<&'a Backup> {
+    if archive
+        .wal
+        .iter()
+        .any(|b| b.record.dump_format == super::binlog::BINLOG_FORMAT)
+    {
+        return super::binlog::expired(archive, kept);
+    }
     let Some(oldest) = archive
         .bases
         .iter()
@@ -92,6 +99,7 @@ mod tests {
                 dbstash_version: String::new(),
                 host: String::new(),
                 charset: None,
+                binlog: None,
             },
         }
     }

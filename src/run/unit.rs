@@ -95,14 +95,21 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         stats,
         tee,
         mut uploads,
+        binlog,
     } = streamed;
+    if plan.pitr.as_ref().is_some_and(|p| p.binlog) && binlog.is_none() {
+        tracing::warn!(job = %plan.job, event = "binlog_position_unknown", "the dump states no binlog position (is the server's binlog on?): a restore to an instant cannot start from it");
+    }
     uploads
         .drop_failed(&plan.job, &failed_outs(tee), &mut named.dropped)
         .await;
     let committed = uploads.commit(plan, ctx, &refs, &mut named.dropped).await?;
     // The records, last.
     let finished = Timestamp::now();
-    let rec = stream_record(plan, ctx, &mut named, &stats, finished);
+    let rec = Record {
+        binlog,
+        ..stream_record(plan, ctx, &mut named, &stats, finished)
+    };
     let written = write_records(plan, ctx, &named.key, &rec, committed, &mut named.dropped).await?;
     retain(plan, ctx, &written, finished, &named.listed).await;
     Ok(Done {
@@ -202,6 +209,8 @@ struct Streamed<'a> {
     stats: RelayStats,
     tee: Tee<File>,
     uploads: Uploads<'a>,
+    /// mysql/mariadb `pitr` jobs: the binlog position the dump's head stated.
+    binlog: Option<crate::engine::mysql_pitr::BinlogPosition>,
 }
 
 /// Start the producer, pump its bytes into the uploads, judge what happened. On failure every
@@ -254,6 +263,7 @@ async fn stream<'a>(
             stats,
             tee,
             uploads,
+            binlog: source.binlog.as_ref().and_then(|f| f.get()),
         }),
         Ok(Err(failure)) => {
             let tails = uploads.abort().await;
