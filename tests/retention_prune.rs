@@ -426,7 +426,13 @@ jobs:
         .ignore_stderr()
         .success();
     let mut a_objects = Vec::new();
-    for _ in 0..3 {
+    for i in 0..3 {
+        // Names are per second, and a name retention has freed may be taken again: three runs
+        // within one second (quick with the shared rclone daemon) would reuse the first name and
+        // hide which run was the newest. A second apart, each run names a new object.
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+        }
         t.run(&["backup", "a"]) /* stderr differs between runs of this line */
             .ignore_stderr()
             .success();
