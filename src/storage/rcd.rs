@@ -212,6 +212,7 @@ fn private_dir() -> Result<PathBuf, StartError> {
 }
 
 async fn start(conf: &RcloneConf) -> Result<Daemon, StartError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = private_dir()?;
     let sock = dir.join("rc.sock");
     let log = dir.join("rcd.log");
@@ -221,6 +222,7 @@ async fn start(conf: &RcloneConf) -> Result<Daemon, StartError> {
     let spawned = match std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log)
     {
         Ok(f) => {
@@ -260,7 +262,8 @@ async fn spawn_detached(mut cmd: std::process::Command) -> io::Result<std::proce
     use std::os::unix::process::CommandExt;
     let parent = std::process::id() as i32;
     cmd.process_group(0);
-    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) run between fork and exec.
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit, umask) run between fork and
+    // exec.
     unsafe {
         cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
@@ -269,6 +272,8 @@ async fn spawn_detached(mut cmd: std::process::Command) -> io::Result<std::proce
             if libc::getppid() != parent {
                 libc::_exit(1);
             }
+            // The local copies of records it writes in its private folder are 0600.
+            libc::umask(0o077);
             Ok(())
         });
     }
@@ -298,9 +303,10 @@ impl Daemon {
         self.pid
     }
 
-    /// The private folder (local copies of small objects go through it).
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The private folder (local copies of small objects go through it), as rc's `fs` string;
+    /// `None` if it is not UTF-8 (the caller then uses a per-call process).
+    pub fn dir(&self) -> Option<&str> {
+        self.dir.to_str()
     }
 
     fn stop(&self) {

@@ -79,11 +79,12 @@ impl RcloneStorage {
     /// Copy `key` into the daemon's folder and read it from there.
     pub(super) async fn rc_read(&self, key: &str) -> Option<Result<Vec<u8>, StorageError>> {
         let d = self.daemon().await?;
+        let dir = d.dir()?;
         let local = d.scratch();
         let params = json!({
             "srcFs": self.remote,
             "srcRemote": key,
-            "dstFs": d.dir(),
+            "dstFs": dir,
             "dstRemote": local.file_name().map(|n| n.to_string_lossy().into_owned()),
             "_config": { "NoCheckDest": true },
         });
@@ -114,6 +115,7 @@ impl RcloneStorage {
         data: &[u8],
     ) -> Option<Result<(), StorageError>> {
         let d = self.daemon().await?;
+        let dir = d.dir()?.to_string();
         let local = d.scratch();
         let written = std::fs::OpenOptions::new()
             .write(true)
@@ -128,7 +130,7 @@ impl RcloneStorage {
             return None;
         }
         let params = json!({
-            "srcFs": d.dir(),
+            "srcFs": dir,
             "srcRemote": local.file_name().map(|n| n.to_string_lossy().into_owned()),
             "dstFs": self.remote,
             "dstRemote": key,
