@@ -55,6 +55,16 @@ impl Codec {
             Codec::Zstd { .. } => "zstd",
         }
     }
+
+    /// The codec a record's `compression` names, for reading (the level does not matter to a
+    /// decoder); anything else reads as stored.
+    pub fn for_reading(name: &str) -> Codec {
+        match name {
+            "zstd" => Codec::Zstd { level: 3 },
+            "gzip" => Codec::Gzip { level: 6 },
+            _ => Codec::None,
+        }
+    }
 }
 
 pub fn dump(job: &Job) -> DumpSpec {

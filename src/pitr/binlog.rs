@@ -17,7 +17,6 @@ use crate::engine::mysql_pitr::{self, order_key, FIRST_FILE};
 use crate::plan::pitr::{spool_name, PitrPlan};
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
-use crate::run::relay;
 use crate::secret::Secret;
 use crate::storage::{join_key, AnyStorage, Storage};
 use jiff::Timestamp;
@@ -329,64 +328,18 @@ async fn archive(
         .ok()
         .and_then(|t| Timestamp::try_from(t).ok())
         .unwrap_or_else(Timestamp::now);
-    // Read as it is compressed: only the stored (compressed) bytes are held in memory, for the
-    // uploads. A binlog file is at most `max_binlog_size` (1 GiB by default; binlogs compress
-    // well, but a smaller `max_binlog_size` keeps this small).
-    let raw = std::fs::File::open(path).map_err(io(format!("read {}", path.display())))?;
-    let codec = plan.codec;
-    let recipients = plan.encrypt.as_ref().map(|e| e.recipients.clone());
-    let (stats, stored) = tokio::task::spawn_blocking(move || {
-        relay::relay(raw, Vec::new(), codec, recipients.as_deref(), None)
-    })
-    .await
-    .map_err(|e| io("compress task")(std::io::Error::other(e.to_string())))?
-    .map_err(io(format!("compress {name}")))?;
     let object = object_name(plan, name);
     let key = join_key(&wal_folder(plan, p), &object);
-    let rec = Record {
-        format: record::FORMAT.into(),
-        job: plan.job.clone(),
-        engine: plan.engine.as_str().into(),
-        database: plan.database.clone(),
-        object,
-        run_id: "stream".into(),
+    let file = super::archive::LogFile {
+        path,
+        name,
+        key: &key,
+        format: BINLOG_FORMAT,
         started: written,
         finished: written,
-        size: stats.stored_bytes,
-        raw_size: stats.raw_bytes,
-        sha256: stats.sha256,
-        compression: codec.name().into(),
-        dump_format: BINLOG_FORMAT.into(),
-        mode: "stream".into(),
-        encryption: if plan.encrypt.is_some() {
-            "age"
-        } else {
-            "none"
-        }
-        .into(),
-        files: Vec::new(),
-        tool_versions: Default::default(),
-        dbstash_version: env!("CARGO_PKG_VERSION").into(),
-        host: proc::hostname(),
-        charset: None,
-        binlog: None,
+        failed_event: "binlog_upload_failed",
     };
-    let body = serde_json::to_vec_pretty(&rec)
-        .map_err(|e| io("record")(std::io::Error::other(e.to_string())))?;
-    for (optional, store) in stores {
-        let put = async {
-            store.write_small(&key, &stored).await?;
-            store.write_small(&record::record_key(&key), &body).await
-        };
-        match put.await {
-            Ok(()) => {}
-            Err(e) if *optional => {
-                tracing::warn!(event = "binlog_upload_failed", job = %plan.job, file = name, optional = true, error = %e);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(rec)
+    super::archive::store(plan, file, stores).await
 }
 
 /// The archive of a mysql/mariadb job on `store`: its dumps that state a binlog position (newest

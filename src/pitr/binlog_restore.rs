@@ -11,15 +11,13 @@ use super::restore_at::At;
 use super::window::{self, Archive};
 use crate::catalog::record::Backup;
 use crate::engine::mysql_pitr::{self, order_key, BinlogPosition};
-use crate::engine::Codec;
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
-use crate::restore::pump::{pump_with, Expect};
 use crate::restore::{self, Consent, Request};
 use crate::secret::Secret;
-use crate::storage::{AnyStorage, Storage};
+use crate::storage::AnyStorage;
 use jiff::{SignedDuration, Timestamp};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -178,14 +176,6 @@ pub fn stop_datetime(t: Timestamp) -> String {
     up.strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-fn codec_of(compression: &str) -> Codec {
-    match compression {
-        "zstd" => Codec::Zstd { level: 3 },
-        "gzip" => Codec::Gzip { level: 6 },
-        _ => Codec::None,
-    }
-}
-
 /// Each file, checked (size, sha256) against its record, into `dir`; their paths in order.
 async fn fetch(
     plan: &JobPlan,
@@ -193,35 +183,10 @@ async fn fetch(
     wanted: &[&Backup],
     dir: &Path,
 ) -> Result<Vec<String>, PitrError> {
-    let ids: Option<Vec<age::x25519::Identity>> =
-        plan.identities.as_ref().map(|i| i.0.as_ref().clone());
     let mut paths = Vec::new();
     for b in wanted {
-        let bytes = store.read_small(&b.key).await?;
-        let name = super::binlog::binlog_name(&b.id).to_string();
-        let path: PathBuf = dir.join(&name);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io(format!("create {}", path.display())))?;
-        let expect = Expect {
-            size: b.record.size,
-            sha256: b.record.sha256.clone(),
-        };
-        pump_with(
-            &mut &bytes[..],
-            codec_of(&b.record.compression),
-            ids.as_deref(),
-            &expect,
-            &mut f,
-            None,
-        )
-        .map_err(|source| PitrError::Segment {
-            key: b.key.clone(),
-            source,
-        })?;
+        let path: PathBuf = dir.join(super::binlog::binlog_name(&b.id));
+        super::archive::fetch(plan, store, b, &path).await?;
         paths.push(path.display().to_string());
     }
     Ok(paths)

@@ -3,6 +3,7 @@
 //! window over the archive (`window`) and `restore --at` into a data directory (`restore_at`).
 //! The base backups themselves are ordinary runs of the job (its plan's dump is `pg_basebackup`).
 
+pub mod archive;
 pub mod binlog;
 pub mod binlog_restore;
 pub mod error;
