@@ -100,13 +100,75 @@ fn a_backup_starts_rclone_for_its_stream_and_one_shared_daemon_without_credentia
         "{:?}",
         support::processes_with(&dir)
     );
-    let tmp: Vec<_> = std::fs::read_dir(t.path("tmp"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("dbstash-rcd"))
-        .collect();
-    assert!(tmp.is_empty(), "{tmp:?}");
+    assert_eq!(daemon_folders(&t), Vec::<String>::new());
+}
+
+/// The daemon folders (`temp_dir/rclone/<id>`) left in a test's temp_dir.
+fn daemon_folders(t: &Test) -> Vec<String> {
+    std::fs::read_dir(t.path("tmp/rclone"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_dbstash_killed_with_sigkill_takes_its_daemon_along_and_the_next_run_sweeps_its_folder() {
+    let s3 = S3::start();
+    if !support::require(s3.is_some(), "rclone serve s3") {
+        return;
+    }
+    let s3 = s3.expect("s3");
+    // About 20 MB of SQL: 20 s at 1 MB/s, time enough to kill it mid-upload.
+    let db = support::pg_fixture("rcd_kill", 400_000);
+    let _g = support::PgDropGuard(db.clone());
+    let job = support::unique("rcdkill");
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', rclone: {{ extra_args: ['--bwlimit', '1M'] }} }}\n\
+             remotes:\n  s3: {{ rclone: 't:bucket' }}\n\
+             jobs:\n  {job}: {{ engine: postgres, host: 127.0.0.1, port: 5432, user: postgres, database: {db}, remote: s3 }}\n"
+        ))
+        .envs(&s3.env());
+    let mut child = t.spawn(&["backup", &job]);
+    let upload = support::one_data_upload(&job, Duration::from_secs(60), Duration::from_secs(1));
+    assert!(upload.is_ok(), "no data upload for {job}: {upload:?}");
+    let dir = t.dir.path().display().to_string();
+    let daemon = || {
+        support::processes_with(&dir)
+            .into_iter()
+            .filter(|p| p.contains(" rcd "))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        daemon().len(),
+        1,
+        "the daemon serves the run: {:?}",
+        support::processes_with(&dir)
+    );
+    let left = daemon_folders(&t);
+    assert_eq!(left.len(), 1, "{left:?}");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = child.wait();
+    // The parent-death signal takes the daemon along; its folder cannot go with it.
+    assert!(
+        support::wait_until(Duration::from_secs(10), || daemon().is_empty()),
+        "{:?}",
+        daemon()
+    );
+    assert_eq!(daemon_folders(&t), left, "a SIGKILL leaves the folder");
+
+    // The next command that sweeps (prune here) removes the dead daemon's folder, and only it.
+    std::fs::create_dir_all(t.path("tmp/rclone/not-ours")).unwrap();
+    t.run(&["prune"]).ignore_stdout().ignore_stderr().success();
+    assert_eq!(daemon_folders(&t), vec!["not-ours".to_string()]);
 }
 
 /// A storage on the test server through the logging wrapper.

@@ -7,6 +7,7 @@
 
 pub mod group;
 pub mod registry;
+pub mod stale;
 pub mod status;
 pub mod tail;
 

@@ -20,7 +20,7 @@ pub mod progress;
 pub mod pump;
 pub mod relay;
 pub mod sqlite;
-pub mod stale;
+pub use crate::proc::stale;
 pub mod unit;
 pub mod uploads;
 

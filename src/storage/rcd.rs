@@ -16,6 +16,7 @@
 //!   (logged once); an optimisation never fails a backup. `DBSTASH_RCLONE_RCD=0` turns it off.
 
 use crate::plan::RcloneConf;
+use crate::proc::stale::{self, RunFolder, RunFolderError};
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,8 @@ pub enum RcFail {
 /// A running daemon.
 pub struct Daemon {
     dir: PathBuf,
+    /// Owns `dir`: removed when the daemon is dropped, swept if dbstash dies.
+    _folder: RunFolder,
     sock: PathBuf,
     pid: i32,
     child: Mutex<Option<std::process::Child>>,
@@ -154,11 +157,11 @@ pub fn stop_for(conf: &RcloneConf) {
 /// Why the daemon did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot make its folder {}: {source}", dir.display())]
+    #[error("cannot make its folder in {}: {source}", dir.display())]
     Folder {
         dir: PathBuf,
         #[source]
-        source: io::Error,
+        source: RunFolderError,
     },
     #[error("cannot start {binary}: {source}")]
     Spawn {
@@ -186,34 +189,27 @@ pub fn argv(conf: &RcloneConf, sock: &Path) -> Vec<String> {
     a
 }
 
-fn private_dir() -> Result<PathBuf, StartError> {
-    use std::os::unix::fs::DirBuilderExt;
+/// The daemon's private 0700 folder `<temp_dir>/rclone/<id>`, owned like a run's folder (a
+/// locked owner file naming this process): a dbstash killed with SIGKILL leaves it behind, and
+/// the next run's, restore's or supervisor's sweep removes it.
+fn private_dir() -> Result<RunFolder, StartError> {
     let base = temp_root()
         .lock()
         .ok()
         .and_then(|t| t.clone())
         .unwrap_or_else(std::env::temp_dir);
     let base = std::path::absolute(&base).unwrap_or(base);
-    let dir = base.join(format!(
-        "dbstash-rcd-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    let fail = |source| StartError::Folder {
-        dir: dir.clone(),
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    RunFolder::create_in(&base, stale::RCLONE, &id[..12]).map_err(|source| StartError::Folder {
+        dir: base.join(stale::RCLONE),
         source,
-    };
-    std::fs::create_dir_all(&base).map_err(fail)?;
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .map_err(fail)?;
-    Ok(dir)
+    })
 }
 
 async fn start(conf: &RcloneConf) -> Result<Daemon, StartError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = private_dir()?;
+    let folder = private_dir()?;
+    let dir = folder.path().to_path_buf();
     let sock = dir.join("rc.sock");
     let log = dir.join("rcd.log");
     let mut cmd = std::process::Command::new(&conf.binary);
@@ -234,7 +230,7 @@ async fn start(conf: &RcloneConf) -> Result<Daemon, StartError> {
     let child = match spawned {
         Ok(c) => c,
         Err(source) => {
-            let _ = std::fs::remove_dir_all(&dir);
+            drop(folder);
             return Err(StartError::Spawn {
                 binary: conf.binary.clone(),
                 source,
@@ -245,6 +241,7 @@ async fn start(conf: &RcloneConf) -> Result<Daemon, StartError> {
     crate::proc::registry::add(pid);
     let d = Daemon {
         dir,
+        _folder: folder,
         sock,
         pid,
         child: Mutex::new(Some(child)),

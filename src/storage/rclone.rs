@@ -17,7 +17,7 @@ const SMALL_CALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long an aborted upload gets to cancel its multipart upload before SIGKILL.
 const ABORT_GRACE: Duration = Duration::from_secs(3);
 /// Attempts of a small call that fails with rclone's "temporary error" exit status.
-const SMALL_CALL_ATTEMPTS: u64 = 3;
+pub(super) const SMALL_CALL_ATTEMPTS: u64 = 3;
 /// One attempt per rclone call (low-level and high-level); `call` retries temporary errors itself.
 const SMALL_CALL_RETRIES: [&str; 2] = ["--low-level-retries=1", "--retries=1"];
 

@@ -5,7 +5,7 @@
 //! not startable, lost): the caller then runs one rclone process as before.
 
 use super::rcd::{self, Daemon, RcFail};
-use super::rclone::{entries_of, LsEntry, RcloneStorage};
+use super::rclone::{entries_of, LsEntry, RcloneStorage, SMALL_CALL_ATTEMPTS};
 use super::{Entry, StorageError};
 use serde_json::{json, Value};
 use std::os::unix::fs::OpenOptionsExt;
@@ -20,7 +20,11 @@ impl RcloneStorage {
         rcd::get(&self.conf).await
     }
 
-    /// One rc call; `None` when the daemon stopped answering (it is then marked lost).
+    /// One rc call; `None` when the daemon stopped answering (it is then marked lost). rc has no
+    /// "temporary error" status like the rclone command's exit 5: a failure on rclone's side
+    /// (HTTP 5xx: the remote's own error, a dropped connection) is retried briefly, as the
+    /// per-call path retries exit 5, since every small call is idempotent (list, stat, delete,
+    /// overwrite a small object). 4xx answers (404 not found, bad parameters) are final.
     async fn rc_call(
         &self,
         d: &Daemon,
@@ -29,7 +33,29 @@ impl RcloneStorage {
         method: &str,
         params: Value,
     ) -> Option<Result<Value, StorageError>> {
-        match d.call(method, &params).await {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.rc_call_once(d, op, key, method, &params).await {
+                Some(Err(StorageError::Rc { status, .. }))
+                    if status >= 500 && attempt < SMALL_CALL_ATTEMPTS =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(700 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn rc_call_once(
+        &self,
+        d: &Daemon,
+        op: &'static str,
+        key: &str,
+        method: &str,
+        params: &Value,
+    ) -> Option<Result<Value, StorageError>> {
+        match d.call(method, params).await {
             Ok(v) => Some(Ok(v)),
             Err(RcFail::Down(e)) => {
                 d.lose(&e);

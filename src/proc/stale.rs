@@ -1,5 +1,6 @@
 //! Run folders — a backup run's under `<temp_dir>/runs/`, a restore step's under
-//! `<temp_dir>/restore/` — and the removal of those a dead run left behind.
+//! `<temp_dir>/restore/`, the shared rclone daemon's under `<temp_dir>/rclone/` — and the removal
+//! of those a dead dbstash left behind.
 //!
 //! A run's folder holds its dump (tar and directory modes; a restore unpacks a whole backup there)
 //! and its tools' option files, which may carry a password. A run killed by SIGKILL cannot remove it, so every folder carries an owner
@@ -38,7 +39,9 @@ const OWNER_MAX: u64 = 256;
 /// The folders of `temp_dir` that hold owned run folders: backup runs, restore steps.
 pub const RUNS: &str = "runs";
 pub const RESTORE: &str = "restore";
-const KINDS: [&str; 2] = [RUNS, RESTORE];
+/// The shared `rclone rcd`'s socket and scratch copies (`storage::rcd`).
+pub const RCLONE: &str = "rclone";
+const KINDS: [&str; 3] = [RUNS, RESTORE, RCLONE];
 
 /// Where restore work goes when no manifest `temp_dir` is at hand (scheduled drills, `verify` of
 /// a directory backup); swept with every `temp_dir`.
@@ -122,7 +125,8 @@ impl RunFolder {
         Self::create_in(temp_dir, RUNS, id)
     }
 
-    /// `<temp_dir>/<kind>/<id>`, `kind` one of [`RUNS`], [`RESTORE`] (the folders `sweep` looks in).
+    /// `<temp_dir>/<kind>/<id>`, `kind` one of [`RUNS`], [`RESTORE`], [`RCLONE`] (the folders
+    /// `sweep` looks in).
     pub fn create_in(
         temp_dir: &Path,
         kind: &'static str,
@@ -192,7 +196,7 @@ pub struct Swept {
     pub errors: Vec<RunFolderError>,
 }
 
-/// Remove every dead run's folder in `<temp_dir>/runs/` and `<temp_dir>/restore/` (see the
+/// Remove every dead run's folder in `<temp_dir>/runs/`, `restore/` and `rclone/` (see the
 /// module comment for "dead").
 pub fn sweep(temp_dir: &Path) -> Swept {
     let mut out = Swept::default();
