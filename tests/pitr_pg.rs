@@ -168,6 +168,18 @@ fn wait_archived(t: &Test, segment: &str) -> bool {
     wait_until(Duration::from_secs(60), || rec.exists())
 }
 
+/// The record of the job's (only) base backup.
+fn base_record(t: &Test) -> serde_json::Value {
+    let dir = t.path("remote/app");
+    let rec = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.zst.dbstash.json"))
+        .expect("a base backup record");
+    serde_json::from_slice(&std::fs::read(rec).unwrap()).unwrap()
+}
+
 #[test]
 fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     if !prerequisites() {
@@ -198,6 +210,23 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     t.run(&["backup", "app"])
         .stderr_contains("\"event\":\"backup_succeeded\"")
         .success();
+    // The record holds where the base backup starts and ends in the WAL, read from the tar.
+    let w = &base_record(&t)["base_wal"];
+    assert!(
+        w["start_lsn"].as_str().is_some_and(|l| l.contains('/')),
+        "{w}"
+    );
+    assert!(
+        w["stop_lsn"].as_str().is_some_and(|l| l.contains('/')),
+        "{w}"
+    );
+    assert_eq!(w["timeline"], 1, "{w}");
+    assert_eq!(w["manifest"], true, "{w}");
+    assert!(
+        w["start_segment"].as_str().is_some_and(|s| s.len() == 24),
+        "{w}"
+    );
+    assert!(w["stop_time"].as_str().is_some(), "{w}");
     // The password never reaches a process list.
     for line in processes_with("pg_receivewal") {
         assert!(!line.contains(PW), "password in argv: {line}");
@@ -291,6 +320,12 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         .stderr_contains("restore_succeeded")
         .success();
     assert!(r.stdout().contains("recovery stops at"), "{}", r.stdout());
+    assert!(
+        r.stdout()
+            .contains("pg_verifybackup: every file and the backup's WAL match its backup_manifest"),
+        "{}",
+        r.stdout()
+    );
     let port = free_port();
     assert!(
         place.start(&dir, port),
@@ -348,10 +383,17 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
             .any(|l| l.starts_with("  pitr window") && l.contains(" … ")),
         "{planned}"
     );
-    t.run(&["verify", "app"])
+    let v = t
+        .run(&["verify", "app"])
         .stdout_contains("no gap")
         .ignore_stderr()
         .success();
+    assert!(
+        v.stdout()
+            .contains("pg_verifybackup: every file matches its backup_manifest"),
+        "{}",
+        v.stdout()
+    );
     let wal = t.path("remote/app/wal");
     let mut segs: Vec<String> = std::fs::read_dir(&wal)
         .unwrap()

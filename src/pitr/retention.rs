@@ -92,6 +92,7 @@ mod tests {
                 dbstash_version: String::new(),
                 host: String::new(),
                 charset: None,
+                base_wal: None,
             },
         }
     }

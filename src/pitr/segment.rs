@@ -106,6 +106,7 @@ async fn archive(
         dbstash_version: env!("CARGO_PKG_VERSION").into(),
         host: crate::proc::hostname(),
         charset: None,
+        base_wal: None,
     };
     let body = serde_json::to_vec_pretty(&rec)
         .map_err(|e| io("record")(std::io::Error::other(e.to_string())))?;
