@@ -33,6 +33,10 @@
 //!   written *and* percent-encoded, as it appears in the URI a tool echoes) before it is logged,
 //!   kept in an error or sent anywhere. Redaction happens where the text is captured
 //!   (`proc::StderrTail`) and again where an error leaves for a person (`cli`, notifiers).
+//! - **Reports hold text, never decide on it.** What a run did (`run::RunOutcome`, its `Part`s,
+//!   a notification's event, a stream's last error) is a report: logged as one JSON line, sent to
+//!   notifiers, counted in metrics. Its `error` is the redacted `Display` of the typed error, made
+//!   once where the run ends; no code matches on it (decisions are taken on the typed error before).
 //! - **Exit codes** ([`exit`]): 0 success; 1 an operation failed or was refused (a backup,
 //!   restore, verify, prune or notification — a `RestoreError::Usage` too, as the contract gives
 //!   `restore` 0/1); 2 the manifest or the command line is invalid and nothing was attempted.

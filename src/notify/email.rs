@@ -80,16 +80,7 @@ pub fn transport(
 fn classify(e: lettre::transport::smtp::Error) -> Failure {
     let permanent = e.is_permanent() || e.is_tls() || e.is_client();
     let timeout = e.is_timeout();
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !msg.contains(&t) {
-            msg.push_str(": ");
-            msg.push_str(&t);
-        }
-        src = s.source();
-    }
+    let msg = super::error_chain(&e);
     let error = NotifyError::Smtp(msg);
     if permanent && !timeout {
         Failure::permanent(error)

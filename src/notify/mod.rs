@@ -420,11 +420,11 @@ pub fn secrets_of(n: &Notifier) -> Vec<String> {
 /// Shortest URL path segment or query value treated as a token on its own.
 const MIN_TOKEN_PIECE: usize = 10;
 
-/// A reqwest error as text: the URL stripped, the cause chain kept.
-pub(crate) fn describe_reqwest(e: reqwest::Error) -> String {
-    let e = e.without_url();
+/// An error and its causes as one line, each cause added only when the text so far lacks it
+/// (HTTP and SMTP clients often repeat their source in their own message).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
-    let mut src = std::error::Error::source(&e);
+    let mut src = e.source();
     while let Some(s) = src {
         let t = s.to_string();
         if !msg.contains(&t) {
@@ -434,6 +434,11 @@ pub(crate) fn describe_reqwest(e: reqwest::Error) -> String {
         src = s.source();
     }
     msg
+}
+
+/// A reqwest error as text: the URL stripped, the cause chain kept.
+pub(crate) fn describe_reqwest(e: reqwest::Error) -> String {
+    error_chain(&e.without_url())
 }
 
 /// The notifier's URL (required for every kind but email).

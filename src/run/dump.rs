@@ -87,19 +87,7 @@ pub async fn dump_to_folder(
 ) -> Result<PathBuf, RunError> {
     let refs: Vec<&Secret> = ctx.secrets.iter().collect();
     let out = unit_dir.join("dump");
-    let mut cmd = proc::command(&pg_wrapper::direct(spec), Some(unit_dir));
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    // The dump's own files 0600 (the run folder's 0700 already keeps others out).
-    proc::private_umask(&mut cmd);
-    let mut child = ctx
-        .group
-        .spawn(&mut cmd)
-        .map_err(|source| RunError::Start {
-            program: spec.program.clone(),
-            source,
-        })?;
+    let mut child = spawn_dump(spec, ctx, unit_dir, Stdio::null())?;
     let mut tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
         StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
     });
@@ -132,6 +120,25 @@ pub async fn dump_to_folder(
     Ok(out)
 }
 
+/// Start a dump tool in the run's process group, in its unit folder, stderr piped. Its own files
+/// are created 0600 (the run folder's 0700 already keeps others out).
+fn spawn_dump(
+    spec: &CommandSpec,
+    ctx: &Ctx<'_>,
+    unit_dir: &Path,
+    stdout: Stdio,
+) -> Result<tokio::process::Child, RunError> {
+    let mut cmd = proc::command(&pg_wrapper::direct(spec), Some(unit_dir));
+    cmd.stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped());
+    proc::private_umask(&mut cmd);
+    ctx.group.spawn(&mut cmd).map_err(|source| RunError::Start {
+        program: spec.program.clone(),
+        source,
+    })
+}
+
 /// Start a streaming dump: its stdout (a pipe the relay will read), the child, its stderr tail.
 pub fn start_dump(
     spec: &CommandSpec,
@@ -139,16 +146,7 @@ pub fn start_dump(
     unit_dir: &Path,
 ) -> Result<(File, tokio::process::Child, StderrTail), RunError> {
     write_private_files(unit_dir, spec).map_err(RunError::OptionFile)?;
-    let mut cmd = proc::command(&pg_wrapper::direct(spec), Some(unit_dir));
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    proc::private_umask(&mut cmd);
-    let mut child = ctx
-        .group
-        .spawn(&mut cmd)
-        .map_err(|source| RunError::Start {
-            program: spec.program.clone(),
-            source,
-        })?;
+    let mut child = spawn_dump(spec, ctx, unit_dir, Stdio::piped())?;
     let tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
         StderrTail::spawn_redacted(e, "dump", ctx.secrets.to_vec())
     });
