@@ -196,6 +196,12 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         .manifest(&manifest(&pg, &slot, "postgres", health, &rx.url("/h")))
         .write("pw", PW);
     pg.psql("postgres", "create table t (i int primary key)");
+    let v = t
+        .run(&["validate", "--online"])
+        .stdout_contains("job app: replication connection ok (timeline 1, WAL at ")
+        .ignore_stderr()
+        .success();
+    assert!(!v.stdout().contains(PW), "{}", v.stdout());
     let sup = Supervisor(t.spawn_logged(&["run"]));
     assert!(
         wait_until(Duration::from_secs(30), || t.log().contains("stream_up")),
@@ -452,6 +458,24 @@ fn a_role_without_replication_is_a_clear_error_not_a_hang() {
             &rx.url("/h"),
         ))
         .write("pw", PW);
+    // `validate --online` says so in one line, at once.
+    let v = t
+        .run(&["validate", "--online"])
+        .stderr_contains("dbstash: job app: the WAL stream cannot connect: ")
+        .stdout_contains("valid (1 job)")
+        .failure(1);
+    let line = v
+        .stderr()
+        .lines()
+        .find(|l| l.contains("cannot connect"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        line.contains("must be superuser or replication role"),
+        "{}",
+        v.stderr()
+    );
+    assert!(!v.stderr().contains(PW), "{}", v.stderr());
     let _sup = Supervisor(t.spawn_logged(&["run"]));
     assert!(
         wait_until(Duration::from_secs(30), || t.log().contains("stream_down")),
@@ -485,5 +509,84 @@ fn a_role_without_replication_is_a_clear_error_not_a_hang() {
             .is_some_and(|(_, b)| b.contains(r#""stale_jobs":["app"]"#))),
         "{:?}",
         http_get(health, "/healthz")
+    );
+}
+
+#[test]
+fn no_replication_line_in_pg_hba_is_a_clear_error_at_validate_online_and_at_the_stream() {
+    if !prerequisites() {
+        return;
+    }
+    let Some(pg) = PgScram::start(PW) else {
+        assert!(!strict(), "could not start a scratch PostgreSQL");
+        return;
+    };
+    // The server accepts ordinary connections but no replication connection at all.
+    let hba = pg.dir.join("data/pg_hba.conf");
+    let text = std::fs::read_to_string(&hba).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            !l.split_whitespace()
+                .nth(1)
+                .is_some_and(|db| db == "replication")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(kept, text, "no replication line to remove:\n{text}");
+    std::fs::write(&hba, kept).unwrap();
+    pg.psql("postgres", "select pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(500));
+    let health = free_port();
+    let (_rt, rx) = webhook();
+    let t = Test::new()
+        .manifest(&manifest(
+            &pg,
+            "dbstash_nohba",
+            "postgres",
+            health,
+            &rx.url("/h"),
+        ))
+        .write("pw", PW);
+    let started = std::time::Instant::now();
+    let v = t
+        .run(&["validate", "--online"])
+        .stderr_contains("dbstash: job app: the WAL stream cannot connect: ")
+        .stdout_contains("valid (1 job)")
+        .failure(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "validate took {:?}",
+        started.elapsed()
+    );
+    let err = v.stderr();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("cannot connect"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", v.stderr());
+    assert!(
+        lines[0].contains("no pg_hba.conf entry for replication connection"),
+        "{}",
+        v.stderr()
+    );
+    let _sup = Supervisor(t.spawn_logged(&["run"]));
+    assert!(
+        wait_until(Duration::from_secs(30), || t.log().contains("stream_down")),
+        "no stream_down reported:\n{}",
+        t.log()
+    );
+    assert!(
+        t.log()
+            .contains("no pg_hba.conf entry for replication connection"),
+        "{}",
+        t.log()
+    );
+    assert!(!t.log().contains("stream_up"), "{}", t.log());
+    assert!(
+        wait_until(Duration::from_secs(10), || events(&rx)
+            == ["stream_failure"]),
+        "{:?}",
+        events(&rx)
     );
 }

@@ -333,6 +333,30 @@ pub mod pitr {
         found.pop().map(|(_, p)| p.display().to_string())
     }
 
+    /// `IDENTIFY_SYSTEM` over a physical replication connection: what `pg_receivewal` needs
+    /// (a role with REPLICATION, a `replication` line in pg_hba.conf), checked without creating
+    /// anything. Prints `systemid|timeline|xlogpos|dbname`.
+    pub fn identify_system(job: &Job) -> CommandSpec {
+        let mut c = CommandSpec::new("psql");
+        connect(&mut c, job);
+        for flag in [
+            "-X",
+            "--no-align",
+            "--tuples-only",
+            "--command=IDENTIFY_SYSTEM",
+        ] {
+            c.arg(flag);
+        }
+        let db = job
+            .connection
+            .database
+            .as_deref()
+            .unwrap_or(super::MAINTENANCE_DB);
+        let escaped = db.replace('\\', "\\\\").replace('\'', "\\'");
+        c.arg(format!("--dbname=dbname='{escaped}' replication=true"));
+        c
+    }
+
     /// Create the physical slot the stream reads from, if it is missing.
     pub fn create_slot(job: &Job, slot: &str) -> CommandSpec {
         let mut c = CommandSpec::new("pg_receivewal");

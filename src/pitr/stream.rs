@@ -256,3 +256,51 @@ async fn create_slot(
         tail: proc::tail::brief(&tail),
     })
 }
+
+/// What `IDENTIFY_SYSTEM` said over a replication connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identified {
+    pub system: String,
+    pub timeline: String,
+    pub wal_position: String,
+}
+
+/// `validate --online`: can the job's role open the replication connection the stream needs?
+/// A role without REPLICATION or a server without a `replication` line in pg_hba.conf is an
+/// error with the server's own words; an unreachable server fails within its connect timeout.
+pub async fn check_replication(plan: &JobPlan) -> Result<Identified, PitrError> {
+    let Some(job) = plan.job() else {
+        return Err(PitrError::NotPitr(plan.job.clone()));
+    };
+    let secrets: Vec<crate::secret::Secret> = job.secrets().into_iter().cloned().collect();
+    let spec = crate::engine::postgres::pitr::identify_system(job);
+    let group = ProcGroup::new();
+    let mut cmd = proc::command(&spec, None);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = group
+        .spawn(&mut cmd)
+        .map_err(super::error::io(format!("start {}", spec.program)))?;
+    let out = tokio::time::timeout(SLOT_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| PitrError::ToolTimeout {
+            program: "psql (replication connection)".into(),
+            seconds: SLOT_TIMEOUT.as_secs(),
+        })?
+        .map_err(super::error::io("wait for psql"))?;
+    let refs: Vec<&crate::secret::Secret> = secrets.iter().collect();
+    if !out.status.success() {
+        let tail = crate::secret::redact(&String::from_utf8_lossy(&out.stderr), &refs);
+        return Err(PitrError::Tool {
+            program: "replication connection (psql IDENTIFY_SYSTEM)".into(),
+            status: proc::describe_status(out.status),
+            tail: proc::tail::brief(&tail),
+        });
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = text.trim().split('|').map(str::to_string);
+    Ok(Identified {
+        system: f.next().unwrap_or_default(),
+        timeline: f.next().unwrap_or_default(),
+        wal_position: f.next().unwrap_or_default(),
+    })
+}
