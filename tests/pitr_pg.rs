@@ -250,6 +250,31 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         "segment {seg} not archived:\n{}",
         t.log()
     );
+    // Lag in bytes: WAL written since the last archived segment's end, as the server counts it.
+    pg.psql(
+        "postgres",
+        "create table filler as select repeat('x', 100) from generate_series(1, 2000)",
+    );
+    let lag = r#"dbstash_pitr_lag_bytes{backup_job="app"}"#;
+    assert!(
+        wait_until(Duration::from_secs(30), || metric(health, lag) > 0.0),
+        "no lag in bytes:\n{}",
+        http_get(health, "/metrics")
+            .map(|r| r.1)
+            .unwrap_or_default()
+    );
+    let in_segment: f64 = pg
+        .psql(
+            "postgres",
+            "select (pg_current_wal_lsn() - '0/0'::pg_lsn) % 16777216",
+        )
+        .parse()
+        .unwrap();
+    let measured = metric(health, lag);
+    assert!(
+        measured <= in_segment,
+        "lag {measured} > {in_segment} bytes written since the archived segment's end"
+    );
 
     // The receiver dies mid-stream: rows written meanwhile still reach the archive.
     let pids = pids_with(&format!("--slot={slot}"));
