@@ -615,3 +615,136 @@ fn no_replication_line_in_pg_hba_is_a_clear_error_at_validate_online_and_at_the_
         events(&rx)
     );
 }
+
+/// Every archived WAL segment name, in order.
+fn archived_segments(t: &Test) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(t.path("remote/app/wal"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".zst.dbstash.json").map(str::to_string))
+        .filter(|n| n.len() == 24)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn one_mib_segments_restore_to_an_instant_and_a_backup_run_prunes_the_wal_it_made_useless() {
+    if !prerequisites() {
+        return;
+    }
+    let Some(pg) = PgScram::start_with(PW, "--wal-segsize=1") else {
+        assert!(!strict(), "could not start a scratch PostgreSQL");
+        return;
+    };
+    assert_eq!(pg.psql("postgres", "show wal_segment_size"), "1MB");
+    let slot = format!("dbstash_{}", unique("m").replace('-', "_")).to_lowercase();
+    let health = free_port();
+    let (_rt, rx) = webhook();
+    let t = Test::new()
+        .manifest(&format!(
+            "{}    retention: {{ keep_last: 1 }}\n",
+            manifest(&pg, &slot, "postgres", health, &rx.url("/h"))
+        ))
+        .write("pw", PW);
+    pg.psql("postgres", "create table t (i int primary key)");
+    let _sup = Supervisor(t.spawn_logged(&["run"]));
+    assert!(
+        wait_until(Duration::from_secs(30), || t.log().contains("stream_up")),
+        "the stream did not start:\n{}",
+        t.log()
+    );
+    t.run(&["backup", "app"]).ignore_stderr().success();
+    let first = base_record(&t)["object"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        pg.psql(
+            "postgres",
+            "create table if not exists filler as select 1 as x",
+        );
+        pg.psql(
+            "postgres",
+            "insert into filler select generate_series(1, 5000)",
+        );
+        let seg = current_segment(&pg);
+        pg.psql("postgres", "select pg_switch_wal()");
+        assert!(
+            wait_archived(&t, &seg),
+            "segment {seg} not archived:\n{}",
+            t.log()
+        );
+    }
+    let before = archived_segments(&t);
+
+    // The second base backup: retention (keep_last: 1) removes the first, and the same run
+    // removes the WAL only the first one needed — not a segment more.
+    t.run(&["backup", "app"]).ignore_stderr().success();
+    let rec = base_record(&t);
+    assert_ne!(
+        rec["object"].as_str().unwrap(),
+        first,
+        "the first base backup is still there"
+    );
+    let start = rec["base_wal"]["start_segment"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let useless: Vec<&String> = before.iter().filter(|s| s[8..] < start[8..]).collect();
+    assert!(useless.len() >= 3, "{before:?} vs start {start}");
+    let after = archived_segments(&t);
+    for s in &useless {
+        assert!(!after.contains(s), "{s} survived the backup run: {after:?}");
+        assert!(!t.path(&format!("remote/app/wal/{s}.zst")).exists(), "{s}");
+    }
+    for s in before.iter().filter(|s| s[8..] >= start[8..]) {
+        assert!(
+            after.contains(s),
+            "{s} is needed by the kept base backup: {after:?}"
+        );
+    }
+
+    // Restore to an instant with 1 MiB segments.
+    pg.psql("postgres", "insert into t select generate_series(1, 5)");
+    std::thread::sleep(Duration::from_millis(1100));
+    let at = jiff::Timestamp::now();
+    std::thread::sleep(Duration::from_millis(1100));
+    pg.psql("postgres", "insert into t select generate_series(6, 9)");
+    let seg = current_segment(&pg);
+    pg.psql("postgres", "select pg_switch_wal()");
+    assert!(
+        wait_archived(&t, &seg),
+        "segment {seg} not archived:\n{}",
+        t.log()
+    );
+    let wal_rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(t.path(&format!("remote/app/wal/{seg}.zst.dbstash.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(wal_rec["raw_size"], 1_048_576, "{wal_rec}");
+    let mut place = PgPlace::new();
+    let dir = place.target("at");
+    t.run(&[
+        "restore",
+        "app",
+        "--at",
+        &at.to_string(),
+        "--to-dir",
+        dir.to_str().unwrap(),
+    ])
+    .stdout_contains("pg_verifybackup: every file and the backup's WAL match")
+    .ignore_stderr()
+    .success();
+    let port = free_port();
+    assert!(
+        place.start(&dir, port),
+        "PostgreSQL did not start on the restored folder"
+    );
+    assert_eq!(
+        psql_at(port, "select count(*), min(i), max(i) from t"),
+        "5|1|5"
+    );
+    t.run(&["verify", "app"])
+        .stdout_contains("no gap")
+        .ignore_stderr()
+        .success();
+}

@@ -125,6 +125,60 @@ fn name_of(n: u64, per_log: u64) -> String {
 mod tests {
     use super::*;
 
+    fn seg(name: &str, raw: u64) -> Backup {
+        Backup {
+            id: format!("{name}.zst"),
+            key: format!("app/wal/{name}.zst"),
+            record: crate::catalog::record::Record {
+                format: crate::catalog::record::FORMAT.into(),
+                job: "app".into(),
+                engine: "postgres".into(),
+                database: "postgres".into(),
+                object: format!("{name}.zst"),
+                run_id: "stream".into(),
+                started: Timestamp::UNIX_EPOCH,
+                finished: Timestamp::UNIX_EPOCH,
+                size: 1,
+                raw_size: raw,
+                sha256: String::new(),
+                compression: "zstd".into(),
+                dump_format: segment::WAL_FORMAT.into(),
+                mode: "stream".into(),
+                encryption: "none".into(),
+                files: Vec::new(),
+                tool_versions: Default::default(),
+                dbstash_version: String::new(),
+                host: String::new(),
+                charset: None,
+                base_wal: None,
+            },
+        }
+    }
+
+    #[test]
+    fn gaps_across_a_log_file_boundary_with_1_mib_segments() {
+        // `initdb --wal-segsize=1`: 4096 segments per log file, 0..FFF, then the next log.
+        let mib = 1 << 20;
+        let whole = Archive {
+            bases: Vec::new(),
+            wal: vec![
+                seg("000000010000000000000FFE", mib),
+                seg("000000010000000000000FFF", mib),
+                seg("000000010000000100000000", mib),
+            ],
+        };
+        assert_eq!(whole.segment_size(), mib);
+        assert!(whole.gaps().is_empty(), "{:?}", whole.gaps());
+        let holed = Archive {
+            bases: Vec::new(),
+            wal: vec![
+                seg("000000010000000000000FFE", mib),
+                seg("000000010000000100000000", mib),
+            ],
+        };
+        assert_eq!(holed.gaps(), ["000000010000000000000FFF"]);
+    }
+
     #[test]
     fn segment_numbers_round_trip_across_log_files() {
         assert_eq!(number("0000000100000000000000FF", 0x100), Some(0xFF));
