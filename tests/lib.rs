@@ -31,6 +31,7 @@ mod operators;
 mod operators_logs;
 mod packaging;
 mod parallel_databases;
+mod pitr_mysql;
 mod pitr_pg;
 mod plan_snapshots;
 mod prometheus;

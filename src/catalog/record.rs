@@ -49,6 +49,10 @@ pub struct Record {
     /// `backup_label` and `backup_manifest`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_wal: Option<crate::engine::postgres::base::BaseWal>,
+    /// mysql/mariadb `pitr` dumps: the server's binlog position at the dump's snapshot, where a
+    /// restore to an instant starts replaying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog: Option<crate::engine::mysql_pitr::BinlogPosition>,
 }
 
 /// One file of a `directory`-mode backup, relative to its folder.

@@ -56,6 +56,12 @@ pub enum UsageError {
     PitrJob { job: String },
     #[error("job `{job}` has no `pitr: {{ enabled: true }}`: use `restore` without `--at`")]
     NotPitr { job: String },
+    #[error("restore --at of job {job} ({engine}) {needs}")]
+    AtTarget {
+        job: String,
+        engine: &'static str,
+        needs: &'static str,
+    },
     #[error(
         "--at {at}: not an instant (RFC 3339 such as 2026-12-01T10:15:00Z, or `latest`): {source}"
     )]

@@ -83,6 +83,8 @@ struct WindowRow {
     window: Option<crate::pitr::window::Window>,
     segments: usize,
     gaps: Vec<String>,
+    /// ("WAL", "segments") or ("binlog", "files").
+    words: (&'static str, &'static str),
 }
 
 impl WindowRow {
@@ -94,6 +96,10 @@ impl WindowRow {
             window: a.window(),
             segments: a.segments().count(),
             gaps: a.gaps(),
+            words: p
+                .pitr
+                .as_ref()
+                .map_or(("WAL", "segments"), |x| x.log_words()),
         }
     }
 
@@ -105,15 +111,20 @@ impl WindowRow {
         };
         let window = match self.window {
             Some(w) => format!("recoverable {} … {}", at(w.earliest), at(w.latest)),
+            None if self.words.0 == "binlog" => {
+                "not recoverable yet (needs a dump with its binlog position and archived binlog)"
+                    .into()
+            }
             None => "not recoverable yet (needs a base backup and archived WAL)".into(),
         };
+        let (log, pieces) = self.words;
         let gaps = if self.gaps.is_empty() {
             String::new()
         } else {
-            format!("; MISSING WAL {}", self.gaps.join(", "))
+            format!("; MISSING {} {}", log.to_uppercase(), self.gaps.join(", "))
         };
         format!(
-            "{:<16} {window} on {} ({} WAL segments{gaps})",
+            "{:<16} {window} on {} ({} {log} {pieces}{gaps})",
             self.job, self.remote, self.segments
         )
     }

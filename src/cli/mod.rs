@@ -176,11 +176,13 @@ pub enum Command {
         no_owner: bool,
         /// `pitr` jobs: recover to this instant (RFC 3339, e.g. 2026-12-01T10:15:00Z) or
         /// `latest` (everything archived).
-        #[arg(long, value_name = "TIME", requires = "to_dir", conflicts_with_all = ["to_file", "no_owner"])]
+        /// postgres: with `--to-dir`; mysql/mariadb: with `--to URI` (another database than the
+        /// job's: the newest dump before TIME, then the binlog replayed up to TIME) and `--yes`.
+        #[arg(long, value_name = "TIME", conflicts_with_all = ["to_file", "no_owner"])]
         at: Option<String>,
         /// postgres `--at`: build a data directory here (absent or empty) that PostgreSQL starts
         /// from, recovers to `--at` and promotes. Run as root, its contents get its owner.
-        #[arg(long, value_name = "DIR", requires = "at")]
+        #[arg(long, value_name = "DIR", requires = "at", conflicts_with_all = ["to", "to_uri_file"])]
         to_dir: Option<PathBuf>,
         #[command(flatten)]
         pick: Pick,
@@ -306,10 +308,23 @@ fn dispatch(command: Command, config: &std::path::Path) -> Result<ExitCode, CliE
         Command::Restore {
             job,
             at: Some(at),
-            to_dir: Some(dir),
+            to_dir,
+            to,
+            to_uri_file,
+            yes,
             pick,
             ..
-        } => restore::run_at(&config, &job, &at, &dir, &pick),
+        } => restore::run_at(
+            &config,
+            &job,
+            &at,
+            restore::AtTarget {
+                dir: to_dir.as_deref(),
+                uri: restore::TargetFlags::to(to.as_deref(), to_uri_file.as_deref()),
+                yes,
+            },
+            &pick,
+        ),
         Command::Restore {
             job,
             backup,

@@ -83,7 +83,12 @@ async fn prune_wal(
     let r = crate::pitr::retention::prune(store, &archive, kept, dry_run).await;
     let action = if dry_run { "would delete" } else { "deleted" };
     for s in &r.segments {
-        outln!("  {action:<13} {s}  (WAL older than the oldest kept base backup)");
+        let why = if p.pitr.as_ref().is_some_and(|x| x.binlog) {
+            "binlog before the oldest kept dump's position"
+        } else {
+            "WAL older than the oldest kept base backup"
+        };
+        outln!("  {action:<13} {s}  ({why})");
     }
     for e in &r.errors {
         errln!("job {}: {e}", p.job);

@@ -212,7 +212,8 @@ pub fn run(
     let plan = pick.apply(plan).map_err(UsageError::from)?;
     let to = to.resolve(plan.engine).map_err(UsageError::from)?;
     let to = to.as_ref().map(Secret::expose);
-    if plan.pitr.is_some() {
+    // A mysql/mariadb pitr job's dumps are ordinary dumps (with their binlog position).
+    if plan.pitr.as_ref().is_some_and(|p| !p.binlog) {
         return Err(UsageError::PitrJob {
             job: job.to_string(),
         }
@@ -282,16 +283,35 @@ pub fn run(
     })
 }
 
-/// `restore J --at TIME|latest --to-dir DIR`: a data directory that recovers to TIME.
+/// Where `restore --at` goes: a data directory (postgres) or a database URI (mysql/mariadb).
+pub struct AtTarget<'a> {
+    pub dir: Option<&'a Path>,
+    pub uri: TargetFlags<'a>,
+    pub yes: bool,
+}
+
+/// `restore J --at TIME|latest --to-dir DIR` (postgres: a data directory that recovers to TIME)
+/// or `--to URI` (mysql/mariadb: the dump and the binlog replayed into that database).
 pub fn run_at(
     config: &Path,
     job: &str,
     at: &str,
-    dir: &Path,
+    target: AtTarget<'_>,
     pick: &super::Pick,
 ) -> Result<ExitCode, CliError> {
     use crate::pitr::restore_at::{restore_at, At};
-    let (_m, plan) = plan_of(config, job)?;
+    let (m, plan) = plan_of(config, job)?;
+    if plan.pitr.as_ref().is_some_and(|p| p.binlog) {
+        return run_at_binlog(&m, plan, at, target, pick);
+    }
+    let Some(dir) = target.dir else {
+        return Err(UsageError::AtTarget {
+            job: plan.job.clone(),
+            engine: plan.engine.as_str(),
+            needs: "needs --to-dir DIR (an absent or empty folder for the data directory)",
+        }
+        .into());
+    };
     let plan = pick.apply(plan).map_err(UsageError::from)?;
     let at: At = at.parse().map_err(|source| UsageError::Instant {
         at: at.to_string(),
@@ -327,6 +347,81 @@ pub fn run_at(
             let msg = redact(&e.to_string(), &refs);
             tracing::error!(job = %plan.job, event = "restore_failed", error = %msg, "restore failed");
             errln!("restore of job {} failed: {msg}", plan.job);
+            exit::FAILED
+        }
+    })
+}
+
+/// `restore J --at TIME|latest --to URI --yes` of a mysql/mariadb `pitr` job.
+fn run_at_binlog(
+    m: &crate::model::Manifest,
+    plan: crate::plan::JobPlan,
+    at: &str,
+    target: AtTarget<'_>,
+    pick: &super::Pick,
+) -> Result<ExitCode, CliError> {
+    use crate::pitr::binlog_restore::{restore_at, Destination};
+    use crate::pitr::restore_at::At;
+    let plan = pick.apply(plan).map_err(UsageError::from)?;
+    let at: At = at.parse().map_err(|source| UsageError::Instant {
+        at: at.to_string(),
+        source,
+    })?;
+    let needs = UsageError::AtTarget {
+        job: plan.job.clone(),
+        engine: plan.engine.as_str(),
+        needs: "needs --to URI (or --to-uri-file): a database other than the job's own, which it never touches",
+    };
+    if target.dir.is_some() {
+        return Err(needs.into());
+    }
+    let to = target
+        .uri
+        .resolve(plan.engine)
+        .map_err(UsageError::from)?
+        .ok_or(needs)?;
+    let consent = if target.yes {
+        Consent::Given
+    } else if std::io::stdin().is_terminal() {
+        Consent::Ask
+    } else {
+        Consent::NoTerminal
+    };
+    let secrets = restore::secrets_of(&plan, uri_secret(&plan, Some(to.expose())).as_ref());
+    let refs: Vec<&Secret> = secrets.iter().collect();
+    let rt = super::runtime()?;
+    let dest = Destination {
+        to: to.expose(),
+        consent,
+        temp_dir: &m.settings.temp_dir,
+    };
+    Ok(match rt.block_on(restore_at(&plan, at, dest)) {
+        Ok(r) => {
+            tracing::info!(job = %plan.job, event = "restore_succeeded", backup = %r.dump, binlog_files = r.files, target = %r.target, "restore to an instant complete");
+            outln!(
+                "job {}: dump {} restored into {}, then {} binlog file(s) (each checked against its record) replayed {}",
+                plan.job,
+                r.dump,
+                r.target,
+                r.files,
+                match &r.stop {
+                    Some(t) => format!("up to {t} UTC"),
+                    None => "to the end of the archive".into(),
+                }
+            );
+            exit::OK
+        }
+        Err(e) => {
+            let msg = redact(&e.to_string(), &refs);
+            match e {
+                crate::pitr::PitrError::Restore(
+                    RestoreError::NotConfirmed(_) | RestoreError::Usage(_),
+                ) => errln!("{msg}"),
+                _ => {
+                    tracing::error!(job = %plan.job, event = "restore_failed", error = %msg, "restore failed");
+                    errln!("restore of job {} failed: {msg}", plan.job)
+                }
+            }
             exit::FAILED
         }
     })

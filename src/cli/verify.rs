@@ -136,23 +136,27 @@ async fn pitr_base_verified(
 /// `pitr` jobs: the WAL archive has no gap (a missing segment makes every later instant
 /// unreachable). Prints its own line.
 async fn pitr_archive_whole(plan: &crate::plan::JobPlan, store: &AnyStorage) -> bool {
+    let (log, pieces) = plan
+        .pitr
+        .as_ref()
+        .map_or(("WAL", "segments"), |p| p.log_words());
     match crate::pitr::window::read(plan, store).await {
         Ok(a) => {
             let gaps = a.gaps();
             if gaps.is_empty() {
                 outln!(
-                    "ok      WAL archive: {} segments, no gap",
+                    "ok      {log} archive: {} {pieces}, no gap",
                     a.segments().count()
                 );
                 true
             } else {
-                outln!("FAILED  WAL archive: missing {}", gaps.join(", "));
+                outln!("FAILED  {log} archive: missing {}", gaps.join(", "));
                 tracing::error!(job = %plan.job, event = "verify_failed", missing_wal = ?gaps);
                 false
             }
         }
         Err(e) => {
-            outln!("FAILED  WAL archive: {e}");
+            outln!("FAILED  {log} archive: {e}");
             false
         }
     }

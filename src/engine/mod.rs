@@ -4,6 +4,7 @@ mod caps;
 pub mod dump_args;
 pub mod mongo;
 pub mod mysql;
+pub mod mysql_pitr;
 pub mod payload;
 pub mod pg_wrapper;
 pub mod postgres;
@@ -52,6 +53,16 @@ impl Codec {
             Codec::None => "none",
             Codec::Gzip { .. } => "gzip",
             Codec::Zstd { .. } => "zstd",
+        }
+    }
+
+    /// The codec a record's `compression` names, for reading (the level does not matter to a
+    /// decoder); anything else reads as stored.
+    pub fn for_reading(name: &str) -> Codec {
+        match name {
+            "zstd" => Codec::Zstd { level: 3 },
+            "gzip" => Codec::Gzip { level: 6 },
+            _ => Codec::None,
         }
     }
 }

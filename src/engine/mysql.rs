@@ -7,7 +7,7 @@ use crate::secret::Secret;
 
 pub const OPTION_FILE: &str = "client.cnf";
 
-fn option_file(pw: &Secret) -> PrivateFile {
+pub(crate) fn option_file(pw: &Secret) -> PrivateFile {
     let escaped = pw.expose().replace('\\', "\\\\").replace('"', "\\\"");
     PrivateFile {
         name: OPTION_FILE.into(),
@@ -71,6 +71,10 @@ pub fn dump(job: &Job) -> CommandSpec {
         "--no-tablespaces",
     ] {
         c.arg(flag);
+    }
+    if job.pitr.is_some() {
+        // The snapshot's binlog position, as a comment in the dump's head (read as it passes).
+        c.arg(super::mysql_pitr::POSITION_FLAG);
     }
     super::push_user_args(&mut c, job);
     c.arg("--");

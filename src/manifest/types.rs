@@ -205,17 +205,18 @@ pub struct VerifyDoc {
     pub no_owner: Option<bool>,
 }
 
-/// `pitr:` — continuous WAL archiving and restore to an instant (postgres; mysql/mariadb later).
+/// `pitr:` — continuous WAL (postgres) or binlog (mysql/mariadb) archiving and restore to an instant.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PitrDoc {
-    /// Stream the server's WAL to the job's remotes for as long as `dbstash run` runs; `schedule`
-    /// then takes base backups (default false).
+    /// Stream the server's WAL (postgres) or binlog (mysql/mariadb) to the job's remotes for as
+    /// long as `dbstash run` runs; `schedule` then takes base backups (postgres) or dumps that
+    /// record their binlog position (mysql/mariadb) (default false).
     pub enabled: Option<bool>,
     /// /healthz reports the job when its stream has been down this long (default `5m`).
     #[schemars(extend("pattern" = DURATION_PATTERN))]
     pub max_lag: Option<String>,
-    /// Physical replication slot to stream from (created if missing; default `dbstash_JOB`).
+    /// postgres: physical replication slot to stream from (created if missing; default `dbstash_JOB`).
     /// The server keeps WAL for it while dbstash is away: mind `max_slot_wal_keep_size`.
     pub slot: Option<String>,
 }

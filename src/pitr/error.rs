@@ -52,6 +52,8 @@ pub enum PitrError {
     Missing(String),
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    #[error("--to names job `{job}`'s own database `{database}`: a restore to an instant never touches the source; give another database name")]
+    OwnDatabase { job: String, database: String },
 }
 
 pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PitrError {

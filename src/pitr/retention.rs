@@ -17,6 +17,13 @@ pub const CLOCK_MARGIN: SignedDuration = SignedDuration::from_mins(5);
 /// A kept base backup whose record says where its WAL starts (`base_wal`) needs nothing before
 /// that segment: the position decides, with no clock in it. Without one, the times do.
 pub fn expired<'a>(archive: &'a Archive, kept: &BTreeSet<String>) -> Vec<&'a Backup> {
+    if archive
+        .wal
+        .iter()
+        .any(|b| b.record.dump_format == super::binlog::BINLOG_FORMAT)
+    {
+        return super::binlog::expired(archive, kept);
+    }
     let kept_bases: Vec<&Backup> = archive
         .bases
         .iter()
@@ -83,6 +90,10 @@ pub async fn prune(
 /// backup still there needs goes too, in the same run rather than at the next `prune`. Failures
 /// are logged; the backup stands.
 pub async fn after_backup(plan: &crate::plan::JobPlan) {
+    if !plan.engine.is_postgres() {
+        // mysql/mariadb binlog files go at `prune` (their own rule, super::binlog).
+        return;
+    }
     for p in plan.per_remote() {
         let store = AnyStorage::for_plan(&p);
         let archive = match super::window::read(&p, &store).await {
@@ -134,6 +145,7 @@ mod tests {
                 host: String::new(),
                 charset: None,
                 base_wal: None,
+                binlog: None,
             },
         }
     }

@@ -116,6 +116,7 @@ async fn archive(
         host: crate::proc::hostname(),
         charset: None,
         base_wal: None,
+        binlog: None,
     };
     let body = serde_json::to_vec_pretty(&rec)
         .map_err(|e| io("record")(std::io::Error::other(e.to_string())))?;

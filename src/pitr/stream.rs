@@ -52,7 +52,7 @@ pub fn statuses() -> BTreeMap<String, StreamStatus> {
     STATUS.lock().map(|s| s.clone()).unwrap_or_default()
 }
 
-fn set_status(job: &str, f: impl FnOnce(&mut StreamStatus)) {
+pub(super) fn set_status(job: &str, f: impl FnOnce(&mut StreamStatus)) {
     if let Ok(mut all) = STATUS.lock() {
         let s = all.entry(job.to_string()).or_insert(StreamStatus {
             up: false,
@@ -66,7 +66,7 @@ fn set_status(job: &str, f: impl FnOnce(&mut StreamStatus)) {
     }
 }
 
-fn mark(job: &str, up: bool, error: Option<String>) {
+pub(super) fn mark(job: &str, up: bool, error: Option<String>) {
     set_status(job, |s| {
         if s.up != up {
             s.since = Timestamp::now();

@@ -33,6 +33,9 @@ pub async fn read(plan: &JobPlan, store: &AnyStorage) -> Result<Archive, PitrErr
         .pitr
         .as_ref()
         .ok_or_else(|| PitrError::NotPitr(plan.job.clone()))?;
+    if p.binlog {
+        return super::binlog::read_archive(plan, p, store).await;
+    }
     let folder = crate::catalog::retention::folder(plan, Timestamp::now());
     let (all, _) = complete_backups(store, &folder, &plan.job).await?;
     let bases = all
@@ -48,9 +51,10 @@ pub async fn read(plan: &JobPlan, store: &AnyStorage) -> Result<Archive, PitrErr
 impl Archive {
     /// Segments (not history files), in WAL order.
     pub fn segments(&self) -> impl Iterator<Item = &Backup> {
-        self.wal
-            .iter()
-            .filter(|b| label::is_segment(segment::wal_name(&b.id)))
+        self.wal.iter().filter(|b| {
+            b.record.dump_format == super::binlog::BINLOG_FORMAT
+                || label::is_segment(segment::wal_name(&b.id))
+        })
     }
 
     /// From the end of the oldest base backup to the archiving of the newest segment; `None`
@@ -80,6 +84,13 @@ impl Archive {
     /// Segments missing between the oldest and the newest archived one of each timeline
     /// (a gap makes every instant after it unreachable).
     pub fn gaps(&self) -> Vec<String> {
+        if self
+            .wal
+            .iter()
+            .any(|b| b.record.dump_format == super::binlog::BINLOG_FORMAT)
+        {
+            return super::binlog::gaps(&self.bases, &self.wal);
+        }
         let mut missing = Vec::new();
         let names: Vec<&str> = self.segments().map(|b| segment::wal_name(&b.id)).collect();
         let per_log = 0x1_0000_0000 / self.segment_size();
@@ -150,6 +161,7 @@ mod tests {
                 dbstash_version: String::new(),
                 host: String::new(),
                 charset: None,
+                binlog: None,
                 base_wal: None,
             },
         }

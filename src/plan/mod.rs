@@ -205,7 +205,7 @@ pub fn build(m: &Manifest, job: &Job) -> Result<JobPlan, PlanError> {
     let pitr = job.pitr.as_ref().map(|p| pitr::plan(job, p));
     let (dump, extension, min_raw_bytes) = match &pitr {
         // A tar: at least one 512-byte header and its end-of-archive blocks.
-        Some(_) => (
+        Some(p) if !p.binlog => (
             DumpSpec::Command(engine::postgres::pitr::base_backup(job)),
             format!(
                 ".tar{}{}",
@@ -214,7 +214,8 @@ pub fn build(m: &Manifest, job: &Job) -> Result<JobPlan, PlanError> {
             ),
             1024,
         ),
-        None => (
+        // mysql/mariadb: the job's own dump, with its binlog position (see engine::mysql).
+        _ => (
             engine::dump(&shown),
             engine::extension(job),
             engine::min_raw_bytes(job),

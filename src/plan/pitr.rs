@@ -2,13 +2,16 @@
 //! runs it) and where its segments go.
 
 use crate::domain::command::CommandSpec;
+use crate::engine::mysql_pitr;
 use crate::engine::postgres::pitr as pg;
-use crate::model::{Job, Pitr};
+use crate::model::{Engine, Job, Pitr};
 use serde::Serialize;
 use std::time::Duration;
 
 /// Sub-folder of the job's folder that holds the archived log (`{job folder}/wal/SEGMENT.zst`).
 pub const WAL_FOLDER: &str = "wal";
+/// mysql/mariadb: `{job folder}/binlog/FILE.zst`.
+pub const BINLOG_FOLDER: &str = "binlog";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PitrPlan {
@@ -23,15 +26,41 @@ pub struct PitrPlan {
     /// `/healthz` reports the job when its stream has been down this long.
     #[serde(serialize_with = "super::ser_duration")]
     pub max_lag: Duration,
+    /// mysql/mariadb: the log is the binlog (`stream` is mariadb-binlog, `create_slot` is
+    /// `SHOW MASTER STATUS`, run before each start; no slot), archived under `binlog/`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binlog: bool,
+}
+
+impl PitrPlan {
+    /// How messages name the archived log and its pieces.
+    pub fn log_words(&self) -> (&'static str, &'static str) {
+        if self.binlog {
+            ("binlog", "files")
+        } else {
+            ("WAL", "segments")
+        }
+    }
 }
 
 pub fn plan(job: &Job, p: &Pitr) -> PitrPlan {
+    if matches!(job.engine, Engine::Mysql | Engine::Mariadb) {
+        return PitrPlan {
+            slot: String::new(),
+            create_slot: mysql_pitr::master_status(job),
+            stream: mysql_pitr::stream(job),
+            wal_folder: BINLOG_FOLDER.into(),
+            max_lag: p.max_lag,
+            binlog: true,
+        };
+    }
     PitrPlan {
         slot: p.slot.clone(),
         create_slot: pg::create_slot(job, &p.slot),
         stream: pg::receive(job, &p.slot),
         wal_folder: WAL_FOLDER.into(),
         max_lag: p.max_lag,
+        binlog: false,
     }
 }
 

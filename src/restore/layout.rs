@@ -135,6 +135,7 @@ mod tests {
             host: "h".into(),
             charset: None,
             base_wal: None,
+            binlog: None,
         }
     }
 

@@ -56,6 +56,7 @@ pub(super) fn base_record(
         host: crate::proc::hostname(),
         charset: None,
         base_wal: None,
+        binlog: None,
     }
 }
 

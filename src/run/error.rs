@@ -135,6 +135,8 @@ pub enum RunError {
     UploadWriter(#[source] std::io::Error),
     #[error("cannot start the tar stream: {0}")]
     TarStart(#[source] std::io::Error),
+    #[error("cannot read the dump's head for its binlog position: {0}")]
+    BinlogHead(#[source] std::io::Error),
     /// A required upload exited on its own while the dump still ran.
     #[error("upload to `{remote}` failed: the upload ended before the dump did ({how}){tails}")]
     UploadEnded {

@@ -1,6 +1,7 @@
 //! Executing plans: one backup (`backup`), several in parallel (`run_many`), retention, records.
 
 pub mod backup;
+pub mod binlog_head;
 pub mod claim;
 pub mod commit;
 pub mod ctx;

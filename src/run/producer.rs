@@ -51,6 +51,8 @@ pub struct Source {
     pub tail: StderrTail,
     /// A SQLite snapshot's relay stops reading when this is dropped (a run cut short).
     _snapshot_stop: Option<StopReading>,
+    /// mysql/mariadb `pitr` jobs: the binlog position read from the dump's head as it passed.
+    pub binlog: Option<super::binlog_head::Found>,
 }
 
 /// A producer not started yet: the dump folder to tar (tar mode), or the dump started early
@@ -73,6 +75,7 @@ pub async fn start(
         producer,
         tail: StderrTail::empty(),
         _snapshot_stop: None,
+        binlog: None,
     };
     let Pending { folder, early } = pending;
     match (&plan.dump, folder) {
@@ -84,8 +87,16 @@ pub async fn start(
         (DumpSpec::Command(_), None) => {
             let (file, child, tail) =
                 early.ok_or(RunError::Internal("the dump was not started"))?;
+            let (file, binlog) = if plan.pitr.as_ref().is_some_and(|p| p.binlog) {
+                let (file, found) =
+                    super::binlog_head::watch(file).map_err(RunError::BinlogHead)?;
+                (file, Some(found))
+            } else {
+                (file, None)
+            };
             let started = Source {
                 tail,
+                binlog,
                 ..source(Producer::Child(child))
             };
             Ok((file, started))

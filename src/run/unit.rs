@@ -98,7 +98,11 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         tee,
         mut uploads,
         base_wal,
+        binlog,
     } = streamed;
+    if plan.pitr.as_ref().is_some_and(|p| p.binlog) && binlog.is_none() {
+        tracing::warn!(job = %plan.job, event = "binlog_position_unknown", "the dump states no binlog position (is the server's binlog on?): a restore to an instant cannot start from it");
+    }
     uploads
         .drop_failed(&plan.job, &failed_outs(tee), &mut named.dropped)
         .await;
@@ -107,6 +111,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     let finished = Timestamp::now();
     let rec = Record {
         base_wal,
+        binlog,
         ..stream_record(plan, ctx, &mut named, &stats, finished)
     };
     let written = write_records(plan, ctx, &named.key, &rec, committed, &mut named.dropped).await?;
@@ -209,6 +214,8 @@ struct Streamed<'a> {
     tee: Tee<File>,
     uploads: Uploads<'a>,
     base_wal: Option<BaseWal>,
+    /// mysql/mariadb `pitr` jobs: the binlog position the dump's head stated.
+    binlog: Option<crate::engine::mysql_pitr::BinlogPosition>,
 }
 
 /// A postgres `pitr` job's base backup: a reader of its tar's label and manifest, and the tap
@@ -282,6 +289,7 @@ async fn stream<'a>(
             base_wal: scan
                 .and_then(|s| s.lock().ok().map(|mut g| std::mem::take(&mut *g)))
                 .and_then(TarScan::finish),
+            binlog: source.binlog.as_ref().and_then(|f| f.get()),
         }),
         Ok(Err(failure)) => {
             let tails = uploads.abort().await;

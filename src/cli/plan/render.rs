@@ -281,6 +281,10 @@ fn after_rows(rows: &mut Rows, p: &JobPlan) {
 fn pitr_rows(rows: &mut Rows, p: &JobPlan, obj: &crate::plan::ObjectName) {
     if let Some(x) = &p.pitr {
         let wal = crate::storage::join_key(&obj.folder, &x.wal_folder);
+        if x.binlog {
+            binlog_rows(rows, p, x, &wal);
+            return;
+        }
         rows.row("pitr slot", format!("{} (created if missing)", x.slot));
         rows.row(
             "pitr stream",
@@ -295,6 +299,33 @@ fn pitr_rows(rows: &mut Rows, p: &JobPlan, obj: &crate::plan::ObjectName) {
             format!("{} (/healthz)", human_duration(x.max_lag)),
         );
     }
+}
+
+/// The binlog stream of a mysql/mariadb pitr job.
+fn binlog_rows(rows: &mut Rows, p: &JobPlan, x: &crate::plan::pitr::PitrPlan, folder: &str) {
+    rows.row(
+        "pitr check",
+        format!(
+            "{} (before each start: needs REPLICATION SLAVE, REPLICATION CLIENT)",
+            x.create_slot.display_line()
+        ),
+    );
+    rows.row(
+        "pitr stream",
+        format!(
+            "{} (while `dbstash run` runs; {} = the last complete file, else the oldest kept dump's, else the server's current one)",
+            x.stream.display_line(),
+            crate::engine::mysql_pitr::FIRST_FILE
+        ),
+    );
+    rows.row(
+        "pitr binlog",
+        format!("{folder}/FILE{}, each with its record", p.codec.extension()),
+    );
+    rows.row(
+        "pitr max lag",
+        format!("{} (/healthz)", human_duration(x.max_lag)),
+    );
 }
 
 pub fn json(p: &JobPlan, now: Timestamp, deletions: Deletions) -> Value {

@@ -247,7 +247,16 @@ fn cronjobs(
                  the backups; run drills from `dbstash run` or `dbstash verify --restore-to`"
             ));
         }
-        if job.pitr.is_some() {
+        if job.pitr.is_some()
+            && matches!(
+                job.engine,
+                crate::model::Engine::Mysql | crate::model::Engine::Mariadb
+            )
+        {
+            found.warnings.push(format!(
+                "job `{name}` has `pitr`: its binlog stream must run all the time, which a CronJob cannot do; its CronJob takes only the dumps. Run `dbstash run` for the stream in a Deployment with one replica and `strategy: Recreate` (two streams would archive the same files twice), with a volume for `temp_dir`"
+            ));
+        } else if job.pitr.is_some() {
             found.warnings.push(format!(
                 "job `{name}` has `pitr`: its WAL stream must run all the time, which a CronJob cannot do; its CronJob takes only the base backups. Run `dbstash run` for the stream in a Deployment with one replica and `strategy: Recreate` (two streams on one replication slot fight over it), with a volume for `temp_dir`"
             ));

@@ -1,5 +1,5 @@
-//! `pitr:` — continuous WAL archiving. Only engines whose log dbstash can stream take it, and only
-//! with the one shape a base backup has (a single stream of the whole server).
+//! `pitr:` — continuous WAL/binlog archiving. Only engines whose log dbstash can stream take it,
+//! and only with the one shape a base backup (postgres) or a positioned dump (mysql/mariadb) has.
 
 use super::format::How;
 use super::job::JobScope;
@@ -28,13 +28,7 @@ pub(super) fn pitr(
     }
     match s.engine {
         Engine::Postgres | Engine::Postgis => {}
-        Engine::Mysql | Engine::Mariadb => {
-            ctx.error(
-                &s.p("pitr/enabled"),
-                "`pitr` for mysql/mariadb (binlog archiving) is not implemented yet; only postgres jobs take it",
-            );
-            return None;
-        }
+        Engine::Mysql | Engine::Mariadb => return binlog_pitr(s, d, how, several, ctx, max_lag),
         e => {
             ctx.error(
                 &s.p("pitr/enabled"),
@@ -72,6 +66,40 @@ pub(super) fn pitr(
     };
     Some(Pitr {
         slot,
+        max_lag: max_lag.unwrap_or(DEFAULT_MAX_LAG),
+    })
+}
+
+/// mysql/mariadb: the binlog is the server's, the dumps are of one database (the one a restore
+/// replays the binlog for); no slot.
+fn binlog_pitr(
+    s: &JobScope,
+    d: &JobDoc,
+    how: &How,
+    several: bool,
+    ctx: &mut Ctx,
+    max_lag: Option<Duration>,
+) -> Option<Pitr> {
+    if how.mode != Mode::Stream {
+        ctx.error(
+            &s.p("mode"),
+            "a mysql/mariadb `pitr` job's dumps are read as they stream (for their binlog position): drop `mode`",
+        );
+    }
+    if several {
+        ctx.error(
+            &s.p("pitr/enabled"),
+            "a mysql/mariadb `pitr` job replays the binlog into one database: name one `database` (no `\"*\"`, lists or `globals`)",
+        );
+    }
+    if d.pitr.as_ref().is_some_and(|p| p.slot.is_some()) {
+        ctx.error(
+            &s.p("pitr/slot"),
+            "`slot` is PostgreSQL's (a replication slot); a mysql/mariadb stream reads the binlog from the server's files: drop it",
+        );
+    }
+    Some(Pitr {
+        slot: String::new(),
         max_lag: max_lag.unwrap_or(DEFAULT_MAX_LAG),
     })
 }

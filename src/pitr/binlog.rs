@@ -1,0 +1,515 @@
+//! mysql/mariadb: the long-lived binlog stream of one `pitr` job. `mariadb-binlog
+//! --read-from-remote-server --raw --stop-never` copies the server's binlog files as they are
+//! written into a private spool folder; a file is complete once a later one exists, and then
+//! goes through the relay to `{job folder}/binlog/`, its record written last, and is removed
+//! locally. When the reader ends it is restarted with a bounded backoff from the newest file in
+//! the spool (rewritten from its start), else the newest archived one, else the oldest kept
+//! dump's, else the server's current file. Status, metrics and notifications are the WAL
+//! stream's (`super::stream`).
+
+use super::error::{io, PitrError};
+use super::segment::wal_folder;
+use super::stream::{mark, set_status, OnChange};
+use super::window::Archive;
+use crate::catalog::record::{self, complete_backups, Backup, Record};
+use crate::domain::command::CommandSpec;
+use crate::engine::mysql_pitr::{self, order_key, FIRST_FILE};
+use crate::plan::pitr::{spool_name, PitrPlan};
+use crate::plan::JobPlan;
+use crate::proc::{self, ProcGroup, StderrTail};
+use crate::secret::Secret;
+use crate::storage::{join_key, AnyStorage, Storage};
+use jiff::Timestamp;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `dump_format` of an archived binlog file's record.
+pub const BINLOG_FORMAT: &str = "binlog";
+
+const SWEEP: Duration = Duration::from_secs(1);
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const LAST_BACKOFF: Duration = Duration::from_secs(60);
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+/// `SHOW MASTER STATUS` and reading the archive before a start: short, bounded.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The binlog file an archived object holds: its name without dbstash's suffixes.
+pub fn binlog_name(object: &str) -> &str {
+    let mut name = object;
+    for suffix in [".age", ".zst", ".gz"] {
+        name = name.strip_suffix(suffix).unwrap_or(name);
+    }
+    name
+}
+
+/// The stream of `plan`'s job, for as long as the task runs.
+pub async fn run(plan: Arc<JobPlan>, temp_dir: PathBuf, on_change: Option<OnChange>) {
+    let Some(p) = plan.pitr.clone() else {
+        return;
+    };
+    let spool = temp_dir.join(spool_name(&plan.job));
+    let stores: Vec<(bool, AnyStorage)> = plan
+        .remotes
+        .iter()
+        .map(|r| (r.optional, AnyStorage::for_remote(r)))
+        .collect();
+    let mut backoff = FIRST_BACKOFF;
+    let mut told_down = false;
+    loop {
+        let began = Instant::now();
+        let mut started = || {
+            if std::mem::take(&mut told_down) {
+                if let Some(f) = &on_change {
+                    f(true, None);
+                }
+            }
+        };
+        let ended = receive(&plan, &p, &spool, &stores, &mut started).await;
+        let why = match &ended {
+            Ok(status) => format!("{} ended ({status})", p.stream.program),
+            Err(e) => e.to_string(),
+        };
+        mark(&plan.job, false, Some(why.clone()));
+        if !told_down {
+            told_down = true;
+            if let Some(f) = &on_change {
+                f(false, Some(why.clone()));
+            }
+        }
+        if began.elapsed() >= HEALTHY_RUN {
+            backoff = FIRST_BACKOFF;
+        }
+        tracing::warn!(event = "stream_down", job = %plan.job, error = %why, retry_in_seconds = backoff.as_secs(), "binlog stream down; restarting from the last complete file");
+        archive_now(&plan, &p, &spool, &stores).await;
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(LAST_BACKOFF);
+    }
+}
+
+fn secrets_of(plan: &JobPlan) -> Vec<Secret> {
+    plan.job()
+        .map(|j| j.secrets().into_iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// One life of the reader: where to start, then `mariadb-binlog` until it exits, the spool swept
+/// every second meanwhile.
+async fn receive(
+    plan: &JobPlan,
+    p: &PitrPlan,
+    spool: &Path,
+    stores: &[(bool, AnyStorage)],
+    started: &mut (dyn FnMut() + Send),
+) -> Result<String, PitrError> {
+    crate::run::dump::make_private_dir(spool).map_err(io(format!("create {}", spool.display())))?;
+    let secrets = secrets_of(plan);
+    // The grants and the server's binlog, checked before every start (a clear error, no hang).
+    let current = master_status(p, spool, &secrets).await?;
+    let first = match spooled(spool)?.pop() {
+        Some(newest) => newest,
+        None => match tokio::time::timeout(PROBE_TIMEOUT, archived_start(plan, p, stores)).await {
+            Ok(Some(f)) => f,
+            _ => current,
+        },
+    };
+    let spec = with_first(&p.stream, &first);
+    private_files(spool, &spec)?;
+    let group = ProcGroup::new();
+    let mut cmd = proc::command(&spec, Some(spool));
+    cmd.current_dir(spool);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    proc::private_umask(&mut cmd);
+    let mut child = group
+        .spawn(&mut cmd)
+        .map_err(io(format!("start {}", spec.program)))?;
+    let mut tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
+        StderrTail::spawn_redacted(e, "mariadb-binlog", secrets.clone())
+    });
+    mark(&plan.job, true, None);
+    started();
+    tracing::info!(event = "stream_up", job = %plan.job, from = %first, "binlog stream running");
+    let mut tick = tokio::time::interval(SWEEP);
+    let status = loop {
+        tokio::select! {
+            s = child.wait() => break s,
+            _ = tick.tick() => archive_now(plan, p, spool, stores).await,
+        }
+    };
+    let status = status.map_err(io(format!("wait for {}", spec.program)))?;
+    let tail = tail.finish().await;
+    Ok(format!(
+        "{}{}",
+        proc::describe_status(status),
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", proc::tail::brief(&tail))
+        }
+    ))
+}
+
+/// The command's option file (0600), written afresh: the last start left its own.
+fn private_files(spool: &Path, spec: &CommandSpec) -> Result<(), PitrError> {
+    for f in &spec.files {
+        match std::fs::remove_file(spool.join(&f.name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io(format!("remove old {}", f.name))(e));
+            }
+            _ => {}
+        }
+    }
+    proc::write_private_files(spool, spec)
+        .map_err(io(format!("write option file in {}", spool.display())))
+}
+
+/// The stream command starting at `file`.
+fn with_first(spec: &CommandSpec, file: &str) -> CommandSpec {
+    let mut s = spec.clone();
+    for a in &mut s.args {
+        if a == FIRST_FILE {
+            *a = file.to_string();
+        }
+    }
+    s
+}
+
+/// `SHOW MASTER STATUS`: the server's current binlog file. Without the grant, or without a
+/// binlog, a clear error.
+async fn master_status(
+    p: &PitrPlan,
+    spool: &Path,
+    secrets: &[Secret],
+) -> Result<String, PitrError> {
+    let spec = &p.create_slot;
+    let tool = "SHOW MASTER STATUS";
+    private_files(spool, spec)?;
+    let group = ProcGroup::new();
+    let mut cmd = proc::command(spec, Some(spool));
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = group
+        .spawn(&mut cmd)
+        .map_err(io(format!("start {}", spec.program)))?;
+    let out = tokio::time::timeout(PROBE_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| PitrError::ToolTimeout {
+            program: tool.into(),
+            seconds: PROBE_TIMEOUT.as_secs(),
+        })?
+        .map_err(io(format!("wait for {}", spec.program)))?;
+    let refs: Vec<&Secret> = secrets.iter().collect();
+    if !out.status.success() {
+        let tail = crate::secret::redact(&String::from_utf8_lossy(&out.stderr), &refs);
+        return Err(PitrError::Tool {
+            program: tool.into(),
+            status: proc::describe_status(out.status),
+            tail: format!(
+                "{} (the stream needs REPLICATION SLAVE, REPLICATION CLIENT)",
+                proc::tail::brief(&tail)
+            ),
+        });
+    }
+    mysql_pitr::parse_master_status(&String::from_utf8_lossy(&out.stdout)).ok_or(PitrError::Tool {
+        program: tool.into(),
+        status: "no binlog".into(),
+        tail: "the server writes no binary log: start it with --log-bin (and a --server-id)".into(),
+    })
+}
+
+/// Where a stream with an empty spool starts: the newest archived file (read again from its
+/// start; not archived twice), else the oldest kept dump's file.
+async fn archived_start(
+    plan: &JobPlan,
+    p: &PitrPlan,
+    stores: &[(bool, AnyStorage)],
+) -> Option<String> {
+    let (_, store) = stores.iter().find(|(optional, _)| !optional)?;
+    let (files, _) = complete_backups(store, &wal_folder(plan, p), &plan.job)
+        .await
+        .ok()?;
+    let newest = files
+        .iter()
+        .filter(|b| b.record.dump_format == BINLOG_FORMAT)
+        .map(|b| binlog_name(&b.id).to_string())
+        .max_by_key(|n| order_key(n));
+    if newest.is_some() {
+        return newest;
+    }
+    let folder = crate::catalog::retention::folder(plan, Timestamp::now());
+    let (dumps, _) = complete_backups(store, &folder, &plan.job).await.ok()?;
+    dumps
+        .iter()
+        .filter_map(|b| b.record.binlog.as_ref())
+        .map(|b| b.file.clone())
+        .min_by_key(|n| order_key(n))
+}
+
+/// The binlog files in the spool, in order (the last one is still being written).
+fn spooled(spool: &Path) -> Result<Vec<String>, PitrError> {
+    let mut names: Vec<String> = std::fs::read_dir(spool)
+        .map_err(io(format!("read {}", spool.display())))?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| mysql_pitr::is_binlog_name(n))
+        .collect();
+    names.sort_by_key(|n| order_key(n));
+    Ok(names)
+}
+
+async fn archive_now(plan: &JobPlan, p: &PitrPlan, spool: &Path, stores: &[(bool, AnyStorage)]) {
+    match sweep(plan, p, spool, stores).await {
+        Ok(Some(at)) => set_status(&plan.job, |s| s.last_archived = Some(at)),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(event = "binlog_archive_failed", job = %plan.job, error = %e, "binlog file kept in the spool; retrying");
+        }
+    }
+}
+
+/// Archive every complete file of the spool (all but the newest), oldest first; stops at the
+/// first failure. A file already archived (the stream re-read it after a restart) is not
+/// uploaded again.
+async fn sweep(
+    plan: &JobPlan,
+    p: &PitrPlan,
+    spool: &Path,
+    stores: &[(bool, AnyStorage)],
+) -> Result<Option<Timestamp>, PitrError> {
+    let mut names = spooled(spool)?;
+    names.pop();
+    let mut last = None;
+    for name in names {
+        let path = spool.join(&name);
+        if !already_archived(plan, p, stores, &name).await {
+            let rec = archive(plan, p, &path, &name, stores).await?;
+            tracing::info!(event = "binlog_archived", job = %plan.job, file = %name, size = rec.size);
+            last = Some(rec.finished);
+        }
+        std::fs::remove_file(&path).map_err(io(format!("remove spooled {name}")))?;
+    }
+    Ok(last)
+}
+
+/// The file's record is on the first required remote already.
+async fn already_archived(
+    plan: &JobPlan,
+    p: &PitrPlan,
+    stores: &[(bool, AnyStorage)],
+    name: &str,
+) -> bool {
+    let Some((_, store)) = stores.iter().find(|(optional, _)| !optional) else {
+        return false;
+    };
+    let key = join_key(&wal_folder(plan, p), &object_name(plan, name));
+    store.read_small(&record::record_key(&key)).await.is_ok()
+}
+
+/// The stored name of binlog file `name`: `binlog.000002.zst` (`.age` when encrypted).
+pub fn object_name(plan: &JobPlan, name: &str) -> String {
+    let age = if plan.encrypt.is_some() { ".age" } else { "" };
+    format!("{name}{}{age}", plan.codec.extension())
+}
+
+/// One binlog file onto every remote: the object, then its record.
+async fn archive(
+    plan: &JobPlan,
+    p: &PitrPlan,
+    path: &Path,
+    name: &str,
+    stores: &[(bool, AnyStorage)],
+) -> Result<Record, PitrError> {
+    // The file's last write (its rotate event): the newest instant it covers. The record's times
+    // are that instant, so the window never reaches past what the archive holds (the next file,
+    // still being written, is not in it).
+    let written = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| Timestamp::try_from(t).ok())
+        .unwrap_or_else(Timestamp::now);
+    let object = object_name(plan, name);
+    let key = join_key(&wal_folder(plan, p), &object);
+    let file = super::archive::LogFile {
+        path,
+        name,
+        key: &key,
+        format: BINLOG_FORMAT,
+        started: written,
+        finished: written,
+        failed_event: "binlog_upload_failed",
+    };
+    super::archive::store(plan, file, stores).await
+}
+
+/// The archive of a mysql/mariadb job on `store`: its dumps that state a binlog position (newest
+/// first) and its archived binlog files (in binlog order).
+pub async fn read_archive(
+    plan: &JobPlan,
+    p: &PitrPlan,
+    store: &AnyStorage,
+) -> Result<Archive, PitrError> {
+    let folder = crate::catalog::retention::folder(plan, Timestamp::now());
+    let (all, _) = complete_backups(store, &folder, &plan.job).await?;
+    let bases = all
+        .into_iter()
+        .filter(|b| b.record.dump_format != BINLOG_FORMAT && b.record.binlog.is_some())
+        .collect();
+    let (mut wal, _) = complete_backups(store, &wal_folder(plan, p), &plan.job).await?;
+    wal.retain(|b| b.record.dump_format == BINLOG_FORMAT);
+    wal.sort_by_key(|b| order_key(binlog_name(&b.id)));
+    Ok(Archive { bases, wal })
+}
+
+/// Binlog files missing from the archive: between the oldest kept dump's file (or the oldest
+/// archived one) and the newest archived one, per base name.
+pub fn gaps(bases: &[Backup], files: &[Backup]) -> Vec<String> {
+    let names: Vec<&str> = files.iter().map(|b| binlog_name(&b.id)).collect();
+    let Some(newest) = names.iter().max_by_key(|n| order_key(n)) else {
+        return Vec::new();
+    };
+    let (base, last) = order_key(newest);
+    let have: std::collections::BTreeSet<u64> = names
+        .iter()
+        .map(|n| order_key(n))
+        .filter(|(b, _)| *b == base)
+        .map(|(_, n)| n)
+        .collect();
+    let from_dump = bases
+        .iter()
+        .filter_map(|b| b.record.binlog.as_ref())
+        .map(|pos| order_key(&pos.file))
+        .filter(|(b, _)| *b == base)
+        .map(|(_, n)| n)
+        .min();
+    let first = from_dump
+        .or_else(|| have.iter().next().copied())
+        .unwrap_or(last);
+    let width = newest.len() - base.len() - 1;
+    (first..last)
+        .filter(|n| !have.contains(n))
+        .map(|n| format!("{base}.{n:0width$}"))
+        .collect()
+}
+
+/// Binlog files no kept dump needs: those before the oldest kept dump's file (by name, not by
+/// time: the dump's record says where its replay starts). None when no kept dump states a
+/// position.
+pub fn expired<'a>(archive: &'a Archive, kept: &BTreeSet<String>) -> Vec<&'a Backup> {
+    let Some((base, first)) = archive
+        .bases
+        .iter()
+        .filter(|b| kept.contains(&b.id))
+        .filter_map(|b| b.record.binlog.as_ref())
+        .map(|p| order_key(&p.file))
+        .min()
+    else {
+        return Vec::new();
+    };
+    archive
+        .wal
+        .iter()
+        .filter(|b| {
+            let (b_base, n) = order_key(binlog_name(&b.id));
+            b_base == base && n < first
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::mysql_pitr::BinlogPosition;
+
+    fn item(id: &str, binlog: Option<&str>) -> Backup {
+        Backup {
+            id: id.into(),
+            key: format!("app/{id}"),
+            record: Record {
+                format: record::FORMAT.into(),
+                job: "app".into(),
+                engine: "mariadb".into(),
+                database: "app".into(),
+                object: id.into(),
+                run_id: "r".into(),
+                started: Timestamp::UNIX_EPOCH,
+                finished: Timestamp::UNIX_EPOCH,
+                size: 1,
+                raw_size: 1,
+                sha256: String::new(),
+                compression: "zstd".into(),
+                dump_format: if binlog.is_some() {
+                    ".sql.zst"
+                } else {
+                    BINLOG_FORMAT
+                }
+                .into(),
+                mode: "stream".into(),
+                encryption: "none".into(),
+                files: Vec::new(),
+                tool_versions: Default::default(),
+                dbstash_version: String::new(),
+                host: String::new(),
+                charset: None,
+                base_wal: None,
+                binlog: binlog.map(|f| BinlogPosition {
+                    file: f.into(),
+                    position: 4,
+                    gtid: None,
+                }),
+            },
+        }
+    }
+
+    #[test]
+    fn only_files_before_the_oldest_kept_dumps_go() {
+        let a = Archive {
+            bases: vec![
+                item("new.sql.zst", Some("binlog.000004")),
+                item("old.sql.zst", Some("binlog.000002")),
+            ],
+            wal: [
+                "binlog.000001.zst",
+                "binlog.000002.zst",
+                "binlog.000003.zst",
+                "binlog.000004.zst",
+            ]
+            .into_iter()
+            .map(|n| item(n, None))
+            .collect(),
+        };
+        let ids = |v: Vec<&Backup>| v.into_iter().map(|b| b.id.clone()).collect::<Vec<_>>();
+        let both: BTreeSet<String> = ["new.sql.zst".into(), "old.sql.zst".into()].into();
+        assert_eq!(ids(expired(&a, &both)), ["binlog.000001.zst"]);
+        let new: BTreeSet<String> = ["new.sql.zst".into()].into();
+        assert_eq!(
+            ids(expired(&a, &new)),
+            [
+                "binlog.000001.zst",
+                "binlog.000002.zst",
+                "binlog.000003.zst"
+            ]
+        );
+        assert!(expired(&a, &BTreeSet::new()).is_empty());
+    }
+
+    #[test]
+    fn object_names_give_back_the_binlog_file() {
+        assert_eq!(binlog_name("binlog.000002.zst"), "binlog.000002");
+        assert_eq!(binlog_name("mysql-bin.000010.gz.age"), "mysql-bin.000010");
+        assert_eq!(binlog_name("binlog.000002"), "binlog.000002");
+    }
+
+    #[test]
+    fn gaps_from_the_oldest_dump_to_the_newest_file() {
+        let dumps = [item("app-1.sql.zst", Some("binlog.000002"))];
+        let files = [
+            item("binlog.000003.zst", None),
+            item("binlog.000005.zst", None),
+        ];
+        assert_eq!(gaps(&dumps, &files), ["binlog.000002", "binlog.000004"]);
+        assert!(gaps(&[], &files[..1]).is_empty());
+        assert_eq!(gaps(&[], &files), ["binlog.000004"]);
+        assert!(gaps(&dumps, &[]).is_empty());
+    }
+}
