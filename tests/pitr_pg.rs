@@ -168,6 +168,18 @@ fn wait_archived(t: &Test, segment: &str) -> bool {
     wait_until(Duration::from_secs(60), || rec.exists())
 }
 
+/// The record of the job's (only) base backup.
+fn base_record(t: &Test) -> serde_json::Value {
+    let dir = t.path("remote/app");
+    let rec = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.zst.dbstash.json"))
+        .expect("a base backup record");
+    serde_json::from_slice(&std::fs::read(rec).unwrap()).unwrap()
+}
+
 #[test]
 fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     if !prerequisites() {
@@ -184,6 +196,12 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         .manifest(&manifest(&pg, &slot, "postgres", health, &rx.url("/h")))
         .write("pw", PW);
     pg.psql("postgres", "create table t (i int primary key)");
+    let v = t
+        .run(&["validate", "--online"])
+        .stdout_contains("job app: replication connection ok (timeline 1, WAL at ")
+        .ignore_stderr()
+        .success();
+    assert!(!v.stdout().contains(PW), "{}", v.stdout());
     let sup = Supervisor(t.spawn_logged(&["run"]));
     assert!(
         wait_until(Duration::from_secs(30), || t.log().contains("stream_up")),
@@ -198,6 +216,23 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     t.run(&["backup", "app"])
         .stderr_contains("\"event\":\"backup_succeeded\"")
         .success();
+    // The record holds where the base backup starts and ends in the WAL, read from the tar.
+    let w = &base_record(&t)["base_wal"];
+    assert!(
+        w["start_lsn"].as_str().is_some_and(|l| l.contains('/')),
+        "{w}"
+    );
+    assert!(
+        w["stop_lsn"].as_str().is_some_and(|l| l.contains('/')),
+        "{w}"
+    );
+    assert_eq!(w["timeline"], 1, "{w}");
+    assert_eq!(w["manifest"], true, "{w}");
+    assert!(
+        w["start_segment"].as_str().is_some_and(|s| s.len() == 24),
+        "{w}"
+    );
+    assert!(w["stop_time"].as_str().is_some(), "{w}");
     // The password never reaches a process list.
     for line in processes_with("pg_receivewal") {
         assert!(!line.contains(PW), "password in argv: {line}");
@@ -214,6 +249,31 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         wait_archived(&t, &seg),
         "segment {seg} not archived:\n{}",
         t.log()
+    );
+    // Lag in bytes: WAL written since the last archived segment's end, as the server counts it.
+    pg.psql(
+        "postgres",
+        "create table filler as select repeat('x', 100) from generate_series(1, 2000)",
+    );
+    let lag = r#"dbstash_pitr_lag_bytes{backup_job="app"}"#;
+    assert!(
+        wait_until(Duration::from_secs(30), || metric(health, lag) > 0.0),
+        "no lag in bytes:\n{}",
+        http_get(health, "/metrics")
+            .map(|r| r.1)
+            .unwrap_or_default()
+    );
+    let in_segment: f64 = pg
+        .psql(
+            "postgres",
+            "select (pg_current_wal_lsn() - '0/0'::pg_lsn) % 16777216",
+        )
+        .parse()
+        .unwrap();
+    let measured = metric(health, lag);
+    assert!(
+        measured <= in_segment,
+        "lag {measured} > {in_segment} bytes written since the archived segment's end"
     );
 
     // The receiver dies mid-stream: rows written meanwhile still reach the archive.
@@ -291,6 +351,12 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         .stderr_contains("restore_succeeded")
         .success();
     assert!(r.stdout().contains("recovery stops at"), "{}", r.stdout());
+    assert!(
+        r.stdout()
+            .contains("pg_verifybackup: every file and the backup's WAL match its backup_manifest"),
+        "{}",
+        r.stdout()
+    );
     let port = free_port();
     assert!(
         place.start(&dir, port),
@@ -348,10 +414,17 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
             .any(|l| l.starts_with("  pitr window") && l.contains(" … ")),
         "{planned}"
     );
-    t.run(&["verify", "app"])
+    let v = t
+        .run(&["verify", "app"])
         .stdout_contains("no gap")
         .ignore_stderr()
         .success();
+    assert!(
+        v.stdout()
+            .contains("pg_verifybackup: every file matches its backup_manifest"),
+        "{}",
+        v.stdout()
+    );
     let wal = t.path("remote/app/wal");
     let mut segs: Vec<String> = std::fs::read_dir(&wal)
         .unwrap()
@@ -410,6 +483,24 @@ fn a_role_without_replication_is_a_clear_error_not_a_hang() {
             &rx.url("/h"),
         ))
         .write("pw", PW);
+    // `validate --online` says so in one line, at once.
+    let v = t
+        .run(&["validate", "--online"])
+        .stderr_contains("dbstash: job app: the WAL stream cannot connect: ")
+        .stdout_contains("valid (1 job)")
+        .failure(1);
+    let line = v
+        .stderr()
+        .lines()
+        .find(|l| l.contains("cannot connect"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        line.contains("must be superuser or replication role"),
+        "{}",
+        v.stderr()
+    );
+    assert!(!v.stderr().contains(PW), "{}", v.stderr());
     let _sup = Supervisor(t.spawn_logged(&["run"]));
     assert!(
         wait_until(Duration::from_secs(30), || t.log().contains("stream_down")),
@@ -444,4 +535,212 @@ fn a_role_without_replication_is_a_clear_error_not_a_hang() {
         "{:?}",
         http_get(health, "/healthz")
     );
+}
+
+#[test]
+fn no_replication_line_in_pg_hba_is_a_clear_error_at_validate_online_and_at_the_stream() {
+    if !prerequisites() {
+        return;
+    }
+    let Some(pg) = PgScram::start(PW) else {
+        assert!(!strict(), "could not start a scratch PostgreSQL");
+        return;
+    };
+    // The server accepts ordinary connections but no replication connection at all.
+    let hba = pg.dir.join("data/pg_hba.conf");
+    let text = std::fs::read_to_string(&hba).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) != Some("replication"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(kept, text, "no replication line to remove:\n{text}");
+    std::fs::write(&hba, kept).unwrap();
+    pg.psql("postgres", "select pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(500));
+    let health = free_port();
+    let (_rt, rx) = webhook();
+    let t = Test::new()
+        .manifest(&manifest(
+            &pg,
+            "dbstash_nohba",
+            "postgres",
+            health,
+            &rx.url("/h"),
+        ))
+        .write("pw", PW);
+    let started = std::time::Instant::now();
+    let v = t
+        .run(&["validate", "--online"])
+        .stderr_contains("dbstash: job app: the WAL stream cannot connect: ")
+        .stdout_contains("valid (1 job)")
+        .failure(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "validate took {:?}",
+        started.elapsed()
+    );
+    let err = v.stderr();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("cannot connect"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", v.stderr());
+    assert!(
+        lines[0].contains("no pg_hba.conf entry for replication connection"),
+        "{}",
+        v.stderr()
+    );
+    let _sup = Supervisor(t.spawn_logged(&["run"]));
+    assert!(
+        wait_until(Duration::from_secs(30), || t.log().contains("stream_down")),
+        "no stream_down reported:\n{}",
+        t.log()
+    );
+    assert!(
+        t.log()
+            .contains("no pg_hba.conf entry for replication connection"),
+        "{}",
+        t.log()
+    );
+    assert!(!t.log().contains("stream_up"), "{}", t.log());
+    assert!(
+        wait_until(Duration::from_secs(10), || events(&rx)
+            == ["stream_failure"]),
+        "{:?}",
+        events(&rx)
+    );
+}
+
+/// Every archived WAL segment name, in order.
+fn archived_segments(t: &Test) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(t.path("remote/app/wal"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".zst.dbstash.json").map(str::to_string))
+        .filter(|n| n.len() == 24)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn one_mib_segments_restore_to_an_instant_and_a_backup_run_prunes_the_wal_it_made_useless() {
+    if !prerequisites() {
+        return;
+    }
+    let Some(pg) = PgScram::start_with(PW, "--wal-segsize=1") else {
+        assert!(!strict(), "could not start a scratch PostgreSQL");
+        return;
+    };
+    assert_eq!(pg.psql("postgres", "show wal_segment_size"), "1MB");
+    let slot = format!("dbstash_{}", unique("m").replace('-', "_")).to_lowercase();
+    let health = free_port();
+    let (_rt, rx) = webhook();
+    let t = Test::new()
+        .manifest(&format!(
+            "{}    retention: {{ keep_last: 1 }}\n",
+            manifest(&pg, &slot, "postgres", health, &rx.url("/h"))
+        ))
+        .write("pw", PW);
+    pg.psql("postgres", "create table t (i int primary key)");
+    let _sup = Supervisor(t.spawn_logged(&["run"]));
+    assert!(
+        wait_until(Duration::from_secs(30), || t.log().contains("stream_up")),
+        "the stream did not start:\n{}",
+        t.log()
+    );
+    t.run(&["backup", "app"]).ignore_stderr().success();
+    let first = base_record(&t)["object"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        pg.psql(
+            "postgres",
+            "create table if not exists filler as select 1 as x",
+        );
+        pg.psql(
+            "postgres",
+            "insert into filler select generate_series(1, 5000)",
+        );
+        let seg = current_segment(&pg);
+        pg.psql("postgres", "select pg_switch_wal()");
+        assert!(
+            wait_archived(&t, &seg),
+            "segment {seg} not archived:\n{}",
+            t.log()
+        );
+    }
+    let before = archived_segments(&t);
+
+    // The second base backup: retention (keep_last: 1) removes the first, and the same run
+    // removes the WAL only the first one needed — not a segment more.
+    t.run(&["backup", "app"]).ignore_stderr().success();
+    let rec = base_record(&t);
+    assert_ne!(
+        rec["object"].as_str().unwrap(),
+        first,
+        "the first base backup is still there"
+    );
+    let start = rec["base_wal"]["start_segment"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let useless: Vec<&String> = before.iter().filter(|s| s[8..] < start[8..]).collect();
+    assert!(useless.len() >= 3, "{before:?} vs start {start}");
+    let after = archived_segments(&t);
+    for s in &useless {
+        assert!(!after.contains(s), "{s} survived the backup run: {after:?}");
+        assert!(!t.path(&format!("remote/app/wal/{s}.zst")).exists(), "{s}");
+    }
+    for s in before.iter().filter(|s| s[8..] >= start[8..]) {
+        assert!(
+            after.contains(s),
+            "{s} is needed by the kept base backup: {after:?}"
+        );
+    }
+
+    // Restore to an instant with 1 MiB segments.
+    pg.psql("postgres", "insert into t select generate_series(1, 5)");
+    std::thread::sleep(Duration::from_millis(1100));
+    let at = jiff::Timestamp::now();
+    std::thread::sleep(Duration::from_millis(1100));
+    pg.psql("postgres", "insert into t select generate_series(6, 9)");
+    let seg = current_segment(&pg);
+    pg.psql("postgres", "select pg_switch_wal()");
+    assert!(
+        wait_archived(&t, &seg),
+        "segment {seg} not archived:\n{}",
+        t.log()
+    );
+    let wal_rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(t.path(&format!("remote/app/wal/{seg}.zst.dbstash.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(wal_rec["raw_size"], 1_048_576, "{wal_rec}");
+    let mut place = PgPlace::new();
+    let dir = place.target("at");
+    t.run(&[
+        "restore",
+        "app",
+        "--at",
+        &at.to_string(),
+        "--to-dir",
+        dir.to_str().unwrap(),
+    ])
+    .stdout_contains("pg_verifybackup: every file and the backup's WAL match")
+    .ignore_stderr()
+    .success();
+    let port = free_port();
+    assert!(
+        place.start(&dir, port),
+        "PostgreSQL did not start on the restored folder"
+    );
+    assert_eq!(
+        psql_at(port, "select count(*), min(i), max(i) from t"),
+        "5|1|5"
+    );
+    t.run(&["verify", "app"])
+        .stdout_contains("no gap")
+        .ignore_stderr()
+        .success();
 }

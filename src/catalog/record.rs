@@ -45,6 +45,10 @@ pub struct Record {
     /// creates its target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charset: Option<crate::engine::mysql::DbCharset>,
+    /// postgres `pitr` base backups: start/stop LSN, timeline and times, from the tar's
+    /// `backup_label` and `backup_manifest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_wal: Option<crate::engine::postgres::base::BaseWal>,
     /// mysql/mariadb `pitr` dumps: the server's binlog position at the dump's snapshot, where a
     /// restore to an instant starts replaying.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -113,6 +113,10 @@ pub enum Command {
         /// Fail (exit 2) on warnings too.
         #[arg(long)]
         deny_warnings: bool,
+        /// Also check what needs the servers (exit 1 when a check fails): the replication
+        /// connection of each `pitr` job.
+        #[arg(long)]
+        online: bool,
     },
     /// Show what each job would do: commands, object names, next runs, retention. Runs nothing.
     Plan {
@@ -293,7 +297,8 @@ fn dispatch(command: Command, config: &std::path::Path) -> Result<ExitCode, CliE
         Command::Validate {
             format,
             deny_warnings,
-        } => validate::run(&config, format, deny_warnings),
+            online,
+        } => validate::run(&config, format, deny_warnings, online),
         Command::Plan {
             jobs,
             format,

@@ -340,6 +340,7 @@ pub fn run_at(
                     None => "recovery replays everything archived".into(),
                 }
             );
+            outln!("pg_verifybackup: {}", r.checked.describe(true));
             exit::OK
         }
         Err(e) => {

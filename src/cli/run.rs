@@ -57,7 +57,12 @@ pub(crate) fn run_once(
                 run::notice::finished(d, &p.notify, o).await;
             }
             match o.status {
-                Status::Success => {}
+                Status::Success => {
+                    if let Some(p) = plans.iter().find(|p| p.job == o.job && p.pitr.is_some()) {
+                        // The WAL that only the base backups retention removed needed.
+                        crate::pitr::retention::after_backup(p).await;
+                    }
+                }
                 Status::Skipped => {
                     crate::logging::print_error(o.error.as_deref().unwrap_or("skipped"));
                     ok = false;

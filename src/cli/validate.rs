@@ -9,8 +9,10 @@ pub fn run(
     config: &Path,
     format: ValidateFormat,
     deny_warnings: bool,
+    online: bool,
 ) -> Result<ExitCode, CliError> {
-    let (diags, jobs): (Vec<Diagnostic>, usize) = match crate::manifest::load(config) {
+    let loaded = crate::manifest::load(config);
+    let (diags, jobs): (Vec<Diagnostic>, usize) = match &loaded {
         Ok(m) => (m.warnings.clone(), m.jobs.len()),
         Err(e) => (e.diagnostics(), 0),
     };
@@ -53,5 +55,46 @@ pub fn run(
             outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
     }
-    Ok(if valid { exit::OK } else { exit::INVALID })
+    if !valid {
+        return Ok(exit::INVALID);
+    }
+    match loaded {
+        Ok(m) if online => online_checks(config, &m, format),
+        _ => Ok(exit::OK),
+    }
+}
+
+/// `--online`: each postgres `pitr` job's replication connection (REPLICATION role, a
+/// `replication` line in pg_hba.conf), one line per job; exit 1 when any fails.
+fn online_checks(
+    config: &Path,
+    m: &crate::manifest::Manifest,
+    format: ValidateFormat,
+) -> Result<ExitCode, CliError> {
+    let plans = crate::plan::build_all(m, &[]).map_err(|source| CliError::Plan {
+        config: config.to_path_buf(),
+        source,
+    })?;
+    let rt = super::runtime()?;
+    let mut failed = 0;
+    for p in plans
+        .iter()
+        .filter(|p| p.pitr.is_some() && p.engine.is_postgres())
+    {
+        match rt.block_on(crate::pitr::stream::check_replication(p)) {
+            // Text only: the other formats' stdout is one document.
+            Ok(id) if format == ValidateFormat::Text => outln!(
+                "job {}: replication connection ok (timeline {}, WAL at {})",
+                p.job,
+                id.timeline,
+                id.wal_position
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                failed += 1;
+                eprintln!("dbstash: job {}: the WAL stream cannot connect: {e}", p.job);
+            }
+        }
+    }
+    Ok(if failed == 0 { exit::OK } else { exit::FAILED })
 }

@@ -79,6 +79,12 @@ pub fn run(
                         v.note.map(|n| format!("; {n}")).unwrap_or_default()
                     );
                     tracing::info!(job = %plan.job, event = "verify_succeeded", backup = %v.id, size = v.stored_bytes, sha256 = %v.sha256);
+                    if plan.pitr.is_some()
+                        && plan.engine.is_postgres()
+                        && !pitr_base_verified(&plan, &store, b, &m.settings.temp_dir, &refs).await
+                    {
+                        failed += 1;
+                    }
                 }
                 Err(e) => {
                     failed += 1;
@@ -102,6 +108,29 @@ pub fn run(
             0
         }
     }))
+}
+
+/// A postgres `pitr` base backup: unpacked under `temp_dir` and checked by `pg_verifybackup`
+/// against its own manifest. Prints its own line.
+async fn pitr_base_verified(
+    plan: &crate::plan::JobPlan,
+    store: &AnyStorage,
+    b: &crate::catalog::record::Backup,
+    temp_dir: &Path,
+    refs: &[&Secret],
+) -> bool {
+    match crate::pitr::verify::check_base(plan, store, b, temp_dir).await {
+        Ok(c) => {
+            outln!("ok      {}  pg_verifybackup: {}", b.id, c.describe(false));
+            true
+        }
+        Err(e) => {
+            let msg = redact(&e.to_string(), refs);
+            outln!("FAILED  {}: {msg}", b.id);
+            tracing::error!(job = %plan.job, event = "verify_failed", backup = %b.id, error = %msg);
+            false
+        }
+    }
 }
 
 /// `pitr` jobs: the WAL archive has no gap (a missing segment makes every later instant

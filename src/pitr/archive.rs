@@ -178,6 +178,7 @@ fn record_of(plan: &JobPlan, file: &LogFile<'_>, stats: &RelayStats) -> Record {
         dbstash_version: env!("CARGO_PKG_VERSION").into(),
         host: crate::proc::hostname(),
         charset: None,
+        base_wal: None,
         binlog: None,
     }
 }

@@ -451,6 +451,7 @@ mod tests {
                 dbstash_version: String::new(),
                 host: String::new(),
                 charset: None,
+                base_wal: None,
                 binlog: binlog.map(|f| BinlogPosition {
                     file: f.into(),
                     position: 4,

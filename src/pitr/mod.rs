@@ -12,6 +12,7 @@ pub mod restore_at;
 pub mod retention;
 pub mod segment;
 pub mod stream;
+pub mod verify;
 pub mod window;
 
 pub use error::PitrError;

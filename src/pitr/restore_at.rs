@@ -46,6 +46,8 @@ pub struct Restored {
     pub window: Option<window::Window>,
     pub target: Option<String>,
     pub dir: PathBuf,
+    /// What `pg_verifybackup` said of the folder (files and the backup's WAL).
+    pub checked: super::verify::Checked,
 }
 
 pub async fn restore_at(plan: &JobPlan, at: At, dir: &Path) -> Result<Restored, PitrError> {
@@ -58,8 +60,9 @@ pub async fn restore_at(plan: &JobPlan, at: At, dir: &Path) -> Result<Restored, 
         // The folder was empty: everything in it is ours to take back.
         clear(dir);
     }
-    let segments = written?;
+    let (segments, checked) = written?;
     Ok(Restored {
+        checked,
         base: base.id,
         segments,
         window: archive.window(),
@@ -139,20 +142,40 @@ async fn build(
     base: &Backup,
     at: At,
     dir: &Path,
-) -> Result<usize, PitrError> {
+) -> Result<(usize, super::verify::Checked), PitrError> {
     unpack(plan, store, base, dir).await?;
     let label_text = std::fs::read_to_string(dir.join("backup_label"))
         .map_err(|_| PitrError::NoLabel(base.id.clone()))?;
     let start =
         label::start_segment(&label_text).ok_or_else(|| PitrError::NoLabel(base.id.clone()))?;
+    if let Some(stop) = stop_segment(archive, base) {
+        // Recovery is consistent only once it has replayed to the backup's end.
+        if !archive.segments().any(|s| segment::wal_name(&s.id) == stop) {
+            return Err(PitrError::Missing(stop));
+        }
+    }
     let n = fetch_wal(plan, store, archive, &start, &dir.join("pg_wal")).await?;
+    // The files against the manifest, and the backup's WAL now in pg_wal, before any setting
+    // is written: a damaged base backup fails here, not at PostgreSQL's start.
+    let checked = super::verify::verify_dir(dir, true, plan.timeout).await?;
     write_recovery(dir, at)?;
     hand_over(dir)?;
-    Ok(n)
+    Ok((n, checked))
+}
+
+/// The segment that holds the base backup's stop LSN, when its record has one.
+fn stop_segment(archive: &Archive, base: &Backup) -> Option<String> {
+    let w = base.record.base_wal.as_ref()?;
+    let lsn = crate::engine::postgres::base::lsn(w.stop_lsn.as_deref()?)?;
+    Some(crate::engine::postgres::base::segment_of(
+        w.timeline,
+        lsn,
+        archive.segment_size(),
+    ))
 }
 
 /// The base backup's tar, checked (size, sha256) as it is unpacked into `dir`.
-async fn unpack(
+pub(super) async fn unpack(
     plan: &JobPlan,
     store: &AnyStorage,
     base: &Backup,

@@ -3,6 +3,7 @@
 //! first, then its object, so a half-deleted segment is never taken for a complete one.
 
 use super::window::Archive;
+use super::{label, segment};
 use crate::catalog::record::{self, Backup};
 use crate::storage::{AnyStorage, Storage};
 use jiff::SignedDuration;
@@ -13,6 +14,8 @@ pub const CLOCK_MARGIN: SignedDuration = SignedDuration::from_mins(5);
 
 /// Segments no base backup in `kept` needs (none when nothing is kept). History files stay: they
 /// are tiny and every later timeline needs them.
+/// A kept base backup whose record says where its WAL starts (`base_wal`) needs nothing before
+/// that segment: the position decides, with no clock in it. Without one, the times do.
 pub fn expired<'a>(archive: &'a Archive, kept: &BTreeSet<String>) -> Vec<&'a Backup> {
     if archive
         .wal
@@ -21,13 +24,27 @@ pub fn expired<'a>(archive: &'a Archive, kept: &BTreeSet<String>) -> Vec<&'a Bac
     {
         return super::binlog::expired(archive, kept);
     }
-    let Some(oldest) = archive
+    let kept_bases: Vec<&Backup> = archive
         .bases
         .iter()
         .filter(|b| kept.contains(&b.id))
-        .map(|b| b.record.started)
-        .min()
-    else {
+        .collect();
+    let starts: Option<Vec<&str>> = kept_bases
+        .iter()
+        .map(|b| {
+            b.record
+                .base_wal
+                .as_ref()
+                .map(|w| label::position(&w.start_segment))
+        })
+        .collect();
+    if let Some(first) = starts.and_then(|s| s.into_iter().min()) {
+        return archive
+            .segments()
+            .filter(|s| label::position(segment::wal_name(&s.id)) < first)
+            .collect();
+    }
+    let Some(oldest) = kept_bases.iter().map(|b| b.record.started).min() else {
         return Vec::new();
     };
     let Ok(before) = oldest.checked_sub(CLOCK_MARGIN) else {
@@ -69,6 +86,34 @@ pub async fn prune(
     out
 }
 
+/// After a base backup run (and the retention it applied): on each remote, the WAL that no base
+/// backup still there needs goes too, in the same run rather than at the next `prune`. Failures
+/// are logged; the backup stands.
+pub async fn after_backup(plan: &crate::plan::JobPlan) {
+    if !plan.engine.is_postgres() {
+        // mysql/mariadb binlog files go at `prune` (their own rule, super::binlog).
+        return;
+    }
+    for p in plan.per_remote() {
+        let store = AnyStorage::for_plan(&p);
+        let archive = match super::window::read(&p, &store).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(job = %p.job, remote = %p.remote.name, event = "wal_prune_failed", error = %e);
+                continue;
+            }
+        };
+        let kept: BTreeSet<String> = archive.bases.iter().map(|b| b.id.clone()).collect();
+        let r = prune(&store, &archive, &kept, false).await;
+        if !r.segments.is_empty() {
+            tracing::info!(job = %p.job, remote = %p.remote.name, event = "wal_pruned", segments = r.segments.len(), first = %r.segments[0]);
+        }
+        if !r.errors.is_empty() {
+            tracing::warn!(job = %p.job, remote = %p.remote.name, event = "wal_prune_failed", errors = ?r.errors);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +144,7 @@ mod tests {
                 dbstash_version: String::new(),
                 host: String::new(),
                 charset: None,
+                base_wal: None,
                 binlog: None,
             },
         }
@@ -170,5 +216,48 @@ mod tests {
         );
         // Nothing kept: nothing to measure against, nothing deleted.
         assert!(expired(&a, &BTreeSet::new()).is_empty());
+    }
+
+    #[test]
+    fn a_base_backup_that_knows_its_first_segment_keeps_exactly_the_wal_from_it_on() {
+        let mut base = item(
+            "new.tar.zst",
+            "2026-12-02T03:00:00Z",
+            "2026-12-02T03:01:00Z",
+            ".tar.zst",
+        );
+        base.record.base_wal = Some(crate::engine::postgres::base::BaseWal {
+            start_lsn: "0/3000028".into(),
+            start_segment: "000000010000000000000003".into(),
+            stop_lsn: Some("0/3000100".into()),
+            timeline: 1,
+            start_time: "2026-12-02 03:00:00 UTC".into(),
+            stop_time: "2026-12-02T03:00:30Z".parse().unwrap(),
+            manifest: true,
+        });
+        // Segment 2 was archived a minute before the base backup started (inside the clock
+        // margin) but lies before its first segment: it goes. 3 and later stay.
+        let seg = |n: u32, at: &str| item(&format!("0000000100000000{n:08X}.zst"), at, at, "wal");
+        let a = Archive {
+            bases: vec![base],
+            wal: vec![
+                seg(1, "2026-12-02T02:00:00Z"),
+                seg(2, "2026-12-02T02:59:00Z"),
+                seg(3, "2026-12-02T03:00:10Z"),
+                seg(4, "2026-12-02T04:00:00Z"),
+            ],
+        };
+        let kept: BTreeSet<String> = ["new.tar.zst".into()].into();
+        let ids: Vec<String> = expired(&a, &kept)
+            .into_iter()
+            .map(|b| b.id.clone())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "000000010000000000000001.zst",
+                "000000010000000000000002.zst"
+            ]
+        );
     }
 }

@@ -12,6 +12,9 @@ use crate::storage::{join_key, AnyStorage, Storage};
 use jiff::Timestamp;
 use std::path::Path;
 
+/// Segments being compressed and uploaded at once, over all streams.
+static ARCHIVING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// `dump_format` of a segment's record: what `list`, `verify` and retention tell them by.
 pub const WAL_FORMAT: &str = "wal";
 
@@ -66,6 +69,12 @@ async fn archive(
     name: &str,
     stores: &[(bool, AnyStorage)],
 ) -> Result<Record, PitrError> {
+    // One segment in memory at a time across every stream of the supervisor: ten streams
+    // archiving at once held ten segments and ten zstd pools (200 MiB RSS, docs/PERFORMANCE.md).
+    let _one = ARCHIVING
+        .acquire()
+        .await
+        .map_err(|e| io("archive slot")(std::io::Error::other(e.to_string())))?;
     let started = Timestamp::now();
     let raw = std::fs::read(path).map_err(io(format!("read {}", path.display())))?;
     let codec = plan.codec;
@@ -106,6 +115,7 @@ async fn archive(
         dbstash_version: env!("CARGO_PKG_VERSION").into(),
         host: crate::proc::hostname(),
         charset: None,
+        base_wal: None,
         binlog: None,
     };
     let body = serde_json::to_vec_pretty(&rec)

@@ -36,7 +36,14 @@ pub struct StreamStatus {
     /// When the last segment reached the archive.
     pub last_archived: Option<Timestamp>,
     pub last_error: Option<String>,
+    /// LSN just past the last archived segment.
+    pub archived_end: Option<u64>,
+    /// The server's WAL position when last asked (`IDENTIFY_SYSTEM`, every [`LAG_POLL`]).
+    pub server_lsn: Option<u64>,
 }
+
+/// How often the server's WAL position is asked for the lag in bytes.
+const LAG_POLL: Duration = Duration::from_secs(10);
 
 static STATUS: Mutex<BTreeMap<String, StreamStatus>> = Mutex::new(BTreeMap::new());
 
@@ -52,6 +59,8 @@ pub(super) fn set_status(job: &str, f: impl FnOnce(&mut StreamStatus)) {
             since: Timestamp::now(),
             last_archived: None,
             last_error: None,
+            archived_end: None,
+            server_lsn: None,
         });
         f(s);
     }
@@ -83,6 +92,10 @@ pub fn series() -> Vec<StreamSeries> {
                 0.0
             } else {
                 (secs(now) - secs(s.since)).max(0.0)
+            },
+            lag_bytes: match (s.server_lsn, s.archived_end) {
+                (Some(server), Some(end)) => Some(server.saturating_sub(end)),
+                _ => None,
             },
         })
         .collect()
@@ -167,11 +180,35 @@ async fn archive_now(plan: &JobPlan, p: &PitrPlan, spool: &Path, stores: &[(bool
         Ok(done) => {
             if let Some(last) = done.last() {
                 let at = last.finished;
-                set_status(&plan.job, |s| s.last_archived = Some(at));
+                let end = segment_end(last);
+                set_status(&plan.job, |s| {
+                    s.last_archived = Some(at);
+                    s.archived_end = end.or(s.archived_end);
+                });
             }
         }
         Err(e) => {
             tracing::warn!(event = "wal_archive_failed", job = %plan.job, error = %e, "segment kept in the spool; retrying");
+        }
+    }
+}
+
+/// The LSN just past an archived segment (its name and whole size; none for a history file).
+fn segment_end(rec: &crate::catalog::record::Record) -> Option<u64> {
+    let name = segment::wal_name(&rec.object);
+    if !super::label::is_segment(name) || rec.raw_size == 0 {
+        return None;
+    }
+    let log = u64::from_str_radix(&name[8..16], 16).ok()?;
+    let seg = u64::from_str_radix(&name[16..24], 16).ok()?;
+    Some((log << 32) + (seg + 1) * rec.raw_size)
+}
+
+/// The server's WAL position, for the lag in bytes (a failure just leaves the last one).
+async fn poll_position(plan: &JobPlan) {
+    if let Ok(id) = check_replication(plan).await {
+        if let Some(lsn) = crate::engine::postgres::base::lsn(&id.wal_position) {
+            set_status(&plan.job, |s| s.server_lsn = Some(lsn));
         }
     }
 }
@@ -206,10 +243,16 @@ async fn receive(
     started();
     tracing::info!(event = "stream_up", job = %plan.job, slot = %p.slot, "WAL stream running");
     let mut tick = tokio::time::interval(SWEEP);
+    let mut poll = tokio::time::interval(LAG_POLL);
+    // The position is asked beside the sweeps, never in their way.
+    let mut asking: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>> =
+        None;
     let status = loop {
         tokio::select! {
             s = child.wait() => break s,
             _ = tick.tick() => archive_now(plan, p, spool, stores).await,
+            _ = poll.tick(), if asking.is_none() => asking = Some(Box::pin(poll_position(plan))),
+            () = async { if let Some(f) = asking.as_mut() { f.await } }, if asking.is_some() => asking = None,
         }
     };
     let status = status.map_err(super::error::io("wait for pg_receivewal"))?;
@@ -254,5 +297,53 @@ async fn create_slot(
         program: "pg_receivewal --create-slot".into(),
         status: proc::describe_status(out.status),
         tail: proc::tail::brief(&tail),
+    })
+}
+
+/// What `IDENTIFY_SYSTEM` said over a replication connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identified {
+    pub system: String,
+    pub timeline: String,
+    pub wal_position: String,
+}
+
+/// `validate --online`: can the job's role open the replication connection the stream needs?
+/// A role without REPLICATION or a server without a `replication` line in pg_hba.conf is an
+/// error with the server's own words; an unreachable server fails within its connect timeout.
+pub async fn check_replication(plan: &JobPlan) -> Result<Identified, PitrError> {
+    let Some(job) = plan.job() else {
+        return Err(PitrError::NotPitr(plan.job.clone()));
+    };
+    let secrets: Vec<crate::secret::Secret> = job.secrets().into_iter().cloned().collect();
+    let spec = crate::engine::postgres::pitr::identify_system(job);
+    let group = ProcGroup::new();
+    let mut cmd = proc::command(&spec, None);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = group
+        .spawn(&mut cmd)
+        .map_err(super::error::io(format!("start {}", spec.program)))?;
+    let out = tokio::time::timeout(SLOT_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| PitrError::ToolTimeout {
+            program: "psql (replication connection)".into(),
+            seconds: SLOT_TIMEOUT.as_secs(),
+        })?
+        .map_err(super::error::io("wait for psql"))?;
+    let refs: Vec<&crate::secret::Secret> = secrets.iter().collect();
+    if !out.status.success() {
+        let tail = crate::secret::redact(&String::from_utf8_lossy(&out.stderr), &refs);
+        return Err(PitrError::Tool {
+            program: "replication connection (psql IDENTIFY_SYSTEM)".into(),
+            status: proc::describe_status(out.status),
+            tail: proc::tail::brief(&tail),
+        });
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = text.trim().split('|').map(str::to_string);
+    Ok(Identified {
+        system: f.next().unwrap_or_default(),
+        timeline: f.next().unwrap_or_default(),
+        wal_position: f.next().unwrap_or_default(),
     })
 }

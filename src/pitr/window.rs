@@ -60,7 +60,7 @@ impl Archive {
     /// From the end of the oldest base backup to the archiving of the newest segment; `None`
     /// while there is no base backup or no segment.
     pub fn window(&self) -> Option<Window> {
-        let earliest = self.bases.iter().map(|b| b.record.finished).min()?;
+        let earliest = self.bases.iter().map(base_end).min()?;
         let latest = self.segments().map(|b| b.record.finished).max()?;
         (latest >= earliest).then_some(Window { earliest, latest })
     }
@@ -69,7 +69,16 @@ impl Archive {
     pub fn base_for(&self, at: Option<Timestamp>) -> Option<&Backup> {
         self.bases
             .iter()
-            .find(|b| at.is_none_or(|t| b.record.finished <= t))
+            .find(|b| at.is_none_or(|t| base_end(b) <= t))
+    }
+
+    /// The size of the archive's WAL segments (`initdb --wal-segsize`): an archived segment's
+    /// raw size (pg_receivewal writes them whole), 16 MiB when there is none.
+    pub fn segment_size(&self) -> u64 {
+        self.segments()
+            .map(|b| b.record.raw_size)
+            .find(|s| s.is_power_of_two() && *s >= 1 << 20)
+            .unwrap_or(DEFAULT_SEGMENT)
     }
 
     /// Segments missing between the oldest and the newest archived one of each timeline
@@ -84,41 +93,112 @@ impl Archive {
         }
         let mut missing = Vec::new();
         let names: Vec<&str> = self.segments().map(|b| segment::wal_name(&b.id)).collect();
+        let per_log = 0x1_0000_0000 / self.segment_size();
         for pair in names.windows(2) {
             let (a, b) = (pair[0], pair[1]);
             if a[..8] != b[..8] {
                 continue;
             }
-            let (Some(x), Some(y)) = (number(a), number(b)) else {
+            let (Some(x), Some(y)) = (number(a, per_log), number(b, per_log)) else {
                 continue;
             };
             for n in x + 1..y {
-                missing.push(format!("{}{}", &a[..8], name_of(n)));
+                missing.push(format!("{}{}", &a[..8], name_of(n, per_log)));
             }
         }
         missing
     }
 }
 
-/// A segment's number along its timeline (16 MiB segments: 256 per log file).
-fn number(segment: &str) -> Option<u64> {
-    let log = u64::from_str_radix(&segment[8..16], 16).ok()?;
-    let seg = u64::from_str_radix(&segment[16..24], 16).ok()?;
-    Some(log * 0x100 + seg)
+/// PostgreSQL's default WAL segment size.
+pub const DEFAULT_SEGMENT: u64 = 16 << 20;
+
+/// The end of a base backup: the server's stop as its tar showed it, else the end of the run.
+pub fn base_end(b: &Backup) -> Timestamp {
+    b.record
+        .base_wal
+        .as_ref()
+        .map_or(b.record.finished, |w| w.stop_time)
 }
 
-fn name_of(n: u64) -> String {
-    format!("{:08X}{:08X}", n / 0x100, n % 0x100)
+/// A segment's number along its timeline (`per_log` segments per log file: 256 of 16 MiB).
+fn number(segment: &str, per_log: u64) -> Option<u64> {
+    let log = u64::from_str_radix(&segment[8..16], 16).ok()?;
+    let seg = u64::from_str_radix(&segment[16..24], 16).ok()?;
+    (seg < per_log).then_some(log * per_log + seg)
+}
+
+fn name_of(n: u64, per_log: u64) -> String {
+    format!("{:08X}{:08X}", n / per_log, n % per_log)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn seg(name: &str, raw: u64) -> Backup {
+        Backup {
+            id: format!("{name}.zst"),
+            key: format!("app/wal/{name}.zst"),
+            record: crate::catalog::record::Record {
+                format: crate::catalog::record::FORMAT.into(),
+                job: "app".into(),
+                engine: "postgres".into(),
+                database: "postgres".into(),
+                object: format!("{name}.zst"),
+                run_id: "stream".into(),
+                started: Timestamp::UNIX_EPOCH,
+                finished: Timestamp::UNIX_EPOCH,
+                size: 1,
+                raw_size: raw,
+                sha256: String::new(),
+                compression: "zstd".into(),
+                dump_format: segment::WAL_FORMAT.into(),
+                mode: "stream".into(),
+                encryption: "none".into(),
+                files: Vec::new(),
+                tool_versions: Default::default(),
+                dbstash_version: String::new(),
+                host: String::new(),
+                charset: None,
+                binlog: None,
+                base_wal: None,
+            },
+        }
+    }
+
+    #[test]
+    fn gaps_across_a_log_file_boundary_with_1_mib_segments() {
+        // `initdb --wal-segsize=1`: 4096 segments per log file, 0..FFF, then the next log.
+        let mib = 1 << 20;
+        let whole = Archive {
+            bases: Vec::new(),
+            wal: vec![
+                seg("000000010000000000000FFE", mib),
+                seg("000000010000000000000FFF", mib),
+                seg("000000010000000100000000", mib),
+            ],
+        };
+        assert_eq!(whole.segment_size(), mib);
+        assert!(whole.gaps().is_empty(), "{:?}", whole.gaps());
+        let holed = Archive {
+            bases: Vec::new(),
+            wal: vec![
+                seg("000000010000000000000FFE", mib),
+                seg("000000010000000100000000", mib),
+            ],
+        };
+        assert_eq!(holed.gaps(), ["000000010000000000000FFF"]);
+    }
+
     #[test]
     fn segment_numbers_round_trip_across_log_files() {
-        assert_eq!(number("0000000100000000000000FF"), Some(0xFF));
-        assert_eq!(name_of(0x100), "0000000100000000");
-        assert_eq!(number("000000010000000100000000"), Some(0x100));
+        assert_eq!(number("0000000100000000000000FF", 0x100), Some(0xFF));
+        assert_eq!(name_of(0x100, 0x100), "0000000100000000");
+        assert_eq!(number("000000010000000100000000", 0x100), Some(0x100));
+        // 1 MiB segments (`initdb --wal-segsize=1`): 4096 per log file.
+        assert_eq!(number("000000010000000000000FFF", 0x1000), Some(0xFFF));
+        assert_eq!(name_of(0x1000, 0x1000), "0000000100000000");
+        assert_eq!(number("000000010000000100000000", 0x1000), Some(0x1000));
     }
 }

@@ -134,6 +134,7 @@ mod tests {
             dbstash_version: "0".into(),
             host: "h".into(),
             charset: None,
+            base_wal: None,
             binlog: None,
         }
     }

@@ -55,6 +55,7 @@ pub(super) fn base_record(
         dbstash_version: env!("CARGO_PKG_VERSION").into(),
         host: crate::proc::hostname(),
         charset: None,
+        base_wal: None,
         binlog: None,
     }
 }

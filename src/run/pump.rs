@@ -20,6 +20,8 @@ use std::sync::Arc;
 pub struct Flow {
     pub file: File,
     pub outs: Vec<TeeOut<File>>,
+    /// Sees the dump's bytes as they pass (a pitr base backup's label).
+    pub tap: Option<relay::Tap>,
 }
 
 /// Relay the flow's file into its outs until the relay and the producer have both ended.
@@ -40,7 +42,7 @@ pub async fn pump(
     let codec = plan.codec;
     let recipients = plan.encrypt.as_ref().map(|e| e.recipients.clone());
     let relay_cancel = cancel.clone();
-    let Flow { file, outs } = flow;
+    let Flow { file, outs, tap } = flow;
     let mut relay_task = tokio::task::spawn_blocking(move || {
         let tee = Tee { outs };
         relay::relay_files(
@@ -50,6 +52,7 @@ pub async fn pump(
             recipients.as_deref(),
             progress,
             &relay_cancel,
+            tap,
         )
     });
     let mut relayed = None;

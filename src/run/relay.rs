@@ -77,6 +77,23 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// Sees every byte the dump produced, in order, as it passes (a base backup's `backup_label` is
+/// read this way: nothing is buffered for it).
+pub type Tap = Box<dyn FnMut(&[u8]) + Send>;
+
+struct TapReader<R: Read> {
+    inner: R,
+    tap: Tap,
+}
+
+impl<R: Read> Read for TapReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.tap)(&buf[..n]);
+        Ok(n)
+    }
+}
+
 fn workers() -> u32 {
     std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
 }
@@ -187,6 +204,7 @@ pub fn relay<R: Read, W: Write + Send>(
 /// into one upload pipe takes the zero-copy path (`tee_plain`); everything else goes to `relay`.
 /// Either stops at its next read once `cancel` is set: a run cut short must not leave this
 /// thread compressing into a local file for minutes (tokio waits for it at exit).
+/// A `tap` sees the dump's bytes (it takes the reading path).
 pub fn relay_files(
     src: std::fs::File,
     dst: Tee<std::fs::File>,
@@ -194,7 +212,22 @@ pub fn relay_files(
     recipients: Option<&[String]>,
     progress: Option<Arc<AtomicU64>>,
     cancel: &Cancel,
+    tap: Option<Tap>,
 ) -> io::Result<(RelayStats, Tee<std::fs::File>)> {
+    let src = StopReader {
+        inner: src,
+        cancel: cancel.clone(),
+    };
+    if let Some(tap) = tap {
+        return relay(
+            TapReader { inner: src, tap },
+            dst,
+            codec,
+            recipients,
+            progress,
+        );
+    }
+    let src = src.inner;
     #[cfg(target_os = "linux")]
     if codec == Codec::None
         && recipients.is_none()
@@ -593,6 +626,7 @@ mod tests {
                 None,
                 None,
                 &Cancel::new(),
+                None,
             );
             if optional {
                 let (stats, tee) = res.unwrap();
@@ -629,7 +663,15 @@ mod tests {
                     cancel.set();
                 })
             };
-            let res = relay_files(src_r, tee_out(up_w, false), codec, None, None, &cancel);
+            let res = relay_files(
+                src_r,
+                tee_out(up_w, false),
+                codec,
+                None,
+                None,
+                &cancel,
+                None,
+            );
             let err = res.err().expect("an endless stream ended");
             assert!(err.to_string().contains("stopped"), "{codec:?}: {err}");
             stop.join().unwrap();

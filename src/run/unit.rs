@@ -12,10 +12,11 @@ use super::error::RunError;
 use super::folder;
 use super::judge::{self, Floor};
 use super::producer;
-use super::relay::{RelayStats, Tee};
+use super::relay::{RelayStats, Tap, Tee};
 use super::uploads::Uploads;
 use crate::catalog::record::Record;
 use crate::engine::mysql::DbCharset;
+use crate::engine::postgres::base::{BaseWal, TarScan};
 use crate::engine::DumpSpec;
 use crate::model::Mode;
 use crate::plan::{JobPlan, ObjectName};
@@ -25,6 +26,7 @@ use jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The backup's claimed name and what the claim's listings said.
 struct Named {
@@ -95,6 +97,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         stats,
         tee,
         mut uploads,
+        base_wal,
         binlog,
     } = streamed;
     if plan.pitr.as_ref().is_some_and(|p| p.binlog) && binlog.is_none() {
@@ -107,6 +110,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
     // The records, last.
     let finished = Timestamp::now();
     let rec = Record {
+        base_wal,
         binlog,
         ..stream_record(plan, ctx, &mut named, &stats, finished)
     };
@@ -209,8 +213,25 @@ struct Streamed<'a> {
     stats: RelayStats,
     tee: Tee<File>,
     uploads: Uploads<'a>,
+    base_wal: Option<BaseWal>,
     /// mysql/mariadb `pitr` jobs: the binlog position the dump's head stated.
     binlog: Option<crate::engine::mysql_pitr::BinlogPosition>,
+}
+
+/// A postgres `pitr` job's base backup: a reader of its tar's label and manifest, and the tap
+/// that feeds it from the relay.
+fn label_scan(plan: &JobPlan) -> Option<(Arc<Mutex<TarScan>>, Tap)> {
+    if plan.pitr.is_none() || !plan.engine.is_postgres() {
+        return None;
+    }
+    let scan = Arc::new(Mutex::new(TarScan::new()));
+    let fed = scan.clone();
+    let tap: Tap = Box::new(move |b: &[u8]| {
+        if let Ok(mut s) = fed.lock() {
+            s.feed(b);
+        }
+    });
+    Some((scan, tap))
 }
 
 /// Start the producer, pump its bytes into the uploads, judge what happened. On failure every
@@ -242,7 +263,9 @@ async fn stream<'a>(
             return Err(e);
         }
     };
-    let flow = super::pump::Flow { file, outs };
+    let scan = label_scan(plan);
+    let (scan, tap) = scan.map_or((None, None), |(s, t)| (Some(s), Some(t)));
+    let flow = super::pump::Flow { file, outs, tap };
     let pumped = super::pump::pump(
         plan,
         ctx,
@@ -263,6 +286,9 @@ async fn stream<'a>(
             stats,
             tee,
             uploads,
+            base_wal: scan
+                .and_then(|s| s.lock().ok().map(|mut g| std::mem::take(&mut *g)))
+                .and_then(TarScan::finish),
             binlog: source.binlog.as_ref().and_then(|f| f.get()),
         }),
         Ok(Err(failure)) => {

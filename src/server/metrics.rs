@@ -76,6 +76,9 @@ pub struct StreamSeries {
     pub last_archived_seconds: f64,
     /// How long the stream has been down (0 while up).
     pub down_seconds: f64,
+    /// Bytes of WAL the server has written past the end of the last archived segment (none
+    /// until both are known).
+    pub lag_bytes: Option<u64>,
 }
 
 /// How one backup run or drill ended, as the metrics see it.
@@ -118,6 +121,7 @@ struct PitrFamilies {
     up: Family<JobLabel, Gauge>,
     last_archived: Family<JobLabel, FloatGauge>,
     down_for: Family<JobLabel, FloatGauge>,
+    lag_bytes: Family<JobLabel, Gauge>,
 }
 
 pub struct Metrics {
@@ -269,6 +273,11 @@ impl Metrics {
             "How long the job's WAL stream has been down (0 while up): compare with its max_lag",
             p.down_for.clone(),
         );
+        r.register(
+            "dbstash_pitr_lag_bytes",
+            "Bytes of WAL the server has written past the end of the job's last archived segment (absent until both are known)",
+            p.lag_bytes.clone(),
+        );
     }
 
     /// The WAL stream series, as the streams report them now (their state lives with them):
@@ -277,6 +286,7 @@ impl Metrics {
         self.pitr.up.clear();
         self.pitr.last_archived.clear();
         self.pitr.down_for.clear();
+        self.pitr.lag_bytes.clear();
         for s in streams {
             let l = job(&s.job);
             self.pitr.up.get_or_create(&l).set(i64::from(s.up));
@@ -285,6 +295,12 @@ impl Metrics {
                 .get_or_create(&l)
                 .set(s.last_archived_seconds);
             self.pitr.down_for.get_or_create(&l).set(s.down_seconds);
+            if let Some(b) = s.lag_bytes {
+                self.pitr
+                    .lag_bytes
+                    .get_or_create(&l)
+                    .set(i64::try_from(b).unwrap_or(i64::MAX));
+            }
         }
     }
 
@@ -546,6 +562,29 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
+    }
+
+    #[test]
+    fn stream_lag_in_bytes_is_a_series_once_known() {
+        let m = Metrics::new();
+        let s = |job: &str, lag| StreamSeries {
+            job: job.into(),
+            up: true,
+            last_archived_seconds: 1.0,
+            down_seconds: 0.0,
+            lag_bytes: lag,
+        };
+        m.set_streams([s("app", Some(16_777_216)), s("new", None)]);
+        let text = m.encode_text();
+        assert!(
+            text.contains("dbstash_pitr_lag_bytes{backup_job=\"app\"} 16777216"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("dbstash_pitr_lag_bytes{backup_job=\"new\"}"),
+            "{text}"
+        );
+        assert!(text.contains("# HELP dbstash_pitr_lag_bytes "), "{text}");
     }
 
     #[test]

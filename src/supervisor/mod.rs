@@ -656,6 +656,10 @@ async fn backup_run(ctx: RunCtx, plan: Arc<JobPlan>, claim: state::Claim) {
         if let Ok(mut l) = shared.last_success.lock() {
             l.insert(job.clone(), outcome.finished);
         }
+        if plan.pitr.is_some() {
+            // Still under the job's claim: the WAL only removed base backups needed goes now.
+            crate::pitr::retention::after_backup(&plan).await;
+        }
     }
     // The next tick may start a run while this one's notifications are sent.
     drop(claim);

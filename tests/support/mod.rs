@@ -602,6 +602,11 @@ pub struct PgScram {
 
 impl PgScram {
     pub fn start(password: &str) -> Option<PgScram> {
+        Self::start_with(password, "")
+    }
+
+    /// `start`, with more `initdb` options (e.g. `--wal-segsize=1`).
+    pub fn start_with(password: &str, initdb_options: &str) -> Option<PgScram> {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()?
             .flatten()
@@ -613,7 +618,7 @@ impl PgScram {
         let d = dir.display();
         let script = format!(
             "chown postgres {d} && echo '{password}' > {d}/pw && chown postgres {d}/pw && \
-             su postgres -c \"{b}/initdb -D {d}/data -U postgres --auth=scram-sha-256 --pwfile={d}/pw\" >/dev/null && \
+             su postgres -c \"{b}/initdb -D {d}/data -U postgres --auth=scram-sha-256 --pwfile={d}/pw {initdb_options}\" >/dev/null && \
              su postgres -c \"{b}/pg_ctl -D {d}/data -o '-p {port} -k {d} -c listen_addresses=127.0.0.1' -l {d}/log -w start\" >/dev/null",
             b = bin.display()
         );
