@@ -19,6 +19,11 @@ use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+/// Files being compressed at once, over every stream of the supervisor: each compression holds a
+/// zstd pool's buffers, and ten streams compressing at once held 200 MiB (docs/PERFORMANCE.md).
+/// Uploads, which hold no more than a pipe's buffer, run side by side.
+static PACKING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// One log file to store.
 pub struct LogFile<'a> {
     /// The file in the spool.
@@ -45,7 +50,13 @@ pub async fn store(
     stores: &[(bool, AnyStorage)],
 ) -> Result<Record, PitrError> {
     let packed = TempFile(file.path.with_file_name(format!(".{}.dbstash", file.name)));
-    let stats = pack(plan, file.path, &packed.0).await?;
+    let stats = {
+        let _one = PACKING
+            .acquire()
+            .await
+            .map_err(|e| io("archive slot")(std::io::Error::other(e.to_string())))?;
+        pack(plan, file.path, &packed.0).await?
+    };
     let rec = record_of(plan, &file, &stats);
     let body = serde_json::to_vec_pretty(&rec)
         .map_err(|e| io("record")(std::io::Error::other(e.to_string())))?;

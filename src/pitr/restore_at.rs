@@ -8,12 +8,10 @@ use super::window::{self, Archive};
 use super::{label, segment};
 use crate::cancel::{Cancel, StopReader};
 use crate::catalog::record::Backup;
-use crate::engine::Codec;
 use crate::plan::JobPlan;
 use crate::proc::ProcGroup;
 use crate::restore::pipeline::{self, Source};
-use crate::restore::pump::{pump_with, Expect};
-use crate::storage::{AnyStorage, Storage};
+use crate::storage::AnyStorage;
 use jiff::Timestamp;
 use std::fs::File;
 use std::io::Write;
@@ -213,14 +211,6 @@ pub(super) async fn unpack(
     Ok(())
 }
 
-fn codec_of(compression: &str) -> Codec {
-    match compression {
-        "zstd" => Codec::Zstd { level: 3 },
-        "gzip" => Codec::Gzip { level: 6 },
-        _ => Codec::None,
-    }
-}
-
 /// Every history file, and every segment from the base backup's first one on, checked against
 /// its record into `pg_wal`. Segments before the first one are not needed; a hole after it is.
 async fn fetch_wal(
@@ -254,39 +244,9 @@ async fn fetch_wal(
     {
         return Err(PitrError::Missing(gap));
     }
-    let ids: Option<Vec<age::x25519::Identity>> =
-        plan.identities.as_ref().map(|i| i.0.as_ref().clone());
     for b in &wanted {
-        let bytes = store.read_small(&b.key).await?;
-        let name = segment::wal_name(&b.id).to_string();
-        let tmp = pg_wal.join(format!(".{name}.dbstash"));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io(format!("create {}", tmp.display())))?;
-        let expect = Expect {
-            size: b.record.size,
-            sha256: b.record.sha256.clone(),
-        };
-        let checked = pump_with(
-            &mut &bytes[..],
-            codec_of(&b.record.compression),
-            ids.as_deref(),
-            &expect,
-            &mut f,
-            None,
-        );
-        if let Err(source) = checked {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(PitrError::Segment {
-                key: b.key.clone(),
-                source,
-            });
-        }
-        f.sync_all().map_err(io(format!("write {name}")))?;
-        std::fs::rename(&tmp, pg_wal.join(&name)).map_err(io(format!("rename {name}")))?;
+        let name = segment::wal_name(&b.id);
+        super::archive::fetch(plan, store, b, &pg_wal.join(name)).await?;
     }
     Ok(wanted.len())
 }

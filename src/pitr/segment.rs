@@ -4,16 +4,12 @@
 
 use super::error::{io, PitrError};
 use super::label;
-use crate::catalog::record::{self, Record};
+use crate::catalog::record::Record;
 use crate::plan::pitr::PitrPlan;
 use crate::plan::JobPlan;
-use crate::run::relay;
-use crate::storage::{join_key, AnyStorage, Storage};
+use crate::storage::{join_key, AnyStorage};
 use jiff::Timestamp;
 use std::path::Path;
-
-/// Segments being compressed and uploaded at once, over all streams.
-static ARCHIVING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 /// `dump_format` of a segment's record: what `list`, `verify` and retention tell them by.
 pub const WAL_FORMAT: &str = "wal";
@@ -69,69 +65,16 @@ async fn archive(
     name: &str,
     stores: &[(bool, AnyStorage)],
 ) -> Result<Record, PitrError> {
-    // One segment in memory at a time across every stream of the supervisor: ten streams
-    // archiving at once held ten segments and ten zstd pools (200 MiB RSS, docs/PERFORMANCE.md).
-    let _one = ARCHIVING
-        .acquire()
-        .await
-        .map_err(|e| io("archive slot")(std::io::Error::other(e.to_string())))?;
     let started = Timestamp::now();
-    let raw = std::fs::read(path).map_err(io(format!("read {}", path.display())))?;
-    let codec = plan.codec;
-    let recipients = plan.encrypt.as_ref().map(|e| e.recipients.clone());
-    // A segment is 16 MiB at most: compressing it in memory keeps the upload one small write.
-    let (stats, stored) = tokio::task::spawn_blocking(move || {
-        relay::relay(&raw[..], Vec::new(), codec, recipients.as_deref(), None)
-    })
-    .await
-    .map_err(|e| io("compress task")(std::io::Error::other(e.to_string())))?
-    .map_err(io(format!("compress {name}")))?;
-    let folder = wal_folder(plan, p);
-    let object = object_name(plan, name);
-    let key = join_key(&folder, &object);
-    let rec = Record {
-        format: record::FORMAT.into(),
-        job: plan.job.clone(),
-        engine: plan.engine.as_str().into(),
-        database: plan.database.clone(),
-        object: object.clone(),
-        run_id: "stream".into(),
+    let key = join_key(&wal_folder(plan, p), &object_name(plan, name));
+    let file = super::archive::LogFile {
+        path,
+        name,
+        key: &key,
+        format: WAL_FORMAT,
         started,
-        finished: Timestamp::now(),
-        size: stats.stored_bytes,
-        raw_size: stats.raw_bytes,
-        sha256: stats.sha256,
-        compression: codec.name().into(),
-        dump_format: WAL_FORMAT.into(),
-        mode: "stream".into(),
-        encryption: if plan.encrypt.is_some() {
-            "age"
-        } else {
-            "none"
-        }
-        .into(),
-        files: Vec::new(),
-        tool_versions: Default::default(),
-        dbstash_version: env!("CARGO_PKG_VERSION").into(),
-        host: crate::proc::hostname(),
-        charset: None,
-        base_wal: None,
-        binlog: None,
+        finished: started,
+        failed_event: "wal_upload_failed",
     };
-    let body = serde_json::to_vec_pretty(&rec)
-        .map_err(|e| io("record")(std::io::Error::other(e.to_string())))?;
-    for (optional, store) in stores {
-        let put = async {
-            store.write_small(&key, &stored).await?;
-            store.write_small(&record::record_key(&key), &body).await
-        };
-        match put.await {
-            Ok(()) => {}
-            Err(e) if *optional => {
-                tracing::warn!(event = "wal_upload_failed", job = %plan.job, segment = name, optional = true, error = %e);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(rec)
+    super::archive::store(plan, file, stores).await
 }
