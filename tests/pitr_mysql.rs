@@ -3,7 +3,7 @@
 //! streams the binlog, `backup` takes a dump that records its binlog position, `restore --at
 //! --to` restores the dump into another database and replays the binlog up to the instant.
 
-use crate::support::notify as notify_support;
+use crate::support::pitr::*;
 use crate::support::*;
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -114,18 +114,6 @@ fn hostname() -> String {
         .to_string()
 }
 
-struct Supervisor(Child);
-
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.0.wait();
-    }
-}
-
 fn prerequisites() -> bool {
     require(have("mariadbd"), "mariadbd (MariaDB server)")
         && require(have("mariadb-install-db"), "mariadb-install-db")
@@ -133,51 +121,34 @@ fn prerequisites() -> bool {
         && require(have("mariadb-dump"), "mariadb-dump")
 }
 
-fn manifest(db: &Scratch, user: &str, health: u16, hook: &str) -> String {
-    manifest_with(db, user, health, hook, "")
+/// Job `app` on database `app` of the scratch server, as `user`, with more job lines `extra`.
+fn job<'a>(db: &Scratch, user: &'a str, extra: &'a str) -> Job<'a> {
+    Job {
+        engine: "mariadb",
+        port: db.port,
+        user,
+        database: "app",
+        pitr: String::new(),
+        extra,
+    }
 }
 
-fn manifest_with(db: &Scratch, user: &str, health: u16, hook: &str, extra: &str) -> String {
-    format!(
-        r#"version: 1
-settings: {{ temp_dir: "{{dir}}/tmp", health: {{ listen: "127.0.0.1:{health}" }} }}
-remotes:
-  local: {{ path: "{{dir}}/remote" }}
-notifiers:
-  hook: {{ type: webhook, url: "{hook}", on: [stream_failure, stream_recovered] }}
-jobs:
-  app:
-    engine: mariadb
-    host: 127.0.0.1
-    port: {port}
-    user: {user}
-    password_file: "{{dir}}/pw"
-    database: app
-    remote: local
-    notify: [hook]
-    compress: zstd
-    pitr: {{ enabled: true, max_lag: 2s }}
-{extra}"#,
-        port = db.port
-    )
+/// The scratch server, or `None` (the test skipped) where MariaDB is missing.
+fn scratch() -> Option<Scratch> {
+    started(prerequisites(), Scratch::start, "MariaDB")
 }
 
-fn events(rx: &notify_support::Receiver) -> Vec<String> {
-    rx.requests()
-        .iter()
-        .map(|r| r.json()["event"].as_str().unwrap_or_default().to_string())
-        .collect()
+/// Close the binlog file the server writes into now; true once it is archived.
+fn flush_and_wait(t: &Test, db: &Scratch) -> (String, bool) {
+    let f = db.current_file();
+    db.sql("FLUSH BINARY LOGS");
+    let archived = wait_archived(t, "binlog", &f);
+    (f, archived)
 }
 
-fn webhook() -> (tokio::runtime::Runtime, notify_support::Receiver) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let rx = rt.block_on(notify_support::Receiver::start());
-    (rt, rx)
-}
-
-fn wait_archived(t: &Test, file: &str) -> bool {
-    let rec = t.path(&format!("remote/app/binlog/{file}.zst.dbstash.json"));
-    wait_until(Duration::from_secs(60), || rec.exists())
+/// `restore app --at AT --to-uri-file TO --yes`.
+fn restore_at(t: &Test, at: &str, to: &str) -> Run {
+    t.run(&["restore", "app", "--at", at, "--to-uri-file", to, "--yes"])
 }
 
 /// `--to-uri-file` for database `db` of the scratch server (the password stays out of argv).
@@ -200,30 +171,13 @@ fn exists(db: &Scratch, name: &str) -> bool {
 
 #[test]
 fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
-    if !prerequisites() {
-        return;
-    }
-    let Some(db) = Scratch::start() else {
-        assert!(!strict(), "could not start a scratch MariaDB");
+    let Some(db) = scratch() else {
         return;
     };
-    let health = free_port();
-    let (_rt, rx) = webhook();
-    let t = Test::new()
-        .manifest(&manifest(&db, "dbstash", health, &rx.url("/h")))
-        .write("pw", PW);
+    let (t, health, rx, _rt) = pitr_test(&job(&db, "dbstash", ""), PW);
     db.app("INSERT INTO t VALUES (0)");
-    let sup = Supervisor(t.spawn_logged(&["run"]));
-    assert!(
-        wait_until(Duration::from_secs(30), || t.log().contains("stream_up")),
-        "the stream did not start:\n{}",
-        t.log()
-    );
-    let up = r#"dbstash_pitr_stream_up{backup_job="app"}"#;
-    assert!(
-        wait_until(Duration::from_secs(10), || metric(health, up) == 1.0),
-        "stream_up metric is not 1"
-    );
+    let sup = Supervisor::start(&t);
+    assert_stream_up(&t, health);
     t.run(&["backup", "app"])
         .stderr_contains("\"event\":\"backup_succeeded\"")
         .success();
@@ -251,18 +205,16 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         "{rec}"
     );
 
-    db.app("INSERT INTO t VALUES (1),(2),(3),(4),(5)");
-    std::thread::sleep(Duration::from_millis(1100));
-    let at = jiff::Timestamp::now();
-    std::thread::sleep(Duration::from_millis(1100));
-    db.app("INSERT INTO t VALUES (6),(7),(8),(9)");
-    let f = db.current_file();
-    db.sql("FLUSH BINARY LOGS");
-    assert!(
-        wait_archived(&t, &f),
-        "binlog {f} not archived:\n{}",
-        t.log()
+    let at = instant_between(
+        || {
+            db.app("INSERT INTO t VALUES (1),(2),(3),(4),(5)");
+        },
+        || {
+            db.app("INSERT INTO t VALUES (6),(7),(8),(9)");
+        },
     );
+    let (f, archived) = flush_and_wait(&t, &db);
+    assert!(archived, "binlog {f} not archived:\n{}", t.log());
 
     // The reader dies mid-stream: rows written meanwhile still reach the archive.
     let pids = pids_with(&format!("--port={}", db.port))
@@ -273,29 +225,15 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         })
         .collect::<Vec<_>>();
     assert!(!pids.is_empty(), "no mariadb-binlog running");
-    for p in pids {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(p),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    kill_all(pids);
     db.app("INSERT INTO t VALUES (10),(11),(12)");
-    let f = db.current_file();
-    db.sql("FLUSH BINARY LOGS");
+    let (f, archived) = flush_and_wait(&t, &db);
     assert!(
-        wait_archived(&t, &f),
+        archived,
         "binlog {f} not archived after the reader was killed:\n{}",
         t.log()
     );
-    assert!(t.log().contains("stream_down"), "{}", t.log());
-    assert!(
-        wait_until(Duration::from_secs(10), || events(&rx)
-            == ["stream_failure", "stream_recovered"]),
-        "{:?}",
-        events(&rx)
-    );
-    let archived = r#"dbstash_pitr_last_archived_timestamp_seconds{backup_job="app"}"#;
-    assert!(metric(health, archived) > 1.0e9, "no last-archived time");
+    assert_recovered(&t, &rx, health);
     drop(sup);
     let source_rows = "13\t0\t12";
     let count = "SELECT COUNT(*), MIN(i), MAX(i) FROM t";
@@ -303,31 +241,15 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
 
     // An instant before the first dump: refused, nothing written.
     let early = target(&t, &db, "app_early");
-    t.run(&[
-        "restore",
-        "app",
-        "--at",
-        "2001-01-01T00:00:00Z",
-        "--to-uri-file",
-        &early,
-        "--yes",
-    ])
-    .stderr_contains("outside the recoverable window")
-    .failure(1);
+    restore_at(&t, "2001-01-01T00:00:00Z", &early)
+        .stderr_contains("outside the recoverable window")
+        .failure(1);
     assert!(!exists(&db, "app_early"));
     // The source itself is never a target.
     let own = target(&t, &db, "app");
-    t.run(&[
-        "restore",
-        "app",
-        "--at",
-        "latest",
-        "--to-uri-file",
-        &own,
-        "--yes",
-    ])
-    .stderr_contains("never touches the source")
-    .failure(1);
+    restore_at(&t, "latest", &own)
+        .stderr_contains("never touches the source")
+        .failure(1);
 
     // `--at` needs a target database; a data directory is PostgreSQL's.
     t.run(&["restore", "app", "--at", "latest", "--yes"])
@@ -343,16 +265,7 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
 
     // To the instant: exactly rows 0..5; the source unchanged.
     let to = target(&t, &db, "app_at");
-    let r = t
-        .run(&[
-            "restore",
-            "app",
-            "--at",
-            &at.to_string(),
-            "--to-uri-file",
-            &to,
-            "--yes",
-        ])
+    let r = restore_at(&t, &at.to_string(), &to)
         .stdout_contains("binlog file(s) (each checked against its record) replayed up to")
         .stderr_contains("restore_succeeded")
         .success();
@@ -362,65 +275,27 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
 
     // Latest: everything archived, the rows written while the reader was down included.
     let to = target(&t, &db, "app_latest");
-    t.run(&[
-        "restore",
-        "app",
-        "--at",
-        "latest",
-        "--to-uri-file",
-        &to,
-        "--yes",
-    ])
-    .stdout_contains("replayed to the end of the archive")
-    .stderr_contains("restore_succeeded")
-    .success();
+    restore_at(&t, "latest", &to)
+        .stdout_contains("replayed to the end of the archive")
+        .stderr_contains("restore_succeeded")
+        .success();
     assert_eq!(db.run(Some("app_latest"), count), source_rows);
     assert_eq!(db.app(count), source_rows);
 
     // `list`, `plan` and `verify` show the window and the archive; a lost file is a gap.
-    let listed = t
-        .run(&["list", "--job", "app"])
-        .stdout_contains("recoverable ")
-        .ignore_stderr()
-        .success()
-        .stdout();
-    assert!(listed.contains("recoverable "), "{listed}");
+    let listed = listed_window(&t);
     assert!(listed.contains(" binlog files)"), "{listed}");
-    let planned = t
-        .run(&["plan", "--job", "app"])
-        .stdout_contains("pitr stream")
-        .ignore_stderr()
-        .success()
-        .stdout();
+    let planned = planned_window(&t, "pitr stream", PW);
     assert!(planned.contains("--read-from-remote-server"), "{planned}");
     assert!(planned.contains("--master-data=2"), "{planned}");
-    assert!(!planned.contains(PW), "{planned}");
-    assert!(
-        planned
-            .lines()
-            .any(|l| l.starts_with("  pitr window") && l.contains(" … ")),
-        "{planned}"
-    );
-    t.run(&["verify", "app"])
-        .stdout_contains("no gap")
-        .ignore_stderr()
-        .success();
+    verified_no_gap(&t);
     let mut files = t.files("remote/app/binlog");
     files.retain(|n| n.ends_with(".zst"));
     files.sort();
     assert!(files.len() >= 2, "{files:?}");
     let gone = files[0].trim_end_matches(".zst").to_string();
     std::fs::remove_file(t.path(&format!("remote/app/binlog/{}", files[0]))).unwrap();
-    let listed = t
-        .run(&["list", "--job", "app"])
-        .stdout_contains("MISSING BINLOG")
-        .ignore_stderr()
-        .success()
-        .stdout();
-    assert!(
-        listed.contains(&format!("MISSING BINLOG {gone}")),
-        "{listed}"
-    );
+    assert_listed_missing(&t, "MISSING BINLOG", &gone);
     t.run(&["verify", "app"])
         .stdout_contains(&format!("FAILED  binlog archive: missing {gone}"))
         .ignore_stderr()
@@ -429,36 +304,18 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
 
 #[test]
 fn prune_takes_only_the_binlog_files_before_the_oldest_kept_dump() {
-    if !prerequisites() {
-        return;
-    }
-    let Some(db) = Scratch::start() else {
-        assert!(!strict(), "could not start a scratch MariaDB");
+    let Some(db) = scratch() else {
         return;
     };
-    let health = free_port();
-    let (_rt, rx) = webhook();
-    let t = Test::new()
-        .manifest(&manifest_with(
-            &db,
-            "dbstash",
-            health,
-            &rx.url("/h"),
-            "    retention: { keep_last: 1 }\n",
-        ))
-        .write("pw", PW);
-    let _sup = Supervisor(t.spawn_logged(&["run"]));
-    assert!(
-        wait_until(Duration::from_secs(30), || t.log().contains("stream_up")),
-        "{}",
-        t.log()
-    );
+    let retention = "    retention: { keep_last: 1 }\n";
+    let (t, _health, _rx, _rt) = pitr_test(&job(&db, "dbstash", retention), PW);
+    let _sup = Supervisor::start(&t);
+    assert_logged_soon(&t, "stream_up");
     let mut before = Vec::new();
     for i in 0..2 {
         db.app(&format!("INSERT INTO t VALUES ({i})"));
-        let f = db.current_file();
-        db.sql("FLUSH BINARY LOGS");
-        assert!(wait_archived(&t, &f), "{f} not archived:\n{}", t.log());
+        let (f, archived) = flush_and_wait(&t, &db);
+        assert!(archived, "{f} not archived:\n{}", t.log());
         before.push(f);
     }
     // The only kept dump starts in the current file: every archived file is before it.
@@ -466,13 +323,8 @@ fn prune_takes_only_the_binlog_files_before_the_oldest_kept_dump() {
         .stderr_contains("\"event\":\"backup_succeeded\"")
         .success();
     db.app("INSERT INTO t VALUES (2)");
-    let after = db.current_file();
-    db.sql("FLUSH BINARY LOGS");
-    assert!(
-        wait_archived(&t, &after),
-        "{after} not archived:\n{}",
-        t.log()
-    );
+    let (after, archived) = flush_and_wait(&t, &db);
+    assert!(archived, "{after} not archived:\n{}", t.log());
     let r = t
         .run(&["prune", "--dry-run", "--job", "app"])
         .ignore_stdout()
@@ -503,46 +355,23 @@ fn prune_takes_only_the_binlog_files_before_the_oldest_kept_dump() {
     }
     assert!(t.path(&format!("remote/app/binlog/{after}.zst")).exists());
     // What is left still restores, with no gap.
-    t.run(&["verify", "app"])
-        .stdout_contains("no gap")
+    verified_no_gap(&t);
+    let to = target(&t, &db, "app_pruned");
+    restore_at(&t, "latest", &to)
+        .stdout_contains("replayed to the end of the archive")
         .ignore_stderr()
         .success();
-    let to = target(&t, &db, "app_pruned");
-    t.run(&[
-        "restore",
-        "app",
-        "--at",
-        "latest",
-        "--to-uri-file",
-        &to,
-        "--yes",
-    ])
-    .stdout_contains("replayed to the end of the archive")
-    .ignore_stderr()
-    .success();
     assert_eq!(db.run(Some("app_pruned"), "SELECT COUNT(*) FROM t"), "3");
 }
 
 #[test]
 fn a_user_without_replication_grants_is_a_clear_error_not_a_hang() {
-    if !prerequisites() {
-        return;
-    }
-    let Some(db) = Scratch::start() else {
-        assert!(!strict(), "could not start a scratch MariaDB");
+    let Some(db) = scratch() else {
         return;
     };
-    let health = free_port();
-    let (_rt, rx) = webhook();
-    let t = Test::new()
-        .manifest(&manifest(&db, "norep", health, &rx.url("/h")))
-        .write("pw", PW);
-    let _sup = Supervisor(t.spawn_logged(&["run"]));
-    assert!(
-        wait_until(Duration::from_secs(30), || t.log().contains("stream_down")),
-        "no stream_down reported:\n{}",
-        t.log()
-    );
+    let (t, health, rx, _rt) = pitr_test(&job(&db, "norep", ""), PW);
+    let _sup = Supervisor::start(&t);
+    assert_logged_soon(&t, "stream_down");
     let log = t.log();
     assert!(
         log.contains("REPLICATION SLAVE, REPLICATION CLIENT"),
@@ -551,25 +380,7 @@ fn a_user_without_replication_grants_is_a_clear_error_not_a_hang() {
     assert!(log.contains("Access denied"), "{log}");
     assert!(!log.contains("stream_up"), "{log}");
     assert!(!log.contains(PW), "password in the log:\n{log}");
-    assert!(
-        wait_until(Duration::from_secs(20), || t
-            .log()
-            .matches("\"stream_down\"")
-            .count()
-            >= 3),
-        "{}",
-        t.log()
-    );
-    assert_eq!(events(&rx), ["stream_failure"]);
-    let body = rx.requests()[0].text();
-    assert!(body.contains("REPLICATION"), "{body}");
-    assert!(!body.contains(PW), "{body}");
-    assert!(
-        wait_until(Duration::from_secs(20), || http_get(health, "/healthz")
-            .is_some_and(|(_, b)| b.contains(r#""stale_jobs":["app"]"#))),
-        "{:?}",
-        http_get(health, "/healthz")
-    );
+    assert_down_told_once(&t, &rx, health, "REPLICATION", PW);
 }
 
 #[test]

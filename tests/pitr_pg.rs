@@ -3,10 +3,9 @@
 //! `backup` takes a base backup, `restore --at` builds a data directory, and PostgreSQL started
 //! on it holds exactly the rows committed before the instant.
 
-use crate::support::notify as notify_support;
+use crate::support::pitr::*;
 use crate::support::*;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::Duration;
 
 const PW: &str = "pitr-Secret-1";
@@ -99,18 +98,6 @@ fn psql_at(port: u16, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-struct Supervisor(Child);
-
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.0.wait();
-    }
-}
-
 fn prerequisites() -> bool {
     require(
         pg_bin().is_some(),
@@ -119,29 +106,24 @@ fn prerequisites() -> bool {
         && require(have("pg_basebackup"), "pg_basebackup")
 }
 
-fn manifest(pg: &PgScram, slot: &str, user: &str, health: u16, hook: &str) -> String {
-    format!(
-        r#"version: 1
-settings: {{ temp_dir: "{{dir}}/tmp", health: {{ listen: "127.0.0.1:{health}" }} }}
-remotes:
-  local: {{ path: "{{dir}}/remote" }}
-notifiers:
-  hook: {{ type: webhook, url: "{hook}", on: [stream_failure, stream_recovered] }}
-jobs:
-  app:
-    engine: postgres
-    host: 127.0.0.1
-    port: {port}
-    user: {user}
-    password_file: "{{dir}}/pw"
-    database: postgres
-    remote: local
-    notify: [hook]
-    compress: zstd
-    pitr: {{ enabled: true, slot: {slot}, max_lag: 2s }}
-"#,
-        port = pg.port
-    )
+/// Job `app` on database `postgres` of the scratch cluster, as `user`, on replication slot
+/// `slot`, with more job lines `extra`.
+fn job<'a>(pg: &PgScram, slot: &str, user: &'a str, extra: &'a str) -> Job<'a> {
+    Job {
+        engine: "postgres",
+        port: pg.port,
+        user,
+        database: "postgres",
+        pitr: format!("slot: {slot}, "),
+        extra,
+    }
+}
+
+/// A scratch cluster made with more `initdb` options, or `None` (the test skipped) where
+/// PostgreSQL is missing.
+fn scratch(initdb_options: &str) -> Option<PgScram> {
+    let start = || PgScram::start_with(PW, initdb_options);
+    started(prerequisites(), start, "PostgreSQL")
 }
 
 /// The segment the server writes into now (closed by the next `pg_switch_wal()`).
@@ -149,23 +131,51 @@ fn current_segment(pg: &PgScram) -> String {
     pg.psql("postgres", "select pg_walfile_name(pg_current_wal_lsn())")
 }
 
-/// The `event` of every webhook delivery so far.
-fn events(rx: &notify_support::Receiver) -> Vec<String> {
-    rx.requests()
-        .iter()
-        .map(|r| r.json()["event"].as_str().unwrap_or_default().to_string())
-        .collect()
+/// Switch to a new WAL segment; the one closed, and true once it is archived.
+fn switch_and_wait(t: &Test, pg: &PgScram) -> (String, bool) {
+    let seg = current_segment(pg);
+    pg.psql("postgres", "select pg_switch_wal()");
+    let archived = wait_archived(t, "wal", &seg);
+    (seg, archived)
 }
 
-fn webhook() -> (tokio::runtime::Runtime, notify_support::Receiver) {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let rx = rt.block_on(notify_support::Receiver::start());
-    (rt, rx)
+/// `restore app --at AT --to-dir DIR`.
+fn restore_at(t: &Test, at: &str, dir: &Path) -> Run {
+    t.run(&[
+        "restore",
+        "app",
+        "--at",
+        at,
+        "--to-dir",
+        dir.to_str().unwrap(),
+    ])
 }
 
-fn wait_archived(t: &Test, segment: &str) -> bool {
-    let rec = t.path(&format!("remote/app/wal/{segment}.zst.dbstash.json"));
-    wait_until(Duration::from_secs(60), || rec.exists())
+/// Start PostgreSQL on the restored `dir`; the rows of `t` there.
+#[track_caller]
+fn rows_restored_in(place: &mut PgPlace, dir: &Path) -> String {
+    let port = free_port();
+    assert!(
+        place.start(dir, port),
+        "PostgreSQL did not start on the restored folder"
+    );
+    psql_at(port, "select count(*), min(i), max(i) from t")
+}
+
+/// Rows 1..5, the instant, rows 6..9; the instant and the segment holding them, once archived.
+#[track_caller]
+fn rows_around_an_instant(t: &Test, pg: &PgScram) -> (jiff::Timestamp, String) {
+    let at = instant_between(
+        || {
+            pg.psql("postgres", "insert into t select generate_series(1, 5)");
+        },
+        || {
+            pg.psql("postgres", "insert into t select generate_series(6, 9)");
+        },
+    );
+    let (seg, archived) = switch_and_wait(t, pg);
+    assert!(archived, "segment {seg} not archived:\n{}", t.log());
+    (at, seg)
 }
 
 /// The record of the job's (only) base backup.
@@ -182,19 +192,11 @@ fn base_record(t: &Test) -> serde_json::Value {
 
 #[test]
 fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
-    if !prerequisites() {
-        return;
-    }
-    let Some(pg) = PgScram::start(PW) else {
-        assert!(!strict(), "could not start a scratch PostgreSQL");
+    let Some(pg) = scratch("") else {
         return;
     };
     let slot = format!("dbstash_{}", unique("s").replace('-', "_")).to_lowercase();
-    let health = free_port();
-    let (_rt, rx) = webhook();
-    let t = Test::new()
-        .manifest(&manifest(&pg, &slot, "postgres", health, &rx.url("/h")))
-        .write("pw", PW);
+    let (t, health, rx, _rt) = pitr_test(&job(&pg, &slot, "postgres", ""), PW);
     pg.psql("postgres", "create table t (i int primary key)");
     let v = t
         .run(&["validate", "--online"])
@@ -202,17 +204,8 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         .ignore_stderr()
         .success();
     assert!(!v.stdout().contains(PW), "{}", v.stdout());
-    let sup = Supervisor(t.spawn_logged(&["run"]));
-    assert!(
-        wait_until(Duration::from_secs(30), || t.log().contains("stream_up")),
-        "the stream did not start:\n{}",
-        t.log()
-    );
-    let up = r#"dbstash_pitr_stream_up{backup_job="app"}"#;
-    assert!(
-        wait_until(Duration::from_secs(10), || metric(health, up) == 1.0),
-        "stream_up metric is not 1"
-    );
+    let sup = Supervisor::start(&t);
+    assert_stream_up(&t, health);
     t.run(&["backup", "app"])
         .stderr_contains("\"event\":\"backup_succeeded\"")
         .success();
@@ -238,26 +231,15 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         assert!(!line.contains(PW), "password in argv: {line}");
     }
 
-    pg.psql("postgres", "insert into t select generate_series(1, 5)");
-    std::thread::sleep(Duration::from_millis(1100));
-    let at = jiff::Timestamp::now();
-    std::thread::sleep(Duration::from_millis(1100));
-    pg.psql("postgres", "insert into t select generate_series(6, 9)");
-    let seg = current_segment(&pg);
-    pg.psql("postgres", "select pg_switch_wal()");
-    assert!(
-        wait_archived(&t, &seg),
-        "segment {seg} not archived:\n{}",
-        t.log()
-    );
+    let (at, _) = rows_around_an_instant(&t, &pg);
     // Lag in bytes: WAL written since the last archived segment's end, as the server counts it.
     pg.psql(
         "postgres",
         "create table filler as select repeat('x', 100) from generate_series(1, 2000)",
     );
-    let lag = r#"dbstash_pitr_lag_bytes{backup_job="app"}"#;
+    let lag = "dbstash_pitr_lag_bytes";
     assert!(
-        wait_until(Duration::from_secs(30), || metric(health, lag) > 0.0),
+        wait_until(Duration::from_secs(30), || app_metric(health, lag) > 0.0),
         "no lag in bytes:\n{}",
         http_get(health, "/metrics")
             .map(|r| r.1)
@@ -270,7 +252,7 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         )
         .parse()
         .unwrap();
-    let measured = metric(health, lag);
+    let measured = app_metric(health, lag);
     assert!(
         measured <= in_segment,
         "lag {measured} > {in_segment} bytes written since the archived segment's end"
@@ -279,29 +261,15 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     // The receiver dies mid-stream: rows written meanwhile still reach the archive.
     let pids = pids_with(&format!("--slot={slot}"));
     assert!(!pids.is_empty(), "no pg_receivewal for {slot}");
-    for p in pids {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(p),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    kill_all(pids);
     pg.psql("postgres", "insert into t select generate_series(10, 12)");
-    let seg = current_segment(&pg);
-    pg.psql("postgres", "select pg_switch_wal()");
+    let (seg, archived) = switch_and_wait(&t, &pg);
     assert!(
-        wait_archived(&t, &seg),
+        archived,
         "segment {seg} not archived after the receiver was killed:\n{}",
         t.log()
     );
-    assert!(t.log().contains("stream_down"), "{}", t.log());
-    assert!(
-        wait_until(Duration::from_secs(10), || events(&rx)
-            == ["stream_failure", "stream_recovered"]),
-        "{:?}",
-        events(&rx)
-    );
-    let archived = r#"dbstash_pitr_last_archived_timestamp_seconds{backup_job="app"}"#;
-    assert!(metric(health, archived) > 1.0e9, "no last-archived time");
+    assert_recovered(&t, &rx, health);
     drop(sup);
 
     // A plain restore of a base backup is not what the user wants: they are told the command.
@@ -318,15 +286,7 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     let mut place = PgPlace::new();
     // An instant before the first base backup: refused, nothing written.
     let early = place.target("early");
-    let r = t
-        .run(&[
-            "restore",
-            "app",
-            "--at",
-            "2001-01-01T00:00:00Z",
-            "--to-dir",
-            early.to_str().unwrap(),
-        ])
+    let r = restore_at(&t, "2001-01-01T00:00:00Z", &early)
         .stderr_contains("outside the recoverable window")
         .failure(1);
     assert!(
@@ -338,15 +298,7 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
 
     // To the instant: exactly rows 1..5.
     let dir = place.target("at");
-    let r = t
-        .run(&[
-            "restore",
-            "app",
-            "--at",
-            &at.to_string(),
-            "--to-dir",
-            dir.to_str().unwrap(),
-        ])
+    let r = restore_at(&t, &at.to_string(), &dir)
         .stdout_contains("recovery stops at")
         .stderr_contains("restore_succeeded")
         .success();
@@ -357,73 +309,26 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
         "{}",
         r.stdout()
     );
-    let port = free_port();
-    assert!(
-        place.start(&dir, port),
-        "PostgreSQL did not start on the restored folder"
-    );
-    assert_eq!(
-        psql_at(port, "select count(*), min(i), max(i) from t"),
-        "5|1|5"
-    );
+    assert_eq!(rows_restored_in(&mut place, &dir), "5|1|5");
 
     // Latest: everything archived, the rows written while the receiver was down included.
     let dir = place.target("latest");
-    t.run(&[
-        "restore",
-        "app",
-        "--at",
-        "latest",
-        "--to-dir",
-        dir.to_str().unwrap(),
-    ])
-    .stdout_contains("recovery replays everything archived")
-    .stderr_contains("restore_succeeded")
-    .success();
-    let port = free_port();
-    assert!(
-        place.start(&dir, port),
-        "PostgreSQL did not start on the restored folder"
-    );
-    assert_eq!(
-        psql_at(port, "select count(*), min(i), max(i) from t"),
-        "12|1|12"
-    );
+    restore_at(&t, "latest", &dir)
+        .stdout_contains("recovery replays everything archived")
+        .stderr_contains("restore_succeeded")
+        .success();
+    assert_eq!(rows_restored_in(&mut place, &dir), "12|1|12");
 
     // (stderr of these carries the manifest's no-schedule warning and JSON log lines.)
     // `list` and `plan` show the window; a segment lost from the archive is reported by `list`
     // and fails `verify`.
-    let listed = t
-        .run(&["list", "--job", "app"])
-        .stdout_contains("recoverable ")
-        .ignore_stderr()
-        .success()
-        .stdout();
-    assert!(listed.contains("recoverable "), "{listed}");
-    let planned = t
-        .run(&["plan", "--job", "app"])
-        .stdout_contains("pitr window")
-        .ignore_stderr()
-        .success()
-        .stdout();
+    listed_window(&t);
+    let planned = planned_window(&t, "pitr window", PW);
     assert!(planned.contains(&format!("--slot={slot}")), "{planned}");
-    assert!(!planned.contains(PW), "{planned}");
+    let v = verified_no_gap(&t);
     assert!(
-        planned
-            .lines()
-            .any(|l| l.starts_with("  pitr window") && l.contains(" … ")),
-        "{planned}"
-    );
-    let v = t
-        .run(&["verify", "app"])
-        .stdout_contains("no gap")
-        .ignore_stderr()
-        .success();
-    assert!(
-        v.stdout()
-            .contains("pg_verifybackup: every file matches its backup_manifest"),
-        "{}",
-        v.stdout()
+        v.contains("pg_verifybackup: every file matches its backup_manifest"),
+        "{v}"
     );
     let wal = t.path("remote/app/wal");
     let mut segs: Vec<String> = std::fs::read_dir(&wal)
@@ -437,16 +342,7 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
     let gone = &segs[1];
     std::fs::remove_file(wal.join(gone)).unwrap();
     let missing = &gone[..24];
-    let listed = t
-        .run(&["list", "--job", "app"])
-        .stdout_contains("MISSING WAL")
-        .ignore_stderr()
-        .success()
-        .stdout();
-    assert!(
-        listed.contains(&format!("MISSING WAL {missing}")),
-        "{listed}"
-    );
+    assert_listed_missing(&t, "MISSING WAL", missing);
     let v = t
         .run(&["verify", "app"])
         .stdout_contains("FAILED  WAL archive")
@@ -461,28 +357,14 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
 
 #[test]
 fn a_role_without_replication_is_a_clear_error_not_a_hang() {
-    if !prerequisites() {
-        return;
-    }
-    let Some(pg) = PgScram::start(PW) else {
-        assert!(!strict(), "could not start a scratch PostgreSQL");
+    let Some(pg) = scratch("") else {
         return;
     };
     pg.psql(
         "postgres",
         &format!("create role norep login password '{PW}'"),
     );
-    let health = free_port();
-    let (_rt, rx) = webhook();
-    let t = Test::new()
-        .manifest(&manifest(
-            &pg,
-            "dbstash_norep",
-            "norep",
-            health,
-            &rx.url("/h"),
-        ))
-        .write("pw", PW);
+    let (t, health, rx, _rt) = pitr_test(&job(&pg, "dbstash_norep", "norep", ""), PW);
     // `validate --online` says so in one line, at once.
     let v = t
         .run(&["validate", "--online"])
@@ -501,12 +383,8 @@ fn a_role_without_replication_is_a_clear_error_not_a_hang() {
         v.stderr()
     );
     assert!(!v.stderr().contains(PW), "{}", v.stderr());
-    let _sup = Supervisor(t.spawn_logged(&["run"]));
-    assert!(
-        wait_until(Duration::from_secs(30), || t.log().contains("stream_down")),
-        "no stream_down reported:\n{}",
-        t.log()
-    );
+    let _sup = Supervisor::start(&t);
+    assert_logged_soon(&t, "stream_down");
     let log = t.log();
     assert!(
         log.contains("must be superuser or replication role"),
@@ -514,36 +392,14 @@ fn a_role_without_replication_is_a_clear_error_not_a_hang() {
     );
     assert!(!log.contains("stream_up"), "{log}");
     assert!(!log.contains(PW), "password in the log:\n{log}");
-    // Retried with backoff, but told once.
-    assert!(
-        wait_until(Duration::from_secs(20), || t
-            .log()
-            .matches("\"stream_down\"")
-            .count()
-            >= 3),
-        "{}",
-        t.log()
-    );
-    assert_eq!(events(&rx), ["stream_failure"]);
-    let body = rx.requests()[0].text();
-    assert!(body.contains("replication role"), "{body}");
-    assert!(!body.contains(PW), "{body}");
-    // Down for longer than `max_lag` (2s): /healthz names the job.
-    assert!(
-        wait_until(Duration::from_secs(20), || http_get(health, "/healthz")
-            .is_some_and(|(_, b)| b.contains(r#""stale_jobs":["app"]"#))),
-        "{:?}",
-        http_get(health, "/healthz")
-    );
+    // Retried with backoff, but told once; down for longer than `max_lag` (2s): /healthz
+    // names the job.
+    assert_down_told_once(&t, &rx, health, "replication role", PW);
 }
 
 #[test]
 fn no_replication_line_in_pg_hba_is_a_clear_error_at_validate_online_and_at_the_stream() {
-    if !prerequisites() {
-        return;
-    }
-    let Some(pg) = PgScram::start(PW) else {
-        assert!(!strict(), "could not start a scratch PostgreSQL");
+    let Some(pg) = scratch("") else {
         return;
     };
     // The server accepts ordinary connections but no replication connection at all.
@@ -558,17 +414,7 @@ fn no_replication_line_in_pg_hba_is_a_clear_error_at_validate_online_and_at_the_
     std::fs::write(&hba, kept).unwrap();
     pg.psql("postgres", "select pg_reload_conf()");
     std::thread::sleep(Duration::from_millis(500));
-    let health = free_port();
-    let (_rt, rx) = webhook();
-    let t = Test::new()
-        .manifest(&manifest(
-            &pg,
-            "dbstash_nohba",
-            "postgres",
-            health,
-            &rx.url("/h"),
-        ))
-        .write("pw", PW);
+    let (t, _health, rx, _rt) = pitr_test(&job(&pg, "dbstash_nohba", "postgres", ""), PW);
     let started = std::time::Instant::now();
     let v = t
         .run(&["validate", "--online"])
@@ -591,12 +437,8 @@ fn no_replication_line_in_pg_hba_is_a_clear_error_at_validate_online_and_at_the_
         "{}",
         v.stderr()
     );
-    let _sup = Supervisor(t.spawn_logged(&["run"]));
-    assert!(
-        wait_until(Duration::from_secs(30), || t.log().contains("stream_down")),
-        "no stream_down reported:\n{}",
-        t.log()
-    );
+    let _sup = Supervisor::start(&t);
+    assert_logged_soon(&t, "stream_down");
     assert!(
         t.log()
             .contains("no pg_hba.conf entry for replication connection"),
@@ -627,30 +469,16 @@ fn archived_segments(t: &Test) -> Vec<String> {
 
 #[test]
 fn one_mib_segments_restore_to_an_instant_and_a_backup_run_prunes_the_wal_it_made_useless() {
-    if !prerequisites() {
-        return;
-    }
-    let Some(pg) = PgScram::start_with(PW, "--wal-segsize=1") else {
-        assert!(!strict(), "could not start a scratch PostgreSQL");
+    let Some(pg) = scratch("--wal-segsize=1") else {
         return;
     };
     assert_eq!(pg.psql("postgres", "show wal_segment_size"), "1MB");
     let slot = format!("dbstash_{}", unique("m").replace('-', "_")).to_lowercase();
-    let health = free_port();
-    let (_rt, rx) = webhook();
-    let t = Test::new()
-        .manifest(&format!(
-            "{}    retention: {{ keep_last: 1 }}\n",
-            manifest(&pg, &slot, "postgres", health, &rx.url("/h"))
-        ))
-        .write("pw", PW);
+    let retention = "    retention: { keep_last: 1 }\n";
+    let (t, _health, _rx, _rt) = pitr_test(&job(&pg, &slot, "postgres", retention), PW);
     pg.psql("postgres", "create table t (i int primary key)");
-    let _sup = Supervisor(t.spawn_logged(&["run"]));
-    assert!(
-        wait_until(Duration::from_secs(30), || t.log().contains("stream_up")),
-        "the stream did not start:\n{}",
-        t.log()
-    );
+    let _sup = Supervisor::start(&t);
+    assert_logged_soon(&t, "stream_up");
     t.run(&["backup", "app"]).ignore_stderr().success();
     let first = base_record(&t)["object"].as_str().unwrap().to_string();
     for _ in 0..3 {
@@ -662,13 +490,8 @@ fn one_mib_segments_restore_to_an_instant_and_a_backup_run_prunes_the_wal_it_mad
             "postgres",
             "insert into filler select generate_series(1, 5000)",
         );
-        let seg = current_segment(&pg);
-        pg.psql("postgres", "select pg_switch_wal()");
-        assert!(
-            wait_archived(&t, &seg),
-            "segment {seg} not archived:\n{}",
-            t.log()
-        );
+        let (seg, archived) = switch_and_wait(&t, &pg);
+        assert!(archived, "segment {seg} not archived:\n{}", t.log());
     }
     let before = archived_segments(&t);
 
@@ -700,18 +523,7 @@ fn one_mib_segments_restore_to_an_instant_and_a_backup_run_prunes_the_wal_it_mad
     }
 
     // Restore to an instant with 1 MiB segments.
-    pg.psql("postgres", "insert into t select generate_series(1, 5)");
-    std::thread::sleep(Duration::from_millis(1100));
-    let at = jiff::Timestamp::now();
-    std::thread::sleep(Duration::from_millis(1100));
-    pg.psql("postgres", "insert into t select generate_series(6, 9)");
-    let seg = current_segment(&pg);
-    pg.psql("postgres", "select pg_switch_wal()");
-    assert!(
-        wait_archived(&t, &seg),
-        "segment {seg} not archived:\n{}",
-        t.log()
-    );
+    let (at, seg) = rows_around_an_instant(&t, &pg);
     let wal_rec: serde_json::Value = serde_json::from_slice(
         &std::fs::read(t.path(&format!("remote/app/wal/{seg}.zst.dbstash.json"))).unwrap(),
     )
@@ -719,28 +531,10 @@ fn one_mib_segments_restore_to_an_instant_and_a_backup_run_prunes_the_wal_it_mad
     assert_eq!(wal_rec["raw_size"], 1_048_576, "{wal_rec}");
     let mut place = PgPlace::new();
     let dir = place.target("at");
-    t.run(&[
-        "restore",
-        "app",
-        "--at",
-        &at.to_string(),
-        "--to-dir",
-        dir.to_str().unwrap(),
-    ])
-    .stdout_contains("pg_verifybackup: every file and the backup's WAL match")
-    .ignore_stderr()
-    .success();
-    let port = free_port();
-    assert!(
-        place.start(&dir, port),
-        "PostgreSQL did not start on the restored folder"
-    );
-    assert_eq!(
-        psql_at(port, "select count(*), min(i), max(i) from t"),
-        "5|1|5"
-    );
-    t.run(&["verify", "app"])
-        .stdout_contains("no gap")
+    restore_at(&t, &at.to_string(), &dir)
+        .stdout_contains("pg_verifybackup: every file and the backup's WAL match")
         .ignore_stderr()
         .success();
+    assert_eq!(rows_restored_in(&mut place, &dir), "5|1|5");
+    verified_no_gap(&t);
 }

@@ -11,6 +11,12 @@ use dbstash::storage::Storage;
 use std::path::Path;
 use std::time::Duration;
 
+/// An `rclone serve s3` of our own, or `None` (the test skipped) where rclone is missing.
+fn s3_server() -> Option<S3> {
+    let s3 = S3::start();
+    support::require(s3.is_some(), "rclone serve s3").then_some(s3)?
+}
+
 /// A wrapper that appends its arguments to `log` and runs the real rclone (or, with `fail_rcd`,
 /// exits 1 when asked for `rcd`).
 fn wrapper(log: &Path, fail_rcd: bool) -> String {
@@ -42,11 +48,9 @@ fn count(subs: &[String], name: &str) -> usize {
 
 #[test]
 fn a_backup_starts_rclone_for_its_stream_and_one_shared_daemon_without_credentials() {
-    let s3 = S3::start();
-    if !support::require(s3.is_some(), "rclone serve s3") {
+    let Some(s3) = s3_server() else {
         return;
-    }
-    let s3 = s3.expect("s3");
+    };
     let t = Test::new()
         .manifest(
             "version: 1\nsettings: { temp_dir: '{dir}/tmp', rclone: { binary: '{dir}/bin/rclone' } }\n\
@@ -94,33 +98,20 @@ fn a_backup_starts_rclone_for_its_stream_and_one_shared_daemon_without_credentia
     );
     // The daemon went away with dbstash, its private folder too.
     let dir = t.dir.path().display().to_string();
-    assert!(
-        support::wait_until(Duration::from_secs(5), || support::processes_with(&dir)
-            .is_empty()),
-        "{:?}",
-        support::processes_with(&dir)
-    );
+    support::assert_no_process_with(&dir);
     assert_eq!(daemon_folders(&t), Vec::<String>::new());
 }
 
 /// The daemon folders (`temp_dir/rclone/<id>`) left in a test's temp_dir.
 fn daemon_folders(t: &Test) -> Vec<String> {
-    std::fs::read_dir(t.path("tmp/rclone"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    support::names_in(&t.path("tmp/rclone"))
 }
 
 #[test]
 fn a_dbstash_killed_with_sigkill_takes_its_daemon_along_and_the_next_run_sweeps_its_folder() {
-    let s3 = S3::start();
-    if !support::require(s3.is_some(), "rclone serve s3") {
+    let Some(s3) = s3_server() else {
         return;
-    }
-    let s3 = s3.expect("s3");
+    };
     // About 20 MB of SQL: 20 s at 1 MB/s, time enough to kill it mid-upload.
     let db = support::pg_fixture("rcd_kill", 400_000);
     let _g = support::PgDropGuard(db.clone());
@@ -216,17 +207,27 @@ async fn small_calls_work(store: &RcloneStorage, s3: &S3, tag: &str) {
     );
 }
 
+/// A storage through the wrapper (see `store`) whose small calls, under `label`, worked; and
+/// the subcommands the wrapper logged for them.
+async fn used_store(
+    dir: &Path,
+    s3: &S3,
+    fail_rcd: bool,
+    label: &str,
+) -> (RcloneStorage, RcloneConf, std::path::PathBuf, Vec<String>) {
+    let (store, conf, log) = store(dir, s3, fail_rcd);
+    small_calls_work(&store, s3, label).await;
+    let subs = subcommands(&log);
+    (store, conf, log, subs)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_daemon_falls_back_to_one_rclone_per_call() {
-    let s3 = S3::start();
-    if !support::require(s3.is_some(), "rclone serve s3") {
+    let Some(s3) = s3_server() else {
         return;
-    }
-    let s3 = s3.expect("s3");
+    };
     let dir = tempfile::tempdir().unwrap();
-    let (store, conf, log) = store(dir.path(), &s3, false);
-    small_calls_work(&store, &s3, "first").await;
-    let subs = subcommands(&log);
+    let (store, conf, log, subs) = used_store(dir.path(), &s3, false, "first").await;
     assert_eq!(subs, ["rcd"], "all small calls went through the daemon");
 
     let conf_s = dir.path().display().to_string();
@@ -248,25 +249,16 @@ async fn a_killed_daemon_falls_back_to_one_rclone_per_call() {
         );
     }
     dbstash::storage::rcd::stop_for(&conf);
-    assert!(
-        support::wait_until(Duration::from_secs(5), || support::processes_with(&conf_s)
-            .is_empty()),
-        "{:?}",
-        support::processes_with(&conf_s)
-    );
+    support::assert_no_process_with(&conf_s);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_that_cannot_start_leaves_one_rclone_per_call() {
-    let s3 = S3::start();
-    if !support::require(s3.is_some(), "rclone serve s3") {
+    let Some(s3) = s3_server() else {
         return;
-    }
-    let s3 = s3.expect("s3");
+    };
     let dir = tempfile::tempdir().unwrap();
-    let (store, conf, log) = store(dir.path(), &s3, true);
-    small_calls_work(&store, &s3, "only").await;
-    let subs = subcommands(&log);
+    let (_store, conf, _log, subs) = used_store(dir.path(), &s3, true, "only").await;
     assert_eq!(count(&subs, "rcd"), 1, "tried once: {subs:?}");
     assert!(count(&subs, "lsjson") >= 1, "{subs:?}");
     dbstash::storage::rcd::stop_for(&conf);

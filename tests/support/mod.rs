@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod notify;
+pub mod pitr;
 pub mod repo;
 
 use std::collections::BTreeMap;
@@ -1007,4 +1008,22 @@ pub fn max_concurrency(spans: &str) -> usize {
         max = max.max(cur);
     }
     max as usize
+}
+
+/// Wait (5 s at most) until no process has `needle` in its command line; fail naming those left.
+#[track_caller]
+pub fn assert_no_process_with(needle: &str) {
+    assert!(
+        wait_until(Duration::from_secs(5), || processes_with(needle).is_empty()),
+        "{:?}",
+        processes_with(needle)
+    );
+}
+
+/// The names in folder `dir` (none when it does not exist).
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    entries
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
