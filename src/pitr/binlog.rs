@@ -9,30 +9,26 @@
 
 use super::error::{io, PitrError};
 use super::segment::wal_folder;
-use super::stream::{mark, set_status, OnChange};
+use super::stream::{mark, set_status};
 use super::window::Archive;
 use crate::catalog::record::{self, complete_backups, Backup, Record};
 use crate::domain::command::CommandSpec;
 use crate::engine::mysql_pitr::{self, order_key, FIRST_FILE};
-use crate::plan::pitr::{spool_name, PitrPlan};
+use crate::plan::pitr::PitrPlan;
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
 use crate::secret::Secret;
 use crate::storage::{join_key, AnyStorage, Storage};
 use jiff::Timestamp;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `dump_format` of an archived binlog file's record.
 pub const BINLOG_FORMAT: &str = "binlog";
 
 const SWEEP: Duration = Duration::from_secs(1);
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const LAST_BACKOFF: Duration = Duration::from_secs(60);
-const HEALTHY_RUN: Duration = Duration::from_secs(60);
 /// `SHOW MASTER STATUS` and reading the archive before a start: short, bounded.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -45,50 +41,6 @@ pub fn binlog_name(object: &str) -> &str {
     name
 }
 
-/// The stream of `plan`'s job, for as long as the task runs.
-pub async fn run(plan: Arc<JobPlan>, temp_dir: PathBuf, on_change: Option<OnChange>) {
-    let Some(p) = plan.pitr.clone() else {
-        return;
-    };
-    let spool = temp_dir.join(spool_name(&plan.job));
-    let stores: Vec<(bool, AnyStorage)> = plan
-        .remotes
-        .iter()
-        .map(|r| (r.optional, AnyStorage::for_remote(r)))
-        .collect();
-    let mut backoff = FIRST_BACKOFF;
-    let mut told_down = false;
-    loop {
-        let began = Instant::now();
-        let mut started = || {
-            if std::mem::take(&mut told_down) {
-                if let Some(f) = &on_change {
-                    f(true, None);
-                }
-            }
-        };
-        let ended = receive(&plan, &p, &spool, &stores, &mut started).await;
-        let why = match &ended {
-            Ok(status) => format!("{} ended ({status})", p.stream.program),
-            Err(e) => e.to_string(),
-        };
-        mark(&plan.job, false, Some(why.clone()));
-        if !told_down {
-            told_down = true;
-            if let Some(f) = &on_change {
-                f(false, Some(why.clone()));
-            }
-        }
-        if began.elapsed() >= HEALTHY_RUN {
-            backoff = FIRST_BACKOFF;
-        }
-        tracing::warn!(event = "stream_down", job = %plan.job, error = %why, retry_in_seconds = backoff.as_secs(), "binlog stream down; restarting from the last complete file");
-        archive_now(&plan, &p, &spool, &stores).await;
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(LAST_BACKOFF);
-    }
-}
-
 fn secrets_of(plan: &JobPlan) -> Vec<Secret> {
     plan.job()
         .map(|j| j.secrets().into_iter().cloned().collect())
@@ -97,7 +49,7 @@ fn secrets_of(plan: &JobPlan) -> Vec<Secret> {
 
 /// One life of the reader: where to start, then `mariadb-binlog` until it exits, the spool swept
 /// every second meanwhile.
-async fn receive(
+pub(super) async fn receive(
     plan: &JobPlan,
     p: &PitrPlan,
     spool: &Path,
@@ -125,7 +77,7 @@ async fn receive(
     let mut child = group
         .spawn(&mut cmd)
         .map_err(io(format!("start {}", spec.program)))?;
-    let mut tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
+    let tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
         StderrTail::spawn_redacted(e, "mariadb-binlog", secrets.clone())
     });
     mark(&plan.job, true, None);
@@ -139,16 +91,7 @@ async fn receive(
         }
     };
     let status = status.map_err(io(format!("wait for {}", spec.program)))?;
-    let tail = tail.finish().await;
-    Ok(format!(
-        "{}{}",
-        proc::describe_status(status),
-        if tail.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", proc::tail::brief(&tail))
-        }
-    ))
+    Ok(super::stream::how_it_ended(status, tail).await)
 }
 
 /// The command's option file (0600), written afresh: the last start left its own.
@@ -258,7 +201,12 @@ fn spooled(spool: &Path) -> Result<Vec<String>, PitrError> {
     Ok(names)
 }
 
-async fn archive_now(plan: &JobPlan, p: &PitrPlan, spool: &Path, stores: &[(bool, AnyStorage)]) {
+pub(super) async fn archive_now(
+    plan: &JobPlan,
+    p: &PitrPlan,
+    spool: &Path,
+    stores: &[(bool, AnyStorage)],
+) {
     match sweep(plan, p, spool, stores).await {
         Ok(Some(at)) => set_status(&plan.job, |s| s.last_archived = Some(at)),
         Ok(None) => {}
@@ -302,14 +250,11 @@ async fn already_archived(
     let Some((_, store)) = stores.iter().find(|(optional, _)| !optional) else {
         return false;
     };
-    let key = join_key(&wal_folder(plan, p), &object_name(plan, name));
+    let key = join_key(
+        &wal_folder(plan, p),
+        &super::segment::object_name(plan, name),
+    );
     store.read_small(&record::record_key(&key)).await.is_ok()
-}
-
-/// The stored name of binlog file `name`: `binlog.000002.zst` (`.age` when encrypted).
-pub fn object_name(plan: &JobPlan, name: &str) -> String {
-    let age = if plan.encrypt.is_some() { ".age" } else { "" };
-    format!("{name}{}{age}", plan.codec.extension())
 }
 
 /// One binlog file onto every remote: the object, then its record.
@@ -328,7 +273,7 @@ async fn archive(
         .ok()
         .and_then(|t| Timestamp::try_from(t).ok())
         .unwrap_or_else(Timestamp::now);
-    let object = object_name(plan, name);
+    let object = super::segment::object_name(plan, name);
     let key = join_key(&wal_folder(plan, p), &object);
     let file = super::archive::LogFile {
         path,

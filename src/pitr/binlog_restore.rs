@@ -47,7 +47,7 @@ pub async fn restore_at(
         .ok_or_else(|| PitrError::NotPitr(plan.job.clone()))?;
     let store = AnyStorage::for_plan(plan);
     let archive = window::read(plan, &store).await?;
-    let dump = choose(plan, &archive, at)?.clone();
+    let dump = super::restore_at::choose(plan, &archive, at)?.clone();
     let pos = dump
         .record
         .binlog
@@ -109,38 +109,6 @@ pub async fn restore_at(
         target: restored.target,
         files: wanted.len(),
         stop,
-    })
-}
-
-/// The newest dump (with a binlog position) that ended at or before `at`; an instant outside the
-/// window is refused here, before anything is written.
-fn choose<'a>(plan: &JobPlan, a: &'a Archive, at: At) -> Result<&'a Backup, PitrError> {
-    let job = plan.job.clone();
-    if a.bases.is_empty() {
-        return Err(PitrError::NoBaseBackup { job });
-    }
-    let Some(w) = a.window() else {
-        return Err(PitrError::OutsideWindow {
-            job,
-            at: match at {
-                At::Time(t) => t,
-                At::Latest => Timestamp::now(),
-            },
-            window: "no binlog archived since the dumps: is the stream running?".into(),
-        });
-    };
-    match at {
-        At::Latest => a.base_for(None),
-        At::Time(t) if t < w.earliest || t > w.latest => None,
-        At::Time(t) => a.base_for(Some(t)),
-    }
-    .ok_or_else(|| PitrError::OutsideWindow {
-        job,
-        at: match at {
-            At::Time(t) => t,
-            At::Latest => w.latest,
-        },
-        window: w.to_string(),
     })
 }
 

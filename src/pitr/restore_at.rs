@@ -72,8 +72,10 @@ pub async fn restore_at(plan: &JobPlan, at: At, dir: &Path) -> Result<Restored, 
     })
 }
 
-/// The base backup for `at`; an instant outside the window is refused here, before any write.
-fn choose<'a>(plan: &JobPlan, a: &'a Archive, at: At) -> Result<&'a Backup, PitrError> {
+/// The base backup (PostgreSQL) or dump with a binlog position (MariaDB/MySQL) for `at`: the
+/// newest that ended at or before it. An instant outside the window is refused here, before any
+/// write.
+pub(super) fn choose<'a>(plan: &JobPlan, a: &'a Archive, at: At) -> Result<&'a Backup, PitrError> {
     let job = plan.job.clone();
     if a.bases.is_empty() {
         return Err(PitrError::NoBaseBackup { job });
@@ -85,7 +87,12 @@ fn choose<'a>(plan: &JobPlan, a: &'a Archive, at: At) -> Result<&'a Backup, Pitr
                 At::Time(t) => t,
                 At::Latest => Timestamp::now(),
             },
-            window: "no WAL archived since the base backups: is the stream running?".into(),
+            window: if plan.pitr.as_ref().is_some_and(|p| p.binlog) {
+                "no binlog archived since the dumps: is the stream running?"
+            } else {
+                "no WAL archived since the base backups: is the stream running?"
+            }
+            .into(),
         });
     };
     match at {

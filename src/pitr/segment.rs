@@ -20,7 +20,8 @@ pub fn wal_folder(plan: &JobPlan, p: &PitrPlan) -> String {
     join_key(&folder, &p.wal_folder)
 }
 
-/// The stored name of WAL file `name`: `000000010000000000000002.zst` (`.age` when encrypted).
+/// The stored name of log file `name` (a WAL segment, a binlog file):
+/// `000000010000000000000002.zst`, `binlog.000002.zst` (`.age` when encrypted).
 pub fn object_name(plan: &JobPlan, name: &str) -> String {
     let age = if plan.encrypt.is_some() { ".age" } else { "" };
     format!("{name}{}{age}", plan.codec.extension())

@@ -151,9 +151,15 @@ pub async fn run(plan: Arc<JobPlan>, temp_dir: PathBuf, on_change: Option<OnChan
                 }
             }
         };
-        let ended = receive(&plan, &p, &spool, &stores, &mut started).await;
+        // The engine's own part: how the log is received and archived. The rest (status,
+        // notifications once per change, backoff) is the same for WAL and binlog.
+        let ended = if p.binlog {
+            super::binlog::receive(&plan, &p, &spool, &stores, &mut started).await
+        } else {
+            receive(&plan, &p, &spool, &stores, &mut started).await
+        };
         let why = match &ended {
-            Ok(status) => format!("pg_receivewal ended ({status})"),
+            Ok(status) => format!("{} ended ({status})", p.stream.program),
             Err(e) => e.to_string(),
         };
         mark(&plan.job, false, Some(why.clone()));
@@ -166,9 +172,18 @@ pub async fn run(plan: Arc<JobPlan>, temp_dir: PathBuf, on_change: Option<OnChan
         if began.elapsed() >= HEALTHY_RUN {
             backoff = FIRST_BACKOFF;
         }
-        tracing::warn!(event = "stream_down", job = %plan.job, error = %why, retry_in_seconds = backoff.as_secs(), "WAL stream down; restarting from the slot");
+        let what = if p.binlog {
+            "binlog stream down; restarting from the last complete file"
+        } else {
+            "WAL stream down; restarting from the slot"
+        };
+        tracing::warn!(event = "stream_down", job = %plan.job, error = %why, retry_in_seconds = backoff.as_secs(), "{what}");
         // What the receiver finished before it ended still goes to the archive.
-        archive_now(&plan, &p, &spool, &stores).await;
+        if p.binlog {
+            super::binlog::archive_now(&plan, &p, &spool, &stores).await;
+        } else {
+            archive_now(&plan, &p, &spool, &stores).await;
+        }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(LAST_BACKOFF);
     }
@@ -236,7 +251,7 @@ async fn receive(
     let mut child = group
         .spawn(&mut cmd)
         .map_err(super::error::io(format!("start {}", p.stream.program)))?;
-    let mut tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
+    let tail = child.stderr.take().map_or_else(StderrTail::empty, |e| {
         StderrTail::spawn_redacted(e, "pg_receivewal", secrets.clone())
     });
     mark(&plan.job, true, None);
@@ -256,16 +271,21 @@ async fn receive(
         }
     };
     let status = status.map_err(super::error::io("wait for pg_receivewal"))?;
+    Ok(how_it_ended(status, tail).await)
+}
+
+/// How a receiver ended, with the end of what it said: `exit 1: FATAL: …`.
+pub(super) async fn how_it_ended(status: std::process::ExitStatus, mut tail: StderrTail) -> String {
     let tail = tail.finish().await;
-    Ok(format!(
-        "{}{}",
-        proc::describe_status(status),
-        if tail.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", proc::tail::brief(&tail))
-        }
-    ))
+    if tail.is_empty() {
+        proc::describe_status(status)
+    } else {
+        format!(
+            "{}: {}",
+            proc::describe_status(status),
+            proc::tail::brief(&tail)
+        )
+    }
 }
 
 /// `pg_receivewal --create-slot --if-not-exists`: a role without REPLICATION, or a server without

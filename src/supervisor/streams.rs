@@ -33,8 +33,5 @@ pub(super) fn start(shared: Arc<Shared>, plan: Arc<JobPlan>, temp_dir: PathBuf) 
             }
         });
     });
-    if plan.pitr.as_ref().is_some_and(|p| p.binlog) {
-        return tokio::spawn(crate::pitr::binlog::run(plan, temp_dir, Some(on_change)));
-    }
     tokio::spawn(stream::run(plan, temp_dir, Some(on_change)))
 }
