@@ -303,14 +303,21 @@ fn restore_at_an_instant_has_exactly_the_rows_before_it_and_latest_has_all() {
 }
 
 #[test]
-fn prune_takes_only_the_binlog_files_before_the_oldest_kept_dump() {
+fn prune_and_backup_runs_take_only_the_binlog_files_before_the_oldest_kept_dump() {
     let Some(db) = scratch() else {
         return;
     };
-    let retention = "    retention: { keep_last: 1 }\n";
+    let retention = "    retention: { keep_last: 2 }\n";
     let (t, _health, _rx, _rt) = pitr_test(&job(&db, "dbstash", retention), PW);
     let _sup = Supervisor::start(&t);
     assert_logged_soon(&t, "stream_up");
+    let backup = || {
+        t.run(&["backup", "app"])
+            .stderr_contains("\"event\":\"backup_succeeded\"")
+            .success();
+    };
+    // The first dump starts in `before[0]`; two files are archived after it.
+    backup();
     let mut before = Vec::new();
     for i in 0..2 {
         db.app(&format!("INSERT INTO t VALUES ({i})"));
@@ -318,13 +325,25 @@ fn prune_takes_only_the_binlog_files_before_the_oldest_kept_dump() {
         assert!(archived, "{f} not archived:\n{}", t.log());
         before.push(f);
     }
-    // The only kept dump starts in the current file: every archived file is before it.
-    t.run(&["backup", "app"])
-        .stderr_contains("\"event\":\"backup_succeeded\"")
-        .success();
+    // The second dump starts in the current file; with keep_last 2 both dumps and every file stay.
+    backup();
     db.app("INSERT INTO t VALUES (2)");
     let (after, archived) = flush_and_wait(&t, &db);
     assert!(archived, "{after} not archived:\n{}", t.log());
+    for f in before.iter().chain([&after]) {
+        assert!(
+            t.path(&format!("remote/app/binlog/{f}.zst")).exists(),
+            "{f}"
+        );
+    }
+
+    // keep_last 1: the first dump goes at the next prune, and with it the files only it needed.
+    let text = std::fs::read_to_string(t.path("dbstash.yaml")).unwrap();
+    std::fs::write(
+        t.path("dbstash.yaml"),
+        text.replace("keep_last: 2", "keep_last: 1"),
+    )
+    .unwrap();
     let r = t
         .run(&["prune", "--dry-run", "--job", "app"])
         .ignore_stdout()
@@ -354,6 +373,21 @@ fn prune_takes_only_the_binlog_files_before_the_oldest_kept_dump() {
             .exists());
     }
     assert!(t.path(&format!("remote/app/binlog/{after}.zst")).exists());
+
+    // A backup run whose retention removes a dump removes, in the same run, the files only that
+    // dump needed: `after` is before the new dump's file.
+    backup();
+    assert!(
+        !t.path(&format!("remote/app/binlog/{after}.zst")).exists(),
+        "the backup run left {after}, which no kept dump needs"
+    );
+    assert!(!t
+        .path(&format!("remote/app/binlog/{after}.zst.dbstash.json"))
+        .exists());
+    db.app("INSERT INTO t VALUES (3)");
+    let (last, archived) = flush_and_wait(&t, &db);
+    assert!(archived, "{last} not archived:\n{}", t.log());
+
     // What is left still restores, with no gap.
     verified_no_gap(&t);
     let to = target(&t, &db, "app_pruned");
@@ -361,7 +395,7 @@ fn prune_takes_only_the_binlog_files_before_the_oldest_kept_dump() {
         .stdout_contains("replayed to the end of the archive")
         .ignore_stderr()
         .success();
-    assert_eq!(db.run(Some("app_pruned"), "SELECT COUNT(*) FROM t"), "3");
+    assert_eq!(db.run(Some("app_pruned"), "SELECT COUNT(*) FROM t"), "4");
 }
 
 #[test]

@@ -86,14 +86,11 @@ pub async fn prune(
     out
 }
 
-/// After a base backup run (and the retention it applied): on each remote, the WAL that no base
-/// backup still there needs goes too, in the same run rather than at the next `prune`. Failures
-/// are logged; the backup stands.
+/// After a base backup (or positioned dump) run and the retention it applied: on each remote, the
+/// WAL or binlog files that no backup still there needs go too, in the same run rather than at
+/// the next `prune` (`expired` applies each engine's rule). Failures are logged; the backup
+/// stands.
 pub async fn after_backup(plan: &crate::plan::JobPlan) {
-    if !plan.engine.is_postgres() {
-        // mysql/mariadb binlog files go at `prune` (their own rule, super::binlog).
-        return;
-    }
     for p in plan.per_remote() {
         let store = AnyStorage::for_plan(&p);
         let archive = match super::window::read(&p, &store).await {
