@@ -246,3 +246,36 @@ pub async fn newest_backup<S: Storage>(
         largest,
     })
 }
+
+#[cfg(test)]
+impl Record {
+    /// For unit tests: a record of job `app` on `engine`, its object `object` in format
+    /// `dump_format`, one byte stored and read, at the epoch; set what a test is about with
+    /// `Record { field, ..Record::sample(…) }`.
+    pub fn sample(engine: &str, object: &str, dump_format: &str) -> Record {
+        Record {
+            format: FORMAT.into(),
+            job: "app".into(),
+            engine: engine.into(),
+            database: "app".into(),
+            object: object.into(),
+            run_id: "r".into(),
+            started: Timestamp::UNIX_EPOCH,
+            finished: Timestamp::UNIX_EPOCH,
+            size: 1,
+            raw_size: 1,
+            sha256: String::new(),
+            compression: "zstd".into(),
+            dump_format: dump_format.into(),
+            mode: "stream".into(),
+            encryption: "none".into(),
+            files: Vec::new(),
+            tool_versions: Default::default(),
+            dbstash_version: String::new(),
+            host: String::new(),
+            charset: None,
+            base_wal: None,
+            binlog: None,
+        }
+    }
+}

@@ -371,37 +371,18 @@ mod tests {
             id: id.into(),
             key: format!("app/{id}"),
             record: Record {
-                format: record::FORMAT.into(),
-                job: "app".into(),
-                engine: "mariadb".into(),
-                database: "app".into(),
-                object: id.into(),
-                run_id: "r".into(),
-                started: Timestamp::UNIX_EPOCH,
-                finished: Timestamp::UNIX_EPOCH,
-                size: 1,
-                raw_size: 1,
-                sha256: String::new(),
-                compression: "zstd".into(),
                 dump_format: if binlog.is_some() {
                     ".sql.zst"
                 } else {
                     BINLOG_FORMAT
                 }
                 .into(),
-                mode: "stream".into(),
-                encryption: "none".into(),
-                files: Vec::new(),
-                tool_versions: Default::default(),
-                dbstash_version: String::new(),
-                host: String::new(),
-                charset: None,
-                base_wal: None,
                 binlog: binlog.map(|f| BinlogPosition {
                     file: f.into(),
                     position: 4,
                     gtid: None,
                 }),
+                ..Record::sample("mariadb", id, "")
             },
         }
     }

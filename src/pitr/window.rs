@@ -141,28 +141,12 @@ mod tests {
             id: format!("{name}.zst"),
             key: format!("app/wal/{name}.zst"),
             record: crate::catalog::record::Record {
-                format: crate::catalog::record::FORMAT.into(),
-                job: "app".into(),
-                engine: "postgres".into(),
-                database: "postgres".into(),
-                object: format!("{name}.zst"),
-                run_id: "stream".into(),
-                started: Timestamp::UNIX_EPOCH,
-                finished: Timestamp::UNIX_EPOCH,
-                size: 1,
                 raw_size: raw,
-                sha256: String::new(),
-                compression: "zstd".into(),
-                dump_format: segment::WAL_FORMAT.into(),
-                mode: "stream".into(),
-                encryption: "none".into(),
-                files: Vec::new(),
-                tool_versions: Default::default(),
-                dbstash_version: String::new(),
-                host: String::new(),
-                charset: None,
-                binlog: None,
-                base_wal: None,
+                ..crate::catalog::record::Record::sample(
+                    "postgres",
+                    &format!("{name}.zst"),
+                    segment::WAL_FORMAT,
+                )
             },
         }
     }
