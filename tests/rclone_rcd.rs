@@ -263,3 +263,30 @@ async fn a_daemon_that_cannot_start_leaves_one_rclone_per_call() {
     assert!(count(&subs, "lsjson") >= 1, "{subs:?}");
     dbstash::storage::rcd::stop_for(&conf);
 }
+
+/// A rotated `rclone.config_file` reaches the daemon's next call, as it reaches the next per-call
+/// rclone: the daemon keeps no remote built from the old file (a supervisor keeps one daemon for
+/// days, and revoked credentials must stop working, new ones start working, without a restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_config_file_reaches_the_daemons_next_call() {
+    let Some(s3) = s3_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (store, conf, _log, subs) = used_store(dir.path(), &s3, false, "before").await;
+    assert_eq!(subs, ["rcd"], "the calls went through the daemon");
+    let file = conf.config_file.clone().expect("config file");
+    let good = std::fs::read_to_string(&file).unwrap();
+    assert!(good.contains(S3_SECRET), "{good}");
+    std::fs::write(&file, good.replace(S3_SECRET, "WRONGWRONGWRONGWRONG1")).unwrap();
+    assert!(
+        store.list("k").await.is_err(),
+        "a listing with revoked credentials must fail"
+    );
+    std::fs::write(&file, &good).unwrap();
+    store
+        .list("k")
+        .await
+        .expect("the restored credentials work again");
+    dbstash::storage::rcd::stop_for(&conf);
+}

@@ -34,7 +34,14 @@ const MAX_REPLY: u64 = 256 * 1024 * 1024;
 
 /// The daemon's flags before the user's `extra_args`: the per-call defaults of small calls
 /// (bounded connect time, one low-level try: dbstash bounds each call itself).
-const DAEMON_DEFAULTS: [&str; 2] = ["--contimeout=10s", "--low-level-retries=1"];
+/// `--fs-cache-expire-duration=0`: no remote is kept built between calls, so each call reads the
+/// config file as it is now (rclone reloads a changed file), as a per-call rclone would; a
+/// rotated or revoked credential takes effect at the next call.
+const DAEMON_DEFAULTS: [&str; 3] = [
+    "--contimeout=10s",
+    "--low-level-retries=1",
+    "--fs-cache-expire-duration=0",
+];
 
 /// Why an rc call did not give an answer.
 #[derive(Debug)]
@@ -461,7 +468,8 @@ mod tests {
         assert_eq!(
             argv(&conf, Path::new("/t/d/rc.sock")).join(" "),
             "--config=/etc/r.conf rcd --rc-addr=unix:///t/d/rc.sock --rc-no-auth \
-             --contimeout=10s --low-level-retries=1 --s3-no-check-bucket"
+             --contimeout=10s --low-level-retries=1 --fs-cache-expire-duration=0 \
+             --s3-no-check-bucket"
         );
     }
 }
