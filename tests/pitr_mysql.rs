@@ -462,3 +462,47 @@ fn validate_takes_a_mariadb_pitr_job_and_refuses_what_cannot_work() {
         .failure(2);
     assert!(r.stderr().contains("slot"), "{}", r.stderr());
 }
+
+/// Two pitr jobs on one server (two databases, each its own job) read the binlog side by side:
+/// each reader connects with a server id of its own job. Readers sharing one id make the server
+/// drop the older connection whenever the other one connects, and the two streams take turns
+/// going down.
+#[test]
+fn two_pitr_jobs_on_one_server_stream_side_by_side() {
+    let Some(db) = scratch() else {
+        return;
+    };
+    let other = format!(
+        "  other:\n    engine: mariadb\n    host: 127.0.0.1\n    port: {}\n    user: dbstash\n    \
+         password_file: \"{{dir}}/pw\"\n    database: app\n    remote: local\n    compress: zstd\n    \
+         pitr: {{ enabled: true }}\n",
+        db.port
+    );
+    let (t, _health, _rx, _rt) = pitr_test(&job(&db, "dbstash", &other), PW);
+    let _sup = Supervisor::start(&t);
+    assert!(
+        wait_until(Duration::from_secs(30), || t
+            .log()
+            .matches("stream_up")
+            .count()
+            >= 2),
+        "both streams up:\n{}",
+        t.log()
+    );
+    // Long enough for a reader that the server drops to be noticed and restarted.
+    std::thread::sleep(Duration::from_secs(4));
+    db.app("INSERT INTO t VALUES (1)");
+    let (f, archived) = flush_and_wait(&t, &db);
+    assert!(archived, "{f} not archived for app:\n{}", t.log());
+    let theirs = t.path(&format!("remote/other/binlog/{f}.zst.dbstash.json"));
+    assert!(
+        wait_until(Duration::from_secs(30), || theirs.exists()),
+        "{f} not archived for other:\n{}",
+        t.log()
+    );
+    assert!(
+        !t.log().contains("stream_down"),
+        "a stream went down:\n{}",
+        t.log()
+    );
+}

@@ -176,6 +176,15 @@ pub fn parse_master_status(out: &str) -> Option<String> {
     is_binlog_name(file).then(|| file.to_string())
 }
 
+/// The server id the job's binlog reader connects with: a hash of the job's name (FNV-1a), in
+/// 2^30 … 2^31 - 1, far from the small ids replicas are usually given, and the same on every start.
+pub fn reader_server_id(job: &str) -> u32 {
+    let hash = job.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    0x4000_0000 | (hash & 0x3fff_ffff)
+}
+
 /// The binlog stream: every file from `{binlog_file}` on, written as-is into the stream's
 /// private folder (`{run_dir}`), following the server's rotations until the connection ends.
 pub fn stream(job: &Job) -> CommandSpec {
@@ -184,6 +193,14 @@ pub fn stream(job: &Job) -> CommandSpec {
     for a in ["--read-from-remote-server", "--raw", "--stop-never"] {
         c.arg(a);
     }
+    // A replica's id, one per job: the server drops a binlog reader when another connects with
+    // its id, and both tools default to one id (65535), so two jobs on one server would take
+    // turns going down.
+    let id = reader_server_id(&job.name);
+    c.arg(match job.engine {
+        Engine::Mysql => format!("--connection-server-id={id}"),
+        _ => format!("--stop-never-slave-server-id={id}"),
+    });
     c.arg(format!("--result-file={RUN_DIR}/"));
     c.arg(FIRST_FILE);
     c
@@ -226,6 +243,21 @@ pub fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_job_reads_the_binlog_with_its_own_stable_server_id() {
+        let (a, b) = (reader_server_id("app"), reader_server_id("other"));
+        assert_ne!(a, b);
+        assert_eq!(a, reader_server_id("app"), "the same id on every start");
+        for id in [
+            a,
+            b,
+            reader_server_id(""),
+            reader_server_id(&"x".repeat(500)),
+        ] {
+            assert!((1 << 30..1 << 31).contains(&id), "{id}");
+        }
+    }
 
     #[test]
     fn position_comment_of_mariadb_and_mysql() {
