@@ -21,6 +21,26 @@ impl Drop for ProcGroup {
     }
 }
 
+/// A `pre_exec` hook that makes the child die (SIGKILL) when the thread that forked it ends, and
+/// that ends the child at once if dbstash died before the signal was armed. It makes only
+/// async-signal-safe calls (prctl, getppid, _exit), as code between fork and exec must.
+pub fn die_with_parent() -> impl FnMut() -> io::Result<()> + Send + Sync + 'static {
+    let parent = std::process::id() as i32;
+    move || {
+        // SAFETY: prctl, getppid and _exit are async-signal-safe.
+        unsafe {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl ProcGroup {
     pub fn new() -> Self {
         ProcGroup::default()
@@ -34,19 +54,9 @@ impl ProcGroup {
     /// the parent-death signal fires when the *thread* that forked exits.
     pub fn spawn(&self, cmd: &mut Command) -> io::Result<Child> {
         cmd.kill_on_drop(true);
-        let parent = std::process::id() as i32;
-        // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) run between fork and exec.
+        // SAFETY: the hook makes only async-signal-safe calls (see `die_with_parent`).
         unsafe {
-            cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                // The parent may have died before prctl took effect.
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
+            cmd.pre_exec(die_with_parent());
         }
         if let Some(pgid) = self.current() {
             cmd.process_group(pgid);

@@ -264,18 +264,12 @@ async fn start(conf: &RcloneConf) -> Result<Daemon, StartError> {
 /// the *thread* that forked exits, and a tokio worker may not outlive the daemon's users.
 async fn spawn_detached(mut cmd: std::process::Command) -> io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
-    let parent = std::process::id() as i32;
     cmd.process_group(0);
     // SAFETY: only async-signal-safe calls (prctl, getppid, _exit, umask) run between fork and
-    // exec.
+    // exec; the hooks run in the order they were added.
     unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
+        cmd.pre_exec(crate::proc::group::die_with_parent());
+        cmd.pre_exec(|| {
             // The local copies of records it writes in its private folder are 0600.
             libc::umask(0o077);
             Ok(())
