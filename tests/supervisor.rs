@@ -56,7 +56,14 @@ fn schedules_run_repeatedly_and_metrics_move() {
         support::wait_port(port, Duration::from_secs(10)),
         "health port never opened"
     );
-    assert_eq!(http_get(port, "/readyz").map(|r| r.0), Some(200));
+    // The port opens before the manifest is loaded (/readyz says 503 until then): on a loaded
+    // machine the first ask can come in between.
+    assert!(
+        support::wait_until(Duration::from_secs(10), || http_get(port, "/readyz")
+            .map(|r| r.0)
+            == Some(200)),
+        "never ready"
+    );
     assert!(support::wait_until(Duration::from_secs(15), || metric(
         port,
         "dbstash_backup_runs_total{backup_job=\"a\",status=\"success\"}"
