@@ -102,13 +102,7 @@ fn items_state(path: &Path) -> (i64, i64, String) {
 
 /// The run folders a run left under `settings.temp_dir` (the lock files are not run leftovers).
 fn run_leftovers(t: &Test) -> Vec<String> {
-    std::fs::read_dir(t.path("tmp/runs"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    support::names_in(&t.path("tmp/runs"))
 }
 
 #[test]
