@@ -38,6 +38,7 @@ mod prometheus;
 mod rclone_rcd;
 mod restore_integrity;
 mod restore_roundtrip;
+mod restore_starts;
 mod retention_prune;
 mod safety_drills;
 mod safety_input;

@@ -186,6 +186,20 @@ pub fn archive_text(archive: Option<&str>, use_list: Option<&str>) -> CommandSpe
 /// Every role of the server, for comparing with the roles a backup names.
 pub const ROLES_SQL: &str = "SELECT rolname FROM pg_catalog.pg_roles ORDER BY 1;\n";
 
+/// What a restore asks the target server before anything else, in one round trip: whether
+/// `db` exists (`d` and the count) and every role (`r` and the name), one record each.
+pub fn probe_sql(db: &str) -> String {
+    format!(
+        "SELECT 'd' || count(*) FROM pg_catalog.pg_database WHERE datname = {} UNION ALL SELECT 'r' || rolname FROM pg_catalog.pg_roles;\n",
+        pg_text(db)
+    )
+}
+
+/// The records of an [`admin`] psql's output.
+pub fn records(out: &str) -> impl Iterator<Item = &str> {
+    out.split('\u{1e}').map(|r| r.trim_end_matches('\n'))
+}
+
 /// psql for short administrative SQL read from stdin (unaligned, tuples only), connected to
 /// `database` with the job's connection — or, for postgis, as `user` when given.
 pub fn admin(job: &Job, database: &str, user: Option<&str>) -> CommandSpec {

@@ -9,9 +9,11 @@
 //! (mysql, mongorestore) see nothing of a backup restored over an existing database until a first
 //! pass has read and checked all of it (`first_pass`).
 
+mod ahead;
 pub mod drill;
 mod error;
 mod folder;
+mod gate;
 pub mod layout;
 pub mod pipeline;
 pub mod pump;
@@ -302,65 +304,104 @@ pub async fn restore(plan: &JobPlan, req: &Request<'_>) -> Result<Restored, Rest
         return restore_rdb_file(plan, job, req, path, clock).await;
     }
     let target = target::resolve(job, req.to)?.without_owners(req.no_owner);
-    run_dir::sweep_dead(req.temp_dir).await;
     let question = format!("restore job `{}` into {}", plan.job, target.label);
     if target.own && req.consent == Consent::NoTerminal {
         // Refuse before touching anything.
         confirm(req.consent, &question)?;
     }
     let store = AnyStorage::for_plan(plan);
-    let backup = select(plan, &store, req.backup).await?.into_iter().next();
+    // None of these needs another: the backup is picked (the rclone daemon's start, the listing,
+    // the record) while the target server says whether the database exists and which roles it
+    // has, and dead restores' folders are swept (never a live one: each is locked by its owner).
+    let (picked, probe, ()) = tokio::join!(
+        select(plan, &store, req.backup),
+        target::probe(&target, req.temp_dir),
+        run_dir::sweep_dead(req.temp_dir),
+    );
+    let backup = picked?.into_iter().next();
     let backup = backup.ok_or_else(|| RestoreError::NoBackups {
         job: plan.job.clone(),
         remote: plan.remote.name.clone(),
     })?;
     let layout = layout_of(job, &backup)?;
-    let head = Source {
-        store: &store,
-        backup: &backup,
-        layout,
-        progress: None,
-        identities: plan.identities.clone(),
-    };
-    roles::check(
-        &target,
-        &head,
-        req.temp_dir,
-        roles::Hint::Restore(&plan.job),
-    )
-    .await?;
-    let exists = target::exists(&target, req.temp_dir).await?;
-    if target.own || exists != Some(false) {
-        confirm(
-            req.consent,
-            &format!(
-                "restore backup {} of job `{}` into {}",
-                backup.id, plan.job, target.label
-            ),
-        )?;
-    }
+    let checks_roles = roles::applies(&target, layout.payload)?;
+    let probe = probe?;
+    let exists = probe.exists;
     let created = exists == Some(false) && engine::restore::creates_database(job.engine);
-    if created {
-        target::create(&target, req.temp_dir, backup.record.charset.as_ref()).await?;
-    }
-    tracing::info!(job = %plan.job, event = "restore_started", backup = %backup.id, target = %target.label, compression = layout.codec.name());
+    let replace = format!(
+        "restore backup {} of job `{}` into {}",
+        backup.id, plan.job, target.label
+    );
+    let confirms = target.own || exists != Some(false);
     let progress = req.progress.then(|| Arc::new(AtomicU64::new(0)));
-    let bar = progress.clone().map(|p| {
-        let size = crate::run::progress::Expected::Exact(backup.record.size);
-        crate::run::progress::Progress::expecting(&plan.job, p, Some(size))
-    });
     let src = Source {
         store: &store,
         backup: &backup,
         layout,
-        progress,
+        progress: progress.clone(),
         identities: plan.identities.clone(),
     };
-    let result = unless_stopped(async {
-        target::postgis(&target, req.temp_dir).await?;
-        apply(job, &target, &src, req.temp_dir, created).await
-    })
-    .await;
+    let hint = roles::Hint::Restore(&plan.job);
+    let ahead = match engine::restore::route(job, &target.job, layout.payload, target.owners) {
+        // The download starts at once (see `ahead`); an interactive question is asked first
+        // instead, so that no download waits on a person.
+        Route::Stream(spec)
+            if req.consent != Consent::Ask
+                && engine::restore::names_roles(job.engine)
+                && (!checks_roles || layout.payload == Payload::PgCustom) =>
+        {
+            Some(spec)
+        }
+        _ => None,
+    };
+    let bar = |progress: &Option<Arc<AtomicU64>>| {
+        progress.clone().map(|p| {
+            let size = crate::run::progress::Expected::Exact(backup.record.size);
+            crate::run::progress::Progress::expecting(&plan.job, p, Some(size))
+        })
+    };
+    let made = std::sync::atomic::AtomicBool::new(false);
+    let (result, bar) = match ahead {
+        Some(spec) => {
+            tracing::info!(job = %plan.job, event = "restore_started", backup = %backup.id, target = %target.label, compression = layout.codec.name());
+            let bar = bar(&progress);
+            let prep = ahead::Prep {
+                target: &target,
+                base: req.temp_dir,
+                roles: probe.roles.as_ref().filter(|_| checks_roles),
+                hint,
+                confirm: confirms.then(|| (req.consent, replace.clone())),
+                create: created.then_some(backup.record.charset.as_ref()),
+            };
+            (ahead::restore(&src, &spec, prep, &made).await, bar)
+        }
+        None => {
+            let head = Source {
+                store: &store,
+                backup: &backup,
+                layout,
+                progress: None,
+                identities: plan.identities.clone(),
+            };
+            roles::check(&target, &head, req.temp_dir, hint).await?;
+            if confirms {
+                confirm(req.consent, &replace)?;
+            }
+            if created {
+                target::create(&target, req.temp_dir, backup.record.charset.as_ref()).await?;
+                made.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            tracing::info!(job = %plan.job, event = "restore_started", backup = %backup.id, target = %target.label, compression = layout.codec.name());
+            let bar = bar(&progress);
+            let result = unless_stopped(async {
+                target::postgis(&target, req.temp_dir).await?;
+                apply(job, &target, &src, req.temp_dir, created).await
+            })
+            .await;
+            (result, bar)
+        }
+    };
+    let created = made.load(std::sync::atomic::Ordering::SeqCst);
     if let Some(b) = bar {
         b.stop();
     }

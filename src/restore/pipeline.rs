@@ -160,84 +160,119 @@ pub async fn into_tool(
     base: &Path,
     secrets: &[Secret],
 ) -> Result<ToolDone, RestoreError> {
-    let refs: Vec<&Secret> = secrets.iter().collect();
-    let run_dir::Started {
-        dir: _dir, // keeps the option files until the tool is done
-        group,
-        mut child,
-        mut tail,
-    } = run_dir::start(spec, base, Stdio::null(), "restore")?;
-    let io_err = |what: &str, source: std::io::Error| RestoreError::Io {
-        what: format!("{} {what}", spec.program),
-        source,
-    };
-    let stdin = match child.stdin.take() {
-        Some(s) => s,
-        None => {
-            group.kill();
-            return Err(io_err("stdin", std::io::Error::other("no stdin")));
-        }
-    };
-    let writer = match stdin.into_owned_fd() {
-        Ok(fd) => File::from(fd),
-        Err(e) => {
-            group.kill();
-            return Err(io_err("stdin", e));
-        }
-    };
-    // Our own copy: the tool sees EOF only when this is dropped.
-    let hold = match writer.try_clone() {
-        Ok(h) => h,
-        Err(e) => {
-            group.kill();
-            return Err(io_err("stdin", e));
-        }
-    };
-    let result = transfer(src, &group, writer).await;
-    match result {
-        Ok(pumped) => {
-            drop(hold);
-            let status = child.wait().await;
-            let stderr = redact(&tail.finish().await, &refs);
-            group.kill();
-            match status {
-                Ok(s) if s.success() => Ok(ToolDone { pumped, stderr }),
-                Ok(s) => Err(RestoreError::Tool {
-                    program: spec.program.clone(),
-                    status: super::error::ToolEnd::of(s),
-                    tail: or_silent(stderr),
-                }),
-                Err(e) => Err(io_err("wait", e)),
+    let (tool, writer) = Tool::start(spec, base)?;
+    let result = transfer(src, &tool.started.group, writer).await;
+    tool.finish(result, secrets).await
+}
+
+/// A restore tool reading its stdin, with dbstash's own copy of that stdin: the tool sees EOF
+/// only when [`Tool::finish`] has a good verdict.
+pub struct Tool<'a> {
+    spec: &'a CommandSpec,
+    started: run_dir::Started,
+    hold: File,
+}
+
+impl<'a> Tool<'a> {
+    /// Start `spec`; returns it and the writer for the stream.
+    pub fn start(spec: &'a CommandSpec, base: &Path) -> Result<(Self, File), RestoreError> {
+        let started = run_dir::start(spec, base, Stdio::null(), "restore")?;
+        let io_err = |source: std::io::Error| RestoreError::Io {
+            what: format!("{} stdin", spec.program),
+            source,
+        };
+        let mut started = started;
+        let fds = started
+            .child
+            .stdin
+            .take()
+            .ok_or_else(|| io_err(std::io::Error::other("no stdin")))
+            .and_then(|s| s.into_owned_fd().map(File::from).map_err(io_err))
+            // Our own copy: the tool sees EOF only when this is dropped.
+            .and_then(|w| w.try_clone().map(|h| (w, h)).map_err(io_err));
+        match fds {
+            Ok((writer, hold)) => Ok((
+                Tool {
+                    spec,
+                    started,
+                    hold,
+                },
+                writer,
+            )),
+            Err(e) => {
+                started.group.kill();
+                Err(e)
             }
         }
-        Err(e) => {
-            // Kill before EOF: the tool must not take a partial stream for a complete one.
-            group.kill();
-            let _ = child.start_kill();
-            let status = child.wait().await;
-            drop(hold);
-            let stderr = redact(&tail.finish().await, &refs);
-            if let RestoreError::Integrity {
-                source: PumpError::Sink(_),
-                ..
-            } = &e
-            {
-                // The tool stopped reading: its own failure is the story.
-                let status = match status {
-                    Ok(s) if s.success() => super::error::ToolEnd::StoppedReading,
-                    Ok(s) => super::error::ToolEnd::of(s),
-                    Err(e) => super::error::ToolEnd::Wait(e),
-                };
-                return Err(RestoreError::Tool {
-                    program: spec.program.clone(),
-                    status,
-                    tail: or_silent(stderr),
-                });
+    }
+
+    /// After the transfer (`result`): on success let the tool see EOF and wait for it; on
+    /// failure kill it before it can see EOF.
+    pub async fn finish(
+        self,
+        result: Result<Pumped, RestoreError>,
+        secrets: &[Secret],
+    ) -> Result<ToolDone, RestoreError> {
+        let refs: Vec<&Secret> = secrets.iter().collect();
+        let Tool {
+            spec,
+            started:
+                run_dir::Started {
+                    dir: _dir, // keeps the option files until the tool is done
+                    group,
+                    mut child,
+                    mut tail,
+                },
+            hold,
+        } = self;
+        match result {
+            Ok(pumped) => {
+                drop(hold);
+                let status = child.wait().await;
+                let stderr = redact(&tail.finish().await, &refs);
+                group.kill();
+                match status {
+                    Ok(s) if s.success() => Ok(ToolDone { pumped, stderr }),
+                    Ok(s) => Err(RestoreError::Tool {
+                        program: spec.program.clone(),
+                        status: super::error::ToolEnd::of(s),
+                        tail: or_silent(stderr),
+                    }),
+                    Err(e) => Err(RestoreError::Io {
+                        what: format!("{} wait", spec.program),
+                        source: e,
+                    }),
+                }
             }
-            if !stderr.is_empty() {
-                tracing::debug!(event = "restore_tool_stderr", tool = %spec.program, "{stderr}");
+            Err(e) => {
+                // Kill before EOF: the tool must not take a partial stream for a complete one.
+                group.kill();
+                let _ = child.start_kill();
+                let status = child.wait().await;
+                drop(hold);
+                let stderr = redact(&tail.finish().await, &refs);
+                if let RestoreError::Integrity {
+                    source: PumpError::Sink(_),
+                    ..
+                } = &e
+                {
+                    // The tool stopped reading: its own failure is the story.
+                    let status = match status {
+                        Ok(s) if s.success() => super::error::ToolEnd::StoppedReading,
+                        Ok(s) => super::error::ToolEnd::of(s),
+                        Err(e) => super::error::ToolEnd::Wait(e),
+                    };
+                    return Err(RestoreError::Tool {
+                        program: spec.program.clone(),
+                        status,
+                        tail: or_silent(stderr),
+                    });
+                }
+                if !stderr.is_empty() {
+                    tracing::debug!(event = "restore_tool_stderr", tool = %spec.program, "{stderr}");
+                }
+                Err(e)
             }
-            Err(e)
         }
     }
 }

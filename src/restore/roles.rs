@@ -60,31 +60,52 @@ pub async fn check(
     base: &Path,
     hint: Hint<'_>,
 ) -> Result<(), RestoreError> {
-    if !crate::engine::restore::names_roles(target.job.engine) {
-        return Ok(());
-    }
-    let plain = src.layout.payload == Payload::Sql;
-    if target.owners == Owners::Skip {
-        if plain {
-            return Err(UsageError::NoOwnerPlainSql.into());
-        }
-        return Ok(());
-    }
-    if plain || skipped_by_restore_args(&target.job.restore_args) {
+    if !applies(target, src.layout.payload)? {
         return Ok(());
     }
     let needed = needed_roles(src, base).await?;
     let missing = missing_on(target, &needed, base).await?;
+    refuse_missing(target, &src.backup.id, missing, hint)
+}
+
+/// Does a restore of `payload` into `target` need the roles check? An error for `--no-owner`
+/// with a plain SQL backup, which cannot honour it.
+pub fn applies(target: &Target, payload: Payload) -> Result<bool, RestoreError> {
+    if !crate::engine::restore::names_roles(target.job.engine) {
+        return Ok(false);
+    }
+    let plain = payload == Payload::Sql;
+    if target.owners == Owners::Skip {
+        if plain {
+            return Err(UsageError::NoOwnerPlainSql.into());
+        }
+        return Ok(false);
+    }
+    Ok(!plain && !skipped_by_restore_args(&target.job.restore_args))
+}
+
+/// The refusal naming the `missing` roles, if any.
+pub fn refuse_missing(
+    target: &Target,
+    backup: &str,
+    missing: Vec<String>,
+    hint: Hint<'_>,
+) -> Result<(), RestoreError> {
     if missing.is_empty() {
         return Ok(());
     }
     Err(TargetProblem::MissingRoles {
-        backup: src.backup.id.clone(),
+        backup: backup.to_string(),
         server: server_of(target),
         missing,
         hint: hint.text().to_string(),
     }
     .into())
+}
+
+/// The roles of `needed` that are not in `have`.
+pub fn missing(needed: &BTreeSet<String>, have: &BTreeSet<String>) -> Vec<String> {
+    needed.difference(have).cloned().collect()
 }
 
 /// A job whose `restore_args` already leave owners and privileges out (as dbstash itself did
@@ -137,22 +158,17 @@ async fn missing_on(
     }
     let spec = postgres::admin(&t.job, postgres::MAINTENANCE_DB, None);
     let out = target::admin_sql(&spec, postgres::ROLES_SQL, &t.secrets(), base).await?;
-    let have: BTreeSet<&str> = out
-        .split('\u{1e}')
-        .map(|r| r.trim_end_matches('\n'))
-        .collect();
-    Ok(needed
-        .iter()
-        .filter(|r| !have.contains(r.as_str()))
-        .cloned()
-        .collect())
+    let have: BTreeSet<String> = postgres::records(&out).map(str::to_string).collect();
+    Ok(missing(needed, &have))
 }
 
 /// Every role the backup's owners and privileges name.
 async fn needed_roles(src: &Source<'_>, base: &Path) -> Result<BTreeSet<String>, RestoreError> {
+    if src.layout.payload == Payload::PgCustom {
+        return stream_roles(src, base).await;
+    }
     let work = RunDir::create(base)?;
     let (archive, list) = match src.layout.payload {
-        Payload::PgCustom => stream_head(src, work.path(), base).await?,
         Payload::Directory => {
             let dir = directory_toc(src, work.path()).await?;
             let list = tool_text(&postgres::archive_text(Some(&dir), None), base).await?;
@@ -164,9 +180,20 @@ async fn needed_roles(src: &Source<'_>, base: &Path) -> Result<BTreeSet<String>,
             (dir, list)
         }
     };
-    let list_file = work.path().join("schema.list");
-    write_private(&list_file, schema_entries(&list).as_bytes())?;
-    let spec = postgres::archive_text(Some(&archive), Some(&path_str(&list_file)));
+    roles_of(&archive, &list, work.path(), base).await
+}
+
+/// The roles named by the entries of `list` (the archive's table of contents) that carry no data,
+/// printed as SQL from `archive` (a head file, or a folder with `toc.dat`).
+async fn roles_of(
+    archive: &str,
+    list: &str,
+    work: &Path,
+    base: &Path,
+) -> Result<BTreeSet<String>, RestoreError> {
+    let list_file = work.join("schema.list");
+    write_private(&list_file, schema_entries(list).as_bytes())?;
+    let spec = postgres::archive_text(Some(archive), Some(&path_str(&list_file)));
     let sql = tool_text(&spec, base).await?;
     Ok(roles_named(&sql))
 }
@@ -245,17 +272,23 @@ impl Write for Tee {
     }
 }
 
-/// A custom-format stream: `pg_restore --list` reads its head from stdin while the same bytes go
-/// to a file, which then holds the whole table of contents. Returns (that file, the list).
-async fn stream_head(
-    src: &Source<'_>,
-    dir: &Path,
-    base: &Path,
-) -> Result<(String, String), RestoreError> {
-    let head = dir.join("head.dump");
+/// `pg_restore --list` reading a custom-format stream's head on its stdin, with the private
+/// folder whose `head.dump` keeps the same bytes (the caller writes both: [`Tee`], or the
+/// restore's [`super::gate`]).
+pub struct Listing {
+    work: RunDir,
+    head: PathBuf,
+    tool: run_dir::Started,
+}
+
+/// Start the listing. Returns it, the head file (read-write, new, 0600) and the tool's stdin.
+pub fn start_listing(base: &Path) -> Result<(Listing, File, File), RestoreError> {
+    let work = RunDir::create(base)?;
+    let head = work.path().join("head.dump");
     let file = {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .mode(0o600)
@@ -263,13 +296,9 @@ async fn stream_head(
             .map_err(io(format!("cannot create {}", head.display())))?
     };
     let spec = postgres::archive_text(None, None);
-    let run_dir::Started {
-        dir: _dir,
-        group,
-        mut child,
-        mut tail,
-    } = run_dir::start(&spec, base, Stdio::piped(), "restore-roles")?;
-    let pipe = child
+    let mut tool = run_dir::start(&spec, base, Stdio::piped(), "restore-roles")?;
+    let pipe = tool
+        .child
         .stdin
         .take()
         .ok_or_else(|| io("pg_restore stdin".into())(std::io::Error::other("no stdin")))
@@ -278,44 +307,70 @@ async fn stream_head(
                 .map(File::from)
                 .map_err(io("pg_restore stdin".into()))
         });
-    let pipe = match pipe {
-        Ok(p) => p,
+    match pipe {
+        Ok(p) => Ok((Listing { work, head, tool }, file, p)),
         Err(e) => {
-            group.kill();
-            return Err(e);
+            tool.group.kill();
+            Err(e)
         }
-    };
-    let mut stdout = child.stdout.take();
-    let read_list = async {
-        let mut out = Vec::new();
-        if let Some(o) = stdout.as_mut() {
-            o.read_to_end(&mut out).await?;
+    }
+}
+
+impl Listing {
+    /// pg_restore's table of contents, once it has read it (or its complaint).
+    async fn list(&mut self) -> Result<String, RestoreError> {
+        let t = &mut self.tool;
+        let mut stdout = t.child.stdout.take();
+        let read = async {
+            let mut out = Vec::new();
+            if let Some(o) = stdout.as_mut() {
+                o.read_to_end(&mut out).await?;
+            }
+            t.child.wait().await.map(|s| (s, out))
+        };
+        let listed = read.await;
+        t.group.kill();
+        let tail = t.tail.finish().await;
+        let (status, out) = listed.map_err(io("pg_restore --list".into()))?;
+        if !status.success() {
+            return Err(RestoreError::Tool {
+                program: "pg_restore --list".into(),
+                status: super::error::ToolEnd::of(status),
+                tail: if tail.is_empty() {
+                    "(no output on stderr)".into()
+                } else {
+                    tail
+                },
+            });
         }
-        child.wait().await.map(|s| (s, out))
-    };
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Every role the archive's owners and privileges name, from its head.
+    pub async fn roles(mut self, base: &Path) -> Result<BTreeSet<String>, RestoreError> {
+        let list = self.list().await?;
+        self.roles_in(&list, base).await
+    }
+
+    async fn roles_in(&self, list: &str, base: &Path) -> Result<BTreeSet<String>, RestoreError> {
+        roles_of(&path_str(&self.head), list, self.work.path(), base).await
+    }
+}
+
+/// A custom-format stream's roles: `pg_restore --list` reads its head from stdin while the same
+/// bytes go to a file, which then holds the whole table of contents.
+async fn stream_roles(src: &Source<'_>, base: &Path) -> Result<BTreeSet<String>, RestoreError> {
+    let (mut listing, file, pipe) = start_listing(base)?;
     let download = ProcGroup::new();
     let (sent, listed) = tokio::join!(
         pipeline::transfer(src, &download, Tee { file, pipe }),
-        read_list
+        listing.list()
     );
     download.kill();
-    group.kill();
-    let tail = tail.finish().await;
-    let (status, out) = listed.map_err(io("pg_restore --list".into()))?;
-    if !status.success() {
-        // pg_restore's complaint explains a failed transfer better (or the transfer's does).
-        return Err(sent.err().unwrap_or(RestoreError::Tool {
-            program: "pg_restore --list".into(),
-            status: super::error::ToolEnd::of(status),
-            tail: if tail.is_empty() {
-                "(no output on stderr)".into()
-            } else {
-                tail
-            },
-        }));
-    }
+    // pg_restore's complaint explains a failed transfer better (or the transfer's does).
     // A transfer that ended early is expected: pg_restore stopped reading after the listing.
-    Ok((path_str(&head), String::from_utf8_lossy(&out).into_owned()))
+    let list = listed.map_err(|e| sent.err().unwrap_or(e))?;
+    listing.roles_in(&list, base).await
 }
 
 /// A directory backup: its `toc.dat` alone, checked against the record, in `dir/toc/`.

@@ -6,12 +6,13 @@ use super::run_dir::{self};
 use super::{RestoreError, TargetProblem, UsageError};
 use crate::domain::command::CommandSpec;
 use crate::engine::mysql::DbCharset;
-use crate::engine::postgres::Owners;
+use crate::engine::postgres::{self, Owners};
 use crate::engine::restore::{self, DropStep, ExistsCheck};
 use crate::engine::uri::parse_uri;
 use crate::engine::{caps, mongo};
 use crate::model::{Engine, Job};
 use crate::secret::{redact, Secret};
+use std::collections::BTreeSet;
 use std::process::Stdio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -188,6 +189,40 @@ pub async fn exists(t: &Target, base: &std::path::Path) -> Result<Option<bool>, 
         ExistsCheck::File(path) => Ok(Some(path.exists())),
         ExistsCheck::Unknown => Ok(None),
     }
+}
+
+/// What the target server said before the restore: does the database exist (`None`: dbstash
+/// cannot tell), and, for PostgreSQL, its roles (for the roles check).
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub exists: Option<bool>,
+    pub roles: Option<BTreeSet<String>>,
+}
+
+/// [`exists`], and for PostgreSQL the server's roles too, in one psql.
+pub async fn probe(t: &Target, base: &std::path::Path) -> Result<Probe, RestoreError> {
+    if !restore::names_roles(t.job.engine) {
+        return Ok(Probe {
+            exists: exists(t, base).await?,
+            roles: None,
+        });
+    }
+    let spec = postgres::admin(&t.job, postgres::MAINTENANCE_DB, None);
+    let out = admin_sql(&spec, &postgres::probe_sql(t.database()), &t.secrets(), base).await?;
+    // No count at all: taken as "exists" (never created over, always confirmed), as `exists` does.
+    let mut found = None;
+    let mut roles = BTreeSet::new();
+    for r in postgres::records(&out) {
+        if let Some(n) = r.strip_prefix('d') {
+            found = Some(n != "0");
+        } else if let Some(role) = r.strip_prefix('r') {
+            roles.insert(role.to_string());
+        }
+    }
+    Ok(Probe {
+        exists: Some(found.unwrap_or(true)),
+        roles: Some(roles),
+    })
 }
 
 /// Create the target database. mysql/mariadb: with the source's default character set and
