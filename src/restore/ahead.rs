@@ -9,6 +9,7 @@
 
 use super::gate;
 use super::pipeline::{self, Source, ToolDone};
+use super::pump::PumpError;
 use super::roles::{self, Hint};
 use super::target::{self, Target};
 use super::{confirm, unless_stopped, Consent, RestoreError};
@@ -78,21 +79,38 @@ pub(super) async fn restore(
     if ready.is_ok() && ended.is_none() {
         ready = beside(prepare(&p, created), &mut transfer, &mut ended).await;
     }
+    if let Err(e) = ready {
+        // Refused: the gate fails the pump's next write. The transfer is let end by itself first:
+        // a download that failed on its own (a truncated or damaged object, whose head the
+        // listing could not read) explains the failure better than the listing does.
+        drop(opener);
+        let ended = match ended {
+            Some(r) => r,
+            None => transfer.await,
+        };
+        download.kill();
+        return Err(match ended {
+            Err(t) if !refused_by_us(&t) => t,
+            _ => e,
+        });
+    }
     if let Some(r) = ended {
-        // A failed download explains a failed listing better than the listing does.
+        // The download failed while the target was being prepared.
         return Err(r.err().unwrap_or_else(|| RestoreError::Io {
             what: "restore stream".into(),
             source: std::io::Error::other("ended before its tool started"),
         }));
     }
-    if let Err(e) = ready {
-        return Err(refuse(opener, &download, transfer, e).await);
-    }
 
     // 3. The tool: the gate replays what it kept and lets the rest through.
     let (tool, writer) = match pipeline::Tool::start(spec, p.base) {
         Ok(t) => t,
-        Err(e) => return Err(refuse(opener, &download, transfer, e).await),
+        Err(e) => {
+            drop(opener);
+            download.kill();
+            let _ = transfer.await;
+            return Err(e);
+        }
     };
     // A pump that is gone already failed: the transfer says why.
     opener.open(writer);
@@ -120,17 +138,15 @@ async fn beside<T, R>(
     }
 }
 
-/// The restore does not go ahead: the gate fails the pump's next write, the download stops.
-async fn refuse<T>(
-    opener: gate::Opener,
-    download: &ProcGroup,
-    transfer: Pin<&mut impl Future<Output = T>>,
-    e: RestoreError,
-) -> RestoreError {
-    drop(opener);
-    download.kill();
-    let _ = transfer.await;
-    e
+/// The transfer's failure when the gate refused it (or the listing stopped reading).
+fn refused_by_us(e: &RestoreError) -> bool {
+    matches!(
+        e,
+        RestoreError::Integrity {
+            source: PumpError::Sink(_),
+            ..
+        }
+    )
 }
 
 async fn prepare(p: &Prep<'_>, created: &AtomicBool) -> Result<(), RestoreError> {

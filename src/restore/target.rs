@@ -208,7 +208,13 @@ pub async fn probe(t: &Target, base: &std::path::Path) -> Result<Probe, RestoreE
         });
     }
     let spec = postgres::admin(&t.job, postgres::MAINTENANCE_DB, None);
-    let out = admin_sql(&spec, &postgres::probe_sql(t.database()), &t.secrets(), base).await?;
+    let out = admin_sql(
+        &spec,
+        &postgres::probe_sql(t.database()),
+        &t.secrets(),
+        base,
+    )
+    .await?;
     // No count at all: taken as "exists" (never created over, always confirmed), as `exists` does.
     let mut found = None;
     let mut roles = BTreeSet::new();
