@@ -128,22 +128,36 @@ mod tests {
         (File::from(r), File::from(w))
     }
 
+    fn head_file(dir: &std::path::Path) -> File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.join("head"))
+            .unwrap()
+    }
+
+    /// Once the pump waits, the tool's stdin is handed over: what the tool then gets.
+    fn tool_gets(opener: Opener, pump: std::thread::JoinHandle<()>) -> String {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!pump.is_finished(), "the pump waits for the tool");
+        let (mut r, w) = pipe();
+        assert!(opener.open(w));
+        pump.join().unwrap();
+        let mut got = String::new();
+        r.read_to_string(&mut got).unwrap();
+        got
+    }
+
     #[test]
     fn writes_wait_for_the_tool_and_reach_it_in_order() {
         let (mut gate, opener) = closed();
-        let (mut r, w) = pipe();
         let pump = std::thread::spawn(move || {
             gate.write_all(b"hello ").unwrap();
             gate.write_all(b"world").unwrap();
             gate.flush().unwrap();
         });
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        assert!(!pump.is_finished(), "the first write waits for the tool");
-        assert!(opener.open(w));
-        pump.join().unwrap();
-        let mut got = String::new();
-        r.read_to_string(&mut got).unwrap();
-        assert_eq!(got, "hello world");
+        assert_eq!(tool_gets(opener, pump), "hello world");
     }
 
     #[test]
@@ -156,12 +170,7 @@ mod tests {
     #[test]
     fn the_head_goes_to_the_listing_then_is_replayed_to_the_tool() {
         let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(dir.path().join("head"))
-            .unwrap();
+        let file = head_file(dir.path());
         let (list_r, list_w) = pipe();
         let (mut gate, opener) = with_head(file, list_w);
         // The listing reads two bytes and exits.
@@ -171,7 +180,6 @@ mod tests {
             r.read_exact(&mut two).unwrap();
             two
         });
-        let (mut tool_r, tool_w) = pipe();
         let pump = std::thread::spawn(move || {
             gate.write_all(b"ab").unwrap();
             assert_eq!(&listing.join().unwrap(), b"ab");
@@ -180,23 +188,13 @@ mod tests {
             gate.write_all(b"ef").unwrap();
             gate.flush().unwrap();
         });
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        assert!(opener.open(tool_w));
-        pump.join().unwrap();
-        let mut got = String::new();
-        tool_r.read_to_string(&mut got).unwrap();
-        assert_eq!(got, "abcdef");
+        assert_eq!(tool_gets(opener, pump), "abcdef");
     }
 
     #[test]
     fn a_stream_that_ends_inside_the_listing_still_reaches_the_tool() {
         let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(dir.path().join("head"))
-            .unwrap();
+        let file = head_file(dir.path());
         let (mut list_r, list_w) = pipe();
         let (mut gate, opener) = with_head(file, list_w);
         let (mut tool_r, tool_w) = pipe();

@@ -277,7 +277,8 @@ impl<'a> Tool<'a> {
     }
 }
 
-fn or_silent(t: String) -> String {
+/// A tool's stderr tail for a message, or a note that it said nothing.
+pub(super) fn or_silent(t: String) -> String {
     if t.is_empty() {
         "(no output on stderr)".into()
     } else {

@@ -336,11 +336,7 @@ impl Listing {
             return Err(RestoreError::Tool {
                 program: "pg_restore --list".into(),
                 status: super::error::ToolEnd::of(status),
-                tail: if tail.is_empty() {
-                    "(no output on stderr)".into()
-                } else {
-                    tail
-                },
+                tail: pipeline::or_silent(tail),
             });
         }
         Ok(String::from_utf8_lossy(&out).into_owned())
