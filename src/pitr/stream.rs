@@ -5,6 +5,7 @@
 
 use super::error::PitrError;
 use super::segment;
+use crate::engine::mysql_pitr;
 use crate::plan::pitr::{spool_name, PitrPlan};
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
@@ -40,6 +41,19 @@ pub struct StreamStatus {
     pub archived_end: Option<u64>,
     /// The server's WAL position when last asked (`IDENTIFY_SYSTEM`, every [`LAG_POLL`]).
     pub server_lsn: Option<u64>,
+    /// mysql/mariadb: what the lag in bytes is counted from.
+    pub binlog: Option<BinlogProgress>,
+}
+
+/// A binlog stream's side of the lag in bytes ([`mysql_pitr::unarchived_bytes`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BinlogProgress {
+    /// The server's files and sizes when last asked (`SHOW BINARY LOGS`, every 10 s).
+    pub server: Vec<(String, u64)>,
+    /// The newest file in the archive.
+    pub archived: Option<String>,
+    /// The file the stream started at.
+    pub from: Option<String>,
 }
 
 /// How often the server's WAL position is asked for the lag in bytes.
@@ -61,6 +75,7 @@ pub(super) fn set_status(job: &str, f: impl FnOnce(&mut StreamStatus)) {
             last_error: None,
             archived_end: None,
             server_lsn: None,
+            binlog: None,
         });
         f(s);
     }
@@ -93,8 +108,13 @@ pub fn series() -> Vec<StreamSeries> {
             } else {
                 (secs(now) - secs(s.since)).max(0.0)
             },
-            lag_bytes: match (s.server_lsn, s.archived_end) {
-                (Some(server), Some(end)) => Some(server.saturating_sub(end)),
+            lag_bytes: match (s.server_lsn, s.archived_end, &s.binlog) {
+                (Some(server), Some(end), _) => Some(server.saturating_sub(end)),
+                (_, _, Some(b)) => mysql_pitr::unarchived_bytes(
+                    &b.server,
+                    b.archived.as_deref(),
+                    b.from.as_deref(),
+                ),
                 _ => None,
             },
         })

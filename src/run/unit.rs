@@ -54,6 +54,18 @@ fn dump_command(plan: &JobPlan) -> Option<&crate::domain::command::CommandSpec> 
     }
 }
 
+/// A `pitr` job of `engine: mysql`: the dump client's `--version`, asked before the dump starts
+/// (MySQL 8.0.26+ calls the position flag `--source-data`). The answer is kept for the record, so
+/// it is asked once. None for every other job: their dumps start without waiting.
+async fn position_client(plan: &JobPlan, ctx: &Ctx<'_>) -> Option<String> {
+    let mysql_pitr =
+        plan.engine == crate::model::Engine::Mysql && plan.pitr.as_ref().is_some_and(|p| p.binlog);
+    match &plan.version {
+        Some(v) if mysql_pitr => tool_version(v, dump_command(plan), ctx.run_id).await,
+        _ => None,
+    }
+}
+
 /// Back up `plan` (one database) to every remote of the run.
 pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Result<Done, RunError> {
     let refs: Vec<&Secret> = ctx.secrets.iter().collect();
@@ -61,7 +73,7 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
         path: unit_dir.display().to_string(),
         source,
     })?;
-    let early = producer::start_early(plan, ctx, unit_dir)?;
+    let early = producer::start_early(plan, ctx, unit_dir, position_client(plan, ctx).await)?;
     let mut named = name(plan, ctx, unit_dir).await?;
     let folder = dump_folder(plan, ctx, unit_dir, named.raw_estimate).await?;
     if let (Mode::Directory, Some(dir)) = (plan.mode, &folder) {
