@@ -20,6 +20,11 @@ struct Scratch {
 
 impl Scratch {
     fn start() -> Option<Scratch> {
+        Scratch::start_with(true)
+    }
+
+    /// `log_bin` false: a server that writes no binary log.
+    fn start_with(log_bin: bool) -> Option<Scratch> {
         let dir = PathBuf::from(format!("/tmp/mypitr-{}", unique("db")));
         std::fs::create_dir_all(&dir).ok()?;
         let out = sh(&format!(
@@ -31,19 +36,22 @@ impl Scratch {
         }
         let port = free_port();
         let d = dir.display();
+        let mut args = vec![
+            "--no-defaults".to_string(),
+            "--user=root".into(),
+            format!("--datadir={d}/data"),
+            format!("--port={port}"),
+            "--bind-address=127.0.0.1".into(),
+            "--skip-name-resolve".into(),
+            format!("--socket={d}/sock"),
+            "--server-id=1".into(),
+            format!("--pid-file={d}/pid"),
+        ];
+        if log_bin {
+            args.push(format!("--log-bin={d}/data/binlog"));
+        }
         let server = Command::new("mariadbd")
-            .args([
-                "--no-defaults",
-                "--user=root",
-                &format!("--datadir={d}/data"),
-                &format!("--port={port}"),
-                "--bind-address=127.0.0.1",
-                "--skip-name-resolve",
-                &format!("--socket={d}/sock"),
-                &format!("--log-bin={d}/data/binlog"),
-                "--server-id=1",
-                &format!("--pid-file={d}/pid"),
-            ])
+            .args(&args)
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(dir.join("server.log")).ok()?)
             .spawn()
@@ -57,6 +65,8 @@ impl Scratch {
             "DROP USER IF EXISTS ''@'localhost'; DROP USER IF EXISTS ''@'{host}';
              CREATE USER dbstash@'%' IDENTIFIED BY '{PW}'; GRANT ALL ON *.* TO dbstash@'%';
              CREATE USER norep@'%' IDENTIFIED BY '{PW}'; GRANT ALL ON app.* TO norep@'%';
+             CREATE USER monitor@'%' IDENTIFIED BY '{PW}'; GRANT BINLOG MONITOR ON *.* TO monitor@'%';
+             GRANT ALL ON app.* TO monitor@'%';
              CREATE DATABASE app; CREATE TABLE app.t (i INT PRIMARY KEY);",
             host = hostname()
         ));
@@ -91,11 +101,15 @@ impl Scratch {
 
     /// The binlog file the server writes into now (closed by the next `FLUSH BINARY LOGS`).
     fn current_file(&self) -> String {
-        self.sql("SHOW MASTER STATUS")
-            .split('\t')
-            .next()
-            .unwrap_or_default()
-            .to_string()
+        self.position().0
+    }
+
+    /// The binlog file the server writes into now, and its position in it.
+    fn position(&self) -> (String, u64) {
+        let status = self.sql("SHOW MASTER STATUS");
+        let mut cols = status.split('\t');
+        let file = cols.next().unwrap_or_default().to_string();
+        (file, cols.next().and_then(|p| p.parse().ok()).unwrap_or(0))
     }
 }
 
@@ -505,4 +519,114 @@ fn two_pitr_jobs_on_one_server_stream_side_by_side() {
         "a stream went down:\n{}",
         t.log()
     );
+}
+
+/// `validate --online` of a binlog job says where the server's binlog stands, for `engine:
+/// mariadb` and for `engine: mysql` (whose `SHOW BINARY LOG STATUS`, MySQL 8.2+'s name, this
+/// MariaDB refuses as a syntax error: asked again as `SHOW MASTER STATUS`). Then the lag in bytes
+/// is what the server wrote past the archive: the whole current file while nothing is archived
+/// (the stream started in it), and once a file is archived, the next one's position.
+#[test]
+fn validate_online_and_the_lag_in_bytes_of_a_binlog_stream() {
+    let Some(db) = scratch() else {
+        return;
+    };
+    let (t, health, _rx, _rt) = pitr_test(&job(&db, "dbstash", ""), PW);
+    let (file, pos) = db.position();
+    let ok = format!("job app: binlog ok (file {file}, position {pos})");
+    let v = t
+        .run(&["validate", "--online"])
+        .stdout_contains(&ok)
+        .ignore_stderr()
+        .success();
+    assert!(!v.stdout().contains(PW), "{}", v.stdout());
+    let mysql = Job {
+        engine: "mysql",
+        ..job(&db, "dbstash", "")
+    };
+    let (m, _, _mrx, _mrt) = pitr_test(&mysql, PW);
+    m.run(&["validate", "--online"])
+        .stdout_contains(&ok)
+        .ignore_stderr()
+        .success();
+    // The option file of the check is gone; nothing else was left in temp_dir.
+    let left: Vec<String> = std::fs::read_dir(t.path("tmp"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+
+    let _sup = Supervisor::start(&t);
+    assert_stream_up(&t, health);
+    let lag = "dbstash_pitr_lag_bytes";
+    let settles_at = |want: u64| {
+        wait_until(Duration::from_secs(40), || {
+            app_metric(health, lag) == want as f64
+        })
+    };
+    db.app("INSERT INTO t SELECT seq FROM seq_1_to_2000");
+    let (f1, in_first) = db.position();
+    assert_eq!(f1, file);
+    assert!(
+        settles_at(in_first),
+        "lag {} while nothing is archived, not {in_first} (all of {f1}):\n{}",
+        app_metric(health, lag),
+        t.log()
+    );
+    let (f, archived) = flush_and_wait(&t, &db);
+    assert!(archived, "binlog {f} not archived:\n{}", t.log());
+    db.app("INSERT INTO t SELECT seq FROM seq_2001_to_3000");
+    let (f2, in_second) = db.position();
+    assert_ne!(f2, f1);
+    assert!(
+        in_second < in_first,
+        "{in_second} (of {f2}) vs {in_first} (of {f1})"
+    );
+    assert!(
+        settles_at(in_second),
+        "lag {} after {f1} was archived, not {in_second} (the position in {f2}):\n{}",
+        app_metric(health, lag),
+        t.log()
+    );
+}
+
+/// `validate --online` names the one thing a binlog stream lacks, in one line: the server's binlog
+/// (`log_bin` OFF), the grant to ask where it stands (`BINLOG MONITOR`/`REPLICATION CLIENT`), the
+/// grant to read it (`REPLICATION SLAVE`).
+#[test]
+fn validate_online_names_what_a_binlog_stream_lacks() {
+    let Some(db) = scratch() else {
+        return;
+    };
+    for (user, says) in [
+        ("norep", "REPLICATION CLIENT; MariaDB 10.5+: BINLOG MONITOR"),
+        ("monitor", "the stream needs REPLICATION SLAVE"),
+    ] {
+        let (t, _, _rx, _rt) = pitr_test(&job(&db, user, ""), PW);
+        let v = t
+            .run(&["validate", "--online"])
+            .stdout_contains("valid (1 job)")
+            .stderr_contains("dbstash: job app: the binlog stream cannot work: ")
+            .failure(1);
+        let err = v.stderr();
+        assert!(err.contains(says), "{user}: {err}");
+        assert!(err.contains("Access denied"), "{user}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{user}: {err}");
+        assert!(!err.contains(PW), "{err}");
+        assert!(!v.stdout().contains("binlog ok"), "{}", v.stdout());
+    }
+    drop(db);
+    let Some(nolog) = started(prerequisites(), || Scratch::start_with(false), "MariaDB") else {
+        return;
+    };
+    let (t, _, _rx, _rt) = pitr_test(&job(&nolog, "dbstash", ""), PW);
+    let v = t
+        .run(&["validate", "--online"])
+        .stdout_contains("valid (1 job)")
+        .stderr_contains("dbstash: job app: the binlog stream cannot work: the server writes no binary log (log_bin is OFF)")
+        .failure(1);
+    assert_eq!(v.stderr().trim().lines().count(), 1, "{}", v.stderr());
 }
