@@ -614,7 +614,8 @@ fn validate_online_names_what_a_binlog_stream_lacks() {
         let err = v.stderr();
         assert!(err.contains(says), "{user}: {err}");
         assert!(err.contains("Access denied"), "{user}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "{user}: {err}");
+        assert_eq!(err.matches("dbstash: job app:").count(), 1, "{user}: {err}");
+        assert!(!err.contains("-----"), "{user}: the client's framing: {err}");
         assert!(!err.contains(PW), "{err}");
         assert!(!v.stdout().contains("binlog ok"), "{}", v.stdout());
     }
@@ -628,5 +629,10 @@ fn validate_online_names_what_a_binlog_stream_lacks() {
         .stdout_contains("valid (1 job)")
         .stderr_contains("dbstash: job app: the binlog stream cannot work: the server writes no binary log (log_bin is OFF)")
         .failure(1);
-    assert_eq!(v.stderr().trim().lines().count(), 1, "{}", v.stderr());
+    assert_eq!(
+        v.stderr().matches("dbstash: job app:").count(),
+        1,
+        "{}",
+        v.stderr()
+    );
 }

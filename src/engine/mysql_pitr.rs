@@ -52,10 +52,10 @@ pub fn position_flag(version: Option<&str>) -> &'static str {
 
 /// `dump` with [`position_flag`]'s choice for the client that said `version`; unchanged when it
 /// keeps `--master-data=2` (or has no position flag: not a pitr job).
-pub fn with_position_flag(
-    dump: &CommandSpec,
+pub fn with_position_flag<'a>(
+    dump: &'a CommandSpec,
     version: Option<&str>,
-) -> std::borrow::Cow<'_, CommandSpec> {
+) -> std::borrow::Cow<'a, CommandSpec> {
     let flag = position_flag(version);
     if flag == POSITION_FLAG || !dump.args.iter().any(|a| a == POSITION_FLAG) {
         return std::borrow::Cow::Borrowed(dump);

@@ -174,6 +174,21 @@ async fn ask(
     })
 }
 
+/// The client's `ERROR …` lines (it frames a failed statement with `--------------` lines and
+/// echoes it; the tools add warnings), else its whole brief tail.
+fn errors_of(stderr: &str) -> String {
+    let errors: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("ERROR"))
+        .collect();
+    if errors.is_empty() {
+        proc::tail::brief(stderr)
+    } else {
+        errors.join(" | ")
+    }
+}
+
 /// `SHOW BINARY LOG STATUS` (MySQL; `SHOW MASTER STATUS` when the server does not know it, and
 /// on MariaDB): the server's current binlog file and position. Without the grant, or without a
 /// binlog, a clear error.
@@ -184,11 +199,10 @@ async fn server_position(
 ) -> Result<(String, u64), PitrError> {
     let tool = "SHOW MASTER STATUS";
     let mut a = ask(spec, dir, tool, secrets).await?;
-    if let Some(old) = (!a.ok)
-        .then(|| mysql_pitr::status_fallback(spec, &a.stderr))
-        .flatten()
-    {
-        a = ask(&old, dir, tool, secrets).await?;
+    if !a.ok {
+        if let Some(old) = mysql_pitr::status_fallback(spec, &a.stderr) {
+            a = ask(&old, dir, tool, secrets).await?;
+        }
     }
     if !a.ok {
         return Err(PitrError::Tool {
@@ -196,7 +210,7 @@ async fn server_position(
             status: a.status,
             tail: format!(
                 "{} (the stream needs REPLICATION SLAVE, REPLICATION CLIENT)",
-                proc::tail::brief(&a.stderr)
+                errors_of(&a.stderr)
             ),
         });
     }
@@ -245,7 +259,7 @@ pub async fn check_binlog(plan: &JobPlan, dir: &Path) -> Result<(String, u64), P
             return Err(PitrError::Tool {
                 program: format!("{} (SELECT @@log_bin)", log_bin.program),
                 status: a.status,
-                tail: proc::tail::brief(&a.stderr),
+                tail: errors_of(&a.stderr),
             });
         }
         if a.stdout.trim() != "1" {
@@ -276,7 +290,7 @@ pub async fn check_binlog(plan: &JobPlan, dir: &Path) -> Result<(String, u64), P
                 status: a.status,
                 tail: format!(
                     "{} (the stream needs REPLICATION SLAVE)",
-                    proc::tail::brief(&a.stderr)
+                    errors_of(&a.stderr)
                 ),
             });
         }
