@@ -234,8 +234,11 @@ async fn poll_server(plan: &JobPlan, spool: &Path, secrets: &[Secret]) {
     let _ = std::fs::remove_dir_all(&dir);
     if let Some(a) = asked.filter(|a| a.ok) {
         let files = mysql_pitr::parse_binary_logs(&a.stdout);
+        // The lag is taken here, the server's files and the archive side by side: counted later
+        // against a newer archive, a busy server's stale list would read as no lag at all.
         set_status(&plan.job, |s| {
-            s.binlog.get_or_insert_with(Default::default).server = files;
+            let b = s.binlog.get_or_insert_with(Default::default);
+            b.lag = mysql_pitr::unarchived_bytes(&files, b.archived.as_deref(), b.from.as_deref());
         });
     }
 }

@@ -5,7 +5,6 @@
 
 use super::error::PitrError;
 use super::segment;
-use crate::engine::mysql_pitr;
 use crate::plan::pitr::{spool_name, PitrPlan};
 use crate::plan::JobPlan;
 use crate::proc::{self, ProcGroup, StderrTail};
@@ -45,15 +44,15 @@ pub struct StreamStatus {
     pub binlog: Option<BinlogProgress>,
 }
 
-/// A binlog stream's side of the lag in bytes ([`mysql_pitr::unarchived_bytes`]).
+/// A binlog stream's side of the lag in bytes (`mysql_pitr::unarchived_bytes`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BinlogProgress {
-    /// The server's files and sizes when last asked (`SHOW BINARY LOGS`, every 10 s).
-    pub server: Vec<(String, u64)>,
     /// The newest file in the archive.
     pub archived: Option<String>,
     /// The file the stream started at.
     pub from: Option<String>,
+    /// The lag when the server's files were last asked (`SHOW BINARY LOGS`, every 10 s).
+    pub lag: Option<u64>,
 }
 
 /// How often the server's WAL position is asked for the lag in bytes.
@@ -110,11 +109,7 @@ pub fn series() -> Vec<StreamSeries> {
             },
             lag_bytes: match (s.server_lsn, s.archived_end, &s.binlog) {
                 (Some(server), Some(end), _) => Some(server.saturating_sub(end)),
-                (_, _, Some(b)) => mysql_pitr::unarchived_bytes(
-                    &b.server,
-                    b.archived.as_deref(),
-                    b.from.as_deref(),
-                ),
+                (_, _, Some(b)) => b.lag,
                 _ => None,
             },
         })
