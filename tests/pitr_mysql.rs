@@ -615,7 +615,10 @@ fn validate_online_names_what_a_binlog_stream_lacks() {
         assert!(err.contains(says), "{user}: {err}");
         assert!(err.contains("Access denied"), "{user}: {err}");
         assert_eq!(err.matches("dbstash: job app:").count(), 1, "{user}: {err}");
-        assert!(!err.contains("-----"), "{user}: the client's framing: {err}");
+        assert!(
+            !err.contains("-----"),
+            "{user}: the client's framing: {err}"
+        );
         assert!(!err.contains(PW), "{err}");
         assert!(!v.stdout().contains("binlog ok"), "{}", v.stdout());
     }

@@ -86,10 +86,10 @@ fn online_checks(
         };
         if pitr.binlog {
             // The client's option file (the password) goes in a private folder, removed after.
-            let dir = m
-                .settings
-                .temp_dir
-                .join(format!("validate-{}-{}", p.job, std::process::id()));
+            let dir =
+                m.settings
+                    .temp_dir
+                    .join(format!("validate-{}-{}", p.job, std::process::id()));
             match rt.block_on(crate::pitr::binlog::check_binlog(p, &dir)) {
                 Ok((file, position)) if text => outln!(
                     "job {}: binlog ok (file {file}, position {position})",

@@ -484,7 +484,9 @@ mod tests {
 
     #[test]
     fn mysqldump_8_0_26_and_later_gets_source_data_every_other_client_master_data() {
-        let mysql = |v: &str| format!("mysqldump  Ver {v} for Linux on x86_64 (MySQL Community Server - GPL)");
+        let mysql = |v: &str| {
+            format!("mysqldump  Ver {v} for Linux on x86_64 (MySQL Community Server - GPL)")
+        };
         for (line, flag) in [
             (mysql("8.0.26"), SOURCE_DATA_FLAG),
             (mysql("8.0.36"), SOURCE_DATA_FLAG),
