@@ -639,3 +639,62 @@ fn validate_online_names_what_a_binlog_stream_lacks() {
         v.stderr()
     );
 }
+
+/// A `pitr` job of `engine: mysql` dumps with `--source-data=2` when its `mysqldump` is MySQL's
+/// own 8.0.26 or later (`--master-data` is deprecated there), and `--master-data=2` before; the
+/// position each writes is recorded. No MySQL can be installed here: the `mysqldump` is a fake that
+/// says its version, keeps its argv and writes the head MySQL 8 writes.
+#[test]
+fn a_mysql_8_0_26_dump_client_gets_source_data_an_older_one_master_data() {
+    for (version, flag, head) in [
+        (
+            "8.0.36",
+            "--source-data=2",
+            "-- CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='binlog.000007', SOURCE_LOG_POS=157;",
+        ),
+        (
+            "8.0.20",
+            "--master-data=2",
+            "-- CHANGE MASTER TO MASTER_LOG_FILE='binlog.000007', MASTER_LOG_POS=157;",
+        ),
+    ] {
+        let dump = format!(
+            r#"#!/bin/sh
+if [ "$1" = "--version" ]; then echo "mysqldump  Ver {version} for Linux on x86_64 (MySQL Community Server - GPL)"; exit 0; fi
+echo "$@" > {{dir}}/argv
+printf -- '-- MySQL dump 10.13\n--\n-- Position to start replication or point-in-time recovery from\n--\n\n{head}\n\nCREATE TABLE t (i int);\nINSERT INTO t VALUES (1);\n'
+"#
+        );
+        let mysql = Job {
+            engine: "mysql",
+            port: free_port(),
+            user: "u",
+            database: "app",
+            pitr: String::new(),
+            extra: "",
+        };
+        let (t, _, _rx, _rt) = pitr_test(&mysql, PW);
+        let t = t
+            .write_executable("mysqldump", &dump)
+            .write_executable("mysql", "#!/bin/sh\nexit 1\n");
+        t.run(&["backup", "app"])
+            .stderr_contains("\"event\":\"backup_succeeded\"")
+            .success();
+        let argv = std::fs::read_to_string(t.path("argv")).unwrap();
+        let words: Vec<&str> = argv.split_whitespace().collect();
+        assert!(words.contains(&flag), "{version}: {argv}");
+        assert_eq!(
+            words.iter().filter(|w| w.contains("-data")).count(),
+            1,
+            "{version}: {argv}"
+        );
+        let recs = t.records("remote/app");
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        let rec: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(t.path(&format!("remote/app/{}", recs[0]))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(rec["binlog"]["file"], "binlog.000007", "{version}: {rec}");
+        assert_eq!(rec["binlog"]["position"], 157, "{version}: {rec}");
+    }
+}
