@@ -662,7 +662,17 @@ fn a_mysql_8_0_26_dump_client_gets_source_data_an_older_one_master_data() {
             r#"#!/bin/sh
 if [ "$1" = "--version" ]; then echo "mysqldump  Ver {version} for Linux on x86_64 (MySQL Community Server - GPL)"; exit 0; fi
 echo "$@" > {{dir}}/argv
-printf -- '-- MySQL dump 10.13\n--\n-- Position to start replication or point-in-time recovery from\n--\n\n{head}\n\nCREATE TABLE t (i int);\nINSERT INTO t VALUES (1);\n'
+cat <<'SQL'
+-- MySQL dump 10.13
+--
+-- Position to start replication or point-in-time recovery from
+--
+
+{head}
+
+CREATE TABLE t (i int);
+INSERT INTO t VALUES (1);
+SQL
 "#
         );
         let mysql = Job {
