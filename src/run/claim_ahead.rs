@@ -15,7 +15,7 @@
 
 use super::claim::{self, Claimed, Seen, State};
 use super::ctx::Ctx;
-use crate::catalog::record::{self, Previous};
+use crate::catalog::record::Previous;
 use crate::model::Mode;
 use crate::plan::{JobPlan, ObjectName};
 use std::collections::{HashMap, HashSet};
