@@ -262,6 +262,22 @@ fn logging_rclone(log: &std::path::Path) -> String {
     )
 }
 
+/// An `rclone serve s3` of our own and `n` fresh databases, or `None` (the test skipped).
+fn s3_fixtures(prefix: &str, n: usize) -> Option<(support::S3, Vec<String>, Vec<PgDropGuard>)> {
+    if !support::require(
+        support::pg_available() && support::have("rclone"),
+        "PostgreSQL and rclone",
+    ) {
+        return None;
+    }
+    let s3 = support::S3::start();
+    if !support::require(s3.is_some(), "rclone serve s3") {
+        return None;
+    }
+    let (dbs, guards) = fixtures(prefix, n);
+    Some((s3?, dbs, guards))
+}
+
 /// The bucket's files (relative paths) under `folder`.
 fn s3_files(s3: &support::S3, folder: &str) -> Vec<String> {
     s3.objects()
@@ -303,16 +319,9 @@ fn assert_records_describe_their_objects(s3: &support::S3, folder: &str) -> usiz
 /// Before: one listing per database for its claim (8), plus retention's.
 #[test]
 fn a_several_database_job_lists_its_folder_once_per_batch_of_claims_not_once_per_database() {
-    if !support::pg_available() || !support::have("rclone") {
-        support::require(false, "PostgreSQL and rclone");
+    let Some((s3, dbs, _guards)) = s3_fixtures("par_batch", 8) else {
         return;
-    }
-    let s3 = support::S3::start();
-    if !support::require(s3.is_some(), "rclone serve s3") {
-        return;
-    }
-    let s3 = s3.expect("s3");
-    let (dbs, _guards) = fixtures("par_batch", 8);
+    };
     let t = Test::new();
     let log = t.path("rclone.log");
     let t = t
@@ -332,9 +341,10 @@ fn a_several_database_job_lists_its_folder_once_per_batch_of_claims_not_once_per
         .count();
     // Batches of 2, 4, 2 (the first as large as `parallel`, then doubling): three claim
     // listings, then retention's once for the job.
-    assert!(
-        listings < dbs.len(),
-        "{listings} listings for {} databases:\n{starts}",
+    assert_eq!(
+        listings,
+        4,
+        "listings for {} databases (3 batches of claims, retention's one):\n{starts}",
         dbs.len()
     );
     assert_eq!(
@@ -362,16 +372,9 @@ fn a_several_database_job_lists_its_folder_once_per_batch_of_claims_not_once_per
 /// intent marker is left.
 #[test]
 fn two_several_database_runs_sharing_an_s3_folder_never_take_the_same_name() {
-    if !support::pg_available() || !support::have("rclone") {
-        support::require(false, "PostgreSQL and rclone");
+    let Some((s3, dbs, _guards)) = s3_fixtures("par_race", 4) else {
         return;
-    }
-    let s3 = support::S3::start();
-    if !support::require(s3.is_some(), "rclone serve s3") {
-        return;
-    }
-    let s3 = s3.expect("s3");
-    let (dbs, _guards) = fixtures("par_race", 4);
+    };
     // remote `u:` is a second name for the same endpoint as `t:` (validate refuses one remote
     // shared like this)
     let mut env = s3.env();
