@@ -23,10 +23,17 @@ impl Scratch {
         let dir = PathBuf::from(format!("/tmp/mypitr-{}", unique("db")));
         std::fs::create_dir_all(&dir).ok()?;
         let out = sh(&format!(
-            "mariadb-install-db --no-defaults --user=root --datadir={}/data >/dev/null 2>&1",
+            "mariadb-install-db --no-defaults --user=root --datadir={}/data 2>&1",
             dir.display()
         ));
         if !out.status.success() {
+            // Said, so that a strict run's "could not start" comes with its reason.
+            eprintln!(
+                "mariadb-install-db failed ({}): {}",
+                out.status,
+                tail(&String::from_utf8_lossy(&out.stdout))
+            );
+            let _ = std::fs::remove_dir_all(&dir);
             return None;
         }
         let port = free_port();
@@ -49,7 +56,9 @@ impl Scratch {
             .spawn()
             .ok()?;
         let s = Scratch { dir, port, server };
-        if !wait_port(port, Duration::from_secs(60)) {
+        if !wait_port(port, Duration::from_secs(120)) {
+            let log = std::fs::read_to_string(s.dir.join("server.log")).unwrap_or_default();
+            eprintln!("mariadbd did not listen within 120 s: {}", tail(&log));
             return None;
         }
         // No anonymous users (they shadow ours); a password user for dbstash.
@@ -105,6 +114,12 @@ impl Drop for Scratch {
         let _ = self.server.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The last lines of a tool's output, for a failure message.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 fn hostname() -> String {
