@@ -252,3 +252,166 @@ fn parallel_is_validated() {
         .stderr_is("{dir}/dbstash.yaml:5:3: warning: job `a` has no schedule: it runs only with `dbstash backup a`\n")
         .success();
 }
+
+/// A wrapper around the real rclone that appends each start's arguments to `log`.
+fn logging_rclone(log: &std::path::Path) -> String {
+    let real = support::path_of("rclone");
+    format!(
+        "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{real}' \"$@\"\n",
+        log.display()
+    )
+}
+
+/// An `rclone serve s3` of our own and `n` fresh databases, or `None` (the test skipped).
+fn s3_fixtures(prefix: &str, n: usize) -> Option<(support::S3, Vec<String>, Vec<PgDropGuard>)> {
+    if !support::require(
+        support::pg_available() && support::have("rclone"),
+        "PostgreSQL and rclone",
+    ) {
+        return None;
+    }
+    let s3 = support::S3::start();
+    if !support::require(s3.is_some(), "rclone serve s3") {
+        return None;
+    }
+    let (dbs, guards) = fixtures(prefix, n);
+    Some((s3?, dbs, guards))
+}
+
+/// The bucket's files (relative paths) under `folder`.
+fn s3_files(s3: &support::S3, folder: &str) -> Vec<String> {
+    s3.objects()
+        .into_iter()
+        .filter(|o| o.starts_with(&format!("{folder}/")))
+        .collect()
+}
+
+/// Every record under `folder` in the bucket describes its own object's bytes; returns how many.
+#[track_caller]
+fn assert_records_describe_their_objects(s3: &support::S3, folder: &str) -> usize {
+    use sha2::{Digest, Sha256};
+    let root = s3.root.path().join("bucket");
+    let recs: Vec<String> = s3_files(s3, folder)
+        .into_iter()
+        .filter(|f| f.ends_with(".dbstash.json"))
+        .collect();
+    for r in &recs {
+        let rec: Value =
+            serde_json::from_slice(&std::fs::read(root.join(r)).expect("record")).expect("json");
+        let object = r.strip_suffix(".dbstash.json").expect("suffix");
+        assert!(
+            object.ends_with(rec["object"].as_str().unwrap_or("?")),
+            "{r}: {rec}"
+        );
+        let bytes = std::fs::read(root.join(object)).expect("the object of a record");
+        assert_eq!(rec["size"], bytes.len() as u64, "{r}: size of other bytes");
+        assert_eq!(
+            rec["sha256"],
+            hex::encode(Sha256::digest(&bytes)),
+            "{r}: sha256 of other bytes"
+        );
+    }
+    recs.len()
+}
+
+/// The databases' names are claimed in batches sharing one listing of the job's folder, not one
+/// listing per database (one rclone process per call here, so each listing is one `lsjson`).
+/// Before: one listing per database for its claim (8), plus retention's.
+#[test]
+fn a_several_database_job_lists_its_folder_once_per_batch_of_claims_not_once_per_database() {
+    let Some((s3, dbs, _guards)) = s3_fixtures("par_batch", 8) else {
+        return;
+    };
+    let t = Test::new();
+    let log = t.path("rclone.log");
+    let t = t
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', rclone: {{ binary: '{{dir}}/bin/rclone' }} }}\nremotes: {{ r: {{ rclone: 't:bucket' }} }}\njobs:\n  many: {{ engine: postgres, host: 127.0.0.1, user: postgres, database: [{}], remote: r, path: many, parallel: 2 }}\n",
+            dbs.join(", ")
+        ))
+        .write_executable("rclone", &logging_rclone(&log))
+        .envs(&s3.env())
+        .env("DBSTASH_RCLONE_RCD", "0");
+    let r = t.run(&["backup", "many"]).ignore_stdout().ignore_stderr();
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    let starts = std::fs::read_to_string(&log).expect("rclone log");
+    let listings = starts
+        .lines()
+        .filter(|l| l.split(' ').find(|a| !a.starts_with("--")) == Some("lsjson"))
+        .count();
+    // Batches of 2, 4, 2 (the first as large as `parallel`, then doubling): three claim
+    // listings, then retention's once for the job.
+    assert_eq!(
+        listings,
+        4,
+        "listings for {} databases (3 batches of claims, retention's one):\n{starts}",
+        dbs.len()
+    );
+    assert_eq!(
+        assert_records_describe_their_objects(&s3, "many"),
+        dbs.len()
+    );
+    let files = s3_files(&s3, "many");
+    assert!(
+        !files.iter().any(|f| f.contains("dbstash-intent")),
+        "every intent marker is gone at the end of the run: {files:?}"
+    );
+    for db in &dbs {
+        assert!(
+            files
+                .iter()
+                .any(|f| f.contains(db.as_str()) && f.ends_with(".dbstash.json")),
+            "{db} has its backup: {files:?}"
+        );
+    }
+}
+
+/// Two runs of two several-database jobs sharing one S3 folder and name pattern (`{db}`: every
+/// run wants the same names), at once, twice: each backup gets a name of its own (claimed in
+/// batches, or on its own when a batch lost it), every record describes its own bytes, and no
+/// intent marker is left.
+#[test]
+fn two_several_database_runs_sharing_an_s3_folder_never_take_the_same_name() {
+    let Some((s3, dbs, _guards)) = s3_fixtures("par_race", 4) else {
+        return;
+    };
+    // remote `u:` is a second name for the same endpoint as `t:` (validate refuses one remote
+    // shared like this)
+    let mut env = s3.env();
+    env.extend(
+        s3.env()
+            .into_iter()
+            .map(|(k, v)| (k.replace("RCLONE_CONFIG_T_", "RCLONE_CONFIG_U_"), v)),
+    );
+    let list = dbs.join(", ");
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes: {{ a: {{ rclone: 't:bucket' }}, b: {{ rclone: 'u:bucket' }} }}\ndefaults: {{ engine: postgres, host: 127.0.0.1, user: postgres, database: [{list}], path: shared, name: '{{db}}', parallel: 2 }}\njobs:\n  one: {{ remote: a }}\n  two: {{ remote: b }}\n"
+        ))
+        .envs(&env);
+    for round in 0..2 {
+        let runs = [t.spawn(&["backup", "one"]), t.spawn(&["backup", "two"])];
+        for c in runs {
+            let out = c.wait_with_output().expect("wait");
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    // 2 jobs × 4 databases × 2 rounds, none overwritten
+    assert_eq!(assert_records_describe_their_objects(&s3, "shared"), 16);
+    let files = s3_files(&s3, "shared");
+    assert!(
+        !files.iter().any(|f| f.contains("dbstash-intent")),
+        "{files:?}"
+    );
+    for db in &dbs {
+        let mine = files
+            .iter()
+            .filter(|f| f.contains(db.as_str()) && f.ends_with(".dbstash.json"))
+            .count();
+        assert_eq!(mine, 4, "{db}: {files:?}");
+    }
+}

@@ -20,36 +20,53 @@ struct Scratch {
 
 impl Scratch {
     fn start() -> Option<Scratch> {
+        Scratch::start_with(true)
+    }
+
+    /// `log_bin` false: a server that writes no binary log.
+    fn start_with(log_bin: bool) -> Option<Scratch> {
         let dir = PathBuf::from(format!("/tmp/mypitr-{}", unique("db")));
         std::fs::create_dir_all(&dir).ok()?;
         let out = sh(&format!(
-            "mariadb-install-db --no-defaults --user=root --datadir={}/data >/dev/null 2>&1",
+            "mariadb-install-db --no-defaults --user=root --datadir={}/data 2>&1",
             dir.display()
         ));
         if !out.status.success() {
+            // Said, so that a strict run's "could not start" comes with its reason.
+            eprintln!(
+                "mariadb-install-db failed ({}): {}",
+                out.status,
+                tail(&String::from_utf8_lossy(&out.stdout))
+            );
+            let _ = std::fs::remove_dir_all(&dir);
             return None;
         }
         let port = free_port();
         let d = dir.display();
+        let mut args = vec![
+            "--no-defaults".to_string(),
+            "--user=root".into(),
+            format!("--datadir={d}/data"),
+            format!("--port={port}"),
+            "--bind-address=127.0.0.1".into(),
+            "--skip-name-resolve".into(),
+            format!("--socket={d}/sock"),
+            "--server-id=1".into(),
+            format!("--pid-file={d}/pid"),
+        ];
+        if log_bin {
+            args.push(format!("--log-bin={d}/data/binlog"));
+        }
         let server = Command::new("mariadbd")
-            .args([
-                "--no-defaults",
-                "--user=root",
-                &format!("--datadir={d}/data"),
-                &format!("--port={port}"),
-                "--bind-address=127.0.0.1",
-                "--skip-name-resolve",
-                &format!("--socket={d}/sock"),
-                &format!("--log-bin={d}/data/binlog"),
-                "--server-id=1",
-                &format!("--pid-file={d}/pid"),
-            ])
+            .args(&args)
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(dir.join("server.log")).ok()?)
             .spawn()
             .ok()?;
         let s = Scratch { dir, port, server };
-        if !wait_port(port, Duration::from_secs(60)) {
+        if !wait_port(port, Duration::from_secs(120)) {
+            let log = std::fs::read_to_string(s.dir.join("server.log")).unwrap_or_default();
+            eprintln!("mariadbd did not listen within 120 s: {}", tail(&log));
             return None;
         }
         // No anonymous users (they shadow ours); a password user for dbstash.
@@ -57,6 +74,8 @@ impl Scratch {
             "DROP USER IF EXISTS ''@'localhost'; DROP USER IF EXISTS ''@'{host}';
              CREATE USER dbstash@'%' IDENTIFIED BY '{PW}'; GRANT ALL ON *.* TO dbstash@'%';
              CREATE USER norep@'%' IDENTIFIED BY '{PW}'; GRANT ALL ON app.* TO norep@'%';
+             CREATE USER monitor@'%' IDENTIFIED BY '{PW}'; GRANT BINLOG MONITOR ON *.* TO monitor@'%';
+             GRANT ALL ON app.* TO monitor@'%';
              CREATE DATABASE app; CREATE TABLE app.t (i INT PRIMARY KEY);",
             host = hostname()
         ));
@@ -91,11 +110,15 @@ impl Scratch {
 
     /// The binlog file the server writes into now (closed by the next `FLUSH BINARY LOGS`).
     fn current_file(&self) -> String {
-        self.sql("SHOW MASTER STATUS")
-            .split('\t')
-            .next()
-            .unwrap_or_default()
-            .to_string()
+        self.position().0
+    }
+
+    /// The binlog file the server writes into now, and its position in it.
+    fn position(&self) -> (String, u64) {
+        let status = self.sql("SHOW MASTER STATUS");
+        let mut cols = status.split('\t');
+        let file = cols.next().unwrap_or_default().to_string();
+        (file, cols.next().and_then(|p| p.parse().ok()).unwrap_or(0))
     }
 }
 
@@ -105,6 +128,12 @@ impl Drop for Scratch {
         let _ = self.server.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The last lines of a tool's output, for a failure message.
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 fn hostname() -> String {
@@ -505,4 +534,192 @@ fn two_pitr_jobs_on_one_server_stream_side_by_side() {
         "a stream went down:\n{}",
         t.log()
     );
+}
+
+/// `validate --online` of a binlog job says where the server's binlog stands, for `engine:
+/// mariadb` and for `engine: mysql` (whose `SHOW BINARY LOG STATUS`, MySQL 8.2+'s name, this
+/// MariaDB refuses as a syntax error: asked again as `SHOW MASTER STATUS`). Then the lag in bytes
+/// is what the server wrote past the archive: the whole current file while nothing is archived
+/// (the stream started in it), and once a file is archived, the next one's position.
+#[test]
+fn validate_online_and_the_lag_in_bytes_of_a_binlog_stream() {
+    let Some(db) = scratch() else {
+        return;
+    };
+    let (t, health, _rx, _rt) = pitr_test(&job(&db, "dbstash", ""), PW);
+    let (file, pos) = db.position();
+    let ok = format!("job app: binlog ok (file {file}, position {pos})");
+    let v = t
+        .run(&["validate", "--online"])
+        .stdout_contains(&ok)
+        .ignore_stderr()
+        .success();
+    assert!(!v.stdout().contains(PW), "{}", v.stdout());
+    let mysql = Job {
+        engine: "mysql",
+        ..job(&db, "dbstash", "")
+    };
+    let (m, _, _mrx, _mrt) = pitr_test(&mysql, PW);
+    m.run(&["validate", "--online"])
+        .stdout_contains(&ok)
+        .ignore_stderr()
+        .success();
+    // The option file of the check is gone; nothing else was left in temp_dir.
+    let left: Vec<String> = std::fs::read_dir(t.path("tmp"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+
+    let _sup = Supervisor::start(&t);
+    assert_stream_up(&t, health);
+    let lag = "dbstash_pitr_lag_bytes";
+    let settles_at = |want: u64| {
+        wait_until(Duration::from_secs(40), || {
+            app_metric(health, lag) == want as f64
+        })
+    };
+    db.app("INSERT INTO t SELECT seq FROM seq_1_to_2000");
+    let (f1, in_first) = db.position();
+    assert_eq!(f1, file);
+    assert!(
+        settles_at(in_first),
+        "lag {} while nothing is archived, not {in_first} (all of {f1}):\n{}",
+        app_metric(health, lag),
+        t.log()
+    );
+    let (f, archived) = flush_and_wait(&t, &db);
+    assert!(archived, "binlog {f} not archived:\n{}", t.log());
+    db.app("INSERT INTO t SELECT seq FROM seq_2001_to_3000");
+    let (f2, in_second) = db.position();
+    assert_ne!(f2, f1);
+    assert!(
+        in_second < in_first,
+        "{in_second} (of {f2}) vs {in_first} (of {f1})"
+    );
+    assert!(
+        settles_at(in_second),
+        "lag {} after {f1} was archived, not {in_second} (the position in {f2}):\n{}",
+        app_metric(health, lag),
+        t.log()
+    );
+}
+
+/// `validate --online` names the one thing a binlog stream lacks, in one line: the server's binlog
+/// (`log_bin` OFF), the grant to ask where it stands (`BINLOG MONITOR`/`REPLICATION CLIENT`), the
+/// grant to read it (`REPLICATION SLAVE`).
+#[test]
+fn validate_online_names_what_a_binlog_stream_lacks() {
+    let Some(db) = scratch() else {
+        return;
+    };
+    for (user, says) in [
+        ("norep", "REPLICATION CLIENT; MariaDB 10.5+: BINLOG MONITOR"),
+        ("monitor", "the stream needs REPLICATION SLAVE"),
+    ] {
+        let (t, _, _rx, _rt) = pitr_test(&job(&db, user, ""), PW);
+        let v = t
+            .run(&["validate", "--online"])
+            .stdout_contains("valid (1 job)")
+            .stderr_contains("dbstash: job app: the binlog stream cannot work: ")
+            .failure(1);
+        let err = v.stderr();
+        assert!(err.contains(says), "{user}: {err}");
+        assert!(err.contains("Access denied"), "{user}: {err}");
+        assert_eq!(err.matches("dbstash: job app:").count(), 1, "{user}: {err}");
+        assert!(
+            !err.contains("-----"),
+            "{user}: the client's framing: {err}"
+        );
+        assert!(!err.contains(PW), "{err}");
+        assert!(!v.stdout().contains("binlog ok"), "{}", v.stdout());
+    }
+    drop(db);
+    let Some(nolog) = started(prerequisites(), || Scratch::start_with(false), "MariaDB") else {
+        return;
+    };
+    let (t, _, _rx, _rt) = pitr_test(&job(&nolog, "dbstash", ""), PW);
+    let v = t
+        .run(&["validate", "--online"])
+        .stdout_contains("valid (1 job)")
+        .stderr_contains("dbstash: job app: the binlog stream cannot work: the server writes no binary log (log_bin is OFF)")
+        .failure(1);
+    assert_eq!(
+        v.stderr().matches("dbstash: job app:").count(),
+        1,
+        "{}",
+        v.stderr()
+    );
+}
+
+/// A `pitr` job of `engine: mysql` dumps with `--source-data=2` when its `mysqldump` is MySQL's
+/// own 8.0.26 or later (`--master-data` is deprecated there), and `--master-data=2` before; the
+/// position each writes is recorded. No MySQL can be installed here: the `mysqldump` is a fake that
+/// says its version, keeps its argv and writes the head MySQL 8 writes.
+#[test]
+fn a_mysql_8_0_26_dump_client_gets_source_data_an_older_one_master_data() {
+    for (version, flag, head) in [
+        (
+            "8.0.36",
+            "--source-data=2",
+            "-- CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='binlog.000007', SOURCE_LOG_POS=157;",
+        ),
+        (
+            "8.0.20",
+            "--master-data=2",
+            "-- CHANGE MASTER TO MASTER_LOG_FILE='binlog.000007', MASTER_LOG_POS=157;",
+        ),
+    ] {
+        let dump = format!(
+            r#"#!/bin/sh
+if [ "$1" = "--version" ]; then echo "mysqldump  Ver {version} for Linux on x86_64 (MySQL Community Server - GPL)"; exit 0; fi
+echo "$@" > {{dir}}/argv
+cat <<'SQL'
+-- MySQL dump 10.13
+--
+-- Position to start replication or point-in-time recovery from
+--
+
+{head}
+
+CREATE TABLE t (i int);
+INSERT INTO t VALUES (1);
+SQL
+"#
+        );
+        let mysql = Job {
+            engine: "mysql",
+            port: free_port(),
+            user: "u",
+            database: "app",
+            pitr: String::new(),
+            extra: "",
+        };
+        let (t, _, _rx, _rt) = pitr_test(&mysql, PW);
+        let t = t
+            .write_executable("mysqldump", &dump)
+            .write_executable("mysql", "#!/bin/sh\nexit 1\n");
+        t.run(&["backup", "app"])
+            .stderr_contains("\"event\":\"backup_succeeded\"")
+            .success();
+        let argv = std::fs::read_to_string(t.path("argv")).unwrap();
+        let words: Vec<&str> = argv.split_whitespace().collect();
+        assert!(words.contains(&flag), "{version}: {argv}");
+        assert_eq!(
+            words.iter().filter(|w| w.contains("-data")).count(),
+            1,
+            "{version}: {argv}"
+        );
+        let recs = t.records("remote/app");
+        assert_eq!(recs.len(), 1, "{recs:?}");
+        let rec: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(t.path(&format!("remote/app/{}", recs[0]))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(rec["binlog"]["file"], "binlog.000007", "{version}: {rec}");
+        assert_eq!(rec["binlog"]["position"], 157, "{version}: {rec}");
+    }
 }

@@ -64,8 +64,9 @@ pub fn run(
     }
 }
 
-/// `--online`: each postgres `pitr` job's replication connection (REPLICATION role, a
-/// `replication` line in pg_hba.conf), one line per job; exit 1 when any fails.
+/// `--online`: each `pitr` job's log stream can work: postgres, the replication connection
+/// (REPLICATION role, a `replication` line in pg_hba.conf); mysql/mariadb, the server's binlog
+/// and the grants to read it. One line per job; exit 1 when any fails.
 fn online_checks(
     config: &Path,
     m: &crate::manifest::Manifest,
@@ -77,13 +78,33 @@ fn online_checks(
     })?;
     let rt = super::runtime()?;
     let mut failed = 0;
-    for p in plans
-        .iter()
-        .filter(|p| p.pitr.is_some() && p.engine.is_postgres())
-    {
+    // Text only: the other formats' stdout is one document.
+    let text = format == ValidateFormat::Text;
+    for p in &plans {
+        let Some(pitr) = &p.pitr else {
+            continue;
+        };
+        if pitr.binlog {
+            // The client's option file (the password) goes in a private folder, removed after.
+            let dir =
+                m.settings
+                    .temp_dir
+                    .join(format!("validate-{}-{}", p.job, std::process::id()));
+            match rt.block_on(crate::pitr::binlog::check_binlog(p, &dir)) {
+                Ok((file, position)) if text => outln!(
+                    "job {}: binlog ok (file {file}, position {position})",
+                    p.job
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("dbstash: job {}: the binlog stream cannot work: {e}", p.job);
+                }
+            }
+            continue;
+        }
         match rt.block_on(crate::pitr::stream::check_replication(p)) {
-            // Text only: the other formats' stdout is one document.
-            Ok(id) if format == ValidateFormat::Text => outln!(
+            Ok(id) if text => outln!(
                 "job {}: replication connection ok (timeline {}, WAL at {})",
                 p.job,
                 id.timeline,

@@ -8,9 +8,66 @@ use crate::model::{Engine, Job};
 use serde::{Deserialize, Serialize};
 
 /// The dump flag that writes the snapshot's binlog position as a comment in the dump's first
-/// lines (`-- CHANGE MASTER TO MASTER_LOG_FILE='…', MASTER_LOG_POS=…;`). MySQL 8.0.26+ calls it
-/// `--source-data` but still takes `--master-data` (with a deprecation warning on stderr).
+/// lines (`-- CHANGE MASTER TO MASTER_LOG_FILE='…', MASTER_LOG_POS=…;`). The plan holds this
+/// one; a MySQL 8.0.26+ `mysqldump` gets [`SOURCE_DATA_FLAG`] instead at run time
+/// ([`position_flag`]).
 pub const POSITION_FLAG: &str = "--master-data=2";
+/// MySQL 8.0.26+'s name of [`POSITION_FLAG`] (`--master-data` is deprecated there), writing
+/// `-- CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='…', SOURCE_LOG_POS=…;`.
+pub const SOURCE_DATA_FLAG: &str = "--source-data=2";
+
+/// A dump client's `--version` line: whether it is MariaDB's, and its version numbers.
+/// `mysqldump  Ver 8.0.36 for Linux on x86_64 (MySQL Community Server - GPL)` → (false, 8.0.36);
+/// `mysqldump  Ver 10.19 Distrib 10.11.6-MariaDB, for debian-linux-gnu` → (true, 10.11.6);
+/// `mysqldump  Ver 10.13 Distrib 5.7.44, for Linux` → (false, 5.7.44).
+pub fn client_version(line: &str) -> Option<(bool, Vec<u32>)> {
+    let mariadb = line.contains("MariaDB");
+    let mut words = line.split_whitespace();
+    let after = |words: &mut std::str::SplitWhitespace, key: &str| {
+        words.find(|w| *w == key)?;
+        words.next().map(str::to_string)
+    };
+    let raw = if line.contains(" Distrib ") {
+        after(&mut words, "Distrib")?
+    } else {
+        after(&mut words, "Ver")?
+    };
+    let numbers: Vec<u32> = raw
+        .trim_end_matches(',')
+        .split(['.', '-'])
+        .map_while(|p| p.parse().ok())
+        .collect();
+    (numbers.len() >= 2).then_some((mariadb, numbers))
+}
+
+/// The position flag for the dump client that said `version` (its `--version` line):
+/// `--source-data=2` for MySQL's own `mysqldump` 8.0.26 and later, `--master-data=2` for every
+/// other (MariaDB's, older MySQL's, or a client that did not say).
+pub fn position_flag(version: Option<&str>) -> &'static str {
+    match version.and_then(client_version) {
+        Some((false, v)) if v.as_slice() >= [8, 0, 26].as_slice() => SOURCE_DATA_FLAG,
+        _ => POSITION_FLAG,
+    }
+}
+
+/// `dump` with [`position_flag`]'s choice for the client that said `version`; unchanged when it
+/// keeps `--master-data=2` (or has no position flag: not a pitr job).
+pub fn with_position_flag<'a>(
+    dump: &'a CommandSpec,
+    version: Option<&str>,
+) -> std::borrow::Cow<'a, CommandSpec> {
+    let flag = position_flag(version);
+    if flag == POSITION_FLAG || !dump.args.iter().any(|a| a == POSITION_FLAG) {
+        return std::borrow::Cow::Borrowed(dump);
+    }
+    let mut d = dump.clone();
+    for a in &mut d.args {
+        if a == POSITION_FLAG {
+            *a = flag.to_string();
+        }
+    }
+    std::borrow::Cow::Owned(d)
+}
 
 /// Placeholder in the stream command for the binlog file it starts from (known only at start).
 pub const FIRST_FILE: &str = "{binlog_file}";
@@ -162,18 +219,123 @@ pub fn order_key(name: &str) -> (String, u64) {
     (base, binlog_number(name).unwrap_or(0))
 }
 
-/// `SHOW MASTER STATUS`: the server's current binlog file; refused without `REPLICATION CLIENT`
-/// (MariaDB: `BINLOG MONITOR`), empty when the server has no binlog.
+/// MySQL 8.2+'s name of `SHOW MASTER STATUS`, which MySQL 8.4 removed.
+pub const BINARY_LOG_STATUS: &str = "SHOW BINARY LOG STATUS";
+/// Every MariaDB's and every MySQL's before 8.4.
+pub const MASTER_STATUS: &str = "SHOW MASTER STATUS";
+
+/// The statement asked first: MySQL's new name (a server before 8.2 refuses it as a syntax
+/// error, and [`status_fallback`] asks again the old way); MariaDB knows only the old one.
+pub fn status_statement(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Mysql => BINARY_LOG_STATUS,
+        _ => MASTER_STATUS,
+    }
+}
+
+/// [`status_statement`]: the server's current binlog file and position; refused without
+/// `REPLICATION CLIENT` (MariaDB: `BINLOG MONITOR`), empty when the server has no binlog.
 pub fn master_status(job: &Job) -> CommandSpec {
     let mut c = admin(job);
-    c.arg("--execute=SHOW MASTER STATUS");
+    c.arg(format!("--execute={}", status_statement(job.engine)));
     c
 }
 
-/// The first column of [`master_status`]'s answer.
-pub fn parse_master_status(out: &str) -> Option<String> {
-    let file = out.lines().next()?.split('\t').next()?.trim();
-    is_binlog_name(file).then(|| file.to_string())
+/// The same query as `SHOW MASTER STATUS`, when the server refused `SHOW BINARY LOG STATUS` as a
+/// syntax error (`ERROR 1064`: MySQL before 8.2, or a MariaDB server behind `engine: mysql`).
+/// None for any other failure (a missing grant is reported as it is).
+pub fn status_fallback(spec: &CommandSpec, stderr: &str) -> Option<CommandSpec> {
+    let new = format!("--execute={BINARY_LOG_STATUS}");
+    if !stderr.contains("ERROR 1064") || !spec.args.contains(&new) {
+        return None;
+    }
+    let mut c = spec.clone();
+    for a in &mut c.args {
+        if *a == new {
+            *a = format!("--execute={MASTER_STATUS}");
+        }
+    }
+    Some(c)
+}
+
+/// The first two columns of [`master_status`]'s answer: file and position.
+pub fn parse_master_status(out: &str) -> Option<(String, u64)> {
+    let mut cols = out.lines().next()?.split('\t');
+    let file = cols.next()?.trim();
+    let position = cols.next()?.trim().parse().ok()?;
+    is_binlog_name(file).then(|| (file.to_string(), position))
+}
+
+/// `SHOW BINARY LOGS`: every binlog file the server keeps and its size (the current one's is its
+/// position). Same grant as [`master_status`].
+pub fn binary_logs(job: &Job) -> CommandSpec {
+    let mut c = admin(job);
+    c.arg("--execute=SHOW BINARY LOGS");
+    c
+}
+
+/// [`binary_logs`]'s answer: `name\tsize` lines (MySQL adds an `Encrypted` column).
+pub fn parse_binary_logs(out: &str) -> Vec<(String, u64)> {
+    out.lines()
+        .filter_map(|l| {
+            let mut cols = l.split('\t');
+            let name = cols.next()?.trim();
+            let size = cols.next()?.trim().parse().ok()?;
+            is_binlog_name(name).then(|| (name.to_string(), size))
+        })
+        .collect()
+}
+
+/// The archive lag in bytes: what the server wrote that the archive does not hold yet. That is
+/// the size of every server file after `archived` (the newest archived file), the current one's
+/// up to its position; before any file is archived, of every file from `from` (the file the
+/// stream started at) on. Files of another base name do not count. None when neither is known,
+/// or the server listed no file.
+pub fn unarchived_bytes(
+    server: &[(String, u64)],
+    archived: Option<&str>,
+    from: Option<&str>,
+) -> Option<u64> {
+    let (base, first) = match (archived, from) {
+        (Some(a), _) => {
+            let (b, n) = order_key(a);
+            (b, n + 1)
+        }
+        (None, Some(f)) => order_key(f),
+        (None, None) => return None,
+    };
+    if server.is_empty() {
+        return None;
+    }
+    Some(
+        server
+            .iter()
+            .filter(|(name, _)| {
+                let (b, n) = order_key(name);
+                b == base && n >= first
+            })
+            .map(|(_, size)| size)
+            .sum(),
+    )
+}
+
+/// `SELECT @@GLOBAL.log_bin`: 1 when the server writes a binary log (any user may ask).
+pub fn log_bin(job: &Job) -> CommandSpec {
+    let mut c = admin(job);
+    c.arg("--execute=SELECT @@GLOBAL.log_bin");
+    c
+}
+
+/// A short, harmless read of the binlog the way the stream reads it (`COM_BINLOG_DUMP`, which
+/// needs `REPLICATION SLAVE`): the first event of `file` only, to stdout. It registers no replica
+/// id, so a running stream is not disturbed.
+pub fn read_probe(job: &Job, file: &str) -> CommandSpec {
+    let mut c = CommandSpec::new(program(job.engine, "mariadb-binlog", "mysqlbinlog"));
+    connect(&mut c, job);
+    c.arg("--read-from-remote-server");
+    c.arg("--stop-position=4");
+    c.arg(file.to_string());
+    c
 }
 
 /// The server id the job's binlog reader connects with: a hash of the job's name (FNV-1a), in
@@ -321,6 +483,129 @@ mod tests {
     }
 
     #[test]
+    fn mysqldump_8_0_26_and_later_gets_source_data_every_other_client_master_data() {
+        let mysql = |v: &str| {
+            format!("mysqldump  Ver {v} for Linux on x86_64 (MySQL Community Server - GPL)")
+        };
+        for (line, flag) in [
+            (mysql("8.0.26"), SOURCE_DATA_FLAG),
+            (mysql("8.0.36"), SOURCE_DATA_FLAG),
+            (mysql("8.4.0"), SOURCE_DATA_FLAG),
+            (mysql("9.1.0"), SOURCE_DATA_FLAG),
+            (mysql("8.0.25"), POSITION_FLAG),
+            (
+                "mysqldump  Ver 10.13 Distrib 5.7.44, for Linux (x86_64)".into(),
+                POSITION_FLAG,
+            ),
+            (
+                "mysqldump  Ver 10.19 Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)"
+                    .into(),
+                POSITION_FLAG,
+            ),
+            (
+                "mariadb-dump from 11.8.2-MariaDB, client 10.19 for debian-linux-gnu (x86_64)"
+                    .into(),
+                POSITION_FLAG,
+            ),
+            ("".into(), POSITION_FLAG),
+            ("garbage".into(), POSITION_FLAG),
+        ] {
+            assert_eq!(position_flag(Some(&line)), flag, "{line}");
+        }
+        assert_eq!(position_flag(None), POSITION_FLAG);
+        assert_eq!(
+            client_version("mysqldump  Ver 10.19 Distrib 10.11.19-MariaDB, for debian-linux-gnu"),
+            Some((true, vec![10, 11, 19]))
+        );
+        assert_eq!(
+            client_version("mysqldump  Ver 8.0.36-0ubuntu0.22.04.1 for Linux on x86_64"),
+            Some((false, vec![8, 0, 36]))
+        );
+        // Only a dump that has the flag gets it swapped; the rest of argv stays as it was.
+        let mut dump = CommandSpec::new("mysqldump".to_string());
+        for a in ["--single-transaction", POSITION_FLAG, "--", "shop"] {
+            dump.arg(a);
+        }
+        let new = mysql("8.0.36");
+        let swapped = with_position_flag(&dump, Some(&new));
+        assert_eq!(
+            swapped.args,
+            ["--single-transaction", SOURCE_DATA_FLAG, "--", "shop"]
+        );
+        let old = mysql("8.0.20");
+        assert!(matches!(
+            with_position_flag(&dump, Some(&old)),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        // And the position such a dump writes is read as well.
+        let mut s = PositionSniffer::default();
+        s.feed(b"-- MySQL dump 10.13  Distrib 8.0.36, for Linux (x86_64)\n--\n-- Position to start replication or point-in-time recovery from\n--\n\n-- CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='binlog.000007', SOURCE_LOG_POS=157;\n\n--\n-- Table structure for table `t`\n");
+        assert_eq!(
+            s.position().map(|p| (p.file, p.position)),
+            Some(("binlog.000007".into(), 157))
+        );
+    }
+
+    #[test]
+    fn mysql_asks_show_binary_log_status_and_falls_back_only_on_a_syntax_error() {
+        assert_eq!(status_statement(Engine::Mysql), BINARY_LOG_STATUS);
+        assert_eq!(status_statement(Engine::Mariadb), MASTER_STATUS);
+        let mut spec = CommandSpec::new("mysql".to_string());
+        spec.arg("--batch");
+        spec.arg(format!("--execute={BINARY_LOG_STATUS}"));
+        let old = status_fallback(
+            &spec,
+            "ERROR 1064 (42000) at line 1: You have an error in your SQL syntax; check the manual that corresponds to your MySQL server version for the right syntax to use near 'BINARY LOG STATUS' at line 1",
+        )
+        .expect("a fallback");
+        assert_eq!(old.args, ["--batch", "--execute=SHOW MASTER STATUS"]);
+        // A missing grant is not a syntax error: reported as it is, never asked twice.
+        assert!(status_fallback(
+            &spec,
+            "ERROR 1227 (42000) at line 1: Access denied; you need (at least one of) the SUPER, REPLICATION CLIENT privilege(s) for this operation"
+        )
+        .is_none());
+        // Already the old statement: nothing to fall back to.
+        assert!(status_fallback(&old, "ERROR 1064 (42000)").is_none());
+    }
+
+    #[test]
+    fn unarchived_bytes_count_every_server_file_past_the_archive() {
+        let server = parse_binary_logs(
+            "binlog.000001\t1000\nbinlog.000002\t16777300\tNo\nbinlog.000003\t5000\n",
+        );
+        assert_eq!(server.len(), 3);
+        // The previous file archived: the current one's position.
+        assert_eq!(
+            unarchived_bytes(&server, Some("binlog.000002"), None),
+            Some(5000)
+        );
+        // Two files behind: the whole of the one in between, too.
+        assert_eq!(
+            unarchived_bytes(&server, Some("binlog.000001"), Some("binlog.000001")),
+            Some(16_782_300)
+        );
+        // Nothing archived yet: from the stream's first file on.
+        assert_eq!(
+            unarchived_bytes(&server, None, Some("binlog.000002")),
+            Some(16_782_300)
+        );
+        // The newest file archived (the server has not written since the rotation).
+        assert_eq!(
+            unarchived_bytes(&server, Some("binlog.000003"), None),
+            Some(0)
+        );
+        assert_eq!(unarchived_bytes(&server, None, None), None);
+        assert_eq!(unarchived_bytes(&[], Some("binlog.000002"), None), None);
+        // Another base name (the server's log-bin was renamed) does not count.
+        assert_eq!(
+            unarchived_bytes(&server, Some("other.000001"), None),
+            Some(0)
+        );
+        assert!(parse_binary_logs("Log_name\tFile_size\n").is_empty());
+    }
+
+    #[test]
     fn binlog_names_and_their_order() {
         assert_eq!(binlog_number("binlog.000012"), Some(12));
         assert_eq!(binlog_number("mysql-bin.1000000"), Some(1_000_000));
@@ -332,8 +617,8 @@ mod tests {
         v.sort_by_key(|n| order_key(n));
         assert_eq!(v, ["b.000002", "b.999999", "b.1000000"]);
         assert_eq!(
-            parse_master_status("binlog.000003\t342\t\t\n").as_deref(),
-            Some("binlog.000003")
+            parse_master_status("binlog.000003\t342\t\t\n"),
+            Some(("binlog.000003".into(), 342))
         );
         assert_eq!(parse_master_status(""), None);
     }

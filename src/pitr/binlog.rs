@@ -31,6 +31,8 @@ pub const BINLOG_FORMAT: &str = "binlog";
 const SWEEP: Duration = Duration::from_secs(1);
 /// `SHOW MASTER STATUS` and reading the archive before a start: short, bounded.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the server's binlog files are asked for the lag in bytes (as for the WAL).
+const LAG_POLL: Duration = Duration::from_secs(10);
 
 /// The binlog file an archived object holds: its name without dbstash's suffixes.
 pub fn binlog_name(object: &str) -> &str {
@@ -59,14 +61,23 @@ pub(super) async fn receive(
     crate::run::dump::make_private_dir(spool).map_err(io(format!("create {}", spool.display())))?;
     let secrets = secrets_of(plan);
     // The grants and the server's binlog, checked before every start (a clear error, no hang).
-    let current = master_status(p, spool, &secrets).await?;
-    let first = match spooled(spool)?.pop() {
-        Some(newest) => newest,
+    private_files(spool, &p.create_slot)?;
+    let (current, _) = server_position(&p.create_slot, spool, &secrets).await?;
+    let (first, archived) = match spooled(spool)?.pop() {
+        Some(newest) => (newest, None),
         None => match tokio::time::timeout(PROBE_TIMEOUT, archived_start(plan, p, stores)).await {
-            Ok(Some(f)) => f,
-            _ => current,
+            Ok(Some(start)) => start,
+            _ => (current, None),
         },
     };
+    // What the lag in bytes counts from (see `mysql_pitr::unarchived_bytes`).
+    set_status(&plan.job, |s| {
+        let b = s.binlog.get_or_insert_with(Default::default);
+        b.from = Some(first.clone());
+        if archived.is_some() {
+            b.archived = archived;
+        }
+    });
     let spec = with_first(&p.stream, &first);
     private_files(spool, &spec)?;
     let group = ProcGroup::new();
@@ -84,10 +95,16 @@ pub(super) async fn receive(
     started();
     tracing::info!(event = "stream_up", job = %plan.job, from = %first, "binlog stream running");
     let mut tick = tokio::time::interval(SWEEP);
+    let mut poll = tokio::time::interval(LAG_POLL);
+    // The server's files are asked beside the sweeps, never in their way.
+    let mut asking: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>> =
+        None;
     let status = loop {
         tokio::select! {
             s = child.wait() => break s,
             _ = tick.tick() => archive_now(plan, p, spool, stores).await,
+            _ = poll.tick(), if asking.is_none() => asking = Some(Box::pin(poll_server(plan, spool, &secrets))),
+            () = async { if let Some(f) = asking.as_mut() { f.await } }, if asking.is_some() => asking = None,
         }
     };
     let status = status.map_err(io(format!("wait for {}", spec.program)))?;
@@ -119,18 +136,24 @@ fn with_first(spec: &CommandSpec, file: &str) -> CommandSpec {
     s
 }
 
-/// `SHOW MASTER STATUS`: the server's current binlog file. Without the grant, or without a
-/// binlog, a clear error.
-async fn master_status(
-    p: &PitrPlan,
-    spool: &Path,
+/// What one short query of the job's client said.
+struct Answer {
+    ok: bool,
+    status: String,
+    stdout: String,
+    /// Redacted.
+    stderr: String,
+}
+
+/// Run `spec` (its option file already in `dir`), bounded by [`PROBE_TIMEOUT`].
+async fn ask(
+    spec: &CommandSpec,
+    dir: &Path,
+    what: &str,
     secrets: &[Secret],
-) -> Result<String, PitrError> {
-    let spec = &p.create_slot;
-    let tool = "SHOW MASTER STATUS";
-    private_files(spool, spec)?;
+) -> Result<Answer, PitrError> {
     let group = ProcGroup::new();
-    let mut cmd = proc::command(spec, Some(spool));
+    let mut cmd = proc::command(spec, Some(dir));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = group
         .spawn(&mut cmd)
@@ -138,36 +161,157 @@ async fn master_status(
     let out = tokio::time::timeout(PROBE_TIMEOUT, child.wait_with_output())
         .await
         .map_err(|_| PitrError::ToolTimeout {
-            program: tool.into(),
+            program: what.into(),
             seconds: PROBE_TIMEOUT.as_secs(),
         })?
         .map_err(io(format!("wait for {}", spec.program)))?;
     let refs: Vec<&Secret> = secrets.iter().collect();
-    if !out.status.success() {
-        let tail = crate::secret::redact(&String::from_utf8_lossy(&out.stderr), &refs);
-        return Err(PitrError::Tool {
-            program: tool.into(),
-            status: proc::describe_status(out.status),
-            tail: format!(
-                "{} (the stream needs REPLICATION SLAVE, REPLICATION CLIENT)",
-                proc::tail::brief(&tail)
-            ),
-        });
-    }
-    mysql_pitr::parse_master_status(&String::from_utf8_lossy(&out.stdout)).ok_or(PitrError::Tool {
-        program: tool.into(),
-        status: "no binlog".into(),
-        tail: "the server writes no binary log: start it with --log-bin (and a --server-id)".into(),
+    Ok(Answer {
+        ok: out.status.success(),
+        status: proc::describe_status(out.status),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: crate::secret::redact(&String::from_utf8_lossy(&out.stderr), &refs),
     })
 }
 
+/// The client's `ERROR …` lines (it frames a failed statement with `--------------` lines and
+/// echoes it; the tools add warnings), else its whole brief tail.
+fn errors_of(stderr: &str) -> String {
+    let errors: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("ERROR"))
+        .collect();
+    if errors.is_empty() {
+        proc::tail::brief(stderr)
+    } else {
+        errors.join(" | ")
+    }
+}
+
+/// `SHOW BINARY LOG STATUS` (MySQL; `SHOW MASTER STATUS` when the server does not know it, and
+/// on MariaDB): the server's current binlog file and position. Without the grant, or without a
+/// binlog, a clear error.
+async fn server_position(
+    spec: &CommandSpec,
+    dir: &Path,
+    secrets: &[Secret],
+) -> Result<(String, u64), PitrError> {
+    let tool = "SHOW MASTER STATUS";
+    let mut a = ask(spec, dir, tool, secrets).await?;
+    if !a.ok {
+        if let Some(old) = mysql_pitr::status_fallback(spec, &a.stderr) {
+            a = ask(&old, dir, tool, secrets).await?;
+        }
+    }
+    if !a.ok {
+        return Err(PitrError::Tool {
+            program: tool.into(),
+            status: a.status,
+            tail: format!(
+                "{} (the stream needs REPLICATION SLAVE, REPLICATION CLIENT)",
+                errors_of(&a.stderr)
+            ),
+        });
+    }
+    mysql_pitr::parse_master_status(&a.stdout).ok_or(PitrError::NoBinlog)
+}
+
+/// The server's binlog files and sizes, for the lag in bytes (every [`LAG_POLL`]; a failure just
+/// leaves the last answer). In a folder of its own: the stream's option file stays untouched.
+async fn poll_server(plan: &JobPlan, spool: &Path, secrets: &[Secret]) {
+    let Some(job) = plan.job() else {
+        return;
+    };
+    let spec = mysql_pitr::binary_logs(job);
+    let dir = spool.join("lag");
+    let asked = async {
+        crate::run::dump::make_private_dir(&dir).ok()?;
+        proc::write_private_files(&dir, &spec).ok()?;
+        ask(&spec, &dir, "SHOW BINARY LOGS", secrets).await.ok()
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(a) = asked.filter(|a| a.ok) {
+        let files = mysql_pitr::parse_binary_logs(&a.stdout);
+        // The lag is taken here, the server's files and the archive side by side: counted later
+        // against a newer archive, a busy server's stale list would read as no lag at all.
+        set_status(&plan.job, |s| {
+            let b = s.binlog.get_or_insert_with(Default::default);
+            b.lag = mysql_pitr::unarchived_bytes(&files, b.archived.as_deref(), b.from.as_deref());
+        });
+    }
+}
+
+/// `validate --online` for a mysql/mariadb `pitr` job, in the order a user fixes things: the
+/// server writes a binlog (`log_bin`), the user may ask where it stands (`REPLICATION CLIENT`,
+/// MariaDB `BINLOG MONITOR`), and may read it (`REPLICATION SLAVE`, tried with a read of the
+/// current file's first event). The option file goes in `dir` (created private, removed after).
+/// Returns the server's current file and position.
+pub async fn check_binlog(plan: &JobPlan, dir: &Path) -> Result<(String, u64), PitrError> {
+    let (Some(job), Some(p)) = (plan.job(), plan.pitr.as_ref()) else {
+        return Err(PitrError::NotPitr(plan.job.clone()));
+    };
+    let secrets = secrets_of(plan);
+    let checked = async {
+        crate::run::dump::make_private_dir(dir).map_err(io(format!("create {}", dir.display())))?;
+        let log_bin = mysql_pitr::log_bin(job);
+        private_files(dir, &log_bin)?;
+        let a = ask(&log_bin, dir, "SELECT @@log_bin", &secrets).await?;
+        if !a.ok {
+            return Err(PitrError::Tool {
+                program: format!("{} (SELECT @@log_bin)", log_bin.program),
+                status: a.status,
+                tail: errors_of(&a.stderr),
+            });
+        }
+        if a.stdout.trim() != "1" {
+            return Err(PitrError::NoBinlog);
+        }
+        let (file, position) = match server_position(&p.create_slot, dir, &secrets).await {
+            Err(PitrError::Tool {
+                program,
+                status,
+                tail,
+            }) => {
+                return Err(PitrError::Tool {
+                    program,
+                    status,
+                    tail: tail.replace(
+                        "(the stream needs REPLICATION SLAVE, REPLICATION CLIENT)",
+                        "(the stream needs REPLICATION CLIENT; MariaDB 10.5+: BINLOG MONITOR)",
+                    ),
+                })
+            }
+            other => other?,
+        };
+        let probe = mysql_pitr::read_probe(job, &file);
+        let a = ask(&probe, dir, "binlog read", &secrets).await?;
+        if !a.ok {
+            return Err(PitrError::Tool {
+                program: format!("{} --read-from-remote-server", probe.program),
+                status: a.status,
+                tail: format!(
+                    "{} (the stream needs REPLICATION SLAVE)",
+                    errors_of(&a.stderr)
+                ),
+            });
+        }
+        Ok((file, position))
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(dir);
+    checked
+}
+
 /// Where a stream with an empty spool starts: the newest archived file (read again from its
-/// start; not archived twice), else the oldest kept dump's file.
+/// start; not archived twice; also returned as the newest archived), else the oldest kept dump's
+/// file.
 async fn archived_start(
     plan: &JobPlan,
     p: &PitrPlan,
     stores: &[(bool, AnyStorage)],
-) -> Option<String> {
+) -> Option<(String, Option<String>)> {
     let (_, store) = stores.iter().find(|(optional, _)| !optional)?;
     let (files, _) = complete_backups(store, &wal_folder(plan, p), &plan.job)
         .await
@@ -177,8 +321,8 @@ async fn archived_start(
         .filter(|b| b.record.dump_format == BINLOG_FORMAT)
         .map(|b| binlog_name(&b.id).to_string())
         .max_by_key(|n| order_key(n));
-    if newest.is_some() {
-        return newest;
+    if let Some(newest) = newest {
+        return Some((newest.clone(), Some(newest)));
     }
     let folder = crate::catalog::retention::folder(plan, Timestamp::now());
     let (dumps, _) = complete_backups(store, &folder, &plan.job).await.ok()?;
@@ -187,6 +331,7 @@ async fn archived_start(
         .filter_map(|b| b.record.binlog.as_ref())
         .map(|b| b.file.clone())
         .min_by_key(|n| order_key(n))
+        .map(|f| (f, None))
 }
 
 /// The binlog files in the spool, in order (the last one is still being written).
@@ -236,6 +381,9 @@ async fn sweep(
             last = Some(rec.finished);
         }
         std::fs::remove_file(&path).map_err(io(format!("remove spooled {name}")))?;
+        set_status(&plan.job, |s| {
+            s.binlog.get_or_insert_with(Default::default).archived = Some(name.clone());
+        });
     }
     Ok(last)
 }

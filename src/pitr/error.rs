@@ -24,6 +24,8 @@ pub enum PitrError {
         status: String,
         tail: String,
     },
+    #[error("the server writes no binary log (log_bin is OFF): start it with --log-bin and a --server-id")]
+    NoBinlog,
     #[error("{program} did not finish within {seconds}s")]
     ToolTimeout { program: String, seconds: u64 },
     #[error("job `{job}` has no complete base backup yet: run `dbstash backup {job}` (with the stream running)")]

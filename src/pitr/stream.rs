@@ -40,6 +40,19 @@ pub struct StreamStatus {
     pub archived_end: Option<u64>,
     /// The server's WAL position when last asked (`IDENTIFY_SYSTEM`, every [`LAG_POLL`]).
     pub server_lsn: Option<u64>,
+    /// mysql/mariadb: what the lag in bytes is counted from.
+    pub binlog: Option<BinlogProgress>,
+}
+
+/// A binlog stream's side of the lag in bytes (`mysql_pitr::unarchived_bytes`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BinlogProgress {
+    /// The newest file in the archive.
+    pub archived: Option<String>,
+    /// The file the stream started at.
+    pub from: Option<String>,
+    /// The lag when the server's files were last asked (`SHOW BINARY LOGS`, every 10 s).
+    pub lag: Option<u64>,
 }
 
 /// How often the server's WAL position is asked for the lag in bytes.
@@ -61,6 +74,7 @@ pub(super) fn set_status(job: &str, f: impl FnOnce(&mut StreamStatus)) {
             last_error: None,
             archived_end: None,
             server_lsn: None,
+            binlog: None,
         });
         f(s);
     }
@@ -93,8 +107,9 @@ pub fn series() -> Vec<StreamSeries> {
             } else {
                 (secs(now) - secs(s.since)).max(0.0)
             },
-            lag_bytes: match (s.server_lsn, s.archived_end) {
-                (Some(server), Some(end)) => Some(server.saturating_sub(end)),
+            lag_bytes: match (s.server_lsn, s.archived_end, &s.binlog) {
+                (Some(server), Some(end), _) => Some(server.saturating_sub(end)),
+                (_, _, Some(b)) => b.lag,
                 _ => None,
             },
         })

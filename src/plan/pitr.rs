@@ -27,7 +27,8 @@ pub struct PitrPlan {
     #[serde(serialize_with = "super::ser_duration")]
     pub max_lag: Duration,
     /// mysql/mariadb: the log is the binlog (`stream` is mariadb-binlog, `create_slot` is
-    /// `SHOW MASTER STATUS`, run before each start; no slot), archived under `binlog/`.
+    /// `SHOW MASTER STATUS` — MySQL: `SHOW BINARY LOG STATUS`, falling back to the old name —
+    /// run before each start; no slot), archived under `binlog/`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub binlog: bool,
 }

@@ -3,6 +3,7 @@
 //! timeout and dbstash's shutdown. Anything a cut-short run left on a remote without its record is
 //! deleted here; whatever the hooks left running dies with the run's process group.
 
+use super::claim_ahead::{self, Ahead};
 use super::dump;
 use super::error::{ExitReason, RunError};
 use super::ledger::Ledger;
@@ -279,15 +280,30 @@ async fn back_up_units(
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<Done, RunError>>>> =
         Mutex::new(units.iter().map(|_| None).collect());
+    // Several databases: their names are claimed ahead, in batches sharing one listing.
+    let cctx = Ctx { env: &env, ..*ctx };
+    let (aheads, claimer) = match claim_ahead::channels(units) {
+        Some((rxs, txs)) => (
+            rxs.into_iter().map(Some).collect(),
+            Some(claim_ahead::claim_all(units, &cctx, workers, txs)),
+        ),
+        None => (units.iter().map(|_| None).collect(), None),
+    };
+    let aheads = Mutex::new(aheads);
     let workers = slots[..workers].iter().map(|group| {
         let uctx = Ctx {
             env: &env,
             group,
             ..*ctx
         };
-        work_through(plan, units, uctx, run_dir, &next, &results)
+        work_through(plan, units, uctx, run_dir, &next, &aheads, &results)
     });
-    futures_util::future::join_all(workers).await;
+    let claimer = async {
+        if let Some(c) = claimer {
+            c.await;
+        }
+    };
+    tokio::join!(futures_util::future::join_all(workers), claimer);
     let results = results.into_inner().unwrap_or_default();
     units
         .iter()
@@ -306,12 +322,14 @@ async fn work_through(
     ctx: Ctx<'_>,
     run_dir: &Path,
     next: &AtomicUsize,
+    aheads: &Mutex<Vec<Option<Ahead>>>,
     results: &Mutex<Vec<Option<Result<Done, RunError>>>>,
 ) {
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(u) = units.get(i) else { return };
-        let r = back_up_unit(plan, u, &ctx, &run_dir.join(format!("u{i}"))).await;
+        let ahead = aheads.lock().ok().and_then(|mut a| a.get_mut(i)?.take());
+        let r = back_up_unit(plan, u, &ctx, &run_dir.join(format!("u{i}")), ahead).await;
         if let Ok(mut all) = results.lock() {
             all[i] = Some(r);
         }
@@ -324,8 +342,9 @@ async fn back_up_unit(
     u: &JobPlan,
     ctx: &Ctx<'_>,
     dir: &Path,
+    ahead: Option<Ahead>,
 ) -> Result<Done, RunError> {
-    let r = unit::backup_one(u, ctx, dir).await;
+    let r = unit::backup_one(u, ctx, dir, ahead).await;
     if let Err(e) = &r {
         let refs: Vec<&Secret> = ctx.secrets.iter().collect();
         tracing::error!(job = %plan.job, run_id = ctx.run_id, database = %u.database, event = "database_failed", error = %redact(&e.to_string(), &refs));

@@ -68,7 +68,7 @@ pub struct Claimed {
 
 /// Why a candidate name was not won.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lost {
+pub(super) enum Lost {
     /// A backup (or any file) has it.
     Taken,
     /// Another run has a marker for it.
@@ -82,10 +82,7 @@ pub async fn claim(
     wanted: &ObjectName,
     read_record: bool,
 ) -> Result<Claimed, ClaimError> {
-    let mut state = State {
-        live: (0..plan.remotes.len()).collect(),
-        dropped: Vec::new(),
-    };
+    let mut state = State::new(plan);
     let mut avoid: HashSet<String> = HashSet::new();
     let mut base = wanted.clone();
     let mut candidate = wanted.clone();
@@ -121,13 +118,31 @@ pub async fn claim(
     })
 }
 
+/// The claim of `obj`, won with `state`'s remotes (see `claim_ahead`).
+pub(super) fn claimed(obj: ObjectName, listings: Vec<Option<Previous>>, state: State) -> Claimed {
+    Claimed {
+        obj,
+        listings,
+        live: state.live,
+        dropped: state.dropped,
+    }
+}
+
 /// The remotes still in the backup as the claim goes on.
-struct State {
-    live: Vec<usize>,
+pub(super) struct State {
+    pub(super) live: Vec<usize>,
     dropped: Vec<String>,
 }
 
 impl State {
+    /// Every remote of `plan`, none dropped yet.
+    pub(super) fn new(plan: &JobPlan) -> Self {
+        State {
+            live: (0..plan.remotes.len()).collect(),
+            dropped: Vec::new(),
+        }
+    }
+
     /// A failure on remote `i`: an optional remote leaves the backup, a required one fails it.
     fn drop_or_fail(
         &mut self,
@@ -148,7 +163,7 @@ impl State {
     }
 
     /// Write this run's marker for `obj` on every live remote.
-    async fn mark(
+    pub(super) async fn mark(
         &mut self,
         plan: &JobPlan,
         ctx: &Ctx<'_>,
@@ -184,7 +199,7 @@ impl State {
     }
 
     /// List `folder` on every live remote (after the markers: see the module's notes).
-    async fn list(
+    pub(super) async fn list(
         &mut self,
         plan: &JobPlan,
         ctx: &Ctx<'_>,
@@ -208,7 +223,7 @@ impl State {
     }
 
     /// Create the object exclusively where the storage can; `Some(Taken)` if any remote has it.
-    async fn reserve(
+    pub(super) async fn reserve(
         &mut self,
         plan: &JobPlan,
         ctx: &Ctx<'_>,
@@ -295,13 +310,13 @@ async fn release(ctx: &Ctx<'_>, key: &str) {
 
 /// What listings show of names: taken by a file (an object or a record's object), or marked by
 /// another run.
-struct Seen {
+pub(super) struct Seen {
     taken: HashSet<String>,
     contended: HashSet<String>,
 }
 
 impl Seen {
-    fn new<'a>(listings: impl Iterator<Item = &'a Vec<Entry>>, run_id: &str) -> Self {
+    pub(super) fn new<'a>(listings: impl Iterator<Item = &'a Vec<Entry>>, run_id: &str) -> Self {
         let mut s = Seen {
             taken: HashSet::new(),
             contended: HashSet::new(),
@@ -321,7 +336,7 @@ impl Seen {
         s
     }
 
-    fn judge(&self, name: &str) -> Option<Lost> {
+    pub(super) fn judge(&self, name: &str) -> Option<Lost> {
         if self.contended.contains(name) {
             Some(Lost::Contended)
         } else if self.taken.contains(name) {

@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod binlog_head;
 pub mod claim;
+mod claim_ahead;
 pub mod commit;
 pub mod ctx;
 pub mod directory;

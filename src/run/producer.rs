@@ -116,14 +116,17 @@ pub async fn start(
 /// Stream mode: start the dump now, so its start-up (connecting, reading the catalog) overlaps
 /// the name claim; it waits on its full pipe until the relay reads it. If anything fails before
 /// the relay starts, dropping the child kills it (kill_on_drop).
+/// `client` is the dump client's `--version` line when the position flag depends on it.
 pub fn start_early(
     plan: &JobPlan,
     ctx: &Ctx<'_>,
     unit_dir: &Path,
+    client: Option<String>,
 ) -> Result<Option<StartedDump>, RunError> {
     match (plan.mode, &plan.dump) {
         (Mode::Stream, DumpSpec::Command(spec)) => {
-            Ok(Some(super::dump::start_dump(spec, ctx, unit_dir)?))
+            let spec = crate::engine::mysql_pitr::with_position_flag(spec, client.as_deref());
+            Ok(Some(super::dump::start_dump(&spec, ctx, unit_dir)?))
         }
         _ => Ok(None),
     }

@@ -5,6 +5,7 @@
 //! optional remote that fails is dropped (its partial object deleted) and the others go on.
 
 use super::claim;
+use super::claim_ahead::{self, Ahead};
 use super::commit::{base_record, retain, write_records};
 pub use super::ctx::{Ctx, Done};
 use super::dump::{dump_to_folder, make_private_dir, tool_version, write_private_files};
@@ -54,15 +55,34 @@ fn dump_command(plan: &JobPlan) -> Option<&crate::domain::command::CommandSpec> 
     }
 }
 
+/// A `pitr` job of `engine: mysql`: the dump client's `--version`, asked before the dump starts
+/// (MySQL 8.0.26+ calls the position flag `--source-data`). The answer is kept for the record, so
+/// it is asked once. None for every other job: their dumps start without waiting.
+async fn position_client(plan: &JobPlan, ctx: &Ctx<'_>) -> Option<String> {
+    let mysql_pitr =
+        plan.engine == crate::model::Engine::Mysql && plan.pitr.as_ref().is_some_and(|p| p.binlog);
+    match &plan.version {
+        Some(v) if mysql_pitr => tool_version(v, dump_command(plan), ctx.run_id).await,
+        _ => None,
+    }
+}
+
 /// Back up `plan` (one database) to every remote of the run.
-pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Result<Done, RunError> {
+/// `ahead`: where its name's claim arrives when the run claims its databases' names in batches
+/// (`claim_ahead`).
+pub async fn backup_one(
+    plan: &JobPlan,
+    ctx: &Ctx<'_>,
+    unit_dir: &Path,
+    ahead: Option<Ahead>,
+) -> Result<Done, RunError> {
     let refs: Vec<&Secret> = ctx.secrets.iter().collect();
     make_private_dir(unit_dir).map_err(|source| RunError::UnitFolder {
         path: unit_dir.display().to_string(),
         source,
     })?;
-    let early = producer::start_early(plan, ctx, unit_dir)?;
-    let mut named = name(plan, ctx, unit_dir).await?;
+    let early = producer::start_early(plan, ctx, unit_dir, position_client(plan, ctx).await)?;
+    let mut named = name(plan, ctx, unit_dir, ahead).await?;
     let folder = dump_folder(plan, ctx, unit_dir, named.raw_estimate).await?;
     if let (Mode::Directory, Some(dir)) = (plan.mode, &folder) {
         let n = super::directory::Named {
@@ -128,12 +148,27 @@ pub async fn backup_one(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Resul
 /// Claim the object's name on every remote (never overwrite a backup, never share a name with
 /// another run); the listings taken for the claim also say what the last backup weighed. The
 /// tool's version and (mysql/mariadb) the database's charset are read meanwhile.
-async fn name(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Result<Named, RunError> {
+async fn name(
+    plan: &JobPlan,
+    ctx: &Ctx<'_>,
+    unit_dir: &Path,
+    ahead: Option<Ahead>,
+) -> Result<Named, RunError> {
     let wanted = plan.object_for(&plan.name_vars(ctx.started));
     // Only folder modes without `expected_size` need the previous backup's record (its raw size),
     // and an interactive run for its progress line's percent and ETA.
-    let read_record =
-        (plan.mode != Mode::Stream || ctx.env.progress) && plan.expected_size.is_none();
+    let read_record = claim_ahead::reads_record(plan, ctx);
+    // The claim made ahead, else this backup's own.
+    let claim = async {
+        let early = match ahead {
+            Some(rx) => rx.await.ok().flatten(),
+            None => None,
+        };
+        match early {
+            Some(c) => Ok(c),
+            None => claim::claim(plan, ctx, &wanted, read_record).await,
+        }
+    };
     let version = async {
         match &plan.version {
             Some(v) => tool_version(v, dump_command(plan), ctx.run_id)
@@ -146,11 +181,7 @@ async fn name(plan: &JobPlan, ctx: &Ctx<'_>, unit_dir: &Path) -> Result<Named, R
     let charset = async {
         crate::engine::mysql::source_charset(plan.job()?, &unit_dir.join("charset")).await
     };
-    let (claimed, version, charset) = tokio::join!(
-        claim::claim(plan, ctx, &wanted, read_record),
-        version,
-        charset
-    );
+    let (claimed, version, charset) = tokio::join!(claim, version, charset);
     let claim::Claimed {
         obj,
         listings,
