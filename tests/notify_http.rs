@@ -4,7 +4,7 @@
 use crate::support::notify::*;
 use dbstash::manifest::types::{NotifierKind as K, NotifyOn as On};
 use dbstash::notify::{Dispatcher, EventKind, NotifyError};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use std::time::{Duration, Instant};
 
 /// Looks like a real webhook token; must never be shown.

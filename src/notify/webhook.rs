@@ -6,7 +6,7 @@ use super::event::Event;
 use super::text;
 use super::{json_body, json_headers, post, url_of, Attempt, Failure, NotifyError};
 use crate::model::Notifier;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -27,7 +27,7 @@ pub fn payload(n: &Notifier, event: &Event) -> Result<Value, NotifyError> {
 /// `sha256=<hex>` of HMAC-SHA256(key, body).
 pub fn signature(key: &[u8], body: &[u8]) -> String {
     // HMAC takes keys of any length; new_from_slice cannot fail for it.
-    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+    let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
         Ok(m) => m,
         Err(_) => return String::new(),
     };

@@ -22,7 +22,7 @@ use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::sys::stat::Mode;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -310,17 +310,8 @@ fn dead_owner(dir: &Path) -> Option<Flock<File>> {
 fn open_owner(dir: &Path) -> Option<File> {
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let d = nix::fcntl::open(dir, flags | OFlag::O_DIRECTORY, Mode::empty()).ok()?;
-    // SAFETY: `open` just returned this descriptor; nothing else owns it.
-    let d = unsafe { OwnedFd::from_raw_fd(d) };
-    let f = nix::fcntl::openat(
-        Some(std::os::fd::AsRawFd::as_raw_fd(&d)),
-        OWNER_FILE,
-        flags | OFlag::O_NONBLOCK,
-        Mode::empty(),
-    )
-    .ok()?;
-    // SAFETY: as above.
-    Some(unsafe { File::from_raw_fd(f) })
+    let f = nix::fcntl::openat(&d, OWNER_FILE, flags | OFlag::O_NONBLOCK, Mode::empty()).ok()?;
+    Some(File::from(f))
 }
 
 fn older_than(meta: &fs::Metadata, age: Duration) -> bool {

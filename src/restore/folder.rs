@@ -114,7 +114,7 @@ pub async fn fetch_dir(src: &Source<'_>, dest: &Path) -> Result<Pumped, RestoreE
 /// Every recorded file present with its size and sha256, and no file the record does not name.
 /// Stops at its next read once `cancel` is set.
 fn check_tree(root: &Path, files: &[FileSum], cancel: &Cancel) -> Result<(), FolderProblem> {
-    use sha2::{Digest, Sha256};
+    use crate::run::relay::HashingWriter;
     let mut seen = 0usize;
     fn count(d: &Path) -> usize {
         std::fs::read_dir(d).map_or(0, |rd| {
@@ -135,11 +135,12 @@ fn check_tree(root: &Path, files: &[FileSum], cancel: &Cancel) -> Result<(), Fol
             })?,
             cancel: cancel.clone(),
         };
-        let mut h = Sha256::new();
+        let mut h = HashingWriter::new(std::io::sink());
         let size = std::io::copy(&mut file, &mut h).map_err(|source| FolderProblem::Read {
             path: f.path.clone(),
             source,
         })?;
+        let (_, _, sha) = h.finish();
         if size != f.size {
             return Err(FolderProblem::Size {
                 path: f.path.clone(),
@@ -147,7 +148,6 @@ fn check_tree(root: &Path, files: &[FileSum], cancel: &Cancel) -> Result<(), Fol
                 expected: f.size,
             });
         }
-        let sha = hex::encode(h.finalize());
         if sha != f.sha256 {
             return Err(FolderProblem::Digest {
                 path: f.path.clone(),

@@ -26,7 +26,7 @@ pub struct Named<'a> {
 /// Every file under `dir` with its size and sha256, in path order. Stops at its next read once
 /// `cancel` is set (a dump folder can hold hundreds of gigabytes).
 fn sum_tree(dir: &Path, cancel: &Cancel) -> std::io::Result<Vec<record::FileSum>> {
-    use sha2::{Digest, Sha256};
+    use super::relay::HashingWriter;
     fn walk(
         root: &Path,
         d: &Path,
@@ -43,14 +43,15 @@ fn sum_tree(dir: &Path, cancel: &Cancel) -> std::io::Result<Vec<record::FileSum>
                     inner: File::open(e.path())?,
                     cancel: cancel.clone(),
                 };
-                let mut h = Sha256::new();
+                let mut h = HashingWriter::new(std::io::sink());
                 let size = std::io::copy(&mut f, &mut h)?;
+                let (_, _, sha256) = h.finish();
                 let path = e.path();
                 let rel = path.strip_prefix(root).map_err(std::io::Error::other)?;
                 out.push(record::FileSum {
                     path: rel.to_string_lossy().into_owned(),
                     size,
-                    sha256: hex::encode(h.finalize()),
+                    sha256,
                 });
             }
         }

@@ -9,7 +9,7 @@ pub(super) fn recipients(ctx: &mut Ctx, e: &types::EncryptDoc, ptr: &str) -> Opt
     use std::str::FromStr;
     let mut out = Vec::new();
     for (i, r) in e.age_recipients.iter().enumerate() {
-        match age::x25519::Recipient::from_str(r.trim()) {
+        match crate::crypt::Recipient::from_str(r.trim()) {
             Ok(_) => out.push(r.trim().to_string()),
             Err(err) => ctx.error(
                 &format!("{ptr}/age_recipients/{i}"),
@@ -26,7 +26,7 @@ pub(super) fn recipients(ctx: &mut Ctx, e: &types::EncryptDoc, ptr: &str) -> Opt
                     if line.is_empty() || line.starts_with('#') {
                         continue;
                     }
-                    match age::x25519::Recipient::from_str(line) {
+                    match crate::crypt::Recipient::from_str(line) {
                         Ok(_) => out.push(line.to_string()),
                         Err(err) => ctx.error(
                             &format!("{ptr}/age_recipients_file"),
