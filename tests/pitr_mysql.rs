@@ -27,16 +27,30 @@ impl Scratch {
     fn start_with(log_bin: bool) -> Option<Scratch> {
         let dir = PathBuf::from(format!("/tmp/mypitr-{}", unique("db")));
         std::fs::create_dir_all(&dir).ok()?;
-        let out = sh(&format!(
-            "mariadb-install-db --no-defaults --user=root --datadir={}/data 2>&1",
-            dir.display()
-        ));
+        // Twice at most: under a full CI run mariadb-install-db failed about once a run (its
+        // bootstrap server's reason is printed), and a scratch server is set-up, not the test.
+        let install = || {
+            sh(&format!(
+                "rm -rf {d}/data && mariadb-install-db --no-defaults --user=root --datadir={d}/data 2>&1",
+                d = dir.display()
+            ))
+        };
+        let out = install();
+        let out = if out.status.success() {
+            out
+        } else {
+            eprintln!(
+                "mariadb-install-db failed ({}), trying once more: {}",
+                out.status,
+                reason(&String::from_utf8_lossy(&out.stdout))
+            );
+            install()
+        };
         if !out.status.success() {
-            // Said, so that a strict run's "could not start" comes with its reason.
             eprintln!(
                 "mariadb-install-db failed ({}): {}",
                 out.status,
-                tail(&String::from_utf8_lossy(&out.stdout))
+                reason(&String::from_utf8_lossy(&out.stdout))
             );
             let _ = std::fs::remove_dir_all(&dir);
             return None;
@@ -134,6 +148,20 @@ impl Drop for Scratch {
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+/// What mariadb-install-db says went wrong: its first lines and every line naming an error (the
+/// advice it prints after them is the same whatever the cause).
+fn reason(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<&str> = lines.iter().take(5).copied().collect();
+    out.extend(
+        lines
+            .iter()
+            .skip(5)
+            .filter(|l| l.to_ascii_lowercase().contains("error")),
+    );
+    out.join("\n")
 }
 
 fn hostname() -> String {
