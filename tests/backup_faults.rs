@@ -327,6 +327,126 @@ fn kill_upload_mid_stream(dump: &str) {
     assert_clean(&t, Some(&s3), &[&job, &dir]);
 }
 
+/// Writes 100 kB ten times a second for 30 s: a stream that is still flowing seconds in, without
+/// a bandwidth limit (which keeps a stream on its own `rclone rcat`).
+const TRICKLE: &str = "#!/bin/sh
+if [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi
+i=0
+while [ $i -lt 300 ]; do head -c 100000 /dev/urandom; sleep 0.1; i=$((i+1)); done
+";
+
+/// The shared `rclone rcd` carries a small backup's data (no `rcat` of its own): killed
+/// mid-stream, the run must notice at once, fail naming the upload, and leave nothing.
+fn kill_daemon_mid_stream(dump: &str) {
+    let Some(Some(s3)) = with_s3("s3") else {
+        return;
+    };
+    let job = support::unique("rcdkill");
+    let t = Test::new()
+        .manifest(&manifest(&job, "s3", &pg_body("nodb"), ""))
+        .write_executable("pg_dump", dump)
+        .envs(&s3.env());
+    let dir = t.dir.path().display().to_string();
+    let mut child = t.spawn(&["backup", &job]);
+    let daemon = || {
+        processes_with(&dir)
+            .into_iter()
+            .find(|p| p.contains(" rcd "))
+            .and_then(|l| l.split(':').next().map(|p| p.trim().to_string()))
+    };
+    let dumping = || processes_with(&format!("{dir}/bin/pg_dump")).len() == 1;
+    assert!(
+        support::wait_until(Duration::from_secs(30), || daemon().is_some() && dumping()),
+        "no daemon and dump: {:?}",
+        processes_with(&dir)
+    );
+    // The claim is made and the stream under way.
+    std::thread::sleep(Duration::from_millis(2000));
+    assert!(
+        support::data_uploads(&job).is_empty(),
+        "the stream has an rcat of its own: {:?}",
+        processes_with(&job)
+    );
+    let pid = daemon().expect("the daemon");
+    let killed_at = Instant::now();
+    Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill");
+    let finished = support::wait_until(Duration::from_secs(20), || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+    }
+    let r = Run::new(child.wait_with_output().expect("output"));
+    assert!(
+        finished,
+        "dbstash did not notice the dead daemon:\n{}",
+        r.stderr()
+    );
+    let took = killed_at.elapsed();
+    assert_failed(r, &job, &["upload to `s3` failed"]);
+    assert!(
+        took < Duration::from_secs(8),
+        "took {took:?} after the kill"
+    );
+    assert_clean(&t, Some(&s3), &[&job, &dir]);
+}
+
+#[test]
+fn daemon_killed_mid_stream() {
+    kill_daemon_mid_stream(TRICKLE);
+}
+
+#[test]
+fn daemon_killed_while_the_dump_is_idle() {
+    // 2 MB, then the dump holds its pipe open for a minute: nothing is written to the daemon's
+    // connection, and its end must still be noticed.
+    kill_daemon_mid_stream(&big_dump(2, 60));
+}
+
+/// A dump that fails once rclone's multipart upload is under way (9 MB: past the first 5 MiB
+/// part): rclone must cancel the multipart upload, not leave its parts on the remote. rclone's own
+/// log says so (`serve s3` lists no multipart uploads to look at).
+#[test]
+fn a_failed_dump_cancels_the_multipart_upload() {
+    let Some(Some(s3)) = with_s3("s3") else {
+        return;
+    };
+    let job = support::unique("mpu");
+    let t = Test::new()
+        .manifest(&manifest(
+            &job,
+            "s3",
+            &pg_body("nodb"),
+            ", rclone: { extra_args: ['-vv', '--log-file={dir}/rclone.log'] }",
+        ))
+        .write_executable("pg_dump", SLOW_THEN_EXIT_1)
+        .envs(&s3.env());
+    let (r, _) = run_within(&t, &["backup", &job], Duration::from_secs(45));
+    assert_failed(r, &job, &["boom-4711"]);
+    let log = std::fs::read_to_string(t.path("rclone.log")).unwrap_or_default();
+    let about: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("multipart upload"))
+        .collect();
+    assert!(
+        about.iter().any(|l| l.contains("started multipart upload")),
+        "no multipart upload was started: {about:#?}"
+    );
+    assert!(
+        about.iter().any(|l| l.contains("aborted")),
+        "the multipart upload was not aborted: {about:#?}"
+    );
+    assert!(
+        !about.iter().any(|l| l.contains("Failed to cancel")),
+        "{about:#?}"
+    );
+    let dir = t.dir.path().display().to_string();
+    assert_clean(&t, Some(&s3), &[&job, &dir]);
+}
+
 #[test]
 fn upload_killed_mid_stream() {
     kill_upload_mid_stream(&big_dump(40, 0));

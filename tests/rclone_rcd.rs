@@ -1,5 +1,6 @@
-//! The shared `rclone rcd`: a backup starts rclone for its data stream only (the listing, the
-//! intent marker, the record and the deletes go through one long-lived daemon), the daemon's
+//! The shared `rclone rcd`: a backup starts no rclone of its own (the listing, the intent marker,
+//! a small stream, the record and the deletes go through one long-lived daemon; a stream expected
+//! to be large keeps its own `rcat`), the daemon's
 //! command line holds no credential, it goes away with dbstash, and a daemon that dies or
 //! cannot start leaves dbstash on one rclone process per call, without failing anything.
 //! rclone is the real binary behind a wrapper that logs each start's arguments.
@@ -47,7 +48,7 @@ fn count(subs: &[String], name: &str) -> usize {
 }
 
 #[test]
-fn a_backup_starts_rclone_for_its_stream_and_one_shared_daemon_without_credentials() {
+fn a_backup_starts_one_rclone_the_shared_daemon_which_carries_its_stream_too() {
     let Some(s3) = s3_server() else {
         return;
     };
@@ -55,7 +56,8 @@ fn a_backup_starts_rclone_for_its_stream_and_one_shared_daemon_without_credentia
         .manifest(
             "version: 1\nsettings: { temp_dir: '{dir}/tmp', rclone: { binary: '{dir}/bin/rclone' } }\n\
              remotes: { r: { rclone: 't:bucket' } }\n\
-             jobs:\n  a: { engine: sqlite, database: '{dir}/a.db', remote: r, schedule: '@daily' }\n",
+             jobs:\n  a: { engine: sqlite, database: '{dir}/a.db', remote: r, schedule: '@daily' }\n  \
+             big: { engine: sqlite, database: '{dir}/a.db', remote: r, expected_size: 100MiB }\n",
         )
         .envs(&s3.env());
     let log = t.path("rclone.log");
@@ -70,11 +72,11 @@ fn a_backup_starts_rclone_for_its_stream_and_one_shared_daemon_without_credentia
             .success();
     }
     let subs = subcommands(&log);
-    // Per backup (one dbstash process each): the daemon and the data stream's rcat. Before the
-    // daemon: rcat (marker), lsjson (claim), rcat (data), rcat (record), deletefile (marker).
+    // Per backup (one dbstash process each): the daemon only; a small stream goes through it.
+    // Before the daemon: rcat (marker), lsjson (claim), rcat (data), rcat (record), deletefile
+    // (marker); before the stream went through it, the daemon and the data's rcat.
     assert_eq!(count(&subs, "rcd"), 2, "{subs:?}");
-    assert_eq!(count(&subs, "rcat"), 2, "{subs:?}");
-    assert_eq!(subs.len(), 4, "nothing else starts rclone: {subs:?}");
+    assert_eq!(subs.len(), 2, "nothing else starts rclone: {subs:?}");
     // The two backups and their records are really there, listed through the daemon.
     let objects = s3.objects();
     assert_eq!(
@@ -100,6 +102,19 @@ fn a_backup_starts_rclone_for_its_stream_and_one_shared_daemon_without_credentia
     let dir = t.dir.path().display().to_string();
     support::assert_no_process_with(&dir);
     assert_eq!(daemon_folders(&t), Vec::<String>::new());
+    // What went through the daemon is whole: its bytes match its record.
+    t.run(&["verify", "a"])
+        .ignore_stdout()
+        .ignore_stderr()
+        .success();
+    // A stream expected to be large keeps an rcat of its own.
+    std::fs::remove_file(&log).unwrap();
+    t.run(&["backup", "big"])
+        .ignore_stdout()
+        .ignore_stderr()
+        .success();
+    let subs = subcommands(&log);
+    assert_eq!(subs, ["rcd", "rcat"], "{subs:?}");
 }
 
 /// The daemon folders (`temp_dir/rclone/<id>`) left in a test's temp_dir.
@@ -160,6 +175,67 @@ fn a_dbstash_killed_with_sigkill_takes_its_daemon_along_and_the_next_run_sweeps_
     std::fs::create_dir_all(t.path("tmp/rclone/not-ours")).unwrap();
     t.run(&["prune"]).ignore_stdout().ignore_stderr().success();
     assert_eq!(daemon_folders(&t), vec!["not-ours".to_string()]);
+}
+
+/// A dbstash killed while its stream goes through the daemon: the daemon dies with it before the
+/// body is closed, so rclone stores nothing (an `rcat` of its own, seeing end-of-file, would have
+/// stored a partial object for `prune` to find). Only the run's intent marker is left, and `prune`
+/// removes it.
+#[test]
+fn a_dbstash_killed_mid_stream_through_the_daemon_leaves_no_object() {
+    let Some(s3) = s3_server() else {
+        return;
+    };
+    let job = support::unique("rcdstream");
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\n\
+             remotes:\n  s3: {{ rclone: 't:bucket' }}\n\
+             jobs:\n  {job}: {{ engine: postgres, host: 127.0.0.1, port: 5432, user: postgres, database: nodb, remote: s3 }}\n"
+        ))
+        // 100 kB ten times a second, then the pipe held open: still streaming when killed.
+        .write_executable(
+            "pg_dump",
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'pg_dump (fake) 15'; exit 0; fi\n\
+             i=0; while [ $i -lt 300 ]; do head -c 100000 /dev/urandom; sleep 0.1; i=$((i+1)); done\n",
+        )
+        .envs(&s3.env());
+    let dir = t.dir.path().display().to_string();
+    let mut child = t.spawn(&["backup", &job]);
+    let streaming = || {
+        let ps = support::processes_with(&dir);
+        ps.iter().any(|p| p.contains(" rcd ")) && ps.iter().any(|p| p.contains("bin/pg_dump"))
+    };
+    assert!(
+        support::wait_until(Duration::from_secs(30), streaming),
+        "{:?}",
+        support::processes_with(&dir)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        support::data_uploads(&job).is_empty(),
+        "the stream has an rcat of its own: {:?}",
+        support::processes_with(&job)
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = child.wait();
+    assert!(
+        support::wait_until(Duration::from_secs(10), || support::processes_with(&dir)
+            .is_empty()),
+        "{:?}",
+        support::processes_with(&dir)
+    );
+    let left = s3.objects();
+    assert!(
+        left.iter().all(|o| o.contains(".dbstash-intent")),
+        "only the intent marker may be left: {left:?}"
+    );
+    t.run(&["prune"]).ignore_stdout().ignore_stderr().success();
+    assert_eq!(s3.objects(), Vec::<String>::new());
 }
 
 /// A storage on the test server through the logging wrapper.

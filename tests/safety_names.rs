@@ -550,7 +550,10 @@ fn on_s3_a_crashed_runs_leftover_goes_and_a_look_alike_stays() {
     let t = Test::new()
         .manifest(&format!(
             "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp' }}\nremotes: {{ s: {{ rclone: 't:bucket' }} }}\njobs:\n  a: {}\n",
-            pg_job(&db.0, "remote: s, timeout: 30m")
+            // A large expected size keeps the stream on an `rcat` of its own, which completes a
+            // partial object when dbstash dies (the shared daemon's stream stores nothing then:
+            // rclone_rcd's test): the leftover this test needs.
+            pg_job(&db.0, "remote: s, timeout: 30m, expected_size: 1GiB")
         ))
         .write_executable("pg_dump", DUMP_THEN_HANG)
         .envs(&s3.env());

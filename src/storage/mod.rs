@@ -7,6 +7,7 @@
 
 pub mod local;
 pub mod rcd;
+pub mod rcd_upload;
 pub mod rclone;
 pub mod rclone_args;
 mod rclone_rc;
@@ -119,6 +120,8 @@ pub struct Upload {
 enum UploadKind {
     Local(local::LocalUpload),
     Rclone(Box<rclone::RcloneUpload>),
+    /// Through the shared `rclone rcd` (`rcd_upload`).
+    Daemon(Box<rcd_upload::DaemonUpload>),
 }
 
 impl Upload {
@@ -150,6 +153,13 @@ impl Upload {
                 drop(self.writer);
                 r.commit().await
             }
+            UploadKind::Daemon(d) => {
+                // Before the pipe ends: its end then closes the object instead of breaking it.
+                d.will_commit();
+                drop(self.hold.take());
+                drop(self.writer);
+                d.commit().await
+            }
         }
     }
 
@@ -160,6 +170,7 @@ impl Upload {
         match &mut self.kind {
             UploadKind::Local(_) => std::future::pending().await,
             UploadKind::Rclone(r) => r.exited().await,
+            UploadKind::Daemon(d) => d.exited().await,
         }
     }
 
@@ -177,6 +188,12 @@ impl Upload {
                 drop(self.hold.take());
                 drop(self.writer);
                 crate::proc::tail::brief(&tail)
+            }
+            UploadKind::Daemon(d) => {
+                let said = d.abort().await;
+                drop(self.hold.take());
+                drop(self.writer);
+                crate::proc::tail::brief(&said)
             }
         };
         if let Err(e) = store.delete(key).await {

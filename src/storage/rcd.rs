@@ -30,7 +30,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// One rc call (its own bound; rclone's `--contimeout` and single low-level try apply inside).
 pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest answer read from the daemon (a listing of a huge folder is a few MB).
-const MAX_REPLY: u64 = 256 * 1024 * 1024;
+pub(super) const MAX_REPLY: u64 = 256 * 1024 * 1024;
 
 /// The daemon's flags before the user's `extra_args`: the per-call defaults of small calls
 /// (bounded connect time, one low-level try: dbstash bounds each call itself).
@@ -301,6 +301,11 @@ impl Daemon {
         self.pid
     }
 
+    /// The daemon's socket (`rcd_upload` opens its own connections).
+    pub(super) fn socket(&self) -> &Path {
+        &self.sock
+    }
+
     /// The private folder (local copies of small objects go through it), as rc's `fs` string;
     /// `None` if it is not UTF-8 (the caller then uses a per-call process).
     pub fn dir(&self) -> Option<&str> {
@@ -405,8 +410,8 @@ impl Daemon {
     }
 }
 
-/// The status and JSON body of an HTTP answer.
-fn parse_reply(raw: &[u8]) -> Result<serde_json::Value, RcFail> {
+/// The status and JSON body of an HTTP answer (HTTP/1.1 answers may come chunked).
+pub(super) fn parse_reply(raw: &[u8]) -> Result<serde_json::Value, RcFail> {
     let bad = |what: &str| RcFail::Down(io::Error::other(format!("bad answer from rcd: {what}")));
     let split = raw
         .windows(4)
@@ -418,8 +423,20 @@ fn parse_reply(raw: &[u8]) -> Result<serde_json::Value, RcFail> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no status"))?;
+    let chunked = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("transfer-encoding")
+                && v.trim().eq_ignore_ascii_case("chunked")
+        })
+    });
+    let body = &raw[split + 4..];
+    let body = if chunked {
+        dechunk(body).ok_or_else(|| bad("broken chunked body"))?
+    } else {
+        body.to_vec()
+    };
     let body: serde_json::Value =
-        serde_json::from_slice(&raw[split + 4..]).map_err(|_| bad("body not JSON"))?;
+        serde_json::from_slice(&body).map_err(|_| bad("body not JSON"))?;
     if status == 200 {
         return Ok(body);
     }
@@ -428,6 +445,22 @@ fn parse_reply(raw: &[u8]) -> Result<serde_json::Value, RcFail> {
         .and_then(|m| m.as_str())
         .map_or_else(|| body.to_string(), str::to_string);
     Err(RcFail::Failed { status, message })
+}
+
+/// A chunked body's bytes; `None` if it is cut short or malformed.
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n")?;
+        let line = std::str::from_utf8(&b[..eol]).ok()?;
+        let size = usize::from_str_radix(line.split(';').next()?.trim(), 16).ok()?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
 }
 
 #[cfg(test)]
@@ -445,6 +478,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let chunked = b"HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n\
+            5\r\n{\"err\r\n10\r\nor\": \"no space\"}\r\n0\r\n\r\n";
+        match parse_reply(chunked) {
+            Err(RcFail::Failed { status, message }) => {
+                assert_eq!((status, message.as_str()), (500, "no space"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":";
+        assert!(matches!(parse_reply(cut), Err(RcFail::Down(_))));
         assert!(matches!(parse_reply(b"HTTP/1.0 200"), Err(RcFail::Down(_))));
         assert!(matches!(
             parse_reply(b"HTTP/1.0 200 OK\r\n\r\nnot json"),

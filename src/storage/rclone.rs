@@ -421,6 +421,9 @@ impl Storage for RcloneStorage {
         group: &ProcGroup,
         expected: Option<u64>,
     ) -> Result<Upload, StorageError> {
+        if let Some(up) = self.rc_upload(key, expected).await {
+            return up;
+        }
         let spec = rclone_args::rcat(&self.conf, &self.remote, key, expected);
         let (child, tail, pipe) = spawn_streaming(&spec, group, "rcat", key, Pipe::Stdin)?;
         let upload = RcloneUpload {

@@ -6,7 +6,7 @@
 
 use super::rcd::{self, Daemon, RcFail};
 use super::rclone::{entries_of, LsEntry, RcloneStorage, SMALL_CALL_ATTEMPTS};
-use super::{Entry, StorageError};
+use super::{rcd_upload, Entry, StorageError, Upload, UploadKind};
 use serde_json::{json, Value};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
@@ -71,6 +71,32 @@ impl RcloneStorage {
                 op,
                 key: key.to_string(),
             })),
+        }
+    }
+
+    /// A streaming upload of `key` through the daemon, where it suits (`rcd_upload::suits`);
+    /// `None`: start `rclone rcat` instead.
+    pub(super) async fn rc_upload(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+    ) -> Option<Result<Upload, StorageError>> {
+        if !rcd_upload::suits(&self.conf, key, expected) {
+            return None;
+        }
+        let d = self.daemon().await?;
+        match rcd_upload::begin(&d, &self.conf, &self.remote, key) {
+            Ok((up, pipe)) => Some(Upload::new(pipe, UploadKind::Daemon(Box::new(up))).map_err(
+                |source| StorageError::Start {
+                    op: "rcat",
+                    key: key.to_string(),
+                    source,
+                },
+            )),
+            Err(e) => {
+                d.lose(&e);
+                None
+            }
         }
     }
 

@@ -37,7 +37,19 @@ fn upload_line_to(p: &JobPlan, target: &Target, key: &str) -> String {
             root.join(key).display()
         ),
         Target::Rclone { remote, rclone } => {
-            rclone_args::rcat(rclone, remote, key, p.expected_size).display_line()
+            let rcat = rclone_args::rcat(rclone, remote, key, p.expected_size).display_line();
+            if crate::storage::rcd::enabled()
+                && crate::storage::rcd_upload::suits(rclone, key, p.expected_size)
+            {
+                // The run decides on its estimate (expected_size, else the last backup's size).
+                format!(
+                    "{rcat}  (through the shared rclone rcd instead, same flags, unless the \
+                     last backup or expected_size is over {} MiB)",
+                    crate::storage::rcd_upload::MAX_DAEMON_STREAM >> 20
+                )
+            } else {
+                rcat
+            }
         }
     }
 }
