@@ -415,3 +415,77 @@ fn two_several_database_runs_sharing_an_s3_folder_never_take_the_same_name() {
         assert_eq!(mine, 4, "{db}: {files:?}");
     }
 }
+
+/// `parallel:` bounds the dumps, not the remotes' work: with `parallel: 1` the next database's dump
+/// starts as soon as the one before has ended, while that one still commits its upload and writes
+/// its record. Never two dumps at once. The daemon's S3 requests are slowed (`--tpslimit 4`, the
+/// stream stays on the daemon) so that a record is written well after its dump ended; rclone's log
+/// and the dumps' starts go to one file, in the order they happened. Before: each database's
+/// record came before the next database's dump started.
+#[test]
+fn with_parallel_one_a_database_writes_its_record_while_the_next_one_dumps() {
+    let Some((s3, dbs, _guards)) = s3_fixtures("par_tail", 3) else {
+        return;
+    };
+    let real = support::path_of("pg_dump");
+    let t = Test::new()
+        .manifest(&format!(
+            "version: 1\nsettings: {{ temp_dir: '{{dir}}/tmp', rclone: {{ extra_args: ['--tpslimit', '4', '-v', '--log-file={{dir}}/order'] }} }}\nremotes: {{ r: {{ rclone: 't:bucket' }} }}\njobs:\n  many: {{ engine: postgres, host: 127.0.0.1, user: postgres, database: [{}], remote: r, path: many, parallel: 1 }}\n",
+            dbs.join(", ")
+        ))
+        .write_executable(
+            "pg_dump",
+            &format!(
+                r#"#!/bin/sh
+if [ "$1" = --version ]; then exec {real} "$@"; fi
+db=""
+for a in "$@"; do case "$a" in --dbname=*) db="${{a#--dbname=}}";; esac; done
+echo "dump-start $db" >> {{dir}}/order
+echo "start $db $(date +%s%N)" >> {{dir}}/spans
+{real} "$@"
+rc=$?
+echo "end $db $(date +%s%N)" >> {{dir}}/spans
+exit $rc
+"#
+            ),
+        )
+        .envs(&s3.env());
+    t.run(&["backup", "many"])
+        .stderr_contains("\"event\":\"backup_succeeded\"")
+        .success();
+    let spans = std::fs::read_to_string(t.path("spans")).expect("spans");
+    assert_eq!(support::max_concurrency(&spans), 1, "{spans}");
+    let order = std::fs::read_to_string(t.path("order")).expect("order");
+    // Which database each event is about: a dump's start, or its record's write.
+    let events: Vec<(String, &str)> = order
+        .lines()
+        .filter_map(|l| {
+            let db = dbs.iter().find(|d| l.contains(d.as_str()))?;
+            if l.starts_with("dump-start ") {
+                Some(("dump".to_string(), db.as_str()))
+            } else if l.contains(".dbstash.json") && l.contains("Copied") {
+                Some(("record".to_string(), db.as_str()))
+            } else {
+                None
+            }
+        })
+        .collect();
+    let at = |kind: &str, db: &str| {
+        events
+            .iter()
+            .position(|(k, d)| k == kind && *d == db)
+            .unwrap_or_else(|| panic!("no {kind} of {db} in:\n{order}"))
+    };
+    // The order the databases were dumped in.
+    let mut dumped: Vec<&str> = dbs.iter().map(String::as_str).collect();
+    dumped.sort_by_key(|d| at("dump", d));
+    for pair in dumped.windows(2) {
+        assert!(
+            at("dump", pair[1]) < at("record", pair[0]),
+            "{}'s dump started only after {}'s record:\n{events:?}",
+            pair[1],
+            pair[0]
+        );
+    }
+    assert_eq!(assert_records_describe_their_objects(&s3, "many"), 3);
+}

@@ -194,7 +194,7 @@ pub(super) async fn unpack(
         progress: None,
         identities: plan.identities.clone(),
     };
-    let (r, w) = nix::unistd::pipe().map_err(|e| io("pipe")(e.into()))?;
+    let (r, w) = crate::proc::pipe().map_err(io("pipe"))?;
     let dest = dir.to_path_buf();
     let cancel = Cancel::new();
     let _stop = cancel.on_drop();

@@ -91,6 +91,15 @@ pub fn describe_status(s: std::process::ExitStatus) -> String {
     status::ExitReason::of(s).to_string()
 }
 
+/// A pipe between dbstash's own threads (or a thread and one child it is handed to), both ends
+/// close-on-exec: a child started meanwhile by another part of the run (a sibling database's dump,
+/// a WAL stream) must not inherit an end, or the reader would not see end-of-file until that
+/// child exits. (`nix::unistd::pipe` makes inheritable descriptors.) A child that gets an end as
+/// its stdin or stdout still gets it: dup2 clears the flag on the copy.
+pub fn pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
+}
+
 /// Give a pipe a 1 MiB buffer (Linux default 64 KiB): a fast dump and a fast upload then trade
 /// bytes in far fewer wake-ups. Best effort: the kernel may refuse (pipe-max-size), which only
 /// costs speed.
@@ -104,6 +113,15 @@ pub fn widen_pipe(fd: &impl std::os::fd::AsRawFd) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipes_are_not_inherited_by_children() {
+        let (r, w) = pipe().unwrap();
+        for fd in [&r, &w] {
+            let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+            assert_ne!(flags & libc::FD_CLOEXEC, 0);
+        }
+    }
 
     #[test]
     fn start_time_counts_fields_after_the_command_name() {

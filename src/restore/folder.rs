@@ -45,7 +45,7 @@ fn has_gz(dir: &Path) -> bool {
 /// Unpack a `tar`-mode backup into `out`, the stream checked (size, sha256) as it arrives.
 async fn fetch_tar(src: &Source<'_>, out: &Path) -> Result<Pumped, RestoreError> {
     std::fs::create_dir(out).map_err(io("create the unpack folder"))?;
-    let (r, w) = nix::unistd::pipe().map_err(|e| io("pipe")(e.into()))?;
+    let (r, w) = crate::proc::pipe().map_err(io("pipe"))?;
     let dest = out.to_path_buf();
     // Stops the unpacking thread at its next read if the restore is interrupted.
     let cancel = Cancel::new();

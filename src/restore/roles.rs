@@ -400,7 +400,7 @@ fn toc_dir(dir: &Path) -> Result<PathBuf, RestoreError> {
 /// A tar backup: read until its `toc.dat`, which is kept in `dir/toc/`.
 async fn tar_toc(src: &Source<'_>, dir: &Path) -> Result<String, RestoreError> {
     let out = toc_dir(dir)?;
-    let (r, w) = nix::unistd::pipe().map_err(|e| io("pipe".into())(e.into()))?;
+    let (r, w) = crate::proc::pipe().map_err(io("pipe".into()))?;
     let dest = out.join("toc.dat");
     let find = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
         let mut a = tar::Archive::new(File::from(r));

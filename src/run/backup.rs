@@ -55,6 +55,9 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
         }
     };
     tracing::info!(job = %plan.job, run_id, event = "backup_started", engine = plan.engine.as_str(), remote = %outcome.remote);
+    let stores: Vec<AnyStorage> = plan.remotes.iter().map(AnyStorage::for_remote).collect();
+    // The rclone daemon starts (~50 ms) while the run folder is made and the dump starts.
+    stores.iter().for_each(AnyStorage::warm_up);
     if let Some(n) = &env.on_start {
         n(&outcome);
     }
@@ -69,7 +72,6 @@ pub async fn backup(plan: &JobPlan, env: &RunEnv) -> RunOutcome {
         }
         Err(e) => (None, Err(e)),
     };
-    let stores: Vec<AnyStorage> = plan.remotes.iter().map(AnyStorage::for_remote).collect();
     let group = ProcGroup::new();
     // The uploads run in a group of their own: when the dump fails, its whole family is SIGKILLed
     // at once, while rclone is stopped by `Upload::abort` (SIGTERM first, so it can abort its S3
@@ -315,7 +317,11 @@ async fn back_up_units(
         .collect()
 }
 
-/// One slot's worker: the next unit not yet taken, until none is left.
+/// One slot's worker: the next unit not yet taken, until none is left. The slot bounds the dumps
+/// (`parallel:` is how hard the database server is worked): the next unit's dump starts as soon
+/// as this one's is over, while this one still commits its uploads and writes its records (tens
+/// of milliseconds a database, which a job of many small databases otherwise waits out one after
+/// another). At most one unit of the slot is past its dump and not yet done.
 async fn work_through(
     plan: &JobPlan,
     units: &[JobPlan],
@@ -325,15 +331,39 @@ async fn work_through(
     aheads: &Mutex<Vec<Option<Ahead>>>,
     results: &Mutex<Vec<Option<Result<Done, RunError>>>>,
 ) {
-    loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(u) = units.get(i) else { return };
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let ctx = &ctx;
+    let one = |i: usize, dumped| async move {
+        let u = &units[i];
         let ahead = aheads.lock().ok().and_then(|mut a| a.get_mut(i)?.take());
-        let r = back_up_unit(plan, u, &ctx, &run_dir.join(format!("u{i}")), ahead).await;
+        let dir = run_dir.join(format!("u{i}"));
+        let r = back_up_unit(plan, u, ctx, &dir, ahead, Some(dumped)).await;
         if let Ok(mut all) = results.lock() {
             all[i] = Some(r);
         }
+    };
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= units.len() {
+            break;
+        }
+        let (dumped, mut over) = tokio::sync::oneshot::channel();
+        in_flight.push(one(i, dumped));
+        // Until this unit's dump is over (told, or the unit ended and dropped the sender),
+        // driving the one before it meanwhile.
+        loop {
+            tokio::select! {
+                _ = &mut over => break,
+                Some(()) = in_flight.next() => {}
+            }
+        }
+        // The one before must be done before a third starts.
+        while in_flight.len() > 1 {
+            in_flight.next().await;
+        }
     }
+    while in_flight.next().await.is_some() {}
 }
 
 /// One database's backup in its own folder (removed after), its failure logged at once.
@@ -343,8 +373,9 @@ async fn back_up_unit(
     ctx: &Ctx<'_>,
     dir: &Path,
     ahead: Option<Ahead>,
+    dumped: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Result<Done, RunError> {
-    let r = unit::backup_one(u, ctx, dir, ahead).await;
+    let r = unit::backup_one(u, ctx, dir, ahead, dumped).await;
     if let Err(e) = &r {
         let refs: Vec<&Secret> = ctx.secrets.iter().collect();
         tracing::error!(job = %plan.job, run_id = ctx.run_id, database = %u.database, event = "database_failed", error = %redact(&e.to_string(), &refs));

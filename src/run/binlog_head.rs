@@ -20,7 +20,7 @@ impl Found {
 /// Forward `dump` into a new pipe, watching its head. The thread ends at the dump's EOF (the dump
 /// ended or was killed) or when the relay stops reading (its end of the pipe closed).
 pub fn watch(mut dump: File) -> std::io::Result<(File, Found)> {
-    let (r, w) = nix::unistd::pipe().map_err(std::io::Error::from)?;
+    let (r, w) = crate::proc::pipe()?;
     let found = Found::default();
     let slot = found.0.clone();
     std::thread::Builder::new()

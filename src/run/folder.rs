@@ -70,7 +70,7 @@ pub fn tar_stream(
     dir: PathBuf,
     cancel: Cancel,
 ) -> io::Result<(File, tokio::task::JoinHandle<io::Result<()>>)> {
-    let (r, w) = nix::unistd::pipe().map_err(io::Error::from)?;
+    let (r, w) = crate::proc::pipe()?;
     let task = tokio::task::spawn_blocking(move || {
         let out = StopWriter {
             inner: File::from(w),

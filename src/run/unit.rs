@@ -69,12 +69,14 @@ async fn position_client(plan: &JobPlan, ctx: &Ctx<'_>) -> Option<String> {
 
 /// Back up `plan` (one database) to every remote of the run.
 /// `ahead`: where its name's claim arrives when the run claims its databases' names in batches
-/// (`claim_ahead`).
+/// (`claim_ahead`). `dumped` is told once the dump is over and its bytes are all in the uploads
+/// (dropped unsent when the backup ends otherwise): the rest is the remotes' work.
 pub async fn backup_one(
     plan: &JobPlan,
     ctx: &Ctx<'_>,
     unit_dir: &Path,
     ahead: Option<Ahead>,
+    dumped: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Result<Done, RunError> {
     let refs: Vec<&Secret> = ctx.secrets.iter().collect();
     make_private_dir(unit_dir).map_err(|source| RunError::UnitFolder {
@@ -120,6 +122,11 @@ pub async fn backup_one(
         base_wal,
         binlog,
     } = streamed;
+    // The dump has exited and the relay is done: nothing of this backup runs in the slot's
+    // process group any more.
+    if let Some(d) = dumped {
+        let _ = d.send(());
+    }
     if plan.pitr.as_ref().is_some_and(|p| p.binlog) && binlog.is_none() {
         tracing::warn!(job = %plan.job, event = "binlog_position_unknown", "the dump states no binlog position (is the server's binlog on?): a restore to an instant cannot start from it");
     }

@@ -323,6 +323,14 @@ impl AnyStorage {
             }
         }
     }
+
+    /// Start what the first call will need (the shared `rclone rcd`) in the background, so that
+    /// its start-up overlaps the caller's own preparations instead of following them.
+    pub fn warm_up(&self) {
+        if let AnyStorage::Rclone(r) = self {
+            r.warm_up();
+        }
+    }
 }
 
 macro_rules! dispatch {

@@ -172,8 +172,10 @@ pub fn begin(
     let boundary = format!("dbstash-{}", uuid::Uuid::new_v4().simple());
     let mut stream = UnixStream::connect(d.socket())?;
     stream.write_all(&request(remote, key, &conf.extra_args, &boundary))?;
-    let (reader, writer) = std::io::pipe()?;
-    let writer = File::from(std::os::fd::OwnedFd::from(writer));
+    // Close-on-exec: a dump started meanwhile must not hold the write end (the end of the pipe is
+    // the end of the object).
+    let (reader, writer) = crate::proc::pipe()?;
+    let writer = File::from(writer);
     crate::proc::widen_pipe(&writer);
     let side = stream.try_clone()?;
     let answer_from = stream.try_clone()?;
@@ -183,7 +185,7 @@ pub fn begin(
     }));
     let (tx, rx) = oneshot::channel();
     let feeder = Feeder {
-        pipe: File::from(std::os::fd::OwnedFd::from(reader)),
+        pipe: File::from(reader),
         conn: conn.clone(),
         answer_from,
         end: closing(&boundary),

@@ -20,6 +20,18 @@ impl RcloneStorage {
         rcd::get(&self.conf).await
     }
 
+    /// Start the daemon in the background (see `AnyStorage::warm_up`); the first call waits for
+    /// the same start.
+    pub(super) fn warm_up(&self) {
+        if self.per_call || !rcd::enabled() {
+            return;
+        }
+        let conf = self.conf.clone();
+        tokio::spawn(async move {
+            rcd::get(&conf).await;
+        });
+    }
+
     /// One rc call; `None` when the daemon stopped answering (it is then marked lost). rc has no
     /// "temporary error" status like the rclone command's exit 5: a failure on rclone's side
     /// (HTTP 5xx: the remote's own error, a dropped connection) is retried briefly, as the
