@@ -1,6 +1,6 @@
-//! The shared `rclone rcd`: a backup starts no rclone of its own (the listing, the intent marker,
-//! a small stream, the record and the deletes go through one long-lived daemon; a stream expected
-//! to be large keeps its own `rcat`), the daemon's
+//! The shared `rclone rcd`: a backup or a restore starts no rclone of its own (the listing, the
+//! intent marker, a small stream, the record, the deletes, a small download go through one
+//! long-lived daemon; a stream expected to be large keeps its own `rcat`), the daemon's
 //! command line holds no credential, it goes away with dbstash, and a daemon that dies or
 //! cannot start leaves dbstash on one rclone process per call, without failing anything.
 //! rclone is the real binary behind a wrapper that logs each start's arguments.
@@ -102,11 +102,15 @@ fn a_backup_starts_one_rclone_the_shared_daemon_which_carries_its_stream_too() {
     let dir = t.dir.path().display().to_string();
     support::assert_no_process_with(&dir);
     assert_eq!(daemon_folders(&t), Vec::<String>::new());
-    // What went through the daemon is whole: its bytes match its record.
+    // What went through the daemon is whole: its bytes match its record. Read back through the
+    // daemon too: no `rclone cat`.
+    std::fs::remove_file(&log).unwrap();
     t.run(&["verify", "a"])
         .ignore_stdout()
         .ignore_stderr()
         .success();
+    let subs = subcommands(&log);
+    assert_eq!(subs, ["rcd"], "{subs:?}");
     // A stream expected to be large keeps an rcat of its own.
     std::fs::remove_file(&log).unwrap();
     t.run(&["backup", "big"])

@@ -152,8 +152,16 @@ fn scenario(custom: bool) {
             }
             _ => r"download of app/\S+ failed: rclone cat app/\S+ failed \(killed by signal 9\)",
         };
+        // A download cut short is a `cat` killed mid-stream: small objects are read through the
+        // shared daemon unless it is off (a daemon's short answer is the unit tests' of
+        // storage::rcd_download).
+        let daemon: &[(&str, &str)] = if bytes.is_none() {
+            &[("DBSTASH_RCLONE_RCD", "0")]
+        } else {
+            &[]
+        };
         let v = t
-            .run(&["verify", "app", "--backup", "all"])
+            .run_with(&["verify", "app", "--backup", "all"], daemon)
             .stdout_matches(&format!(r"\AFAILED  \S+: (app/\S+: )?{verdict}"))
             // log lines carry timestamps; the summary line is stable
             .stderr_contains("event=\"verify_failed\"")
@@ -164,7 +172,7 @@ fn scenario(custom: bool) {
         // end (or EOF) already in its hands, it would commit in that time.
         let r = t.run_with(
             &["restore", "app", "--to", &target, "--yes"],
-            &[("DBSTASH_TEST_KILL_DELAY_MS", "1000")],
+            &[&[("DBSTASH_TEST_KILL_DELAY_MS", "1000")][..], daemon].concat(),
         );
         assert_ne!(r.code(), 0, "{kind}: restore succeeded\n{}", r.stdout());
         assert!(

@@ -66,7 +66,9 @@ impl Starts {
     fn downloads(&self) -> usize {
         self.0
             .iter()
-            .filter(|l| l.starts_with("rclone ") && l.contains(" cat "))
+            .filter(|l| {
+                l.starts_with("rclone ") && l.contains(" cat ") && !l.contains(".dbstash.json")
+            })
             .count()
     }
     fn has(&self, line: &str) -> bool {
@@ -99,12 +101,22 @@ fn a_restore_asks_the_server_once_downloads_once_and_downloads_before_it_creates
         .ignore_stdout()
         .ignore_stderr()
         .success();
-    for job in ["plain", "custom"] {
+    // Through the shared rclone daemon (the default), and with one rclone per call.
+    for (job, per_call) in [
+        ("plain", false),
+        ("custom", false),
+        ("plain", true),
+        ("custom", true),
+    ] {
         let dst = support::unique(&format!("rstarts_{job}"));
         let _dst = support::PgDropGuard(dst.clone());
         std::fs::write(&log, "").unwrap();
         let uri = format!("postgresql://postgres@127.0.0.1:5432/{dst}");
-        t.run(&["restore", job, "--to", &uri, "--yes"])
+        let mut c = t.command(&["restore", job, "--to", &uri, "--yes"]);
+        if per_call {
+            c.env("DBSTASH_RCLONE_RCD", "0");
+        }
+        support::Run::new(c.stdin(std::process::Stdio::null()).output().unwrap())
             .stdout_matches(&support::restored_line(
                 job,
                 &format!("postgres postgres@127.0.0.1:5432/{dst} (created)"),
@@ -122,11 +134,27 @@ fn a_restore_asks_the_server_once_downloads_once_and_downloads_before_it_creates
         // One psql asks whether the target exists and which roles the server has, one creates
         // it. Before: one each for the roles, the existence and the creation.
         assert_eq!(starts.before_tool("psql "), 2, "{job}: {:#?}", starts.0);
-        // The archive is downloaded once; before, a custom-format backup's head was downloaded
-        // for the roles check, then the whole archive again.
-        assert_eq!(starts.downloads(), 1, "{job}: {:#?}", starts.0);
-        // The download was under way while the target was created; before, it started after.
-        assert!(starts.has("create after cat"), "{job}: {:#?}", starts.0);
+        if per_call {
+            // The archive is downloaded once; before, a custom-format backup's head was
+            // downloaded for the roles check, then the whole archive again.
+            assert_eq!(starts.downloads(), 1, "{job}: {:#?}", starts.0);
+            // The download was under way while the target was created; before, it started
+            // after.
+            assert!(starts.has("create after cat"), "{job}: {:#?}", starts.0);
+        } else {
+            // A small backup is read through the daemon: no rclone starts but the daemon.
+            // Before: an `rclone cat` of its own.
+            assert_eq!(starts.downloads(), 0, "{job}: {:#?}", starts.0);
+            let rclones: Vec<&String> = starts
+                .0
+                .iter()
+                .filter(|l| l.starts_with("rclone "))
+                .collect();
+            assert!(
+                rclones.len() == 1 && rclones[0].contains(" rcd "),
+                "{job}: {rclones:#?}"
+            );
+        }
         if job == "custom" {
             // The roles check still ran: the listing and the schema's SQL from the head.
             assert_eq!(starts.before_tool("pg_restore "), 2, "{:#?}", starts.0);

@@ -7,6 +7,7 @@
 
 pub mod local;
 pub mod rcd;
+pub mod rcd_download;
 pub mod rcd_upload;
 pub mod rclone;
 pub mod rclone_args;
@@ -243,6 +244,8 @@ pub struct Download {
 pub enum DownloadKind {
     Local,
     Rclone(Box<rclone::RcloneDownload>),
+    /// Through the shared `rclone rcd` (`rcd_download`).
+    Daemon(Box<rcd_download::DaemonDownload>),
 }
 
 impl Download {
@@ -251,6 +254,7 @@ impl Download {
         match self.kind {
             DownloadKind::Local => Ok(()),
             DownloadKind::Rclone(r) => r.finish().await,
+            DownloadKind::Daemon(d) => d.finish().await,
         }
     }
 }

@@ -191,6 +191,8 @@ pub fn argv(conf: &RcloneConf, sock: &Path) -> Vec<String> {
     a.push("rcd".into());
     a.push(format!("--rc-addr=unix://{}", sock.display()));
     a.push("--rc-no-auth".into());
+    // Serves `GET /[remote]/key` (small downloads, `rcd_download`) on the same private socket.
+    a.push("--rc-serve".into());
     a.extend(DAEMON_DEFAULTS.iter().map(|s| s.to_string()));
     a.extend(conf.extra_args.iter().cloned());
     a
@@ -504,7 +506,7 @@ mod tests {
         };
         assert_eq!(
             argv(&conf, Path::new("/t/d/rc.sock")).join(" "),
-            "--config=/etc/r.conf rcd --rc-addr=unix:///t/d/rc.sock --rc-no-auth \
+            "--config=/etc/r.conf rcd --rc-addr=unix:///t/d/rc.sock --rc-no-auth --rc-serve \
              --contimeout=10s --low-level-retries=1 --fs-cache-expire-duration=0 \
              --s3-no-check-bucket"
         );

@@ -200,6 +200,27 @@ impl RcloneDownload {
 }
 
 impl RcloneStorage {
+    /// `rclone cat` of `key`, known to be one file, in `group`.
+    pub(super) fn cat(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError> {
+        let spec = rclone_args::command(&self.conf, "cat", &cat_args(&self.remote, key));
+        let (child, tail, pipe) = spawn_streaming(&spec, group, "cat", key, Pipe::Stdout)?;
+        Ok(Download {
+            reader: pipe,
+            kind: DownloadKind::Rclone(Box::new(RcloneDownload {
+                child,
+                tail,
+                key: key.to_string(),
+            })),
+        })
+    }
+
+    pub(super) fn not_a_file(&self, key: &str) -> StorageError {
+        StorageError::NotAFile {
+            key: key.to_string(),
+            object: join(&self.remote, key),
+        }
+    }
+
     pub fn new(remote: String, conf: RcloneConf) -> Self {
         RcloneStorage {
             remote,
@@ -436,39 +457,31 @@ impl Storage for RcloneStorage {
 
     async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError> {
         // `rclone cat` of a folder streams every file in it, and of a missing object nothing with
-        // exit 0: make sure the key is one existing file first. The download starts alongside
-        // (each rclone start costs a few hundred ms on a busy host), but its pipe is handed out
-        // only after the check: nothing is read before it, and a failed check kills it
-        // (kill_on_drop).
+        // exit 0: the key must be one existing file first. Through the daemon the check comes
+        // first (a few ms) and says how large the file is: a small one is read through the daemon
+        // too, with no process to start.
+        if let Some(r) = self.rc_open_read(key, group).await {
+            return r;
+        }
+        // Without the daemon the download starts alongside the check (each rclone start costs a
+        // few hundred ms on a busy host), but its pipe is handed out only after it: nothing is
+        // read before, and a failed check kills it (kill_on_drop).
         let spec = rclone_args::command(&self.conf, "cat", &cat_args(&self.remote, key));
         let (child, tail, pipe) = spawn_streaming(&spec, group, "cat", key, Pipe::Stdout)?;
-        let is_file = match self.rc_stat(key).await {
-            Some(r) => r?,
-            None => {
-                let stat = self
-                    .call(
-                        "lsjson",
-                        key,
-                        &[
-                            "--stat".into(),
-                            "--no-mimetype".into(),
-                            join(&self.remote, key),
-                        ],
-                        None,
-                    )
-                    .await?;
-                matches!(serde_json::from_slice::<LsEntry>(&stat),
-                    Ok(e) if !e.is_dir && e.size >= 0)
-            }
-        };
-        match is_file {
-            true => {}
-            false => {
-                return Err(StorageError::NotAFile {
-                    key: key.to_string(),
-                    object: join(&self.remote, key),
-                })
-            }
+        let stat = self
+            .call(
+                "lsjson",
+                key,
+                &[
+                    "--stat".into(),
+                    "--no-mimetype".into(),
+                    join(&self.remote, key),
+                ],
+                None,
+            )
+            .await?;
+        if !matches!(serde_json::from_slice::<LsEntry>(&stat), Ok(e) if !e.is_dir && e.size >= 0) {
+            return Err(self.not_a_file(key));
         }
         Ok(Download {
             reader: pipe,

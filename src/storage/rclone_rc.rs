@@ -6,7 +6,9 @@
 
 use super::rcd::{self, Daemon, RcFail};
 use super::rclone::{entries_of, LsEntry, RcloneStorage, SMALL_CALL_ATTEMPTS};
-use super::{rcd_upload, Entry, StorageError, Upload, UploadKind};
+use super::{
+    rcd_download, rcd_upload, Download, DownloadKind, Entry, StorageError, Upload, UploadKind,
+};
 use serde_json::{json, Value};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
@@ -110,6 +112,41 @@ impl RcloneStorage {
                 None
             }
         }
+    }
+
+    /// Open `key` for reading through the daemon when it is there: `None` to use `rclone cat`
+    /// (no daemon, or it stopped answering). A key that is not one file is `NotAFile`; a small
+    /// file is read through the daemon (`rcd_download`), a large one by `cat` in `group`.
+    pub(super) async fn rc_open_read(
+        &self,
+        key: &str,
+        group: &crate::proc::ProcGroup,
+    ) -> Option<Result<Download, StorageError>> {
+        let d = self.daemon().await?;
+        let size = match self.rc_stat(key).await? {
+            Ok(Some(size)) => size,
+            Ok(None) => return Some(Err(self.not_a_file(key))),
+            Err(e) => return Some(Err(e)),
+        };
+        if !rcd_download::suits(&self.remote, size) {
+            return Some(self.cat(key, group));
+        }
+        Some(
+            match rcd_download::begin(&d, &self.remote, key, size).await {
+                Ok((reader, dl)) => Ok(Download {
+                    reader,
+                    kind: DownloadKind::Daemon(Box::new(dl)),
+                }),
+                // Not reachable after all: `cat` reads it.
+                Err(StorageError::Io { source, .. })
+                    if source.kind() != std::io::ErrorKind::Other =>
+                {
+                    d.lose(&source);
+                    self.cat(key, group)
+                }
+                Err(e) => Err(e),
+            },
+        )
     }
 
     /// Files (or folders) directly in `folder`; a missing folder is empty.
@@ -247,8 +284,8 @@ impl RcloneStorage {
         )
     }
 
-    /// Is `key` one existing file?
-    pub(super) async fn rc_stat(&self, key: &str) -> Option<Result<bool, StorageError>> {
+    /// The size of `key` if it is one existing file (`None` if it is not).
+    pub(super) async fn rc_stat(&self, key: &str) -> Option<Result<Option<u64>, StorageError>> {
         let d = self.daemon().await?;
         let params = json!({ "fs": self.remote, "remote": key, "opt": { "noMimeType": true } });
         Some(
@@ -256,11 +293,11 @@ impl RcloneStorage {
                 .rc_call(&d, "lsjson", key, "operations/stat", params)
                 .await?
             {
-                Ok(mut v) => Ok(matches!(
-                    serde_json::from_value::<LsEntry>(v["item"].take()),
-                    Ok(e) if !e.is_dir && e.size >= 0
-                )),
-                Err(StorageError::Rc { status: 404, .. }) => Ok(false),
+                Ok(mut v) => Ok(match serde_json::from_value::<LsEntry>(v["item"].take()) {
+                    Ok(e) if !e.is_dir => u64::try_from(e.size).ok(),
+                    _ => None,
+                }),
+                Err(StorageError::Rc { status: 404, .. }) => Ok(None),
                 Err(e) => Err(e),
             },
         )
