@@ -129,6 +129,9 @@ pub fn record_key(object_key: &str) -> String {
     format!("{object_key}{SUFFIX}")
 }
 
+/// Records read at once by `complete_backups`.
+const RECORD_READS: usize = 8;
+
 /// Complete backups of `job` in `folder`, newest first. Records that do not parse, name another job
 /// or another object, or whose object is missing are ignored (never deleted from here).
 pub async fn complete_backups<S: Storage>(
@@ -136,36 +139,44 @@ pub async fn complete_backups<S: Storage>(
     folder: &str,
     job: &str,
 ) -> Result<(Vec<Backup>, Vec<Entry>), StorageError> {
+    use futures_util::stream::{self, StreamExt};
     let entries = store.list(folder).await?;
     let mut present = Present::new(store, folder, &entries);
-    let mut out = Vec::new();
+    let mut objects = Vec::new();
     for e in &entries {
-        let Some(object) = e.name.strip_suffix(SUFFIX) else {
-            continue;
-        };
-        if !present.has(object).await {
-            continue;
+        if let Some(object) = e.name.strip_suffix(SUFFIX) {
+            if present.has(object).await {
+                objects.push((object.to_string(), join_key(folder, &e.name)));
+            }
         }
-        let key = join_key(folder, &e.name);
+    }
+    // Records are read a few at a time: each read is a round trip to the remote (a folder of a
+    // month of backups, a WAL folder of thousands of segments), and they do not depend on each
+    // other.
+    let read = |(object, key): (String, String)| async move {
         let bytes = match store.read_small(&key).await {
             Ok(b) => b,
             Err(err) => {
                 tracing::warn!(event = "record_unreadable", key, error = %err);
-                continue;
+                return None;
             }
         };
-        let Ok(record) = serde_json::from_slice::<Record>(&bytes) else {
-            continue;
-        };
+        let record = serde_json::from_slice::<Record>(&bytes).ok()?;
         if record.job != job || record.object != object || record.format != FORMAT {
-            continue;
+            return None;
         }
-        out.push(Backup {
-            id: object.to_string(),
-            key: join_key(folder, object),
+        Some(Backup {
+            key: join_key(folder, &object),
+            id: object,
             record,
-        });
-    }
+        })
+    };
+    let mut out: Vec<Backup> = stream::iter(objects)
+        .map(read)
+        .buffer_unordered(RECORD_READS)
+        .filter_map(std::future::ready)
+        .collect()
+        .await;
     out.sort_by(|a, b| {
         b.record
             .finished
