@@ -47,6 +47,7 @@ mod completions;
 mod error;
 mod health;
 mod list;
+mod malloc;
 mod notify;
 mod plan;
 mod prune;
@@ -259,6 +260,7 @@ pub enum RenderCommand {
 }
 
 pub fn main() -> i32 {
+    malloc::tune();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
