@@ -466,8 +466,7 @@ impl Storage for RcloneStorage {
         // Without the daemon the download starts alongside the check (each rclone start costs a
         // few hundred ms on a busy host), but its pipe is handed out only after it: nothing is
         // read before, and a failed check kills it (kill_on_drop).
-        let spec = rclone_args::command(&self.conf, "cat", &cat_args(&self.remote, key));
-        let (child, tail, pipe) = spawn_streaming(&spec, group, "cat", key, Pipe::Stdout)?;
+        let download = self.cat(key, group)?;
         let stat = self
             .call(
                 "lsjson",
@@ -483,14 +482,7 @@ impl Storage for RcloneStorage {
         if !matches!(serde_json::from_slice::<LsEntry>(&stat), Ok(e) if !e.is_dir && e.size >= 0) {
             return Err(self.not_a_file(key));
         }
-        Ok(Download {
-            reader: pipe,
-            kind: DownloadKind::Rclone(Box::new(RcloneDownload {
-                child,
-                tail,
-                key: key.to_string(),
-            })),
-        })
+        Ok(download)
     }
 
     async fn prepare_small(&self, key: &str, group: &ProcGroup) -> super::PendingSmall {
