@@ -20,6 +20,7 @@ pub mod pump;
 pub mod rdb;
 pub mod roles;
 mod run_dir;
+mod tap;
 pub mod target;
 
 pub use drill::{drill, drill_backup, DrillReport, TableCount};

@@ -188,6 +188,9 @@ impl<'a> Tool<'a> {
             .take()
             .ok_or_else(|| io_err(std::io::Error::other("no stdin")))
             .and_then(|s| s.into_owned_fd().map(File::from).map_err(io_err))
+            // A 1 MiB pipe (as the download's): the pump decodes ahead while the tool is busy,
+            // and the two trade bytes in fewer wake-ups.
+            .inspect(crate::proc::widen_pipe)
             // Our own copy: the tool sees EOF only when this is dropped.
             .and_then(|w| w.try_clone().map(|h| (w, h)).map_err(io_err));
         match fds {

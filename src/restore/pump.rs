@@ -1,12 +1,13 @@
-//! The inverse of the backup relay: stored bytes → sha256 + size check → decompression → sink.
+//! The inverse of the backup relay: stored bytes → sha256 + size check ([`Tap`]) → decryption →
+//! decompression → sink.
 //! Synchronous, for a blocking thread. The size is checked as bytes flow (an object longer than
 //! its record fails at once); the sha256 can only be judged at the end — which is why the caller
 //! keeps the restore tool from seeing end-of-file until this returns `Ok`.
 
+use super::tap::{Stop, Tap};
 use crate::engine::Codec;
-use sha2::{Digest, Sha256};
-use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{self, BufRead, Read, Write};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 const BUF: usize = 256 * 1024;
@@ -23,12 +24,24 @@ struct Holdback<'a, W: Write> {
 }
 
 impl<W: Write> Holdback<'_, W> {
+    /// Only the bytes that stay held are copied: what goes out is written straight from `data`
+    /// (the decoder's buffer), so the stream is not copied once more on its way to the tool.
     fn push(&mut self, data: &[u8]) -> io::Result<()> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= 2 * HOLDBACK {
-            let n = self.buf.len() - HOLDBACK;
-            self.dst.write_all(&self.buf[..n])?;
-            self.buf.drain(..n);
+        let total = self.buf.len() + data.len();
+        if total < 2 * HOLDBACK {
+            self.buf.extend_from_slice(data);
+            return Ok(());
+        }
+        let out = total - HOLDBACK;
+        if out <= self.buf.len() {
+            self.dst.write_all(&self.buf[..out])?;
+            self.buf.drain(..out);
+            self.buf.extend_from_slice(data);
+        } else {
+            let from_data = out - self.buf.len();
+            write_both(self.dst, &self.buf, &data[..from_data])?;
+            self.buf.clear();
+            self.buf.extend_from_slice(&data[from_data..]);
         }
         Ok(())
     }
@@ -37,6 +50,23 @@ impl<W: Write> Holdback<'_, W> {
         self.dst.write_all(&self.buf)?;
         self.dst.flush()
     }
+}
+
+/// `a` then `b`, in as few writes as the sink takes (one `writev` into a pipe or file).
+fn write_both<W: Write>(dst: &mut W, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
+    while !a.is_empty() {
+        match dst.write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) if n <= a.len() => a = &a[n..],
+            Ok(n) => {
+                b = &b[n - a.len()..];
+                a = &[];
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    dst.write_all(b)
 }
 
 /// What the record promises.
@@ -81,55 +111,14 @@ pub struct Pumped {
     pub head: Vec<u8>,
 }
 
-#[derive(Default)]
-struct Tally {
-    count: u64,
-    hasher: Sha256,
-    source_failed: bool,
-    too_long: bool,
-}
-
-/// Reads the stored bytes, hashing and counting them, refusing to go past the promised size.
-struct Tap<'a, R: Read> {
-    inner: &'a mut R,
-    tally: &'a mut Tally,
-    limit: u64,
-    progress: Option<&'a AtomicU64>,
-}
-
-impl<R: Read> Read for Tap<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = match self.inner.read(buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
-            Err(e) => {
-                self.tally.source_failed = true;
-                return Err(e);
-            }
-        };
-        self.tally.hasher.update(&buf[..n]);
-        self.tally.count += n as u64;
-        if let Some(p) = self.progress {
-            p.store(self.tally.count, Ordering::Relaxed);
-        }
-        if self.tally.count > self.limit {
-            self.tally.too_long = true;
-            return Err(io::Error::other("object longer than its record"));
-        }
-        Ok(n)
-    }
-}
-
-fn classify(tally: &Tally, limit: u64, codec: Codec, e: io::Error) -> PumpError {
-    if tally.too_long {
-        PumpError::TooLong { expected: limit }
-    } else if tally.source_failed {
-        PumpError::Source(e)
-    } else {
-        PumpError::Decode {
+fn classify(tap: Option<Stop>, limit: u64, codec: Codec, e: io::Error) -> PumpError {
+    match tap {
+        Some(Stop::TooLong) => PumpError::TooLong { expected: limit },
+        Some(Stop::Source) => PumpError::Source(e),
+        None => PumpError::Decode {
             codec: codec.name(),
             error: e,
-        }
+        },
     }
 }
 
@@ -145,6 +134,94 @@ pub fn pump<R: Read, W: Write>(
     pump_with(src, codec, None, expect, dst, progress)
 }
 
+/// What has come out of the decoder so far.
+struct Sink<'a, W: Write> {
+    out: Holdback<'a, W>,
+    raw: u64,
+    head: Vec<u8>,
+}
+
+impl<W: Write> Sink<'_, W> {
+    fn take(&mut self, data: &[u8]) -> Result<(), PumpError> {
+        if self.head.len() < HEAD {
+            let take = (HEAD - self.head.len()).min(data.len());
+            self.head.extend_from_slice(&data[..take]);
+        }
+        self.out.push(data).map_err(PumpError::Sink)?;
+        self.raw += data.len() as u64;
+        Ok(())
+    }
+}
+
+/// A failure while decoding: of the stream (the tap says whether it is the source's, its length
+/// or the format's), or one already judged.
+enum Fault {
+    Stream(io::Error),
+    Pump(PumpError),
+}
+
+/// Decrypt and decompress everything the tap gives into `sink`. The decoders read the tap's
+/// chunks in place.
+fn decode<R: Read, W: Write>(
+    tap: &mut Tap<'_, R>,
+    codec: Codec,
+    identities: Option<&[age::x25519::Identity]>,
+    sink: &mut Sink<'_, W>,
+) -> Result<(), Fault> {
+    let input: Box<dyn BufRead + '_> = match identities {
+        None => Box::new(tap),
+        Some(ids) => {
+            let dec = age::Decryptor::new_buffered(tap)
+                .map_err(|e| Fault::Pump(PumpError::Decrypt(e)))?;
+            let r = dec
+                .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
+                .map_err(|e| {
+                    Fault::Pump(match e {
+                        age::DecryptError::NoMatchingKeys => PumpError::WrongIdentity,
+                        e => PumpError::Decrypt(e),
+                    })
+                })?;
+            Box::new(io::BufReader::with_capacity(BUF, r))
+        }
+    };
+    match codec {
+        Codec::None => copy_buffered(input, sink),
+        Codec::Gzip { .. } => copy(flate2::bufread::MultiGzDecoder::new(input), sink),
+        Codec::Zstd { .. } => copy(
+            zstd::stream::read::Decoder::with_buffer(input).map_err(Fault::Stream)?,
+            sink,
+        ),
+    }
+}
+
+/// Hand over what `input` holds, chunk by chunk, without copying it first.
+fn copy_buffered<W: Write>(mut input: impl BufRead, sink: &mut Sink<'_, W>) -> Result<(), Fault> {
+    loop {
+        let data = match input.fill_buf() {
+            Ok([]) => return Ok(()),
+            Ok(data) => data,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Fault::Stream(e)),
+        };
+        let n = data.len();
+        sink.take(data).map_err(Fault::Pump)?;
+        input.consume(n);
+    }
+}
+
+/// Hand over what a decoder produces.
+fn copy<W: Write>(mut decoder: impl Read, sink: &mut Sink<'_, W>) -> Result<(), Fault> {
+    let mut buf = vec![0u8; BUF];
+    loop {
+        match decoder.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => sink.take(&buf[..n]).map_err(Fault::Pump)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Fault::Stream(e)),
+        }
+    }
+}
+
 /// [`pump`] with age decryption (before decompression) when `identities` are given.
 pub fn pump_with<R: Read, W: Write>(
     src: &mut R,
@@ -154,90 +231,30 @@ pub fn pump_with<R: Read, W: Write>(
     dst: &mut W,
     progress: Option<Arc<AtomicU64>>,
 ) -> Result<Pumped, PumpError> {
-    let mut tally = Tally::default();
     let limit = expect.size;
-    let mut raw = 0u64;
-    let mut head = Vec::with_capacity(HEAD);
-    let mut out = Holdback {
-        dst,
-        buf: Vec::with_capacity(2 * HOLDBACK + BUF),
+    let mut sink = Sink {
+        out: Holdback {
+            dst,
+            buf: Vec::with_capacity(2 * HOLDBACK + BUF),
+        },
+        raw: 0,
+        head: Vec::with_capacity(HEAD),
     };
-    {
-        let tap = Tap {
-            inner: src,
-            tally: &mut tally,
-            limit,
-            progress: progress.as_deref(),
-        };
-        let tap: Box<dyn Read + '_> = match identities {
-            None => Box::new(tap),
-            Some(ids) => {
-                let dec = age::Decryptor::new_buffered(io::BufReader::new(tap))
-                    .map_err(PumpError::Decrypt)?;
-                let r = dec
-                    .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
-                    .map_err(|e| match e {
-                        age::DecryptError::NoMatchingKeys => PumpError::WrongIdentity,
-                        e => PumpError::Decrypt(e),
-                    })?;
-                Box::new(r)
-            }
-        };
-        let mut decoder: Box<dyn Read + '_> = match codec {
-            Codec::None => tap,
-            Codec::Gzip { .. } => Box::new(flate2::read::MultiGzDecoder::new(tap)),
-            Codec::Zstd { .. } => match zstd::stream::read::Decoder::new(tap) {
-                Ok(d) => Box::new(d),
-                Err(e) => {
-                    return Err(PumpError::Decode {
-                        codec: codec.name(),
-                        error: e,
-                    })
-                }
-            },
-        };
-        let mut buf = vec![0u8; BUF];
-        loop {
-            let n = match decoder.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    drop(decoder);
-                    return Err(classify(&tally, limit, codec, e));
-                }
-            };
-            if head.len() < HEAD {
-                let take = (HEAD - head.len()).min(n);
-                head.extend_from_slice(&buf[..take]);
-            }
-            out.push(&buf[..n]).map_err(PumpError::Sink)?;
-            raw += n as u64;
-        }
-    }
+    let mut tap = Tap::new(src, limit, progress.as_deref());
     // Whatever follows the end of the compressed stream still counts for size and sha256.
-    {
-        let mut rest = Tap {
-            inner: src,
-            tally: &mut tally,
-            limit,
-            progress: progress.as_deref(),
-        };
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match rest.read(&mut buf) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(classify(&tally, limit, codec, e)),
-            }
-        }
+    let decoded = decode(&mut tap, codec, identities, &mut sink)
+        .and_then(|()| tap.drain().map_err(Fault::Stream));
+    match decoded {
+        Ok(()) => {}
+        Err(Fault::Stream(e)) => return Err(classify(tap.stopped(), limit, codec, e)),
+        Err(Fault::Pump(e)) => return Err(e),
     }
-    let sha = hex::encode(tally.hasher.finalize());
-    if tally.count != expect.size {
+    let count = tap.count();
+    let sha = tap.sha256().map_err(PumpError::Source)?;
+    if count != expect.size {
         return Err(PumpError::Size {
             expected: expect.size,
-            actual: tally.count,
+            actual: count,
         });
     }
     if !sha.eq_ignore_ascii_case(&expect.sha256) {
@@ -247,15 +264,15 @@ pub fn pump_with<R: Read, W: Write>(
         });
     }
     // The verdict is in: hand over the rest.
+    let Sink { out, raw, head } = sink;
     out.release().map_err(PumpError::Sink)?;
     Ok(Pumped {
-        stored: tally.count,
+        stored: count,
         raw,
         sha256: sha,
         head,
     })
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +300,61 @@ mod tests {
         Codec::Gzip { level: 6 },
         Codec::Zstd { level: 3 },
     ];
+
+    /// A pipe that takes a few bytes per call, vectored or not.
+    struct Stingy(Vec<u8>);
+    impl Write for Stingy {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(7_001);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+            let mut left = 9_973usize;
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(left);
+                self.0.extend_from_slice(&b[..take]);
+                left -= take;
+                n += take;
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_holdback_writes_a_prefix_and_keeps_the_newest_bytes_until_released() {
+        let data = data();
+        for chunk in [1usize, 1_000, HOLDBACK - 1, HOLDBACK, 3 * HOLDBACK + 5, BUF] {
+            let mut sink = Stingy(Vec::new());
+            let mut hold = Holdback {
+                dst: &mut sink,
+                buf: Vec::new(),
+            };
+            let (mut pushed, mut checked) = (0, 0);
+            for piece in data.chunks(chunk) {
+                hold.push(piece).unwrap();
+                pushed += piece.len();
+                let written = hold.dst.0.len();
+                assert_eq!(written + hold.buf.len(), pushed, "chunk {chunk}");
+                assert!(pushed - written >= HOLDBACK.min(pushed), "chunk {chunk}");
+                assert!(hold.buf.len() < 2 * HOLDBACK + chunk, "chunk {chunk}");
+                assert!(
+                    hold.dst.0[checked..] == data[checked..written],
+                    "chunk {chunk}: not the stream's prefix"
+                );
+                checked = written;
+            }
+            hold.release().unwrap();
+            assert!(
+                sink.0 == data,
+                "chunk {chunk}: the stream changed on its way"
+            );
+        }
+    }
 
     #[test]
     fn round_trips_every_codec() {
