@@ -115,33 +115,62 @@ async fn contract<S: Storage>(store: &S, base: &str, stored: impl Fn() -> Vec<St
     assert_eq!(names(&listed), ["full.bin"]);
     assert_eq!(listed[0].size, data.len() as u64);
 
-    // open_read round trip.
+    // open_read round trip: without a size, and with the size a record gives (a restore; the
+    // daemon then skips its stat).
+    for size in [None, Some(data.len() as u64)] {
+        let mut dl = store
+            .open_read(&k("up/full.bin"), size, &group)
+            .await
+            .expect("open_read");
+        let mut back = Vec::new();
+        tokio::task::block_in_place(|| dl.reader.read_to_end(&mut back)).expect("read stream");
+        dl.finish().await.expect("download finished");
+        assert!(
+            back == data,
+            "round trip with size {size:?} differs ({} bytes back)",
+            back.len()
+        );
+    }
+
+    // A record that says another size (the object was replaced): the object's own bytes, whole,
+    // for the integrity check to judge; never a stream cut to the record's length.
     let mut dl = store
-        .open_read(&k("up/full.bin"), &group)
+        .open_read(&k("up/full.bin"), Some(1_000), &group)
         .await
-        .expect("open_read");
+        .expect("open_read with another size");
     let mut back = Vec::new();
     tokio::task::block_in_place(|| dl.reader.read_to_end(&mut back)).expect("read stream");
     dl.finish().await.expect("download finished");
-    assert!(
-        back == data,
-        "round trip differs ({} bytes back)",
-        back.len()
-    );
+    assert!(back == data, "{} bytes back", back.len());
 
-    // open_read of a missing object fails (at open or at finish), never yields data silently.
-    match store.open_read(&k("up/missing.bin"), &group).await {
-        Err(_) => {}
-        Ok(mut dl) => {
-            let mut buf = Vec::new();
-            let _ = tokio::task::block_in_place(|| dl.reader.read_to_end(&mut buf));
-            assert!(buf.is_empty());
-            assert!(
-                dl.finish().await.is_err(),
-                "reading a missing object must fail"
-            );
+    // open_read of a missing object or of a folder fails (at open or at finish), never yields
+    // data silently; also when a record gave a size.
+    store
+        .write_small(&k("up/folder/inner.bin"), b"inside")
+        .await
+        .expect("write inside a folder");
+    for (key, size) in [
+        ("up/missing.bin", None),
+        ("up/missing.bin", Some(10)),
+        ("up/folder", Some(6)),
+    ] {
+        match store.open_read(&k(key), size, &group).await {
+            Err(_) => {}
+            Ok(mut dl) => {
+                let mut buf = Vec::new();
+                let _ = tokio::task::block_in_place(|| dl.reader.read_to_end(&mut buf));
+                assert!(buf.is_empty(), "{key} ({size:?}) gave {} bytes", buf.len());
+                assert!(
+                    dl.finish().await.is_err(),
+                    "reading {key} ({size:?}) must fail"
+                );
+            }
         }
     }
+    store
+        .delete(&k("up/folder/inner.bin"))
+        .await
+        .expect("delete inside a folder");
 
     // begin_upload + abort: whatever was streamed is gone, from the listing and the backing store.
     for (name, len) in [("small.bin", 100_000usize), ("big.bin", 12 * 1024 * 1024)] {

@@ -92,7 +92,8 @@ pub async fn fetch(
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let part = TempFile(dest.with_file_name(format!(".{name}.dbstash")));
     let group = ProcGroup::new();
-    let crate::storage::Download { mut reader, kind } = store.open_read(&b.key, &group).await?;
+    let crate::storage::Download { mut reader, kind } =
+        store.open_read(&b.key, Some(b.record.size), &group).await?;
     let mut out = private_file(&part.0)?;
     let ids: Option<Vec<age::x25519::Identity>> =
         plan.identities.as_ref().map(|i| i.0.as_ref().clone());

@@ -55,7 +55,7 @@ pub async fn transfer<W: Write + Send + 'static>(
     };
     let download = src
         .store
-        .open_read(&key, group)
+        .open_read(&key, Some(src.backup.record.size), group)
         .await
         .map_err(|e| RestoreError::Download {
             key: key.clone(),

@@ -217,8 +217,21 @@ impl Storage for LocalStorage {
         Upload::new(f, UploadKind::Local(LocalUpload { path })).map_err(io("dup", key))
     }
 
-    async fn open_read(&self, key: &str, _group: &ProcGroup) -> Result<Download, StorageError> {
+    async fn open_read(
+        &self,
+        key: &str,
+        _size: Option<u64>,
+        _group: &ProcGroup,
+    ) -> Result<Download, StorageError> {
         let f = File::open(self.path(key)).map_err(io("open", key))?;
+        // A folder opens, and reading it fails only later: it is not an object.
+        let meta = f.metadata().map_err(io("open", key))?;
+        if !meta.is_file() {
+            return Err(io("open", key)(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a file",
+            )));
+        }
         Ok(Download {
             reader: f,
             kind: DownloadKind::Local,

@@ -282,7 +282,15 @@ pub trait Storage {
         group: &ProcGroup,
         expected: Option<u64>,
     ) -> Result<Upload, StorageError>;
-    async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError>;
+    /// Read `key`. `size` is what its record says it weighs, when the caller has a record: a
+    /// remote may then skip asking for the object's size first (the caller checks every byte
+    /// against the record anyway). A missing object is an error here or at `finish`.
+    async fn open_read(
+        &self,
+        key: &str,
+        size: Option<u64>,
+        group: &ProcGroup,
+    ) -> Result<Download, StorageError>;
     /// Start the uploader of a small object now; its data comes later (`PendingSmall::write`).
     async fn prepare_small(&self, key: &str, group: &ProcGroup) -> PendingSmall;
     /// Sub-folders directly in `folder` (`directory`-mode backups are folders).
@@ -370,8 +378,13 @@ impl Storage for AnyStorage {
     ) -> Result<Upload, StorageError> {
         dispatch!(self, s => s.begin_upload(key, group, expected).await)
     }
-    async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError> {
-        dispatch!(self, s => s.open_read(key, group).await)
+    async fn open_read(
+        &self,
+        key: &str,
+        size: Option<u64>,
+        group: &ProcGroup,
+    ) -> Result<Download, StorageError> {
+        dispatch!(self, s => s.open_read(key, size, group).await)
     }
     async fn prepare_small(&self, key: &str, group: &ProcGroup) -> PendingSmall {
         dispatch!(self, s => s.prepare_small(key, group).await)

@@ -3,8 +3,11 @@
 //! only once that process had started (~50 ms of Go start-up, more on a busy host), which is most
 //! of what a small restore costs over a shell pipe; the daemon is running already.
 //!
-//! The caller has checked that the key is one file, and how large (`operations/stat`): the answer
-//! must be 200 with exactly that `Content-Length`, and the body must be that long. A thread copies
+//! The caller knows how large the object is: it asked (`operations/stat`, which also says the key
+//! is one file), and then the answer must be 200 with exactly that `Content-Length`; or the record
+//! says so (a restore), and then the answer's own `Content-Length` is read (a missing object or a
+//! folder is a 404), whatever it is: a different length is the integrity check's to report, as a
+//! replaced object. Either way the body must be as long as announced. A thread copies
 //! the body into a pipe for the reader (as `cat`'s stdout was), counting; `finish` says whether
 //! every byte came. The integrity check after it (size, sha256 from the record) is unchanged.
 //! Objects over `MAX` keep `cat` (the copy through the thread costs CPU a large restore would
@@ -47,6 +50,15 @@ fn path(remote: &str, key: &str) -> String {
     )
 }
 
+/// What the caller knows of the object's size.
+#[derive(Debug, Clone, Copy)]
+pub enum Length {
+    /// The remote said so a moment ago: the answer must agree.
+    Stat(u64),
+    /// Its record says so: the answer says what it is.
+    Record(u64),
+}
+
 /// A running read through the daemon.
 pub struct DaemonDownload {
     copier: Option<std::thread::JoinHandle<io::Result<u64>>>,
@@ -61,27 +73,27 @@ pub async fn begin(
     d: &Daemon,
     remote: &str,
     key: &str,
-    size: u64,
+    length: Length,
 ) -> Result<(File, DaemonDownload), StorageError> {
-    begin_at(d.socket(), remote, key, size).await
+    begin_at(d.socket(), remote, key, length).await
 }
 
 async fn begin_at(
     sock: &std::path::Path,
     remote: &str,
     key: &str,
-    size: u64,
+    length: Length,
 ) -> Result<(File, DaemonDownload), StorageError> {
     let request = format!("GET {} HTTP/1.0\r\nHost: rcd\r\n\r\n", path(remote, key));
     let sock = sock.to_path_buf();
     let k = key.to_string();
-    let opened = tokio::task::spawn_blocking(move || open(&sock, &request, size, &k))
+    let opened = tokio::task::spawn_blocking(move || open(&sock, &request, length, &k))
         .await
         .map_err(|source| StorageError::Task {
             what: "rclone rcd read",
             source,
         })??;
-    let (body, side) = opened;
+    let (body, side, size) = opened;
     let (reader, writer) = crate::proc::pipe().map_err(|source| io_err(key, source))?;
     let mut writer = File::from(writer);
     crate::proc::widen_pipe(&writer);
@@ -119,9 +131,9 @@ fn io_err(key: &str, source: io::Error) -> StorageError {
 fn open(
     sock: &std::path::Path,
     request: &str,
-    size: u64,
+    length: Length,
     key: &str,
-) -> Result<(BufReader<UnixStream>, UnixStream), StorageError> {
+) -> Result<(BufReader<UnixStream>, UnixStream, u64), StorageError> {
     let fail = |source| io_err(key, source);
     let mut s = UnixStream::connect(sock).map_err(fail)?;
     s.set_read_timeout(Some(HEAD_TIMEOUT)).map_err(fail)?;
@@ -166,21 +178,30 @@ fn open(
             message,
         });
     }
-    let length = text.lines().find_map(|l| {
+    let announced = text.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         k.trim()
             .eq_ignore_ascii_case("content-length")
             .then(|| v.trim().parse::<u64>().ok())?
     });
-    if length != Some(size) {
-        return Err(fail(io::Error::other(format!(
-            "the daemon offers {length:?} bytes where the object has {size}"
-        ))));
-    }
+    let size = match (length, announced) {
+        (Length::Stat(size), Some(a)) if a == size => size,
+        (Length::Record(_), Some(a)) => a,
+        (Length::Stat(size), _) => {
+            return Err(fail(io::Error::other(format!(
+                "the daemon offers {announced:?} bytes where the object has {size}"
+            ))))
+        }
+        (Length::Record(_), None) => {
+            return Err(fail(io::Error::other(
+                "the daemon's answer does not say how long it is",
+            )))
+        }
+    };
     r.get_ref()
         .set_read_timeout(Some(IDLE_TIMEOUT))
         .map_err(fail)?;
-    Ok((r, side))
+    Ok((r, side, size))
 }
 
 impl DaemonDownload {
@@ -243,7 +264,11 @@ mod tests {
     }
 
     async fn read_all(sock: &std::path::Path, size: u64) -> Result<Vec<u8>, StorageError> {
-        let (mut reader, dl) = begin_at(sock, "t:b", "j/a.sql", size).await?;
+        read_as(sock, Length::Stat(size)).await
+    }
+
+    async fn read_as(sock: &std::path::Path, length: Length) -> Result<Vec<u8>, StorageError> {
+        let (mut reader, dl) = begin_at(sock, "t:b", "j/a.sql", length).await?;
         let bytes = tokio::task::spawn_blocking(move || {
             let mut v = Vec::new();
             reader.read_to_end(&mut v).map(|_| v)
@@ -286,6 +311,26 @@ mod tests {
             }) => assert_eq!(message, "failed to find object"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn with_the_records_size_the_answer_says_how_long_the_object_is() {
+        // The object was replaced: its bytes come through whole, for the integrity check to judge.
+        let (_d, sock) = server(b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\nhell");
+        assert_eq!(read_as(&sock, Length::Record(5)).await.unwrap(), b"hell");
+        // Still every announced byte, or the download fails.
+        let (_d, sock) = server(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nhell");
+        let e = read_as(&sock, Length::Record(4)).await.unwrap_err();
+        assert!(e.to_string().contains("ended after 4 of 9 bytes"), "{e}");
+        // No length, no stream.
+        let (_d, sock) = server(b"HTTP/1.0 200 OK\r\n\r\nhell");
+        let e = read_as(&sock, Length::Record(4)).await.unwrap_err();
+        assert!(e.to_string().contains("does not say how long"), "{e}");
+        let (_d, sock) = server(b"HTTP/1.0 404 Not Found\r\n\r\n{\"error\":\"object not found\"}");
+        assert!(matches!(
+            read_as(&sock, Length::Record(4)).await,
+            Err(StorageError::Rc { status: 404, .. })
+        ));
     }
 
     #[test]

@@ -455,12 +455,17 @@ impl Storage for RcloneStorage {
         Upload::new(pipe, UploadKind::Rclone(Box::new(upload))).map_err(spawn_err("rcat", key))
     }
 
-    async fn open_read(&self, key: &str, group: &ProcGroup) -> Result<Download, StorageError> {
+    async fn open_read(
+        &self,
+        key: &str,
+        size: Option<u64>,
+        group: &ProcGroup,
+    ) -> Result<Download, StorageError> {
         // `rclone cat` of a folder streams every file in it, and of a missing object nothing with
         // exit 0: the key must be one existing file first. Through the daemon the check comes
         // first (a few ms) and says how large the file is: a small one is read through the daemon
-        // too, with no process to start.
-        if let Some(r) = self.rc_open_read(key, group).await {
+        // too, with no process to start. A record's size spares the check (see `rc_open_read`).
+        if let Some(r) = self.rc_open_read(key, size, group).await {
             return r;
         }
         // Without the daemon the download starts alongside the check (each rclone start costs a
