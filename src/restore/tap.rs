@@ -192,11 +192,9 @@ impl Hashing {
 
     fn feed(&mut self, chunk: Vec<u8>, len: usize) {
         match self {
+            // The thread is gone only if it panicked: `finish` reports that.
             Hashing::Beside { full, .. } => {
-                if let Err(mpsc::SendError((chunk, len))) = full.send((chunk, len)) {
-                    // The thread is gone (it cannot be, short of a panic): `finish` reports it.
-                    drop((chunk, len));
-                }
+                let _ = full.send((chunk, len));
             }
             Hashing::Inline(h) => h.update(&chunk[..len]),
         }
